@@ -1,0 +1,267 @@
+//! A small step harness over the real `terraform` binary.
+//!
+//! Each [`TfDir`] is a throw-away root module with its own filesystem mirror holding the
+//! providers under test, its own CLI config and no plugin cache, so tests run in parallel and
+//! never touch the user's Terraform setup. [`TfDir::apply`] always plans again afterwards and
+//! fails on a non-empty plan ("no diff after apply").
+
+pub mod tftest;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+/// The version providers are installed under in test mirrors.
+pub const TEST_VERSION: &str = "0.1.0";
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// The Terraform binary: `$TERRAFORM`, else the one `scripts/setup` installs.
+///
+/// # Panics
+/// When neither exists, with the command that installs it.
+pub fn terraform_bin() -> PathBuf {
+    let path = std::env::var_os("TERRAFORM")
+        .map_or_else(|| workspace_root().join(".tools/terraform/terraform"), PathBuf::from);
+    assert!(
+        path.is_file(),
+        "terraform not found at {}.\nhint: run `scripts/setup` once (it installs Terraform 1.0.3 into .tools/), or set TERRAFORM",
+        path.display()
+    );
+    path
+}
+
+/// `terraform-provider-dr`, built once per test process with the same profile as the tests.
+///
+/// # Panics
+/// When cargo cannot build it.
+pub fn dr_provider_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "terraform-provider-dr", "--bin", "terraform-provider-dr"])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building terraform-provider-dr failed");
+        profile_dir().join("terraform-provider-dr")
+    })
+    .clone()
+}
+
+/// The target directory of the running test's profile (`target/debug`): test executables
+/// live in its `deps/` folder, binaries beside it.
+fn profile_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current test executable");
+    exe.parent().and_then(Path::parent).map(Path::to_path_buf).expect("test executable sits in <profile>/deps")
+}
+
+/// A provider binary and the address it is installed under.
+#[derive(Clone, Debug)]
+pub struct ProviderBuild {
+    /// `HOST/NAMESPACE/TYPE`.
+    pub address: &'static str,
+    pub binary: PathBuf,
+}
+
+impl ProviderBuild {
+    pub fn tftest() -> Self {
+        ProviderBuild { address: tftest::ADDRESS, binary: profile_dir().join("terraform-provider-tftest") }
+    }
+
+    pub fn dr() -> Self {
+        ProviderBuild { address: "registry.terraform.io/dr-project/dr", binary: dr_provider_bin() }
+    }
+
+    fn type_name(&self) -> &str {
+        self.address.rsplit('/').next().unwrap_or_default()
+    }
+}
+
+/// What a terraform command printed, with the exit code.
+#[derive(Debug)]
+pub struct TfOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl TfOutput {
+    fn from_output(out: Output) -> Self {
+        TfOutput {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// stdout and stderr with Terraform's box drawing removed and all whitespace runs folded
+    /// into single spaces, so a regex does not depend on where Terraform wraps lines.
+    pub fn flat(&self) -> String {
+        let text = format!("{}\n{}", self.stdout, self.stderr).replace(['│', '╷', '╵'], " ");
+        text.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+}
+
+impl std::fmt::Display for TfOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "exit code {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+    }
+}
+
+/// A root module in a temporary directory with a mirror of the providers under test.
+pub struct TfDir {
+    dir: tempfile::TempDir,
+    mirror: PathBuf,
+    env: Vec<(String, String)>,
+}
+
+impl TfDir {
+    /// # Panics
+    /// On I/O failures creating the directory or mirror.
+    pub fn new(providers: &[ProviderBuild]) -> Self {
+        let dir = tempfile::Builder::new().prefix("tf-acc-").tempdir().expect("temp dir");
+        let mirror = dir.path().join(".mirror");
+        for p in providers {
+            let platform = mirror.join(p.address).join(TEST_VERSION).join("linux_amd64");
+            std::fs::create_dir_all(&platform).expect("mirror dir");
+            let name = format!("terraform-provider-{}_v{TEST_VERSION}", p.type_name());
+            std::fs::copy(&p.binary, platform.join(name)).expect("copy provider into mirror");
+        }
+        // An empty CLI config: the machine's own (plugin caches, mirrors, credentials) must
+        // not leak into tests.
+        std::fs::write(dir.path().join(".terraformrc"), "").expect("cli config");
+        TfDir { dir, mirror, env: Vec::new() }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sets an environment variable for every later terraform command (and so the provider).
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    pub fn remove_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
+    /// Writes `main.tf` (replacing the previous configuration).
+    ///
+    /// # Panics
+    /// On I/O failure.
+    pub fn config(&self, hcl: &str) {
+        std::fs::write(self.dir.path().join("main.tf"), hcl).expect("write main.tf");
+    }
+
+    /// Runs terraform with `args` (plus `-no-color` where it applies) and returns what it said.
+    ///
+    /// # Panics
+    /// When terraform cannot be started.
+    pub fn run(&self, args: &[&str]) -> TfOutput {
+        let mut cmd = Command::new(terraform_bin());
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .env("TF_IN_AUTOMATION", "1")
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_INPUT", "0")
+            .env("TF_CLI_CONFIG_FILE", self.dir.path().join(".terraformrc"))
+            .env_remove("TF_PLUGIN_CACHE_DIR")
+            .env_remove("TF_REATTACH_PROVIDERS")
+            .env_remove("TF_LOG");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        TfOutput::from_output(cmd.output().expect("start terraform"))
+    }
+
+    /// Runs and asserts success.
+    ///
+    /// # Panics
+    /// When the command fails.
+    pub fn ok(&self, args: &[&str]) -> TfOutput {
+        let out = self.run(args);
+        assert_eq!(out.code, 0, "terraform {} failed:\n{out}", args.join(" "));
+        out
+    }
+
+    /// Runs, asserts failure, and asserts the (whitespace-folded) output matches `pattern`.
+    ///
+    /// # Panics
+    /// When the command succeeds or the output does not match.
+    pub fn fails_with(&self, args: &[&str], pattern: &str) -> TfOutput {
+        let out = self.run(args);
+        assert_ne!(out.code, 0, "terraform {} should have failed:\n{out}", args.join(" "));
+        let re = regex::Regex::new(pattern).expect("valid regex");
+        assert!(re.is_match(&out.flat()), "output of terraform {} does not match /{pattern}/:\n{out}", args.join(" "));
+        out
+    }
+
+    /// `terraform init` from the test mirror only.
+    pub fn init(&self) -> TfOutput {
+        let mirror = self.mirror.display().to_string();
+        self.ok(&["init", "-no-color", "-input=false", &format!("-plugin-dir={mirror}")])
+    }
+
+    /// `terraform apply`, then a plan that must be empty.
+    pub fn apply(&self) -> TfOutput {
+        let out = self.ok(&["apply", "-no-color", "-input=false", "-auto-approve"]);
+        self.assert_plan_empty();
+        out
+    }
+
+    /// `terraform plan -detailed-exitcode` must exit 0 (no changes).
+    ///
+    /// # Panics
+    /// When the plan has changes or fails.
+    pub fn assert_plan_empty(&self) {
+        let out = self.run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
+        assert_eq!(out.code, 0, "expected an empty plan:\n{out}");
+    }
+
+    /// `terraform plan -detailed-exitcode` must exit 2 (changes) and match `pattern`.
+    ///
+    /// # Panics
+    /// When the plan is empty, fails, or does not match.
+    pub fn assert_plan_changes(&self, pattern: &str) -> TfOutput {
+        let out = self.run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
+        assert_eq!(out.code, 2, "expected a plan with changes:\n{out}");
+        let re = regex::Regex::new(pattern).expect("valid regex");
+        assert!(re.is_match(&out.flat()), "plan does not match /{pattern}/:\n{out}");
+        out
+    }
+
+    /// `terraform show -json` of the state.
+    ///
+    /// # Panics
+    /// When terraform fails or prints no JSON.
+    pub fn state(&self) -> serde_json::Value {
+        let out = self.ok(&["show", "-json"]);
+        serde_json::from_str(&out.stdout).expect("show -json prints JSON")
+    }
+
+    /// The state entry of one resource address (`tftest_thing.a`, `data.x.y`), if present.
+    pub fn resource(&self, address: &str) -> Option<serde_json::Value> {
+        let state = self.state();
+        state["values"]["root_module"]["resources"]
+            .as_array()?
+            .iter()
+            .find(|r| r["address"] == address)
+            .cloned()
+    }
+
+    /// The `values` of a resource that must be in state.
+    ///
+    /// # Panics
+    /// When it is not.
+    pub fn values(&self, address: &str) -> serde_json::Value {
+        self.resource(address).unwrap_or_else(|| panic!("{address} is not in state"))["values"].clone()
+    }
+}

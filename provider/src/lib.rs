@@ -1,0 +1,61 @@
+//! The `dr` Terraform provider: disaster recovery for CI/CD systems.
+//!
+//! This crate is a thin layer: `tfplugin` speaks Terraform's protocol, the vault engine does
+//! the storage work, and the files here map one to the other.
+
+mod config;
+
+pub use config::{ProviderConfig, Secret};
+
+use std::sync::{Arc, RwLock};
+use tfplugin::{async_trait, DataSource, Diagnostics, Provider, Resource, Schema, Value};
+
+/// The provider's source address, as users write it in `required_providers`.
+pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/dr-project/dr";
+
+/// The provider. Its configuration is shared with every resource once Terraform sends it.
+#[derive(Default)]
+pub struct DrProvider {
+    config: Arc<RwLock<Option<ProviderConfig>>>,
+}
+
+impl DrProvider {
+    /// The configuration received from `ConfigureProvider`, if any yet.
+    pub fn config(&self) -> Option<ProviderConfig> {
+        self.config.read().ok().and_then(|c| c.clone())
+    }
+}
+
+#[async_trait]
+impl Provider for DrProvider {
+    fn type_name(&self) -> &'static str {
+        "dr"
+    }
+
+    fn schema(&self) -> Schema {
+        config::schema()
+    }
+
+    async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        config::validate(config, diags);
+    }
+
+    async fn configure(&self, config: &Value, diags: &mut Diagnostics) {
+        // During `plan` the block may still hold unknowns; resources then plan without it.
+        if !config.is_wholly_known() {
+            return;
+        }
+        let parsed = ProviderConfig::from_value(config, &|name| std::env::var(name).ok(), diags);
+        if let (Some(parsed), Ok(mut slot)) = (parsed, self.config.write()) {
+            *slot = Some(parsed);
+        }
+    }
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>> {
+        Vec::new()
+    }
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
+        Vec::new()
+    }
+}

@@ -1,0 +1,24 @@
+//! `tfplugin`: a provider-agnostic SDK for Terraform plugin protocol 6.
+//!
+//! - [`serve::main`] runs a provider binary: go-plugin handshake, AutoMTLS, debug mode.
+//! - [`value`] holds cty types and values with their msgpack and JSON codecs.
+//! - [`schema`] declares attributes once; [`plan`] derives validation and plans from them.
+//! - [`provider`] has the traits a provider implements; [`diag`] the diagnostics it returns.
+
+pub mod conn;
+pub mod diag;
+pub mod logging;
+pub mod plan;
+mod plugin_services;
+pub mod provider;
+pub mod schema;
+pub mod serve;
+mod server;
+pub mod tls;
+pub mod value;
+
+pub use async_trait::async_trait;
+pub use diag::{AttributePath, Diagnostic, Diagnostics, Severity};
+pub use provider::{DataSource, Plan, Provider, Resource, State};
+pub use schema::{validators, Attribute, Block, NestedBlock, Nesting, Schema};
+pub use value::{Number, Type, Value};

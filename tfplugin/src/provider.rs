@@ -1,0 +1,131 @@
+//! The traits a provider implements. The SDK turns RPCs into calls on these, with values
+//! already decoded, the plan pipeline already run and diagnostics already wired.
+
+use crate::diag::{AttributePath, Diagnostics};
+use crate::schema::Schema;
+use crate::value::Value;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// A provider: its configuration block and the resources and data sources it serves.
+#[async_trait]
+pub trait Provider: Send + Sync + 'static {
+    /// The provider's type name, the prefix of its resource types (`dr`).
+    fn type_name(&self) -> &'static str;
+
+    /// The schema of the `provider "…" {}` block.
+    fn schema(&self) -> Schema;
+
+    /// Extra checks of the provider block beyond the schema's validators.
+    async fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Receives the provider block. During `plan` it may hold unknown values.
+    async fn configure(&self, config: &Value, diags: &mut Diagnostics);
+
+    fn resources(&self) -> Vec<Arc<dyn Resource>>;
+
+    fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
+
+    /// Terraform asked to stop (Ctrl-C): long operations should wind down.
+    async fn stop(&self) {}
+}
+
+/// A stored object and the provider's private bytes for it (never shown to users).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct State {
+    pub value: Value,
+    pub private: Vec<u8>,
+}
+
+impl From<Value> for State {
+    fn from(value: Value) -> Self {
+        State { value, private: Vec::new() }
+    }
+}
+
+/// What a resource's `modify_plan` sees and may change.
+pub struct Plan<'a> {
+    /// Null on create.
+    pub prior: &'a State,
+    pub config: &'a Value,
+    /// The plan after defaults, unknown-marking and attribute modifiers.
+    pub planned: Value,
+    pub planned_private: Vec<u8>,
+    pub requires_replace: Vec<AttributePath>,
+}
+
+impl Plan<'_> {
+    /// True when this plan creates the object.
+    pub fn is_create(&self) -> bool {
+        self.prior.value.is_null()
+    }
+}
+
+/// A managed resource type.
+#[async_trait]
+pub trait Resource: Send + Sync {
+    /// The full type name, e.g. `dr_backup_vault`.
+    fn type_name(&self) -> &'static str;
+
+    fn schema(&self) -> Schema;
+
+    /// Checks beyond the schema's validators (cross-attribute rules). Values may be unknown.
+    async fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Resource-level plan changes: values only the provider can foresee, replacement rules.
+    /// Must not write anything.
+    async fn modify_plan(&self, _plan: &mut Plan<'_>, _diags: &mut Diagnostics) {}
+
+    /// Creates the object; returns its full state (every unknown filled in). On failure add
+    /// an error and return whatever partial state exists (`Null` when nothing was made).
+    async fn create(&self, planned: &State, config: &Value, diags: &mut Diagnostics) -> State;
+
+    /// Refreshes the state; `Null` value when the object no longer exists.
+    async fn read(&self, current: &State, diags: &mut Diagnostics) -> State;
+
+    /// Updates in place; returns the new state.
+    async fn update(&self, prior: &State, planned: &State, config: &Value, diags: &mut Diagnostics) -> State;
+
+    /// Deletes the object.
+    async fn delete(&self, prior: &State, diags: &mut Diagnostics);
+
+    /// Turns an import ID into a (partial) state; `read` runs next and fills the rest.
+    async fn import(&self, id: &str, diags: &mut Diagnostics) -> State {
+        let _ = id;
+        diags.error(
+            "Import Not Supported",
+            format!("{} cannot be imported; remove it from the import command.", self.type_name()),
+        );
+        State::default()
+    }
+
+    /// Rewrites state JSON stored at schema `version` (older than the current one) into the
+    /// current schema's shape. The default accepts only the current version.
+    fn upgrade_state(&self, version: i64, state: serde_json::Value, diags: &mut Diagnostics) -> serde_json::Value {
+        let current = self.schema().version;
+        if version != current {
+            diags.error(
+                "Unsupported State Version",
+                format!(
+                    "The state of this {} was written at schema version {version}; this provider reads version {current}. \
+                     Use the provider release that wrote it, or remove the object from state and import it again.",
+                    self.type_name()
+                ),
+            );
+        }
+        state
+    }
+}
+
+/// A data source type.
+#[async_trait]
+pub trait DataSource: Send + Sync {
+    fn type_name(&self) -> &'static str;
+
+    fn schema(&self) -> Schema;
+
+    async fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Reads the data; returns the config with computed attributes filled in.
+    async fn read(&self, config: &Value, diags: &mut Diagnostics) -> Value;
+}
