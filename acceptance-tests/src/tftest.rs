@@ -251,7 +251,10 @@ impl Resource for Thing {
             if let Some(obj) = state.as_object_mut() {
                 let size = obj.remove("size_gb").unwrap_or(serde_json::Value::Null);
                 obj.insert("size".into(), size);
-                obj.entry("summary").or_insert(serde_json::Value::Null);
+                // Version 1 added `summary`; derive it as a plan would.
+                let as_value = Value::from_json(&serde_json::Value::Object(obj.clone()), &thing_schema().block.implied_type());
+                let summary = as_value.map(|v| summary(&v)).unwrap_or(Value::Null);
+                obj.insert("summary".into(), summary.as_str().map_or(serde_json::Value::Null, Into::into));
             }
         }
         state

@@ -5,6 +5,7 @@
 //! - [`schema`] declares attributes once; [`plan`] derives validation and plans from them.
 //! - [`provider`] has the traits a provider implements; [`diag`] the diagnostics it returns.
 
+pub mod client;
 pub mod conn;
 pub mod diag;
 pub mod logging;

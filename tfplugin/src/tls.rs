@@ -59,6 +59,19 @@ pub fn generate_identity(alg: &'static rcgen::SignatureAlgorithm) -> Result<Iden
     Ok(Identity { cert: cert.der().clone(), key: PrivatePkcs8KeyDer::from(key.serialize_der()) })
 }
 
+/// PEM text of a DER certificate, as `PLUGIN_CLIENT_CERT` carries it.
+pub fn cert_pem(der: &CertificateDer<'_>) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der.as_ref());
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    pem
+}
+
 /// Parses the PEM certificate from `PLUGIN_CLIENT_CERT`.
 ///
 /// # Errors
