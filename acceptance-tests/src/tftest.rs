@@ -206,6 +206,8 @@ impl Resource for Thing {
     async fn create(&self, planned: &State, _config: &Value, diags: &mut Diagnostics) -> State {
         let mut value = planned.value.clone();
         let name = value.attr("name").as_str().unwrap_or("thing").to_string();
+        // Lets tests prove that a provider bug becomes a diagnostic, not a dead plugin.
+        assert!(name != "trigger-panic", "asked to panic");
         value.set_attr("id", Value::String(format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])));
         value.set_attr("created_at", Value::String(now()));
         value.set_attr("revision", 1i64.into());
