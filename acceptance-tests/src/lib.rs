@@ -16,7 +16,10 @@ pub const TEST_VERSION: &str = "0.1.0";
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 /// The Terraform binary: `$TERRAFORM`, else the one `scripts/setup` installs.
@@ -24,8 +27,10 @@ pub fn workspace_root() -> PathBuf {
 /// # Panics
 /// When neither exists, with the command that installs it.
 pub fn terraform_bin() -> PathBuf {
-    let path = std::env::var_os("TERRAFORM")
-        .map_or_else(|| workspace_root().join(".tools/terraform/terraform"), PathBuf::from);
+    let path = std::env::var_os("TERRAFORM").map_or_else(
+        || workspace_root().join(".tools/terraform/terraform"),
+        PathBuf::from,
+    );
     assert!(
         path.is_file(),
         "terraform not found at {}.\nhint: run `scripts/setup` once (it installs Terraform 1.0.3 into .tools/), or set TERRAFORM",
@@ -43,7 +48,14 @@ pub fn dr_provider_bin() -> PathBuf {
     BIN.get_or_init(|| {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "terraform-provider-dr", "--bin", "terraform-provider-dr"])
+            .args([
+                "build",
+                "--quiet",
+                "-p",
+                "terraform-provider-dr",
+                "--bin",
+                "terraform-provider-dr",
+            ])
             .current_dir(workspace_root())
             .status()
             .expect("run cargo build");
@@ -57,7 +69,10 @@ pub fn dr_provider_bin() -> PathBuf {
 /// live in its `deps/` folder, binaries beside it.
 fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current test executable");
-    exe.parent().and_then(Path::parent).map(Path::to_path_buf).expect("test executable sits in <profile>/deps")
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+        .expect("test executable sits in <profile>/deps")
 }
 
 /// A provider binary and the address it is installed under.
@@ -70,11 +85,17 @@ pub struct ProviderBuild {
 
 impl ProviderBuild {
     pub fn tftest() -> Self {
-        ProviderBuild { address: tftest::ADDRESS, binary: profile_dir().join("terraform-provider-tftest") }
+        ProviderBuild {
+            address: tftest::ADDRESS,
+            binary: profile_dir().join("terraform-provider-tftest"),
+        }
     }
 
     pub fn dr() -> Self {
-        ProviderBuild { address: "registry.terraform.io/dr-project/dr", binary: dr_provider_bin() }
+        ProviderBuild {
+            address: "registry.terraform.io/dr-project/dr",
+            binary: dr_provider_bin(),
+        }
     }
 
     fn type_name(&self) -> &str {
@@ -109,7 +130,11 @@ impl TfOutput {
 
 impl std::fmt::Display for TfOutput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit code {}\n--- stdout\n{}\n--- stderr\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
@@ -124,10 +149,16 @@ impl TfDir {
     /// # Panics
     /// On I/O failures creating the directory or mirror.
     pub fn new(providers: &[ProviderBuild]) -> Self {
-        let dir = tempfile::Builder::new().prefix("tf-acc-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("tf-acc-")
+            .tempdir()
+            .expect("temp dir");
         let mirror = dir.path().join(".mirror");
         for p in providers {
-            let platform = mirror.join(p.address).join(TEST_VERSION).join("linux_amd64");
+            let platform = mirror
+                .join(p.address)
+                .join(TEST_VERSION)
+                .join("linux_amd64");
             std::fs::create_dir_all(&platform).expect("mirror dir");
             let name = format!("terraform-provider-{}_v{TEST_VERSION}", p.type_name());
             std::fs::copy(&p.binary, platform.join(name)).expect("copy provider into mirror");
@@ -135,7 +166,11 @@ impl TfDir {
         // An empty CLI config: the machine's own (plugin caches, mirrors, credentials) must
         // not leak into tests.
         std::fs::write(dir.path().join(".terraformrc"), "").expect("cli config");
-        TfDir { dir, mirror, env: Vec::new() }
+        TfDir {
+            dir,
+            mirror,
+            env: Vec::new(),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -198,16 +233,30 @@ impl TfDir {
     /// When the command succeeds or the output does not match.
     pub fn fails_with(&self, args: &[&str], pattern: &str) -> TfOutput {
         let out = self.run(args);
-        assert_ne!(out.code, 0, "terraform {} should have failed:\n{out}", args.join(" "));
+        assert_ne!(
+            out.code,
+            0,
+            "terraform {} should have failed:\n{out}",
+            args.join(" ")
+        );
         let re = regex::Regex::new(pattern).expect("valid regex");
-        assert!(re.is_match(&out.flat()), "output of terraform {} does not match /{pattern}/:\n{out}", args.join(" "));
+        assert!(
+            re.is_match(&out.flat()),
+            "output of terraform {} does not match /{pattern}/:\n{out}",
+            args.join(" ")
+        );
         out
     }
 
     /// `terraform init` from the test mirror only.
     pub fn init(&self) -> TfOutput {
         let mirror = self.mirror.display().to_string();
-        self.ok(&["init", "-no-color", "-input=false", &format!("-plugin-dir={mirror}")])
+        self.ok(&[
+            "init",
+            "-no-color",
+            "-input=false",
+            &format!("-plugin-dir={mirror}"),
+        ])
     }
 
     /// `terraform apply`, then a plan that must be empty.
@@ -234,7 +283,10 @@ impl TfDir {
         let out = self.run(&["plan", "-no-color", "-input=false", "-detailed-exitcode"]);
         assert_eq!(out.code, 2, "expected a plan with changes:\n{out}");
         let re = regex::Regex::new(pattern).expect("valid regex");
-        assert!(re.is_match(&out.flat()), "plan does not match /{pattern}/:\n{out}");
+        assert!(
+            re.is_match(&out.flat()),
+            "plan does not match /{pattern}/:\n{out}"
+        );
         out
     }
 
@@ -262,6 +314,8 @@ impl TfDir {
     /// # Panics
     /// When it is not.
     pub fn values(&self, address: &str) -> serde_json::Value {
-        self.resource(address).unwrap_or_else(|| panic!("{address} is not in state"))["values"].clone()
+        self.resource(address)
+            .unwrap_or_else(|| panic!("{address} is not in state"))["values"]
+            .clone()
     }
 }

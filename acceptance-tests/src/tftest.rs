@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use tfplugin::{
-    async_trait, validators, Attribute, AttributePath, Block, DataSource, Diagnostics, NestedBlock, Nesting, Plan, Provider,
-    Resource, Schema, State, Type, Value,
+    async_trait, validators, Attribute, AttributePath, Block, DataSource, Diagnostics, NestedBlock,
+    Nesting, Plan, Provider, Resource, Schema, State, Type, Value,
 };
 
 /// The source address the test provider is installed under.
@@ -31,7 +31,12 @@ impl Provider for TestProvider {
     }
 
     fn schema(&self) -> Schema {
-        Schema::new(0, Block::new(vec![Attribute::required("store_dir", Type::String).description("Where objects live.")]))
+        Schema::new(
+            0,
+            Block::new(vec![
+                Attribute::required("store_dir", Type::String).description("Where objects live.")
+            ]),
+        )
     }
 
     async fn configure(&self, config: &Value, _diags: &mut Diagnostics) {
@@ -41,11 +46,15 @@ impl Provider for TestProvider {
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        vec![Arc::new(Thing { store: self.store.clone() })]
+        vec![Arc::new(Thing {
+            store: self.store.clone(),
+        })]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        vec![Arc::new(ThingInfo { store: self.store.clone() })]
+        vec![Arc::new(ThingInfo {
+            store: self.store.clone(),
+        })]
     }
 }
 
@@ -63,7 +72,10 @@ fn thing_schema() -> Schema {
     let attributes = vec![
         Attribute::required("name", Type::String)
             .requires_replace()
-            .validator(validators::matches("[a-z0-9-]{1,63}", "lower-case letters, digits and dashes"))
+            .validator(validators::matches(
+                "[a-z0-9-]{1,63}",
+                "lower-case letters, digits and dashes",
+            ))
             .description("Name; changing it replaces the thing."),
         Attribute::optional(size, Type::Number).description("Any number, kept to full precision."),
         Attribute::optional("enabled", Type::Bool).default(true),
@@ -71,11 +83,13 @@ fn thing_schema() -> Schema {
         Attribute::optional("ports", Type::list(Type::Number)),
         Attribute::optional("aliases", Type::set(Type::String)),
         Attribute::optional("secret", Type::String).sensitive(),
-        Attribute::optional("upstream", Type::String).description("Often another thing's id: unknown at plan."),
+        Attribute::optional("upstream", Type::String)
+            .description("Often another thing's id: unknown at plan."),
         Attribute::computed("id", Type::String).use_state_for_unknown(),
         Attribute::computed("created_at", Type::String).use_state_for_unknown(),
         Attribute::computed("revision", Type::Number),
-        Attribute::computed("summary", Type::String).description("Known at plan time: `name:size`."),
+        Attribute::computed("summary", Type::String)
+            .description("Known at plan time: `name:size`."),
     ];
     let blocks = vec![
         NestedBlock::new(
@@ -83,7 +97,9 @@ fn thing_schema() -> Schema {
             Nesting::List,
             Block::new(vec![
                 Attribute::required("host", Type::String),
-                Attribute::optional("port", Type::Number).default(443i64).validator(validators::int_between(1, 65535)),
+                Attribute::optional("port", Type::Number)
+                    .default(443i64)
+                    .validator(validators::int_between(1, 65535)),
             ]),
         )
         .max_items(3),
@@ -91,20 +107,31 @@ fn thing_schema() -> Schema {
             "settings",
             Nesting::Single,
             Block::new(vec![
-                Attribute::optional("mode", Type::String).validator(validators::one_of(&["fast", "safe"])),
+                Attribute::optional("mode", Type::String)
+                    .validator(validators::one_of(&["fast", "safe"])),
                 Attribute::optional("retries", Type::Number),
             ]),
         ),
         NestedBlock::new(
             "rule",
             Nesting::Set,
-            Block::new(vec![Attribute::required("action", Type::String), Attribute::optional("priority", Type::Number)]),
+            Block::new(vec![
+                Attribute::required("action", Type::String),
+                Attribute::optional("priority", Type::Number),
+            ]),
         ),
-        NestedBlock::new("label", Nesting::Map, Block::new(vec![Attribute::required("value", Type::String)])),
+        NestedBlock::new(
+            "label",
+            Nesting::Map,
+            Block::new(vec![Attribute::required("value", Type::String)]),
+        ),
         NestedBlock::new(
             "limits",
             Nesting::Group,
-            Block::new(vec![Attribute::optional("cpu", Type::Number), Attribute::optional("memory", Type::String)]),
+            Block::new(vec![
+                Attribute::optional("cpu", Type::Number),
+                Attribute::optional("memory", Type::String),
+            ]),
         ),
     ];
     Schema::new(version, Block::new(attributes).with_blocks(blocks))
@@ -168,11 +195,20 @@ impl Thing {
 }
 
 fn now() -> String {
-    format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0))
+    format!(
+        "{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
+    )
 }
 
 fn summary(config: &Value) -> Value {
-    let size = config.attr("size").as_number().map_or_else(|| "none".to_string(), ToString::to_string);
+    let size = config
+        .attr("size")
+        .as_number()
+        .map_or_else(|| "none".to_string(), ToString::to_string);
     match config.attr("name").as_str() {
         Some(name) => Value::String(format!("{name}:{size}")),
         None => Value::Unknown,
@@ -191,7 +227,11 @@ impl Resource for Thing {
 
     async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
         if config.attr("secret").as_str() == Some(config.attr("name").as_str().unwrap_or("\u{0}")) {
-            diags.error_at(AttributePath::attr("secret"), "Weak Secret", "secret must differ from name.");
+            diags.error_at(
+                AttributePath::attr("secret"),
+                "Weak Secret",
+                "secret must differ from name.",
+            );
         }
     }
 
@@ -208,28 +248,59 @@ impl Resource for Thing {
         let name = value.attr("name").as_str().unwrap_or("thing").to_string();
         // Lets tests prove that a provider bug becomes a diagnostic, not a dead plugin.
         assert!(name != "trigger-panic", "asked to panic");
-        value.set_attr("id", Value::String(format!("{name}-{}", &uuid::Uuid::new_v4().simple().to_string()[..8])));
+        value.set_attr(
+            "id",
+            Value::String(format!(
+                "{name}-{}",
+                &uuid::Uuid::new_v4().simple().to_string()[..8]
+            )),
+        );
         value.set_attr("created_at", Value::String(now()));
         value.set_attr("revision", 1i64.into());
         if value.attr("summary").is_unknown() {
             value.set_attr("summary", Value::Null);
         }
         self.save(&value, diags);
-        State { value, private: b"created".to_vec() }
+        State {
+            value,
+            private: b"created".to_vec(),
+        }
     }
 
     async fn read(&self, current: &State, diags: &mut Diagnostics) -> State {
-        let id = current.value.attr("id").as_str().unwrap_or_default().to_string();
+        let id = current
+            .value
+            .attr("id")
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let value = self.load(&id, diags).unwrap_or(Value::Null);
-        State { value, private: current.private.clone() }
+        State {
+            value,
+            private: current.private.clone(),
+        }
     }
 
-    async fn update(&self, prior: &State, planned: &State, _config: &Value, diags: &mut Diagnostics) -> State {
+    async fn update(
+        &self,
+        prior: &State,
+        planned: &State,
+        _config: &Value,
+        diags: &mut Diagnostics,
+    ) -> State {
         let mut value = planned.value.clone();
-        let revision = prior.value.attr("revision").as_number().and_then(tfplugin::Number::to_i64).unwrap_or(0);
+        let revision = prior
+            .value
+            .attr("revision")
+            .as_number()
+            .and_then(tfplugin::Number::to_i64)
+            .unwrap_or(0);
         value.set_attr("revision", (revision + 1).into());
         self.save(&value, diags);
-        State { value, private: prior.private.clone() }
+        State {
+            value,
+            private: prior.private.clone(),
+        }
     }
 
     async fn delete(&self, prior: &State, diags: &mut Diagnostics) {
@@ -242,21 +313,35 @@ impl Resource for Thing {
         match self.load(id, diags) {
             Some(value) => value.into(),
             None => {
-                diags.error("Cannot Import", format!("No thing with id {id:?} in the store."));
+                diags.error(
+                    "Cannot Import",
+                    format!("No thing with id {id:?} in the store."),
+                );
                 State::default()
             }
         }
     }
 
-    fn upgrade_state(&self, version: i64, mut state: serde_json::Value, _diags: &mut Diagnostics) -> serde_json::Value {
+    fn upgrade_state(
+        &self,
+        version: i64,
+        mut state: serde_json::Value,
+        _diags: &mut Diagnostics,
+    ) -> serde_json::Value {
         if version == 0 && schema_version() == 1 {
             if let Some(obj) = state.as_object_mut() {
                 let size = obj.remove("size_gb").unwrap_or(serde_json::Value::Null);
                 obj.insert("size".into(), size);
                 // Version 1 added `summary`; derive it as a plan would.
-                let as_value = Value::from_json(&serde_json::Value::Object(obj.clone()), &thing_schema().block.implied_type());
+                let as_value = Value::from_json(
+                    &serde_json::Value::Object(obj.clone()),
+                    &thing_schema().block.implied_type(),
+                );
                 let summary = as_value.map(|v| summary(&v)).unwrap_or(Value::Null);
-                obj.insert("summary".into(), summary.as_str().map_or(serde_json::Value::Null, Into::into));
+                obj.insert(
+                    "summary".into(),
+                    summary.as_str().map_or(serde_json::Value::Null, Into::into),
+                );
             }
         }
         state
@@ -288,10 +373,16 @@ impl DataSource for ThingInfo {
 
     async fn read(&self, config: &Value, diags: &mut Diagnostics) -> Value {
         let id = config.attr("id").as_str().unwrap_or_default();
-        let thing = Thing { store: self.store.clone() };
+        let thing = Thing {
+            store: self.store.clone(),
+        };
         let Some(found) = thing.load(id, diags) else {
             if !diags.has_errors() {
-                diags.error_at(AttributePath::attr("id"), "Thing Not Found", format!("No thing with id {id:?}."));
+                diags.error_at(
+                    AttributePath::attr("id"),
+                    "Thing Not Found",
+                    format!("No thing with id {id:?}."),
+                );
             }
             return Value::Null;
         };

@@ -52,17 +52,27 @@ resource "tftest_thing" "a" { name = "debugged" }
     tf.ok(&["destroy", "-no-color", "-input=false", "-auto-approve"]);
 
     // Terraform never owned the process: it is still serving after every command.
-    assert!(provider.try_wait().unwrap().is_none(), "a reattached provider outlives terraform commands");
+    assert!(
+        provider.try_wait().unwrap().is_none(),
+        "a reattached provider outlives terraform commands"
+    );
 
     // Ctrl-C stops it cleanly.
     let pid = provider.id().to_string();
-    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
     let started = Instant::now();
     let status = loop {
         if let Some(status) = provider.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(5), "debug provider ignores Ctrl-C");
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "debug provider ignores Ctrl-C"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status}");

@@ -28,14 +28,18 @@ fn schema_shows_the_provider_block() {
     tf.init();
     let out = tf.ok(&["providers", "schema", "-json"]);
     let schemas: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    let block = &schemas["provider_schemas"]["registry.terraform.io/dr-project/dr"]["provider"]["block"];
+    let block =
+        &schemas["provider_schemas"]["registry.terraform.io/dr-project/dr"]["provider"]["block"];
     let attrs = &block["attributes"];
     assert_eq!(attrs["passphrase"]["type"], json!("string"));
     assert_eq!(attrs["passphrase"]["optional"], json!(true));
     assert_eq!(attrs["passphrase"]["sensitive"], json!(true));
     assert_eq!(attrs["work_dir"]["type"], json!("string"));
     assert_eq!(attrs["storage_options"]["type"], json!(["map", "string"]));
-    assert!(attrs["passphrase"]["description"].as_str().unwrap().contains("DR_PASSPHRASE"));
+    assert!(attrs["passphrase"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("DR_PASSPHRASE"));
     tf.ok(&["validate", "-no-color"]);
     tf.assert_plan_empty();
 }

@@ -11,8 +11,15 @@ use tonic::transport::Channel;
 async fn client() -> (ProviderClient<Channel>, Type) {
     let provider = TestProvider::default();
     let ty = provider.resources()[0].schema().block.implied_type();
-    let (addr, _stop, _task) = tfplugin::serve::serve_tcp_for_tests(Arc::new(provider)).await.unwrap();
-    (ProviderClient::connect(format!("http://{addr}")).await.unwrap(), ty)
+    let (addr, _stop, _task) = tfplugin::serve::serve_tcp_for_tests(Arc::new(provider))
+        .await
+        .unwrap();
+    (
+        ProviderClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap(),
+        ty,
+    )
 }
 
 fn summaries(diags: &[pb::Diagnostic]) -> Vec<&str> {
@@ -20,17 +27,29 @@ fn summaries(diags: &[pb::Diagnostic]) -> Vec<&str> {
 }
 
 fn dv(value: &Value, ty: &Type) -> Option<pb::DynamicValue> {
-    Some(pb::DynamicValue { msgpack: value.to_msgpack(ty).unwrap(), json: Vec::new() })
+    Some(pb::DynamicValue {
+        msgpack: value.to_msgpack(ty).unwrap(),
+        json: Vec::new(),
+    })
 }
 
 /// A tftest_thing object with everything null but `name`.
 fn thing(ty: &Type, name: Value) -> Value {
-    let Type::Object(attrs) = ty else { unreachable!() };
+    let Type::Object(attrs) = ty else {
+        unreachable!()
+    };
     let mut v = Value::Object(attrs.keys().map(|k| (k.clone(), Value::Null)).collect());
-    for (block, empty) in [("endpoint", Value::List(vec![])), ("rule", Value::Set(vec![])), ("label", Value::Map(Default::default()))] {
+    for (block, empty) in [
+        ("endpoint", Value::List(vec![])),
+        ("rule", Value::Set(vec![])),
+        ("label", Value::Map(Default::default())),
+    ] {
         v.set_attr(block, empty);
     }
-    v.set_attr("limits", Value::object([("cpu", Value::Null), ("memory", Value::Null)]));
+    v.set_attr(
+        "limits",
+        Value::object([("cpu", Value::Null), ("memory", Value::Null)]),
+    );
     v.set_attr("name", name);
     v
 }
@@ -38,32 +57,70 @@ fn thing(ty: &Type, name: Value) -> Value {
 #[tokio::test]
 async fn metadata_and_schema_list_what_the_provider_offers() {
     let (mut c, _) = client().await;
-    let meta = c.get_metadata(pb::get_metadata::Request {}).await.unwrap().into_inner();
-    let resources: Vec<_> = meta.resources.iter().map(|r| r.type_name.as_str()).collect();
-    let data_sources: Vec<_> = meta.data_sources.iter().map(|r| r.type_name.as_str()).collect();
+    let meta = c
+        .get_metadata(pb::get_metadata::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    let resources: Vec<_> = meta
+        .resources
+        .iter()
+        .map(|r| r.type_name.as_str())
+        .collect();
+    let data_sources: Vec<_> = meta
+        .data_sources
+        .iter()
+        .map(|r| r.type_name.as_str())
+        .collect();
     assert_eq!(resources, ["tftest_thing"]);
     assert_eq!(data_sources, ["tftest_thing_info"]);
-    assert!(meta.functions.is_empty() && meta.ephemeral_resources.is_empty() && meta.list_resources.is_empty());
+    assert!(
+        meta.functions.is_empty()
+            && meta.ephemeral_resources.is_empty()
+            && meta.list_resources.is_empty()
+    );
     assert!(meta.state_stores.is_empty() && meta.actions.is_empty() && meta.diagnostics.is_empty());
     let caps = meta.server_capabilities.unwrap();
     assert!(caps.get_provider_schema_optional && !caps.plan_destroy && !caps.move_resource_state);
 
-    let schema = c.get_provider_schema(pb::get_provider_schema::Request {}).await.unwrap().into_inner();
+    let schema = c
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .unwrap()
+        .into_inner();
     assert!(schema.diagnostics.is_empty(), "{:?}", schema.diagnostics);
-    assert!(schema.provider_meta.unwrap().block.is_some(), "never a null block: Terraform 1.0 crashes on it");
+    assert!(
+        schema.provider_meta.unwrap().block.is_some(),
+        "never a null block: Terraform 1.0 crashes on it"
+    );
     assert_eq!(schema.resource_schemas["tftest_thing"].version, 1);
     assert!(schema.functions.is_empty() && schema.action_schemas.is_empty());
 
-    let ids = c.get_resource_identity_schemas(pb::get_resource_identity_schemas::Request {}).await.unwrap().into_inner();
+    let ids = c
+        .get_resource_identity_schemas(pb::get_resource_identity_schemas::Request {})
+        .await
+        .unwrap()
+        .into_inner();
     assert!(ids.identity_schemas.is_empty() && ids.diagnostics.is_empty());
-    let fns = c.get_functions(pb::get_functions::Request {}).await.unwrap().into_inner();
+    let fns = c
+        .get_functions(pb::get_functions::Request {})
+        .await
+        .unwrap()
+        .into_inner();
     assert!(fns.functions.is_empty() && fns.diagnostics.is_empty());
 }
 
 #[tokio::test]
 async fn features_not_offered_answer_with_clear_errors() {
     let (mut c, _) = client().await;
-    let call = c.call_function(pb::call_function::Request { name: "nope".into(), arguments: vec![] }).await.unwrap().into_inner();
+    let call = c
+        .call_function(pb::call_function::Request {
+            name: "nope".into(),
+            arguments: vec![],
+        })
+        .await
+        .unwrap()
+        .into_inner();
     assert!(call.error.unwrap().text.contains("\"nope\""));
 
     let moved = c
@@ -78,48 +135,102 @@ async fn features_not_offered_answer_with_clear_errors() {
     assert_eq!(summaries(&moved.diagnostics), ["Move Not Supported"]);
 
     let upgraded_id = c
-        .upgrade_resource_identity(pb::upgrade_resource_identity::Request { type_name: "tftest_thing".into(), ..Default::default() })
+        .upgrade_resource_identity(pb::upgrade_resource_identity::Request {
+            type_name: "tftest_thing".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(summaries(&upgraded_id.diagnostics), ["Resource Identity Not Supported"]);
+    assert_eq!(
+        summaries(&upgraded_id.diagnostics),
+        ["Resource Identity Not Supported"]
+    );
 
     let eph = c
-        .open_ephemeral_resource(pb::open_ephemeral_resource::Request { type_name: "tftest_token".into(), ..Default::default() })
+        .open_ephemeral_resource(pb::open_ephemeral_resource::Request {
+            type_name: "tftest_token".into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(summaries(&eph.diagnostics), ["Ephemeral Resource Not Supported"]);
+    assert_eq!(
+        summaries(&eph.diagnostics),
+        ["Ephemeral Resource Not Supported"]
+    );
     let v = c
-        .validate_ephemeral_resource_config(pb::validate_ephemeral_resource_config::Request { type_name: "x".into(), config: None })
+        .validate_ephemeral_resource_config(pb::validate_ephemeral_resource_config::Request {
+            type_name: "x".into(),
+            config: None,
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(v.diagnostics.len(), 1);
 
-    let mut list = c.list_resource(pb::list_resource::Request { type_name: "tftest_thing".into(), ..Default::default() }).await.unwrap().into_inner();
+    let mut list = c
+        .list_resource(pb::list_resource::Request {
+            type_name: "tftest_thing".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     let event = list.message().await.unwrap().unwrap();
-    assert_eq!(summaries(&event.diagnostic), ["List Resource Not Supported"]);
+    assert_eq!(
+        summaries(&event.diagnostic),
+        ["List Resource Not Supported"]
+    );
     assert!(list.message().await.unwrap().is_none(), "the stream ends");
 
-    let states = c.get_states(pb::get_states::Request { type_name: "tftest_store".into() }).await.unwrap().into_inner();
-    assert_eq!(summaries(&states.diagnostics), ["State Store Not Supported"]);
+    let states = c
+        .get_states(pb::get_states::Request {
+            type_name: "tftest_store".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        summaries(&states.diagnostics),
+        ["State Store Not Supported"]
+    );
     let chunk = pb::write_state_bytes::RequestChunk {
-        meta: Some(pb::RequestChunkMeta { type_name: "tftest_store".into(), state_id: "default".into() }),
+        meta: Some(pb::RequestChunkMeta {
+            type_name: "tftest_store".into(),
+            state_id: "default".into(),
+        }),
         bytes: b"{}".to_vec(),
         total_length: 2,
         range: None,
     };
-    let written = c.write_state_bytes(tokio_stream::iter(vec![chunk])).await.unwrap().into_inner();
+    let written = c
+        .write_state_bytes(tokio_stream::iter(vec![chunk]))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(written.diagnostics[0].detail.contains("tftest_store"));
 
-    let mut invoked = c.invoke_action(pb::invoke_action::Request { action_type: "tftest_go".into(), ..Default::default() }).await.unwrap().into_inner();
+    let mut invoked = c
+        .invoke_action(pb::invoke_action::Request {
+            action_type: "tftest_go".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
     match invoked.message().await.unwrap().unwrap().r#type {
-        Some(pb::invoke_action::event::Type::Completed(done)) => assert_eq!(summaries(&done.diagnostics), ["Action Not Supported"]),
+        Some(pb::invoke_action::event::Type::Completed(done)) => {
+            assert_eq!(summaries(&done.diagnostics), ["Action Not Supported"])
+        }
         other => panic!("expected a completed event, got {other:?}"),
     }
 
-    let stop = c.stop_provider(pb::stop_provider::Request {}).await.unwrap().into_inner();
+    let stop = c
+        .stop_provider(pb::stop_provider::Request {})
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(stop.error, "");
 }
 
@@ -131,9 +242,15 @@ async fn generated_config_keeps_what_users_write_and_drops_computed_and_sensitiv
     state.set_attr("revision", 3i64.into());
     state.set_attr("secret", "hunter2".into());
     state.set_attr("enabled", true.into());
-    state.set_attr("tags", Value::Map([("team".to_string(), Value::from("platform"))].into()));
+    state.set_attr(
+        "tags",
+        Value::Map([("team".to_string(), Value::from("platform"))].into()),
+    );
     let reply = c
-        .generate_resource_config(pb::generate_resource_config::Request { type_name: "tftest_thing".into(), state: dv(&state, &ty) })
+        .generate_resource_config(pb::generate_resource_config::Request {
+            type_name: "tftest_thing".into(),
+            state: dv(&state, &ty),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -142,7 +259,10 @@ async fn generated_config_keeps_what_users_write_and_drops_computed_and_sensitiv
     assert_eq!(config.attr("name"), &Value::from("alpha"));
     assert_eq!(config.attr("tags").entries().unwrap().len(), 1);
     for dropped in ["id", "revision", "secret", "enabled"] {
-        assert!(config.attr(dropped).is_null(), "{dropped} must not be generated");
+        assert!(
+            config.attr(dropped).is_null(),
+            "{dropped} must not be generated"
+        );
     }
 }
 
@@ -152,9 +272,17 @@ async fn refined_unknowns_from_newer_terraform_plan_as_unknown() {
     // Terraform >= 1.6 marks unknowns with extension 12 and a refinement payload.
     let mut config = thing(&ty, Value::Null).to_msgpack(&ty).unwrap();
     let null_name = [0xa4, b'n', b'a', b'm', b'e', 0xc0];
-    let at = config.windows(null_name.len()).position(|w| w == null_name).unwrap() + null_name.len() - 1;
+    let at = config
+        .windows(null_name.len())
+        .position(|w| w == null_name)
+        .unwrap()
+        + null_name.len()
+        - 1;
     config.splice(at..=at, [0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc3]);
-    let config = pb::DynamicValue { msgpack: config, json: Vec::new() };
+    let config = pb::DynamicValue {
+        msgpack: config,
+        json: Vec::new(),
+    };
     let reply = c
         .plan_resource_change(pb::plan_resource_change::Request {
             type_name: "tftest_thing".into(),
@@ -169,7 +297,10 @@ async fn refined_unknowns_from_newer_terraform_plan_as_unknown() {
     assert!(reply.diagnostics.is_empty(), "{:?}", reply.diagnostics);
     let planned = Value::from_msgpack(&reply.planned_state.unwrap().msgpack, &ty).unwrap();
     assert!(planned.attr("name").is_unknown());
-    assert!(planned.attr("summary").is_unknown(), "derived from an unknown name");
+    assert!(
+        planned.attr("summary").is_unknown(),
+        "derived from an unknown name"
+    );
     assert_eq!(planned.attr("enabled"), &Value::Bool(true));
 }
 
@@ -178,10 +309,14 @@ async fn a_panicking_provider_returns_a_diagnostic_and_keeps_serving() {
     let (mut c, ty) = client().await;
     let store = tempfile::tempdir().unwrap();
     let provider_ty = Type::object([("store_dir", Type::String)]);
-    let provider_config = Value::object([("store_dir", Value::from(store.path().display().to_string()))]);
-    c.configure_provider(pb::configure_provider::Request { config: dv(&provider_config, &provider_ty), ..Default::default() })
-        .await
-        .unwrap();
+    let provider_config =
+        Value::object([("store_dir", Value::from(store.path().display().to_string()))]);
+    c.configure_provider(pb::configure_provider::Request {
+        config: dv(&provider_config, &provider_ty),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
     let mut planned = thing(&ty, "trigger-panic".into());
     planned.set_attr("enabled", true.into());
     for computed in ["id", "created_at", "revision", "summary"] {

@@ -36,7 +36,13 @@ fn version_0_state_is_upgraded_without_a_diff() {
     tf.remove_env("TFTEST_SCHEMA_VERSION");
     tf.config(&config("size"));
     tf.assert_plan_empty();
-    tf.ok(&["apply", "-refresh-only", "-auto-approve", "-no-color", "-input=false"]);
+    tf.ok(&[
+        "apply",
+        "-refresh-only",
+        "-auto-approve",
+        "-no-color",
+        "-input=false",
+    ]);
     let new = tf.resource("tftest_thing.a").unwrap();
     assert_eq!(new["schema_version"], json!(1));
     assert_eq!(new["values"]["size"], json!(5));

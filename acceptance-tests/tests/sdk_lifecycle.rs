@@ -61,9 +61,15 @@ fn full_lifecycle_with_tls() {
     tf.init();
     tf.fails_with(&["validate", "-no-color"], r#"Invalid Attribute Value.*name = "Not Valid!".*name must be lower-case letters, digits and dashes"#);
     tf.config(&config("alpha", "1").replace(r#"mode = "fast""#, r#"mode = "slow""#));
-    tf.fails_with(&["validate", "-no-color"], r#"settings.mode must be one of "fast", "safe", got "slow""#);
+    tf.fails_with(
+        &["validate", "-no-color"],
+        r#"settings.mode must be one of "fast", "safe", got "slow""#,
+    );
     tf.config(&config("alpha", "1").replace("port = 8443", "port = 70000"));
-    tf.fails_with(&["validate", "-no-color"], r"endpoint\[1\].port must be a whole number from 1 to 65535");
+    tf.fails_with(
+        &["validate", "-no-color"],
+        r"endpoint\[1\].port must be a whole number from 1 to 65535",
+    );
 
     // plan: values known at plan time are shown, the rest are "known after apply".
     let precise = "3.14159265358979323846264338327950288";
@@ -71,8 +77,14 @@ fn full_lifecycle_with_tls() {
     tf.ok(&["validate", "-no-color"]);
     tf.assert_plan_changes(r#"summary = "alpha:3.14159265358979323846264338327950288".*upstream = \(known after apply\).*Plan: 2 to add"#);
     let plan = tf.ok(&["plan", "-no-color"]);
-    assert!(plan.stdout.contains("secret     = (sensitive value)"), "sensitive values are hidden:\n{plan}");
-    assert!(!plan.stdout.contains("hunter2"), "the secret must not appear in plan output");
+    assert!(
+        plan.stdout.contains("secret     = (sensitive value)"),
+        "sensitive values are hidden:\n{plan}"
+    );
+    assert!(
+        !plan.stdout.contains("hunter2"),
+        "the secret must not appear in plan output"
+    );
 
     // apply, then the harness plans again and requires no changes.
     tf.apply();
@@ -81,25 +93,49 @@ fn full_lifecycle_with_tls() {
     assert!(id_a.starts_with("alpha-"));
     assert_eq!(a["size"].to_string(), precise, "numbers keep every digit");
     assert_eq!(a["enabled"], json!(true), "default applied");
-    assert_eq!(a["endpoint"], json!([{"host": "a.example", "port": 443}, {"host": "b.example", "port": 8443}]));
+    assert_eq!(
+        a["endpoint"],
+        json!([{"host": "a.example", "port": 443}, {"host": "b.example", "port": 8443}])
+    );
     assert_eq!(a["settings"], json!({"mode": "fast", "retries": null}));
     assert_eq!(a["label"], json!({"env": {"value": "prod"}}));
     assert_eq!(a["limits"], json!({"cpu": 2, "memory": null}));
     assert_eq!(a["rule"].as_array().unwrap().len(), 2);
     assert_eq!(a["revision"], json!(1));
-    let schemas: serde_json::Value = serde_json::from_str(&tf.ok(&["providers", "schema", "-json"]).stdout).unwrap();
-    let thing = &schemas["provider_schemas"]["registry.terraform.io/dr-project/tftest"]["resource_schemas"]["tftest_thing"];
+    let schemas: serde_json::Value =
+        serde_json::from_str(&tf.ok(&["providers", "schema", "-json"]).stdout).unwrap();
+    let thing = &schemas["provider_schemas"]["registry.terraform.io/dr-project/tftest"]
+        ["resource_schemas"]["tftest_thing"];
     assert_eq!(thing["version"], json!(1));
-    assert_eq!(thing["block"]["attributes"]["secret"]["sensitive"], json!(true));
-    assert_eq!(thing["block"]["attributes"]["enabled"]["computed"], json!(true), "defaults make attributes computed");
-    assert_eq!(thing["block"]["block_types"]["label"]["nesting_mode"], json!("map"));
-    assert_eq!(tf.values("tftest_thing.b")["upstream"], json!(id_a), "a plan-time unknown is filled at apply");
-    assert_eq!(tf.values("data.tftest_thing_info.a")["tags"], json!({"team": "platform"}));
+    assert_eq!(
+        thing["block"]["attributes"]["secret"]["sensitive"],
+        json!(true)
+    );
+    assert_eq!(
+        thing["block"]["attributes"]["enabled"]["computed"],
+        json!(true),
+        "defaults make attributes computed"
+    );
+    assert_eq!(
+        thing["block"]["block_types"]["label"]["nesting_mode"],
+        json!("map")
+    );
+    assert_eq!(
+        tf.values("tftest_thing.b")["upstream"],
+        json!(id_a),
+        "a plan-time unknown is filled at apply"
+    );
+    assert_eq!(
+        tf.values("data.tftest_thing_info.a")["tags"],
+        json!({"team": "platform"})
+    );
     assert!(tf.path().join(format!("store/{id_a}.json")).is_file());
 
     // An in-place update keeps the id (use_state_for_unknown) and bumps the revision.
     tf.config(&config("alpha", "42"));
-    tf.assert_plan_changes(r"~ update in-place.*size\s+= 3\.14\S* -> 42.*Plan: 0 to add, 1 to change, 0 to destroy");
+    tf.assert_plan_changes(
+        r"~ update in-place.*size\s+= 3\.14\S* -> 42.*Plan: 0 to add, 1 to change, 0 to destroy",
+    );
     tf.apply();
     let a = tf.values("tftest_thing.a");
     assert_eq!(a["id"], json!(id_a));
@@ -107,22 +143,55 @@ fn full_lifecycle_with_tls() {
 
     // A requires-replace attribute: destroy-then-create, a new id, and b follows.
     tf.config(&config("gamma", "42"));
-    tf.assert_plan_changes(r"must be replaced.*# forces replacement.*Plan: 1 to add, 1 to change, 1 to destroy");
+    tf.assert_plan_changes(
+        r"must be replaced.*# forces replacement.*Plan: 1 to add, 1 to change, 1 to destroy",
+    );
     tf.apply();
-    let id_g = tf.values("tftest_thing.a")["id"].as_str().unwrap().to_string();
+    let id_g = tf.values("tftest_thing.a")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert!(id_g.starts_with("gamma-"), "{id_g}");
-    assert!(!tf.path().join(format!("store/{id_a}.json")).exists(), "the replaced object is deleted");
+    assert!(
+        !tf.path().join(format!("store/{id_a}.json")).exists(),
+        "the replaced object is deleted"
+    );
     assert_eq!(tf.values("tftest_thing.b")["upstream"], json!(id_g));
 
     // Import: forget the object, import it by id, and the plan must be empty again.
     let before = tf.values("tftest_thing.a");
     tf.ok(&["state", "rm", "tftest_thing.a"]);
-    tf.ok(&["import", "-no-color", "-input=false", "tftest_thing.a", &id_g]);
-    assert_eq!(tf.values("tftest_thing.a"), before, "imported state equals the applied state");
+    tf.ok(&[
+        "import",
+        "-no-color",
+        "-input=false",
+        "tftest_thing.a",
+        &id_g,
+    ]);
+    assert_eq!(
+        tf.values("tftest_thing.a"),
+        before,
+        "imported state equals the applied state"
+    );
     tf.assert_plan_empty();
     tf.ok(&["state", "rm", "tftest_thing.a"]);
-    tf.fails_with(&["import", "-no-color", "-input=false", "tftest_thing.a", "missing-1"], r#"Cannot Import No thing with id "missing-1""#);
-    tf.ok(&["import", "-no-color", "-input=false", "tftest_thing.a", &id_g]);
+    tf.fails_with(
+        &[
+            "import",
+            "-no-color",
+            "-input=false",
+            "tftest_thing.a",
+            "missing-1",
+        ],
+        r#"Cannot Import No thing with id "missing-1""#,
+    );
+    tf.ok(&[
+        "import",
+        "-no-color",
+        "-input=false",
+        "tftest_thing.a",
+        &id_g,
+    ]);
 
     // Drift: an object deleted behind Terraform's back is planned for creation.
     std::fs::remove_file(tf.path().join(format!("store/{id_g}.json"))).unwrap();
@@ -131,7 +200,9 @@ fn full_lifecycle_with_tls() {
 
     // destroy removes everything.
     tf.ok(&["destroy", "-no-color", "-input=false", "-auto-approve"]);
-    let left: Vec<_> = std::fs::read_dir(tf.path().join("store")).unwrap().collect();
+    let left: Vec<_> = std::fs::read_dir(tf.path().join("store"))
+        .unwrap()
+        .collect();
     assert!(left.is_empty(), "destroy leaves no objects: {left:?}");
 }
 
@@ -140,7 +211,15 @@ fn cross_attribute_validation_and_unknown_types_are_diagnostics() {
     let tf = TfDir::new(&[ProviderBuild::tftest()]);
     tf.config(&format!("{PROVIDER}\nresource \"tftest_thing\" \"a\" {{\n  name = \"same\"\n  secret = \"same\"\n}}\n"));
     tf.init();
-    tf.fails_with(&["validate", "-no-color"], r"Weak Secret.*secret must differ from name");
-    tf.config(&format!("{PROVIDER}\nresource \"tftest_nope\" \"a\" {{}}\n"));
-    tf.fails_with(&["validate", "-no-color"], r#"(?i)invalid resource type.*does not support resource type "tftest_nope""#);
+    tf.fails_with(
+        &["validate", "-no-color"],
+        r"Weak Secret.*secret must differ from name",
+    );
+    tf.config(&format!(
+        "{PROVIDER}\nresource \"tftest_nope\" \"a\" {{}}\n"
+    ));
+    tf.fails_with(
+        &["validate", "-no-color"],
+        r#"(?i)invalid resource type.*does not support resource type "tftest_nope""#,
+    );
 }

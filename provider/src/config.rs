@@ -64,7 +64,11 @@ pub struct ProviderConfig {
 impl ProviderConfig {
     /// Parses a fully known provider block; `env` reads environment variables (injected so
     /// tests do not touch the process environment).
-    pub fn from_value(config: &Value, env: &dyn Fn(&str) -> Option<String>, diags: &mut Diagnostics) -> Option<Self> {
+    pub fn from_value(
+        config: &Value,
+        env: &dyn Fn(&str) -> Option<String>,
+        diags: &mut Diagnostics,
+    ) -> Option<Self> {
         validate(config, diags);
         if diags.has_errors() {
             return None;
@@ -82,9 +86,17 @@ impl ProviderConfig {
         let storage_options = config
             .attr("storage_options")
             .entries()
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
-        Some(ProviderConfig { passphrase, work_dir, storage_options })
+        Some(ProviderConfig {
+            passphrase,
+            work_dir,
+            storage_options,
+        })
     }
 
     /// The passphrase, or the error every vault operation reports without one.
@@ -136,9 +148,17 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
 
 fn looks_like_credential(key: &str) -> bool {
     let key = key.to_ascii_lowercase();
-    ["secret", "password", "access_key", "account_key", "token", "service_account_key", "sas"]
-        .iter()
-        .any(|word| key.contains(word))
+    [
+        "secret",
+        "password",
+        "access_key",
+        "account_key",
+        "token",
+        "service_account_key",
+        "sas",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 #[cfg(test)]
@@ -146,7 +166,11 @@ mod tests {
     use super::*;
 
     fn block(pairs: &[(&str, Value)]) -> Value {
-        let mut v = Value::object([("passphrase", Value::Null), ("work_dir", Value::Null), ("storage_options", Value::Null)]);
+        let mut v = Value::object([
+            ("passphrase", Value::Null),
+            ("work_dir", Value::Null),
+            ("storage_options", Value::Null),
+        ]);
         for (k, val) in pairs {
             v.set_attr(k, val.clone());
         }
@@ -166,7 +190,12 @@ mod tests {
     fn the_block_wins_over_the_environment() {
         let mut diags = Diagnostics::new();
         let env = |_: &str| Some("from-env".to_string());
-        let cfg = ProviderConfig::from_value(&block(&[("passphrase", "from-block".into())]), &env, &mut diags).unwrap();
+        let cfg = ProviderConfig::from_value(
+            &block(&[("passphrase", "from-block".into())]),
+            &env,
+            &mut diags,
+        )
+        .unwrap();
         assert_eq!(cfg.passphrase().unwrap().expose(), "from-block");
     }
 
@@ -183,8 +212,16 @@ mod tests {
     fn credentials_in_storage_options_are_refused() {
         let opts = Value::Map([("aws_secret_access_key".to_string(), "x".into())].into());
         let mut diags = Diagnostics::new();
-        assert!(ProviderConfig::from_value(&block(&[("storage_options", opts)]), &|_| None, &mut diags).is_none());
-        assert_eq!(diags.0[0].attribute.as_ref().unwrap().to_string(), "storage_options[\"aws_secret_access_key\"]");
+        assert!(ProviderConfig::from_value(
+            &block(&[("storage_options", opts)]),
+            &|_| None,
+            &mut diags
+        )
+        .is_none());
+        assert_eq!(
+            diags.0[0].attribute.as_ref().unwrap().to_string(),
+            "storage_options[\"aws_secret_access_key\"]"
+        );
     }
 
     #[test]

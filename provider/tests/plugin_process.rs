@@ -41,7 +41,12 @@ fn start(client_cert: Option<&str>) -> Plugin {
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
     let handshake = Handshake::parse(&line).unwrap();
-    Plugin { child, stdout, handshake, _socket_dir: socket_dir }
+    Plugin {
+        child,
+        stdout,
+        handshake,
+        _socket_dir: socket_dir,
+    }
 }
 
 fn client_tls(client: &tls::Identity, plugin: &Plugin) -> rustls::ClientConfig {
@@ -49,8 +54,13 @@ fn client_tls(client: &tls::Identity, plugin: &Plugin) -> rustls::ClientConfig {
     tls::client_config(client, server_cert.into()).unwrap()
 }
 
-async fn schema(plugin: &Plugin, tls: Option<rustls::ClientConfig>) -> Result<get_provider_schema::Response, String> {
-    let channel = connect_unix(PathBuf::from(&plugin.handshake.address), tls).await.map_err(|e| format!("{e:?}"))?;
+async fn schema(
+    plugin: &Plugin,
+    tls: Option<rustls::ClientConfig>,
+) -> Result<get_provider_schema::Response, String> {
+    let channel = connect_unix(PathBuf::from(&plugin.handshake.address), tls)
+        .await
+        .map_err(|e| format!("{e:?}"))?;
     let mut client = ProviderClient::new(channel);
     client
         .get_provider_schema(get_provider_schema::Request {})
@@ -62,30 +72,47 @@ async fn schema(plugin: &Plugin, tls: Option<rustls::ClientConfig>) -> Result<ge
 /// Sends Shutdown and checks the process is gone well within Terraform's 2 s patience, having
 /// written nothing more to stdout.
 async fn shutdown(mut plugin: Plugin, tls: Option<rustls::ClientConfig>) {
-    let channel = connect_unix(PathBuf::from(&plugin.handshake.address), tls).await.unwrap();
-    GrpcControllerClient::new(channel).shutdown(dr_proto::plugin::Empty {}).await.unwrap();
+    let channel = connect_unix(PathBuf::from(&plugin.handshake.address), tls)
+        .await
+        .unwrap();
+    GrpcControllerClient::new(channel)
+        .shutdown(dr_proto::plugin::Empty {})
+        .await
+        .unwrap();
     let started = Instant::now();
     let status = loop {
         if let Some(status) = plugin.child.try_wait().unwrap() {
             break status;
         }
-        assert!(started.elapsed() < Duration::from_secs(2), "plugin still running 2 s after Shutdown");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "plugin still running 2 s after Shutdown"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     };
     assert!(status.success(), "{status}");
     let mut rest = String::new();
     plugin.stdout.read_to_string(&mut rest).unwrap();
     assert_eq!(rest, "", "nothing may follow the handshake line on stdout");
-    assert!(!PathBuf::from(&plugin.handshake.address).exists(), "the socket is removed on exit");
+    assert!(
+        !PathBuf::from(&plugin.handshake.address).exists(),
+        "the socket is removed on exit"
+    );
 }
 
 #[test]
 fn run_by_hand_it_explains_and_exits_1() {
-    let out = Command::new(BIN).env_remove(MAGIC_COOKIE_KEY).output().unwrap();
+    let out = Command::new(BIN)
+        .env_remove(MAGIC_COOKIE_KEY)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("This binary is a plugin") && stderr.contains("--debug"), "{stderr}");
+    assert!(
+        stderr.contains("This binary is a plugin") && stderr.contains("--debug"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -93,7 +120,12 @@ fn help_describes_debug_mode_and_exit_codes() {
     let out = Command::new(BIN).arg("--help").output().unwrap();
     assert!(out.status.success());
     let help = String::from_utf8_lossy(&out.stdout);
-    assert!(help.contains("--debug") && help.contains("TF_REATTACH_PROVIDERS") && help.contains("Exit status"), "{help}");
+    assert!(
+        help.contains("--debug")
+            && help.contains("TF_REATTACH_PROVIDERS")
+            && help.contains("Exit status"),
+        "{help}"
+    );
     let bad = Command::new(BIN).arg("--frobnicate").output().unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
@@ -116,29 +148,59 @@ async fn automtls_serves_the_pinned_client_and_refuses_any_other() {
     let terraform = tls::generate_identity(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
     let plugin = start(Some(&tls::cert_pem(&terraform.cert)));
     let h = &plugin.handshake;
-    assert_eq!((h.core_version, h.protocol_version, h.network.as_str(), h.protocol.as_str()), (1, 6, "unix", "grpc"));
+    assert_eq!(
+        (
+            h.core_version,
+            h.protocol_version,
+            h.network.as_str(),
+            h.protocol.as_str()
+        ),
+        (1, 6, "unix", "grpc")
+    );
 
-    let schema_reply = schema(&plugin, Some(client_tls(&terraform, &plugin))).await.expect("the pinned client is served");
+    let schema_reply = schema(&plugin, Some(client_tls(&terraform, &plugin)))
+        .await
+        .expect("the pinned client is served");
     let block = schema_reply.provider.unwrap().block.unwrap();
-    let passphrase = block.attributes.iter().find(|a| a.name == "passphrase").unwrap();
+    let passphrase = block
+        .attributes
+        .iter()
+        .find(|a| a.name == "passphrase")
+        .unwrap();
     assert!(passphrase.sensitive && passphrase.optional);
 
     // Same shape of certificate, different key: refused.
     let stranger = tls::generate_identity(&rcgen::PKCS_ECDSA_P521_SHA512).unwrap();
     let refused = schema(&plugin, Some(client_tls(&stranger, &plugin))).await;
-    assert!(refused.is_err(), "a client with another certificate must not be served");
+    assert!(
+        refused.is_err(),
+        "a client with another certificate must not be served"
+    );
 
     // No TLS at all: refused too.
-    assert!(schema(&plugin, None).await.is_err(), "plaintext must not be served when TLS was asked for");
+    assert!(
+        schema(&plugin, None).await.is_err(),
+        "plaintext must not be served when TLS was asked for"
+    );
 
     // Health for service "plugin", as go-plugin checks it.
-    let channel = connect_unix(PathBuf::from(&plugin.handshake.address), Some(client_tls(&terraform, &plugin))).await.unwrap();
+    let channel = connect_unix(
+        PathBuf::from(&plugin.handshake.address),
+        Some(client_tls(&terraform, &plugin)),
+    )
+    .await
+    .unwrap();
     let health = tonic_health::pb::health_client::HealthClient::new(channel)
-        .check(tonic_health::pb::HealthCheckRequest { service: "plugin".into() })
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "plugin".into(),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(health.status, tonic_health::pb::health_check_response::ServingStatus::Serving as i32);
+    assert_eq!(
+        health.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
 
     let tls = client_tls(&terraform, &plugin);
     shutdown(plugin, Some(tls)).await;
@@ -147,7 +209,12 @@ async fn automtls_serves_the_pinned_client_and_refuses_any_other() {
 #[tokio::test]
 async fn without_a_client_certificate_it_serves_plaintext() {
     let plugin = start(None);
-    assert_eq!(plugin.handshake.server_cert, None, "no certificate field without TLS");
-    schema(&plugin, None).await.expect("plaintext h2c is served");
+    assert_eq!(
+        plugin.handshake.server_cert, None,
+        "no certificate field without TLS"
+    );
+    schema(&plugin, None)
+        .await
+        .expect("plaintext h2c is served");
     shutdown(plugin, None).await;
 }

@@ -9,38 +9,71 @@ use tfplugin::{AttributePath, Provider, Type, Value};
 async fn client() -> (ProviderClient<tonic::transport::Channel>, Type) {
     let provider = DrProvider::default();
     let ty = provider.schema().block.implied_type();
-    let (addr, _stop, _task) = tfplugin::serve::serve_tcp_for_tests(Arc::new(provider)).await.unwrap();
-    (ProviderClient::connect(format!("http://{addr}")).await.unwrap(), ty)
+    let (addr, _stop, _task) = tfplugin::serve::serve_tcp_for_tests(Arc::new(provider))
+        .await
+        .unwrap();
+    (
+        ProviderClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap(),
+        ty,
+    )
 }
 
 fn config(ty: &Type, passphrase: Value, options: Value) -> pb::DynamicValue {
-    let v = Value::object([("passphrase", passphrase), ("work_dir", Value::Null), ("storage_options", options)]);
-    pb::DynamicValue { msgpack: v.to_msgpack(ty).unwrap(), json: Vec::new() }
+    let v = Value::object([
+        ("passphrase", passphrase),
+        ("work_dir", Value::Null),
+        ("storage_options", options),
+    ]);
+    pb::DynamicValue {
+        msgpack: v.to_msgpack(ty).unwrap(),
+        json: Vec::new(),
+    }
 }
 
 fn paths(diags: &[pb::Diagnostic]) -> Vec<String> {
-    diags.iter().map(|d| AttributePath::from_proto(d.attribute.as_ref().unwrap()).to_string()).collect()
+    diags
+        .iter()
+        .map(|d| AttributePath::from_proto(d.attribute.as_ref().unwrap()).to_string())
+        .collect()
 }
 
 #[tokio::test]
 async fn validation_errors_name_the_attribute_and_never_echo_secrets() {
     let (mut c, ty) = client().await;
     let empty = c
-        .validate_provider_config(pb::validate_provider_config::Request { config: Some(config(&ty, "".into(), Value::Null)) })
+        .validate_provider_config(pb::validate_provider_config::Request {
+            config: Some(config(&ty, "".into(), Value::Null)),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!(paths(&empty.diagnostics), ["passphrase"]);
     assert_eq!(empty.diagnostics[0].summary, "Empty Passphrase");
 
-    let options = Value::Map([("azure_storage_account_key".to_string(), Value::from("c2VjcmV0"))].into());
+    let options = Value::Map(
+        [(
+            "azure_storage_account_key".to_string(),
+            Value::from("c2VjcmV0"),
+        )]
+        .into(),
+    );
     let cred = c
-        .validate_provider_config(pb::validate_provider_config::Request { config: Some(config(&ty, Value::Null, options)) })
+        .validate_provider_config(pb::validate_provider_config::Request {
+            config: Some(config(&ty, Value::Null, options)),
+        })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(paths(&cred.diagnostics), ["storage_options[\"azure_storage_account_key\"]"]);
-    assert!(!cred.diagnostics[0].detail.contains("c2VjcmV0"), "the secret value is never echoed");
+    assert_eq!(
+        paths(&cred.diagnostics),
+        ["storage_options[\"azure_storage_account_key\"]"]
+    );
+    assert!(
+        !cred.diagnostics[0].detail.contains("c2VjcmV0"),
+        "the secret value is never echoed"
+    );
 }
 
 #[tokio::test]

@@ -13,7 +13,10 @@ use tonic::transport::{Channel, Endpoint, Uri};
 ///
 /// # Errors
 /// When the socket cannot be reached or the TLS handshake fails (e.g. the wrong certificate).
-pub async fn connect_unix(path: PathBuf, tls: Option<rustls::ClientConfig>) -> Result<Channel, tonic::transport::Error> {
+pub async fn connect_unix(
+    path: PathBuf,
+    tls: Option<rustls::ClientConfig>,
+) -> Result<Channel, tonic::transport::Error> {
     let tls = tls.map(|config| tokio_rustls::TlsConnector::from(Arc::new(config)));
     // The URI is required by tonic but unused: the connector below decides where to dial.
     Endpoint::from_static("http://localhost")
@@ -24,7 +27,8 @@ pub async fn connect_unix(path: PathBuf, tls: Option<rustls::ClientConfig>) -> R
                 let stream = UnixStream::connect(&path).await?;
                 let io: Box<dyn IoStream> = match tls {
                     Some(connector) => {
-                        let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+                        let name =
+                            ServerName::try_from("localhost").map_err(std::io::Error::other)?;
                         Box::new(connector.connect(name, stream).await?)
                     }
                     None => Box::new(stream),
@@ -63,7 +67,10 @@ impl Handshake {
         if parts.len() < 5 {
             return Err(format!("not a handshake line: {line:?}"));
         }
-        let number = |s: &str, what: &str| s.parse::<u32>().map_err(|_| format!("bad {what} {s:?} in {line:?}"));
+        let number = |s: &str, what: &str| {
+            s.parse::<u32>()
+                .map_err(|_| format!("bad {what} {s:?} in {line:?}"))
+        };
         let server_cert = match parts.get(5).copied().unwrap_or_default() {
             "" => None,
             b64 => Some(
@@ -90,9 +97,17 @@ mod tests {
     #[test]
     fn handshake_lines_parse_with_and_without_certificates() {
         let h = Handshake::parse("1|6|unix|/tmp/plugin1|grpc|AQID\n").unwrap();
-        assert_eq!((h.core_version, h.protocol_version, h.network.as_str()), (1, 6, "unix"));
+        assert_eq!(
+            (h.core_version, h.protocol_version, h.network.as_str()),
+            (1, 6, "unix")
+        );
         assert_eq!(h.server_cert, Some(vec![1, 2, 3]));
-        assert_eq!(Handshake::parse("1|6|unix|/tmp/p|grpc|").unwrap().server_cert, None);
+        assert_eq!(
+            Handshake::parse("1|6|unix|/tmp/p|grpc|")
+                .unwrap()
+                .server_cert,
+            None
+        );
         assert!(Handshake::parse("hello").is_err());
     }
 }

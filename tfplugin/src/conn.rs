@@ -34,21 +34,38 @@ impl Connected for Conn {
 macro_rules! delegate {
     ($self:ident, $s:ident => $body:expr) => {
         match $self.get_mut() {
-            Conn::Unix($s) => { let $s = Pin::new($s); $body }
-            Conn::UnixTls($s) => { let $s = Pin::new($s.as_mut()); $body }
-            Conn::Tcp($s) => { let $s = Pin::new($s); $body }
+            Conn::Unix($s) => {
+                let $s = Pin::new($s);
+                $body
+            }
+            Conn::UnixTls($s) => {
+                let $s = Pin::new($s.as_mut());
+                $body
+            }
+            Conn::Tcp($s) => {
+                let $s = Pin::new($s);
+                $body
+            }
         }
     };
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
         delegate!(self, s => s.poll_read(cx, buf))
     }
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
         delegate!(self, s => s.poll_write(cx, buf))
     }
 
@@ -105,7 +122,8 @@ impl Incoming {
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {
-                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
+                    {
                         Ok(Ok(tls)) => {
                             let _ = tx.send(Ok(Conn::UnixTls(Box::new(tls)))).await;
                         }

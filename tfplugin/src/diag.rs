@@ -37,7 +37,8 @@ impl AttributePath {
     }
 
     pub fn index(mut self, i: usize) -> Self {
-        self.0.push(PathStep::Index(i64::try_from(i).unwrap_or(i64::MAX)));
+        self.0
+            .push(PathStep::Index(i64::try_from(i).unwrap_or(i64::MAX)));
         self
     }
 
@@ -108,11 +109,21 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(summary: impl Into<String>, detail: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Error, summary: summary.into(), detail: detail.into(), attribute: None }
+        Diagnostic {
+            severity: Severity::Error,
+            summary: summary.into(),
+            detail: detail.into(),
+            attribute: None,
+        }
     }
 
     pub fn warning(summary: impl Into<String>, detail: impl Into<String>) -> Self {
-        Diagnostic { severity: Severity::Warning, summary: summary.into(), detail: detail.into(), attribute: None }
+        Diagnostic {
+            severity: Severity::Warning,
+            summary: summary.into(),
+            detail: detail.into(),
+            attribute: None,
+        }
     }
 
     /// Points the diagnostic at an attribute.
@@ -151,7 +162,12 @@ impl Diagnostics {
         self.push(Diagnostic::error(summary, detail));
     }
 
-    pub fn error_at(&mut self, path: AttributePath, summary: impl Into<String>, detail: impl Into<String>) {
+    pub fn error_at(
+        &mut self,
+        path: AttributePath,
+        summary: impl Into<String>,
+        detail: impl Into<String>,
+    ) {
         self.push(Diagnostic::error(summary, detail).at(path));
     }
 

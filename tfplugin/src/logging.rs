@@ -15,7 +15,9 @@ use tracing_subscriber::registry::LookupSpan;
 
 /// The level named by `TF_LOG_PROVIDER`, else `TF_LOG`; `None` means off.
 pub fn level_from_env() -> Option<Level> {
-    let raw = std::env::var("TF_LOG_PROVIDER").or_else(|_| std::env::var("TF_LOG")).unwrap_or_default();
+    let raw = std::env::var("TF_LOG_PROVIDER")
+        .or_else(|_| std::env::var("TF_LOG"))
+        .unwrap_or_default();
     match raw.trim().to_ascii_lowercase().as_str() {
         "trace" | "json" => Some(Level::TRACE),
         "debug" => Some(Level::DEBUG),
@@ -30,7 +32,9 @@ pub fn level_from_env() -> Option<Level> {
 
 /// Installs the hclog JSON subscriber on stderr. Call once, before serving.
 pub fn init(module: &'static str) {
-    let Some(level) = level_from_env() else { return };
+    let Some(level) = level_from_env() else {
+        return;
+    };
     let _ = tracing_subscriber::fmt()
         .with_max_level(level)
         .with_writer(std::io::stderr)
@@ -48,15 +52,29 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut writer: Writer<'_>, event: &Event<'_>) -> fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
         let mut fields = serde_json::Map::new();
         event.record(&mut JsonFields(&mut fields));
-        let message = fields.remove("message").and_then(|m| m.as_str().map(str::to_string)).unwrap_or_default();
+        let message = fields
+            .remove("message")
+            .and_then(|m| m.as_str().map(str::to_string))
+            .unwrap_or_default();
         let mut line = serde_json::Map::new();
-        line.insert("@level".into(), level_name(*event.metadata().level()).into());
+        line.insert(
+            "@level".into(),
+            level_name(*event.metadata().level()).into(),
+        );
         line.insert("@message".into(), message.into());
         line.insert("@module".into(), self.module.into());
-        line.insert("@timestamp".into(), timestamp(time::OffsetDateTime::now_utc()).into());
+        line.insert(
+            "@timestamp".into(),
+            timestamp(time::OffsetDateTime::now_utc()).into(),
+        );
         for (k, v) in fields {
             line.insert(k, v);
         }
@@ -79,8 +97,12 @@ fn level_name(level: Level) -> &'static str {
 /// hclog's layout `2006-01-02T15:04:05.000000Z07:00`: six fractional digits exactly, and `Z`
 /// for UTC (the only zone we write in).
 pub fn timestamp(t: time::OffsetDateTime) -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-    t.to_offset(time::UtcOffset::UTC).format(&format).unwrap_or_default()
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
 }
 
 struct JsonFields<'a>(&'a mut serde_json::Map<String, serde_json::Value>);

@@ -14,7 +14,12 @@ use crate::schema::{Block, Nesting};
 use crate::value::Value;
 
 /// Steps 1–3 of the pipeline. Returns the planned state and the paths that force replacement.
-pub fn plan_from_schema(block: &Block, prior: &Value, proposed: &Value, config: &Value) -> (Value, Vec<AttributePath>) {
+pub fn plan_from_schema(
+    block: &Block,
+    prior: &Value,
+    proposed: &Value,
+    config: &Value,
+) -> (Value, Vec<AttributePath>) {
     let mut planned = proposed.clone();
     apply_defaults(block, config, &mut planned);
     if prior.is_null() || planned != *prior {
@@ -22,7 +27,13 @@ pub fn plan_from_schema(block: &Block, prior: &Value, proposed: &Value, config: 
     }
     let mut replace = Vec::new();
     if !prior.is_null() {
-        apply_modifiers(block, prior, &mut planned, &AttributePath::root(), &mut replace);
+        apply_modifiers(
+            block,
+            prior,
+            &mut planned,
+            &AttributePath::root(),
+            &mut replace,
+        );
     }
     (planned, replace)
 }
@@ -34,7 +45,12 @@ pub fn normalize_replace_paths(paths: &mut Vec<AttributePath>) {
 }
 
 /// Runs every attribute validator over a configuration (known, non-null values only).
-pub fn validate_config(block: &Block, config: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+pub fn validate_config(
+    block: &Block,
+    config: &Value,
+    path: &AttributePath,
+    diags: &mut Diagnostics,
+) {
     if config.is_null() || config.is_unknown() {
         return;
     }
@@ -50,14 +66,24 @@ pub fn validate_config(block: &Block, config: &Value, path: &AttributePath, diag
     }
     for nested in &block.blocks {
         let here = path.clone().attribute(&nested.type_name);
-        for_each_nested(nested.nesting, config.attr(&nested.type_name), &here, |elem, p| {
-            validate_config(&nested.block, elem, &p, diags);
-        });
+        for_each_nested(
+            nested.nesting,
+            config.attr(&nested.type_name),
+            &here,
+            |elem, p| {
+                validate_config(&nested.block, elem, &p, diags);
+            },
+        );
     }
 }
 
 /// Calls `f` for each element of a nested block value with the element's path.
-fn for_each_nested(nesting: Nesting, value: &Value, path: &AttributePath, mut f: impl FnMut(&Value, AttributePath)) {
+fn for_each_nested(
+    nesting: Nesting,
+    value: &Value,
+    path: &AttributePath,
+    mut f: impl FnMut(&Value, AttributePath),
+) {
     match (nesting, value) {
         (Nesting::Single | Nesting::Group, v) => f(v, path.clone()),
         (Nesting::List | Nesting::Set, Value::List(elems) | Value::Set(elems)) => {
@@ -77,12 +103,21 @@ fn for_each_nested(nesting: Nesting, value: &Value, path: &AttributePath, mut f:
 /// Pairs each element of a planned nested block with its counterpart in `other` (config or
 /// prior state): by position for lists, by key for maps. Set elements have no stable identity
 /// across values, so they pair with nothing (`Null`).
-fn zip_nested(nesting: Nesting, other: &Value, planned: &mut Value, mut f: impl FnMut(&Value, &mut Value, Option<String>)) {
+fn zip_nested(
+    nesting: Nesting,
+    other: &Value,
+    planned: &mut Value,
+    mut f: impl FnMut(&Value, &mut Value, Option<String>),
+) {
     match (nesting, planned) {
         (Nesting::Single | Nesting::Group, p) => f(other, p, None),
         (Nesting::List, Value::List(elems)) => {
             for (i, e) in elems.iter_mut().enumerate() {
-                f(other.elements().get(i).unwrap_or(&Value::Null), e, Some(i.to_string()));
+                f(
+                    other.elements().get(i).unwrap_or(&Value::Null),
+                    e,
+                    Some(i.to_string()),
+                );
             }
         }
         (Nesting::Set, Value::Set(elems)) => {
@@ -92,7 +127,10 @@ fn zip_nested(nesting: Nesting, other: &Value, planned: &mut Value, mut f: impl 
         }
         (Nesting::Map, Value::Map(entries)) => {
             for (k, e) in entries.iter_mut() {
-                let o = other.entries().and_then(|m| m.get(k)).unwrap_or(&Value::Null);
+                let o = other
+                    .entries()
+                    .and_then(|m| m.get(k))
+                    .unwrap_or(&Value::Null);
                 f(o, e, Some(k.clone()));
             }
         }
@@ -109,8 +147,14 @@ fn apply_defaults(block: &Block, config: &Value, planned: &mut Value) {
     // prior value only when the configuration is null too.
     let config_known = matches!(config, Value::Object(_));
     for attr in &block.attributes {
-        let Some(default) = &attr.default else { continue };
-        let unset = if config_known { config.attr(&attr.name).is_null() } else { planned.attr(&attr.name).is_null() };
+        let Some(default) = &attr.default else {
+            continue;
+        };
+        let unset = if config_known {
+            config.attr(&attr.name).is_null()
+        } else {
+            planned.attr(&attr.name).is_null()
+        };
         if unset {
             planned.set_attr(&attr.name, default.clone());
         }
@@ -118,7 +162,9 @@ fn apply_defaults(block: &Block, config: &Value, planned: &mut Value) {
     for nested in &block.blocks {
         let cfg = config.attr(&nested.type_name);
         if let Some(p) = planned.attr_mut(&nested.type_name) {
-            zip_nested(nested.nesting, cfg, p, |c, p, _| apply_defaults(&nested.block, c, p));
+            zip_nested(nested.nesting, cfg, p, |c, p, _| {
+                apply_defaults(&nested.block, c, p)
+            });
         }
     }
 }
@@ -134,7 +180,11 @@ fn mark_computed_nulls_unknown(block: &Block, config: &Value, planned: &mut Valu
         }
         // For set elements there is no config to compare: only purely computed attributes
         // (never in configuration) are safe to mark.
-        let config_null = if config_known { config.attr(&attr.name).is_null() } else { !attr.optional };
+        let config_null = if config_known {
+            config.attr(&attr.name).is_null()
+        } else {
+            !attr.optional
+        };
         if config_null {
             planned.set_attr(&attr.name, Value::Unknown);
         }
@@ -142,18 +192,30 @@ fn mark_computed_nulls_unknown(block: &Block, config: &Value, planned: &mut Valu
     for nested in &block.blocks {
         let cfg = config.attr(&nested.type_name);
         if let Some(p) = planned.attr_mut(&nested.type_name) {
-            zip_nested(nested.nesting, cfg, p, |c, p, _| mark_computed_nulls_unknown(&nested.block, c, p));
+            zip_nested(nested.nesting, cfg, p, |c, p, _| {
+                mark_computed_nulls_unknown(&nested.block, c, p)
+            });
         }
     }
 }
 
-fn apply_modifiers(block: &Block, prior: &Value, planned: &mut Value, path: &AttributePath, replace: &mut Vec<AttributePath>) {
+fn apply_modifiers(
+    block: &Block,
+    prior: &Value,
+    planned: &mut Value,
+    path: &AttributePath,
+    replace: &mut Vec<AttributePath>,
+) {
     if !matches!(planned, Value::Object(_)) || !matches!(prior, Value::Object(_)) {
         return;
     }
     for attr in &block.attributes {
         let prior_value = prior.attr(&attr.name);
-        if attr.use_state_for_unknown && planned.attr(&attr.name).is_unknown() && !prior_value.is_null() && prior_value.is_wholly_known() {
+        if attr.use_state_for_unknown
+            && planned.attr(&attr.name).is_unknown()
+            && !prior_value.is_null()
+            && prior_value.is_wholly_known()
+        {
             planned.set_attr(&attr.name, prior_value.clone());
         }
         if attr.requires_replace && planned.attr(&attr.name) != prior_value {
@@ -210,7 +272,13 @@ mod tests {
             ("enabled", true.into()),
             ("id", "id-1".into()),
             ("revision", 1i64.into()),
-            ("endpoint", Value::List(vec![Value::object([("host", "h".into()), ("port", port.into())])])),
+            (
+                "endpoint",
+                Value::List(vec![Value::object([
+                    ("host", "h".into()),
+                    ("port", port.into()),
+                ])]),
+            ),
         ])
     }
 
@@ -221,7 +289,13 @@ mod tests {
             ("enabled", Value::Null),
             ("id", Value::Null),
             ("revision", Value::Null),
-            ("endpoint", Value::List(vec![Value::object([("host", "h".into()), ("port", Value::Null)])])),
+            (
+                "endpoint",
+                Value::List(vec![Value::object([
+                    ("host", "h".into()),
+                    ("port", Value::Null),
+                ])]),
+            ),
         ])
     }
 
@@ -241,7 +315,10 @@ mod tests {
         assert_eq!(planned.attr("enabled"), &Value::Bool(true));
         assert!(planned.attr("id").is_unknown());
         assert!(planned.attr("revision").is_unknown());
-        assert_eq!(planned.attr("endpoint").elements()[0].attr("port"), &Value::from(443i64));
+        assert_eq!(
+            planned.attr("endpoint").elements()[0].attr("port"),
+            &Value::from(443i64)
+        );
     }
 
     #[test]
@@ -250,7 +327,11 @@ mod tests {
         let mut proposed = prior.clone();
         proposed.set_attr("size", 2i64.into());
         let (planned, replace) = plan_from_schema(&schema(), &prior, &proposed, &config("a", 2));
-        assert_eq!(planned.attr("id"), &Value::from("id-1"), "use_state_for_unknown");
+        assert_eq!(
+            planned.attr("id"),
+            &Value::from("id-1"),
+            "use_state_for_unknown"
+        );
         assert!(planned.attr("revision").is_unknown());
         assert!(replace.is_empty());
     }
@@ -261,7 +342,10 @@ mod tests {
         prior.set_attr("enabled", false.into());
         let (planned, _) = plan_from_schema(&schema(), &prior, &prior, &config("a", 1));
         assert_eq!(planned.attr("enabled"), &Value::Bool(true));
-        assert_eq!(planned.attr("endpoint").elements()[0].attr("port"), &Value::from(443i64));
+        assert_eq!(
+            planned.attr("endpoint").elements()[0].attr("port"),
+            &Value::from(443i64)
+        );
     }
 
     #[test]
@@ -279,17 +363,28 @@ mod tests {
         let block = Block::new(vec![]).with_blocks(vec![NestedBlock::new(
             "endpoint",
             Nesting::List,
-            Block::new(vec![Attribute::required("host", Type::String)
-                .validator(crate::schema::validators::matches("[a-z]+", "lower-case letters"))]),
+            Block::new(vec![Attribute::required("host", Type::String).validator(
+                crate::schema::validators::matches("[a-z]+", "lower-case letters"),
+            )]),
         )]);
         let cfg = Value::object([(
             "endpoint",
-            Value::List(vec![Value::object([("host", "ok".into())]), Value::object([("host", "BAD".into())])]),
+            Value::List(vec![
+                Value::object([("host", "ok".into())]),
+                Value::object([("host", "BAD".into())]),
+            ]),
         )]);
         let mut diags = Diagnostics::new();
         validate_config(&block, &cfg, &AttributePath::root(), &mut diags);
         assert_eq!(diags.0.len(), 1);
-        assert_eq!(diags.0[0].attribute.as_ref().unwrap().to_string(), "endpoint[1].host");
-        assert!(diags.0[0].detail.contains("lower-case letters"), "{:?}", diags.0[0]);
+        assert_eq!(
+            diags.0[0].attribute.as_ref().unwrap().to_string(),
+            "endpoint[1].host"
+        );
+        assert!(
+            diags.0[0].detail.contains("lower-case letters"),
+            "{:?}",
+            diags.0[0]
+        );
     }
 }

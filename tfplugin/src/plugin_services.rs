@@ -1,7 +1,10 @@
 //! go-plugin's own services: the controller Terraform calls to stop the process, and the
 //! stdio and broker streams it opens (this SDK sends nothing on them).
 
-use dr_proto::plugin::{self as pb, grpc_broker_server::GrpcBroker, grpc_controller_server::GrpcController, grpc_stdio_server::GrpcStdio};
+use dr_proto::plugin::{
+    self as pb, grpc_broker_server::GrpcBroker, grpc_controller_server::GrpcController,
+    grpc_stdio_server::GrpcStdio,
+};
 use futures_util::StreamExt as _;
 use std::pin::Pin;
 use tokio::sync::watch;
@@ -17,7 +20,9 @@ pub struct Controller {
 
 impl Controller {
     pub fn exiting(shutdown: watch::Sender<bool>) -> Self {
-        Controller { shutdown: Some(shutdown) }
+        Controller {
+            shutdown: Some(shutdown),
+        }
     }
 
     pub fn ignoring() -> Self {
@@ -42,7 +47,9 @@ impl GrpcController for Controller {
 }
 
 /// Stream that stays open, silent, until the server shuts down.
-fn silent_until<T: Send + 'static>(mut shutdown: watch::Receiver<bool>) -> impl Stream<Item = Result<T, Status>> + Send {
+fn silent_until<T: Send + 'static>(
+    mut shutdown: watch::Receiver<bool>,
+) -> impl Stream<Item = Result<T, Status>> + Send {
     futures_util::stream::once(async move {
         let _ = shutdown.wait_for(|stop| *stop).await;
     })
@@ -63,7 +70,10 @@ impl Stdio {
 impl GrpcStdio for Stdio {
     type StreamStdioStream = BoxStream<pb::StdioData>;
 
-    async fn stream_stdio(&self, _request: Request<()>) -> Result<Response<Self::StreamStdioStream>, Status> {
+    async fn stream_stdio(
+        &self,
+        _request: Request<()>,
+    ) -> Result<Response<Self::StreamStdioStream>, Status> {
         Ok(Response::new(Box::pin(silent_until(self.shutdown.clone()))))
     }
 }
@@ -82,7 +92,10 @@ impl Broker {
 impl GrpcBroker for Broker {
     type StartStreamStream = BoxStream<pb::ConnInfo>;
 
-    async fn start_stream(&self, request: Request<Streaming<pb::ConnInfo>>) -> Result<Response<Self::StartStreamStream>, Status> {
+    async fn start_stream(
+        &self,
+        request: Request<Streaming<pb::ConnInfo>>,
+    ) -> Result<Response<Self::StartStreamStream>, Status> {
         // No sub-plugins are brokered: drain what the client sends and answer nothing.
         let mut inbound = request.into_inner();
         tokio::spawn(async move { while let Some(Ok(_)) = inbound.next().await {} });

@@ -39,7 +39,10 @@ pub struct State {
 
 impl From<Value> for State {
     fn from(value: Value) -> Self {
-        State { value, private: Vec::new() }
+        State {
+            value,
+            private: Vec::new(),
+        }
     }
 }
 
@@ -84,7 +87,13 @@ pub trait Resource: Send + Sync {
     async fn read(&self, current: &State, diags: &mut Diagnostics) -> State;
 
     /// Updates in place; returns the new state.
-    async fn update(&self, prior: &State, planned: &State, config: &Value, diags: &mut Diagnostics) -> State;
+    async fn update(
+        &self,
+        prior: &State,
+        planned: &State,
+        config: &Value,
+        diags: &mut Diagnostics,
+    ) -> State;
 
     /// Deletes the object.
     async fn delete(&self, prior: &State, diags: &mut Diagnostics);
@@ -94,14 +103,22 @@ pub trait Resource: Send + Sync {
         let _ = id;
         diags.error(
             "Import Not Supported",
-            format!("{} cannot be imported; remove it from the import command.", self.type_name()),
+            format!(
+                "{} cannot be imported; remove it from the import command.",
+                self.type_name()
+            ),
         );
         State::default()
     }
 
     /// Rewrites state JSON stored at schema `version` (older than the current one) into the
     /// current schema's shape. The default accepts only the current version.
-    fn upgrade_state(&self, version: i64, state: serde_json::Value, diags: &mut Diagnostics) -> serde_json::Value {
+    fn upgrade_state(
+        &self,
+        version: i64,
+        state: serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> serde_json::Value {
         let current = self.schema().version;
         if version != current {
             diags.error(

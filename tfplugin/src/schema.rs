@@ -101,22 +101,35 @@ impl Attribute {
 
     /// Must be set in configuration.
     pub fn required(name: &str, ty: Type) -> Self {
-        Attribute { required: true, ..Self::new(name, ty) }
+        Attribute {
+            required: true,
+            ..Self::new(name, ty)
+        }
     }
 
     /// May be set in configuration.
     pub fn optional(name: &str, ty: Type) -> Self {
-        Attribute { optional: true, ..Self::new(name, ty) }
+        Attribute {
+            optional: true,
+            ..Self::new(name, ty)
+        }
     }
 
     /// Set by the provider only.
     pub fn computed(name: &str, ty: Type) -> Self {
-        Attribute { computed: true, ..Self::new(name, ty) }
+        Attribute {
+            computed: true,
+            ..Self::new(name, ty)
+        }
     }
 
     /// May be set in configuration; the provider fills it in otherwise.
     pub fn optional_computed(name: &str, ty: Type) -> Self {
-        Attribute { optional: true, computed: true, ..Self::new(name, ty) }
+        Attribute {
+            optional: true,
+            computed: true,
+            ..Self::new(name, ty)
+        }
     }
 
     pub fn description(mut self, text: &str) -> Self {
@@ -186,7 +199,14 @@ pub struct NestedBlock {
 
 impl NestedBlock {
     pub fn new(type_name: &str, nesting: Nesting, block: Block) -> Self {
-        NestedBlock { type_name: type_name.to_string(), block, nesting, min_items: 0, max_items: 0, requires_replace: false }
+        NestedBlock {
+            type_name: type_name.to_string(),
+            block,
+            nesting,
+            min_items: 0,
+            max_items: 0,
+            requires_replace: false,
+        }
     }
 
     pub fn min_items(mut self, n: i64) -> Self {
@@ -207,7 +227,10 @@ impl NestedBlock {
 
 impl Block {
     pub fn new(attributes: Vec<Attribute>) -> Self {
-        Block { attributes, ..Block::default() }
+        Block {
+            attributes,
+            ..Block::default()
+        }
     }
 
     pub fn with_blocks(mut self, blocks: Vec<NestedBlock>) -> Self {
@@ -226,7 +249,10 @@ impl Block {
 
     /// The cty object type values of this block have.
     pub fn implied_type(&self) -> Type {
-        let attrs = self.attributes.iter().map(|a| (a.name.clone(), a.ty.clone()));
+        let attrs = self
+            .attributes
+            .iter()
+            .map(|a| (a.name.clone(), a.ty.clone()));
         let blocks = self.blocks.iter().map(|b| {
             let obj = b.block.implied_type();
             let ty = match b.nesting {
@@ -338,7 +364,10 @@ impl Schema {
     pub(crate) fn to_proto(&self) -> pb::Schema {
         let mut block = self.block.to_proto();
         block.version = self.version;
-        pb::Schema { version: self.version, block: Some(block) }
+        pb::Schema {
+            version: self.version,
+            block: Some(block),
+        }
     }
 }
 
@@ -368,11 +397,16 @@ pub mod validators {
     /// # Panics
     /// At schema construction when `pattern` is not a valid regex (a programming error).
     pub fn matches(pattern: &str, what: &'static str) -> impl Validator {
-        let re = regex::Regex::new(&format!("^(?:{pattern})$")).expect("validator regex must compile");
+        let re =
+            regex::Regex::new(&format!("^(?:{pattern})$")).expect("validator regex must compile");
         move |v: &Value, path: &AttributePath, diags: &mut Diagnostics| {
             if let Some(s) = v.as_str() {
                 if !re.is_match(s) {
-                    diags.error_at(path.clone(), "Invalid Attribute Value", format!("{path} must be {what}, got {s:?}."));
+                    diags.error_at(
+                        path.clone(),
+                        "Invalid Attribute Value",
+                        format!("{path} must be {what}, got {s:?}."),
+                    );
                 }
             }
         }
@@ -395,6 +429,10 @@ pub mod validators {
     }
 
     fn quoted_list(items: &[&str]) -> String {
-        items.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(", ")
+        items
+            .iter()
+            .map(|s| format!("{s:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }

@@ -22,7 +22,8 @@ use tokio::sync::watch;
 
 /// The cookie Terraform sets so a provider knows it was not started by hand.
 pub const MAGIC_COOKIE_KEY: &str = "TF_PLUGIN_MAGIC_COOKIE";
-pub const MAGIC_COOKIE_VALUE: &str = "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
+pub const MAGIC_COOKIE_VALUE: &str =
+    "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2";
 
 /// Terraform sends messages up to `MaxInt32` bytes; tonic's default limit is 4 MiB.
 pub const MAX_MESSAGE_BYTES: usize = i32::MAX as usize;
@@ -40,7 +41,12 @@ pub struct ServeConfig {
 /// shuts it down. Returns the process exit code.
 pub fn main(provider: impl Provider, config: &ServeConfig) -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let debug = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let debug = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         [] => false,
         ["--debug"] => true,
         ["--version" | "-V"] => {
@@ -66,7 +72,10 @@ pub fn main(provider: impl Provider, config: &ServeConfig) -> ExitCode {
         return ExitCode::from(1);
     }
     crate::logging::init("provider");
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -120,7 +129,10 @@ pub enum ServeError {
     )]
     NoCommonProtocol(String),
     #[error("cannot listen on {path}: {source}")]
-    Listen { path: PathBuf, source: std::io::Error },
+    Listen {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
     #[error("gRPC server failed: {0}")]
@@ -140,12 +152,16 @@ fn negotiate(offered: Option<&str>) -> Result<u32, ServeError> {
 }
 
 fn socket_path() -> PathBuf {
-    let dir = std::env::var_os("PLUGIN_UNIX_SOCKET_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
+    let dir =
+        std::env::var_os("PLUGIN_UNIX_SOCKET_DIR").map_or_else(std::env::temp_dir, PathBuf::from);
     dir.join(format!("plugin{}", uuid::Uuid::new_v4().simple()))
 }
 
 fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
-    UnixListener::bind(path).map_err(|source| ServeError::Listen { path: path.to_path_buf(), source })
+    UnixListener::bind(path).map_err(|source| ServeError::Listen {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Normal mode, started by Terraform.
@@ -156,12 +172,15 @@ async fn serve_plugin(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
     let listener = bind_unix(&path)?;
     let _cleanup = RemoveOnDrop(path.clone());
 
-    let client_cert = std::env::var("PLUGIN_CLIENT_CERT").ok().filter(|s| !s.trim().is_empty());
+    let client_cert = std::env::var("PLUGIN_CLIENT_CERT")
+        .ok()
+        .filter(|s| !s.trim().is_empty());
     let (incoming, cert_field) = match client_cert {
         Some(pem) => {
             let identity = tls::generate_identity(&rcgen::PKCS_ECDSA_P256_SHA256)?;
             let server_config = tls::server_config(&identity, tls::parse_client_cert(&pem)?)?;
-            let cert_b64 = base64::engine::general_purpose::STANDARD_NO_PAD.encode(identity.cert.as_ref());
+            let cert_b64 =
+                base64::engine::general_purpose::STANDARD_NO_PAD.encode(identity.cert.as_ref());
             (Incoming::unix_tls(listener, server_config), cert_b64)
         }
         // Terraform disabled TLS (TF_DISABLE_PLUGIN_TLS): plaintext h2c.
@@ -170,12 +189,21 @@ async fn serve_plugin(provider: Arc<dyn Provider>) -> Result<(), ServeError> {
 
     let line = format!("1|{protocol}|unix|{}|grpc|{cert_field}\n", path.display());
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(line.as_bytes()).and_then(|()| stdout.flush()).map_err(ServeError::Stdout)?;
+    stdout
+        .write_all(line.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(ServeError::Stdout)?;
     drop(stdout);
     tracing::debug!(socket = %path.display(), "plugin serving");
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    run_services(provider, incoming, Controller::exiting(shutdown_tx), shutdown_rx).await
+    run_services(
+        provider,
+        incoming,
+        Controller::exiting(shutdown_tx),
+        shutdown_rx,
+    )
+    .await
 }
 
 /// Debug mode: plaintext on a unix socket, a reattach line for the user, Ctrl-C to stop.
@@ -203,7 +231,13 @@ async fn serve_debug(provider: Arc<dyn Provider>, config: &ServeConfig) -> Resul
         let _ = shutdown_tx.send(true);
     });
     // Terraform does not own a reattached process: its Shutdown calls are ignored.
-    run_services(provider, Incoming::unix_plain(listener), Controller::ignoring(), shutdown_rx).await
+    run_services(
+        provider,
+        Incoming::unix_plain(listener),
+        Controller::ignoring(),
+        shutdown_rx,
+    )
+    .await
 }
 
 /// Serves on TCP loopback without TLS — for in-process tests of RPCs no available Terraform
@@ -213,13 +247,24 @@ async fn serve_debug(provider: Arc<dyn Provider>, config: &ServeConfig) -> Resul
 /// When the listener cannot be bound.
 pub async fn serve_tcp_for_tests(
     provider: Arc<dyn Provider>,
-) -> std::io::Result<(std::net::SocketAddr, watch::Sender<bool>, tokio::task::JoinHandle<()>)> {
+) -> std::io::Result<(
+    std::net::SocketAddr,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+)> {
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let controller = Controller::exiting(shutdown_tx.clone());
     let handle = tokio::spawn(async move {
-        if let Err(e) = run_services(provider, Incoming::tcp_plain(listener), controller, shutdown_rx).await {
+        if let Err(e) = run_services(
+            provider,
+            Incoming::tcp_plain(listener),
+            controller,
+            shutdown_rx,
+        )
+        .await
+        {
             tracing::error!("test server failed: {e}");
         }
     });
@@ -233,7 +278,9 @@ async fn run_services(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), ServeError> {
     let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter.set_service_status("plugin", tonic_health::ServingStatus::Serving).await;
+    health_reporter
+        .set_service_status("plugin", tonic_health::ServingStatus::Serving)
+        .await;
     let provider_service = ProviderServer::new(ProviderService::new(provider))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -265,7 +312,9 @@ async fn run_services(
 /// Terraform handles Ctrl-C itself (it calls `StopProvider`); the provider must survive the
 /// SIGINT the terminal sends to the whole process group.
 fn ignore_interrupts() {
-    if let Ok(mut sigint) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()) {
+    if let Ok(mut sigint) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+    {
         tokio::spawn(async move {
             while sigint.recv().await.is_some() {
                 tracing::debug!("ignoring SIGINT: Terraform stops providers through StopProvider");
@@ -276,7 +325,10 @@ fn ignore_interrupts() {
 
 async fn wait_for_termination() {
     use tokio::signal::unix::{signal, SignalKind};
-    match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
         (Ok(mut int), Ok(mut term)) => {
             tokio::select! {
                 _ = int.recv() => {}
@@ -305,6 +357,9 @@ mod tests {
         assert_eq!(negotiate(Some("6,5")).unwrap(), 6);
         assert_eq!(negotiate(None).unwrap(), 6);
         let err = negotiate(Some("4,5")).unwrap_err().to_string();
-        assert!(err.contains("protocol 6") && err.contains("\"4,5\""), "{err}");
+        assert!(
+            err.contains("protocol 6") && err.contains("\"4,5\""),
+            "{err}"
+        );
     }
 }

@@ -56,9 +56,17 @@ impl ProviderService {
             .into_iter()
             .map(|resource| {
                 let schema = resource.schema();
-                schema_problems.extend(schema.block.problems(&format!("{}.", resource.type_name())));
+                schema_problems
+                    .extend(schema.block.problems(&format!("{}.", resource.type_name())));
                 let ty = schema.block.implied_type();
-                (resource.type_name().to_string(), ResourceEntry { resource, schema, ty })
+                (
+                    resource.type_name().to_string(),
+                    ResourceEntry {
+                        resource,
+                        schema,
+                        ty,
+                    },
+                )
             })
             .collect();
         let data_sources: BTreeMap<_, _> = provider
@@ -66,21 +74,43 @@ impl ProviderService {
             .into_iter()
             .map(|data_source| {
                 let schema = data_source.schema();
-                schema_problems.extend(schema.block.problems(&format!("data.{}.", data_source.type_name())));
+                schema_problems.extend(
+                    schema
+                        .block
+                        .problems(&format!("data.{}.", data_source.type_name())),
+                );
                 let ty = schema.block.implied_type();
-                (data_source.type_name().to_string(), DataSourceEntry { data_source, schema, ty })
+                (
+                    data_source.type_name().to_string(),
+                    DataSourceEntry {
+                        data_source,
+                        schema,
+                        ty,
+                    },
+                )
             })
             .collect();
         let provider_ty = provider_schema.block.implied_type();
-        ProviderService { provider, provider_schema, provider_ty, resources, data_sources, schema_problems }
+        ProviderService {
+            provider,
+            provider_schema,
+            provider_ty,
+            resources,
+            data_sources,
+            schema_problems,
+        }
     }
 
     fn resource(&self, type_name: &str) -> Result<&ResourceEntry, Diagnostic> {
-        self.resources.get(type_name).ok_or_else(|| unknown_type("resource", type_name, self.resources.keys()))
+        self.resources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("resource", type_name, self.resources.keys()))
     }
 
     fn data_source(&self, type_name: &str) -> Result<&DataSourceEntry, Diagnostic> {
-        self.data_sources.get(type_name).ok_or_else(|| unknown_type("data source", type_name, self.data_sources.keys()))
+        self.data_sources
+            .get(type_name)
+            .ok_or_else(|| unknown_type("data source", type_name, self.data_sources.keys()))
     }
 
     fn capabilities() -> pb::ServerCapabilities {
@@ -96,7 +126,11 @@ impl ProviderService {
 
 fn unknown_type<'a>(kind: &str, name: &str, known: impl Iterator<Item = &'a String>) -> Diagnostic {
     let known: Vec<&str> = known.map(String::as_str).collect();
-    let offered = if known.is_empty() { "none".to_string() } else { known.join(", ") };
+    let offered = if known.is_empty() {
+        "none".to_string()
+    } else {
+        known.join(", ")
+    };
     Diagnostic::error(
         format!("Unknown {kind} Type"),
         format!("This provider has no {kind} type {name:?}. It offers: {offered}."),
@@ -115,11 +149,19 @@ fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str) -> Result<Value,
     let result = match dv {
         Some(dv) if !dv.msgpack.is_empty() => Value::from_msgpack(&dv.msgpack, ty),
         Some(dv) if !dv.json.is_empty() => serde_json::from_slice(&dv.json)
-            .map_err(|e| crate::value::CodecError { path: "(root)".into(), message: e.to_string() })
+            .map_err(|e| crate::value::CodecError {
+                path: "(root)".into(),
+                message: e.to_string(),
+            })
             .and_then(|json| Value::from_json(&json, ty)),
         _ => Ok(Value::Null),
     };
-    result.map_err(|e| Diagnostic::error("Invalid Value From Terraform", format!("Cannot decode the {what}: {e}.")))
+    result.map_err(|e| {
+        Diagnostic::error(
+            "Invalid Value From Terraform",
+            format!("Cannot decode the {what}: {e}."),
+        )
+    })
 }
 
 fn encode(value: &Value, ty: &Type, what: &str) -> Result<pb::DynamicValue, Diagnostic> {
@@ -158,7 +200,10 @@ fn check_apply_result(planned: &Value, new: &Value, path: &AttributePath, diags:
         diags.push(
             Diagnostic::error(
                 "Provider Returned An Unknown Value",
-                format!("After apply, {} is still unknown. This is a bug in the provider.", path_name(path)),
+                format!(
+                    "After apply, {} is still unknown. This is a bug in the provider.",
+                    path_name(path)
+                ),
             )
             .at(path.clone()),
         );
@@ -217,7 +262,9 @@ fn prune_to_type(json: &mut serde_json::Value, ty: &Type) {
                 prune_to_type(v, &attrs[k]);
             }
         }
-        (serde_json::Value::Object(obj), Type::Map(elem)) => obj.values_mut().for_each(|v| prune_to_type(v, elem)),
+        (serde_json::Value::Object(obj), Type::Map(elem)) => {
+            obj.values_mut().for_each(|v| prune_to_type(v, elem))
+        }
         (serde_json::Value::Array(items), Type::List(elem) | Type::Set(elem)) => {
             items.iter_mut().for_each(|v| prune_to_type(v, elem));
         }
@@ -227,15 +274,27 @@ fn prune_to_type(json: &mut serde_json::Value, ty: &Type) {
 
 /// The configuration a resource's state implies: only what a user can write.
 fn config_from_state(block: &Block, state: &Value) -> Value {
-    let Value::Object(attrs) = state else { return state.clone() };
+    let Value::Object(attrs) = state else {
+        return state.clone();
+    };
     let mut out = BTreeMap::new();
     for attr in &block.attributes {
         let v = attrs.get(&attr.name).cloned().unwrap_or(Value::Null);
         let keep = attr.required || (attr.optional && attr.default.as_ref() != Some(&v));
-        out.insert(attr.name.clone(), if keep && !attr.sensitive { v } else { Value::Null });
+        out.insert(
+            attr.name.clone(),
+            if keep && !attr.sensitive {
+                v
+            } else {
+                Value::Null
+            },
+        );
     }
     for nested in &block.blocks {
-        out.insert(nested.type_name.clone(), attrs.get(&nested.type_name).cloned().unwrap_or(Value::Null));
+        out.insert(
+            nested.type_name.clone(),
+            attrs.get(&nested.type_name).cloned().unwrap_or(Value::Null),
+        );
     }
     Value::Object(out)
 }
@@ -246,16 +305,27 @@ fn single_item_stream<T: Send + 'static>(item: T) -> BoxStream<T> {
 
 #[tonic::async_trait]
 impl provider_server::Provider for ProviderService {
-    async fn get_metadata(&self, _r: Request<pb::get_metadata::Request>) -> Reply<pb::get_metadata::Response> {
+    async fn get_metadata(
+        &self,
+        _r: Request<pb::get_metadata::Request>,
+    ) -> Reply<pb::get_metadata::Response> {
         ok(pb::get_metadata::Response {
             server_capabilities: Some(Self::capabilities()),
             diagnostics: Vec::new(),
             data_sources: self
                 .data_sources
                 .keys()
-                .map(|n| pb::get_metadata::DataSourceMetadata { type_name: n.clone() })
+                .map(|n| pb::get_metadata::DataSourceMetadata {
+                    type_name: n.clone(),
+                })
                 .collect(),
-            resources: self.resources.keys().map(|n| pb::get_metadata::ResourceMetadata { type_name: n.clone() }).collect(),
+            resources: self
+                .resources
+                .keys()
+                .map(|n| pb::get_metadata::ResourceMetadata {
+                    type_name: n.clone(),
+                })
+                .collect(),
             functions: Vec::new(),
             ephemeral_resources: Vec::new(),
             list_resources: Vec::new(),
@@ -264,16 +334,33 @@ impl provider_server::Provider for ProviderService {
         })
     }
 
-    async fn get_provider_schema(&self, _r: Request<pb::get_provider_schema::Request>) -> Reply<pb::get_provider_schema::Response> {
+    async fn get_provider_schema(
+        &self,
+        _r: Request<pb::get_provider_schema::Request>,
+    ) -> Reply<pb::get_provider_schema::Response> {
         let diagnostics = self
             .schema_problems
             .iter()
-            .map(|p| Diagnostic::error("Invalid Provider Schema", format!("{p}. This is a bug in the provider.")).to_proto())
+            .map(|p| {
+                Diagnostic::error(
+                    "Invalid Provider Schema",
+                    format!("{p}. This is a bug in the provider."),
+                )
+                .to_proto()
+            })
             .collect();
         ok(pb::get_provider_schema::Response {
             provider: Some(self.provider_schema.to_proto()),
-            resource_schemas: self.resources.iter().map(|(n, e)| (n.clone(), e.schema.to_proto())).collect(),
-            data_source_schemas: self.data_sources.iter().map(|(n, e)| (n.clone(), e.schema.to_proto())).collect(),
+            resource_schemas: self
+                .resources
+                .iter()
+                .map(|(n, e)| (n.clone(), e.schema.to_proto()))
+                .collect(),
+            data_source_schemas: self
+                .data_sources
+                .iter()
+                .map(|(n, e)| (n.clone(), e.schema.to_proto()))
+                .collect(),
             diagnostics,
             // An empty block, never a null one: Terraform 1.0 crashes on a schema without a block.
             provider_meta: Some(Schema::default().to_proto()),
@@ -291,16 +378,27 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::validate_provider_config::Request>,
     ) -> Reply<pb::validate_provider_config::Response> {
         let mut diags = Diagnostics::new();
-        match decode(r.get_ref().config.as_ref(), &self.provider_ty, "provider configuration") {
+        match decode(
+            r.get_ref().config.as_ref(),
+            &self.provider_ty,
+            "provider configuration",
+        ) {
             Ok(config) => {
-                plan::validate_config(&self.provider_schema.block, &config, &AttributePath::root(), &mut diags);
+                plan::validate_config(
+                    &self.provider_schema.block,
+                    &config,
+                    &AttributePath::root(),
+                    &mut diags,
+                );
                 if let Err(d) = catch(self.provider.validate(&config, &mut diags)).await {
                     diags.push(d);
                 }
             }
             Err(d) => diags.push(d),
         }
-        ok(pb::validate_provider_config::Response { diagnostics: diags.to_proto() })
+        ok(pb::validate_provider_config::Response {
+            diagnostics: diags.to_proto(),
+        })
     }
 
     async fn validate_resource_config(
@@ -309,19 +407,29 @@ impl provider_server::Provider for ProviderService {
     ) -> Reply<pb::validate_resource_config::Response> {
         let r = r.into_inner();
         let mut diags = Diagnostics::new();
-        let result = self
-            .resource(&r.type_name)
-            .and_then(|e| Ok((e, decode(r.config.as_ref(), &e.ty, "resource configuration")?)));
+        let result = self.resource(&r.type_name).and_then(|e| {
+            Ok((
+                e,
+                decode(r.config.as_ref(), &e.ty, "resource configuration")?,
+            ))
+        });
         match result {
             Ok((entry, config)) => {
-                plan::validate_config(&entry.schema.block, &config, &AttributePath::root(), &mut diags);
+                plan::validate_config(
+                    &entry.schema.block,
+                    &config,
+                    &AttributePath::root(),
+                    &mut diags,
+                );
                 if let Err(d) = catch(entry.resource.validate(&config, &mut diags)).await {
                     diags.push(d);
                 }
             }
             Err(d) => diags.push(d),
         }
-        ok(pb::validate_resource_config::Response { diagnostics: diags.to_proto() })
+        ok(pb::validate_resource_config::Response {
+            diagnostics: diags.to_proto(),
+        })
     }
 
     async fn validate_data_resource_config(
@@ -330,19 +438,29 @@ impl provider_server::Provider for ProviderService {
     ) -> Reply<pb::validate_data_resource_config::Response> {
         let r = r.into_inner();
         let mut diags = Diagnostics::new();
-        let result = self
-            .data_source(&r.type_name)
-            .and_then(|e| Ok((e, decode(r.config.as_ref(), &e.ty, "data source configuration")?)));
+        let result = self.data_source(&r.type_name).and_then(|e| {
+            Ok((
+                e,
+                decode(r.config.as_ref(), &e.ty, "data source configuration")?,
+            ))
+        });
         match result {
             Ok((entry, config)) => {
-                plan::validate_config(&entry.schema.block, &config, &AttributePath::root(), &mut diags);
+                plan::validate_config(
+                    &entry.schema.block,
+                    &config,
+                    &AttributePath::root(),
+                    &mut diags,
+                );
                 if let Err(d) = catch(entry.data_source.validate(&config, &mut diags)).await {
                     diags.push(d);
                 }
             }
             Err(d) => diags.push(d),
         }
-        ok(pb::validate_data_resource_config::Response { diagnostics: diags.to_proto() })
+        ok(pb::validate_data_resource_config::Response {
+            diagnostics: diags.to_proto(),
+        })
     }
 
     async fn upgrade_resource_state(
@@ -382,7 +500,10 @@ impl provider_server::Provider for ProviderService {
         }
         .await;
         let upgraded_state = upgraded.map_err(|d| diags.push(d)).ok();
-        ok(pb::upgrade_resource_state::Response { upgraded_state, diagnostics: diags.to_proto() })
+        ok(pb::upgrade_resource_state::Response {
+            upgraded_state,
+            diagnostics: diags.to_proto(),
+        })
     }
 
     async fn get_resource_identity_schemas(
@@ -390,7 +511,10 @@ impl provider_server::Provider for ProviderService {
         _r: Request<pb::get_resource_identity_schemas::Request>,
     ) -> Reply<pb::get_resource_identity_schemas::Response> {
         // No resource declares an identity; Terraform falls back to import IDs.
-        ok(pb::get_resource_identity_schemas::Response { identity_schemas: HashMap::new(), diagnostics: Vec::new() })
+        ok(pb::get_resource_identity_schemas::Response {
+            identity_schemas: HashMap::new(),
+            diagnostics: Vec::new(),
+        })
     }
 
     async fn upgrade_resource_identity(
@@ -398,12 +522,22 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::upgrade_resource_identity::Request>,
     ) -> Reply<pb::upgrade_resource_identity::Response> {
         let d = unsupported("Resource Identity", &r.get_ref().type_name);
-        ok(pb::upgrade_resource_identity::Response { upgraded_identity: None, diagnostics: vec![d.to_proto()] })
+        ok(pb::upgrade_resource_identity::Response {
+            upgraded_identity: None,
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
-    async fn configure_provider(&self, r: Request<pb::configure_provider::Request>) -> Reply<pb::configure_provider::Response> {
+    async fn configure_provider(
+        &self,
+        r: Request<pb::configure_provider::Request>,
+    ) -> Reply<pb::configure_provider::Response> {
         let mut diags = Diagnostics::new();
-        match decode(r.get_ref().config.as_ref(), &self.provider_ty, "provider configuration") {
+        match decode(
+            r.get_ref().config.as_ref(),
+            &self.provider_ty,
+            "provider configuration",
+        ) {
             Ok(config) => {
                 if let Err(d) = catch(self.provider.configure(&config, &mut diags)).await {
                     diags.push(d);
@@ -411,18 +545,32 @@ impl provider_server::Provider for ProviderService {
             }
             Err(d) => diags.push(d),
         }
-        ok(pb::configure_provider::Response { diagnostics: diags.to_proto() })
+        ok(pb::configure_provider::Response {
+            diagnostics: diags.to_proto(),
+        })
     }
 
-    async fn read_resource(&self, r: Request<pb::read_resource::Request>) -> Reply<pb::read_resource::Response> {
+    async fn read_resource(
+        &self,
+        r: Request<pb::read_resource::Request>,
+    ) -> Reply<pb::read_resource::Response> {
         let r = r.into_inner();
         let mut diags = Diagnostics::new();
-        let mut reply = pb::read_resource::Response { private: r.private.clone(), ..Default::default() };
+        let mut reply = pb::read_resource::Response {
+            private: r.private.clone(),
+            ..Default::default()
+        };
         let result = async {
             let entry = self.resource(&r.type_name)?;
-            let current = State { value: decode(r.current_state.as_ref(), &entry.ty, "current state")?, private: r.private };
+            let current = State {
+                value: decode(r.current_state.as_ref(), &entry.ty, "current state")?,
+                private: r.private,
+            };
             let new = catch(entry.resource.read(&current, &mut diags)).await?;
-            Ok::<_, Diagnostic>((encode(&new.value, &entry.ty, "refreshed state")?, new.private))
+            Ok::<_, Diagnostic>((
+                encode(&new.value, &entry.ty, "refreshed state")?,
+                new.private,
+            ))
         }
         .await;
         match result {
@@ -445,19 +593,45 @@ impl provider_server::Provider for ProviderService {
         let mut reply = pb::plan_resource_change::Response::default();
         let result = async {
             let entry = self.resource(&r.type_name)?;
-            let prior = State { value: decode(r.prior_state.as_ref(), &entry.ty, "prior state")?, private: r.prior_private };
-            let proposed = decode(r.proposed_new_state.as_ref(), &entry.ty, "proposed new state")?;
+            let prior = State {
+                value: decode(r.prior_state.as_ref(), &entry.ty, "prior state")?,
+                private: r.prior_private,
+            };
+            let proposed = decode(
+                r.proposed_new_state.as_ref(),
+                &entry.ty,
+                "proposed new state",
+            )?;
             let config = decode(r.config.as_ref(), &entry.ty, "configuration")?;
             if proposed.is_null() {
                 // A destroy: nothing to plan.
-                return Ok((encode(&Value::Null, &entry.ty, "plan")?, Vec::new(), prior.private));
+                return Ok((
+                    encode(&Value::Null, &entry.ty, "plan")?,
+                    Vec::new(),
+                    prior.private,
+                ));
             }
-            let (planned, requires_replace) = plan::plan_from_schema(&entry.schema.block, &prior.value, &proposed, &config);
-            let mut plan = Plan { prior: &prior, config: &config, planned, planned_private: prior.private.clone(), requires_replace };
+            let (planned, requires_replace) =
+                plan::plan_from_schema(&entry.schema.block, &prior.value, &proposed, &config);
+            let mut plan = Plan {
+                prior: &prior,
+                config: &config,
+                planned,
+                planned_private: prior.private.clone(),
+                requires_replace,
+            };
             catch(entry.resource.modify_plan(&mut plan, &mut diags)).await?;
             plan::normalize_replace_paths(&mut plan.requires_replace);
-            let paths = plan.requires_replace.iter().map(AttributePath::to_proto).collect();
-            Ok::<_, Diagnostic>((encode(&plan.planned, &entry.ty, "plan")?, paths, plan.planned_private))
+            let paths = plan
+                .requires_replace
+                .iter()
+                .map(AttributePath::to_proto)
+                .collect();
+            Ok::<_, Diagnostic>((
+                encode(&plan.planned, &entry.ty, "plan")?,
+                paths,
+                plan.planned_private,
+            ))
         }
         .await;
         match result {
@@ -552,7 +726,10 @@ impl provider_server::Provider for ProviderService {
         ok(reply)
     }
 
-    async fn move_resource_state(&self, r: Request<pb::move_resource_state::Request>) -> Reply<pb::move_resource_state::Response> {
+    async fn move_resource_state(
+        &self,
+        r: Request<pb::move_resource_state::Request>,
+    ) -> Reply<pb::move_resource_state::Response> {
         let r = r.into_inner();
         let d = Diagnostic::error(
             "Move Not Supported",
@@ -561,10 +738,16 @@ impl provider_server::Provider for ProviderService {
                 r.source_type_name, r.target_type_name
             ),
         );
-        ok(pb::move_resource_state::Response { diagnostics: vec![d.to_proto()], ..Default::default() })
+        ok(pb::move_resource_state::Response {
+            diagnostics: vec![d.to_proto()],
+            ..Default::default()
+        })
     }
 
-    async fn read_data_source(&self, r: Request<pb::read_data_source::Request>) -> Reply<pb::read_data_source::Response> {
+    async fn read_data_source(
+        &self,
+        r: Request<pb::read_data_source::Request>,
+    ) -> Reply<pb::read_data_source::Response> {
         let r = r.into_inner();
         let mut diags = Diagnostics::new();
         let mut reply = pb::read_data_source::Response::default();
@@ -575,7 +758,10 @@ impl provider_server::Provider for ProviderService {
             if !diags.has_errors() && (state.is_null() || !state.is_wholly_known()) {
                 diags.error(
                     "Provider Returned An Incomplete Result",
-                    format!("Reading data.{} left values unknown. This is a bug in the provider.", r.type_name),
+                    format!(
+                        "Reading data.{} left values unknown. This is a bug in the provider.",
+                        r.type_name
+                    ),
                 );
             }
             encode(&state, &entry.ty, "data source result")
@@ -596,13 +782,20 @@ impl provider_server::Provider for ProviderService {
         let r = r.into_inner();
         let result = self.resource(&r.type_name).and_then(|entry| {
             let state = decode(r.state.as_ref(), &entry.ty, "state")?;
-            encode(&config_from_state(&entry.schema.block, &state), &entry.ty, "generated configuration")
+            encode(
+                &config_from_state(&entry.schema.block, &state),
+                &entry.ty,
+                "generated configuration",
+            )
         });
         let (config, diagnostics) = match result {
             Ok(c) => (Some(c), Vec::new()),
             Err(d) => (None, vec![d.to_proto()]),
         };
-        ok(pb::generate_resource_config::Response { config, diagnostics })
+        ok(pb::generate_resource_config::Response {
+            config,
+            diagnostics,
+        })
     }
 
     async fn validate_ephemeral_resource_config(
@@ -610,7 +803,9 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::validate_ephemeral_resource_config::Request>,
     ) -> Reply<pb::validate_ephemeral_resource_config::Response> {
         let d = unsupported("Ephemeral Resource", &r.get_ref().type_name);
-        ok(pb::validate_ephemeral_resource_config::Response { diagnostics: vec![d.to_proto()] })
+        ok(pb::validate_ephemeral_resource_config::Response {
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
     async fn open_ephemeral_resource(
@@ -618,7 +813,10 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::open_ephemeral_resource::Request>,
     ) -> Reply<pb::open_ephemeral_resource::Response> {
         let d = unsupported("Ephemeral Resource", &r.get_ref().type_name);
-        ok(pb::open_ephemeral_resource::Response { diagnostics: vec![d.to_proto()], ..Default::default() })
+        ok(pb::open_ephemeral_resource::Response {
+            diagnostics: vec![d.to_proto()],
+            ..Default::default()
+        })
     }
 
     async fn renew_ephemeral_resource(
@@ -626,7 +824,10 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::renew_ephemeral_resource::Request>,
     ) -> Reply<pb::renew_ephemeral_resource::Response> {
         let d = unsupported("Ephemeral Resource", &r.get_ref().type_name);
-        ok(pb::renew_ephemeral_resource::Response { diagnostics: vec![d.to_proto()], ..Default::default() })
+        ok(pb::renew_ephemeral_resource::Response {
+            diagnostics: vec![d.to_proto()],
+            ..Default::default()
+        })
     }
 
     async fn close_ephemeral_resource(
@@ -634,14 +835,22 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::close_ephemeral_resource::Request>,
     ) -> Reply<pb::close_ephemeral_resource::Response> {
         let d = unsupported("Ephemeral Resource", &r.get_ref().type_name);
-        ok(pb::close_ephemeral_resource::Response { diagnostics: vec![d.to_proto()] })
+        ok(pb::close_ephemeral_resource::Response {
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
     type ListResourceStream = BoxStream<pb::list_resource::Event>;
 
-    async fn list_resource(&self, r: Request<pb::list_resource::Request>) -> Reply<Self::ListResourceStream> {
+    async fn list_resource(
+        &self,
+        r: Request<pb::list_resource::Request>,
+    ) -> Reply<Self::ListResourceStream> {
         let d = unsupported("List Resource", &r.get_ref().type_name);
-        ok(single_item_stream(pb::list_resource::Event { diagnostic: vec![d.to_proto()], ..Default::default() }))
+        ok(single_item_stream(pb::list_resource::Event {
+            diagnostic: vec![d.to_proto()],
+            ..Default::default()
+        }))
     }
 
     async fn validate_list_resource_config(
@@ -649,19 +858,36 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::validate_list_resource_config::Request>,
     ) -> Reply<pb::validate_list_resource_config::Response> {
         let d = unsupported("List Resource", &r.get_ref().type_name);
-        ok(pb::validate_list_resource_config::Response { diagnostics: vec![d.to_proto()] })
+        ok(pb::validate_list_resource_config::Response {
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
-    async fn get_functions(&self, _r: Request<pb::get_functions::Request>) -> Reply<pb::get_functions::Response> {
-        ok(pb::get_functions::Response { functions: HashMap::new(), diagnostics: Vec::new() })
+    async fn get_functions(
+        &self,
+        _r: Request<pb::get_functions::Request>,
+    ) -> Reply<pb::get_functions::Response> {
+        ok(pb::get_functions::Response {
+            functions: HashMap::new(),
+            diagnostics: Vec::new(),
+        })
     }
 
-    async fn call_function(&self, r: Request<pb::call_function::Request>) -> Reply<pb::call_function::Response> {
+    async fn call_function(
+        &self,
+        r: Request<pb::call_function::Request>,
+    ) -> Reply<pb::call_function::Response> {
         let error = pb::FunctionError {
-            text: format!("This provider offers no functions, so {:?} cannot be called.", r.get_ref().name),
+            text: format!(
+                "This provider offers no functions, so {:?} cannot be called.",
+                r.get_ref().name
+            ),
             function_argument: None,
         };
-        ok(pb::call_function::Response { result: None, error: Some(error) })
+        ok(pb::call_function::Response {
+            result: None,
+            error: Some(error),
+        })
     }
 
     async fn validate_state_store_config(
@@ -669,7 +895,9 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::validate_state_store::Request>,
     ) -> Reply<pb::validate_state_store::Response> {
         let d = unsupported("State Store", &r.get_ref().type_name);
-        ok(pb::validate_state_store::Response { diagnostics: vec![d.to_proto()] })
+        ok(pb::validate_state_store::Response {
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
     async fn configure_state_store(
@@ -677,14 +905,23 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::configure_state_store::Request>,
     ) -> Reply<pb::configure_state_store::Response> {
         let d = unsupported("State Store", &r.get_ref().type_name);
-        ok(pb::configure_state_store::Response { diagnostics: vec![d.to_proto()], capabilities: None })
+        ok(pb::configure_state_store::Response {
+            diagnostics: vec![d.to_proto()],
+            capabilities: None,
+        })
     }
 
     type ReadStateBytesStream = BoxStream<pb::read_state_bytes::Response>;
 
-    async fn read_state_bytes(&self, r: Request<pb::read_state_bytes::Request>) -> Reply<Self::ReadStateBytesStream> {
+    async fn read_state_bytes(
+        &self,
+        r: Request<pb::read_state_bytes::Request>,
+    ) -> Reply<Self::ReadStateBytesStream> {
         let d = unsupported("State Store", &r.get_ref().type_name);
-        ok(single_item_stream(pb::read_state_bytes::Response { diagnostics: vec![d.to_proto()], ..Default::default() }))
+        ok(single_item_stream(pb::read_state_bytes::Response {
+            diagnostics: vec![d.to_proto()],
+            ..Default::default()
+        }))
     }
 
     async fn write_state_bytes(
@@ -699,41 +936,78 @@ impl provider_server::Provider for ProviderService {
             }
         }
         let d = unsupported("State Store", &type_name);
-        ok(pb::write_state_bytes::Response { diagnostics: vec![d.to_proto()] })
+        ok(pb::write_state_bytes::Response {
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
-    async fn lock_state(&self, r: Request<pb::lock_state::Request>) -> Reply<pb::lock_state::Response> {
+    async fn lock_state(
+        &self,
+        r: Request<pb::lock_state::Request>,
+    ) -> Reply<pb::lock_state::Response> {
         let d = unsupported("State Store", &r.get_ref().type_name);
-        ok(pb::lock_state::Response { lock_id: String::new(), diagnostics: vec![d.to_proto()] })
+        ok(pb::lock_state::Response {
+            lock_id: String::new(),
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
-    async fn unlock_state(&self, r: Request<pb::unlock_state::Request>) -> Reply<pb::unlock_state::Response> {
+    async fn unlock_state(
+        &self,
+        r: Request<pb::unlock_state::Request>,
+    ) -> Reply<pb::unlock_state::Response> {
         let d = unsupported("State Store", &r.get_ref().type_name);
-        ok(pb::unlock_state::Response { diagnostics: vec![d.to_proto()] })
+        ok(pb::unlock_state::Response {
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
-    async fn get_states(&self, r: Request<pb::get_states::Request>) -> Reply<pb::get_states::Response> {
+    async fn get_states(
+        &self,
+        r: Request<pb::get_states::Request>,
+    ) -> Reply<pb::get_states::Response> {
         let d = unsupported("State Store", &r.get_ref().type_name);
-        ok(pb::get_states::Response { state_id: Vec::new(), diagnostics: vec![d.to_proto()] })
+        ok(pb::get_states::Response {
+            state_id: Vec::new(),
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
-    async fn delete_state(&self, r: Request<pb::delete_state::Request>) -> Reply<pb::delete_state::Response> {
+    async fn delete_state(
+        &self,
+        r: Request<pb::delete_state::Request>,
+    ) -> Reply<pb::delete_state::Response> {
         let d = unsupported("State Store", &r.get_ref().type_name);
-        ok(pb::delete_state::Response { diagnostics: vec![d.to_proto()] })
+        ok(pb::delete_state::Response {
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
-    async fn plan_action(&self, r: Request<pb::plan_action::Request>) -> Reply<pb::plan_action::Response> {
+    async fn plan_action(
+        &self,
+        r: Request<pb::plan_action::Request>,
+    ) -> Reply<pb::plan_action::Response> {
         let d = unsupported("Action", &r.get_ref().action_type);
-        ok(pb::plan_action::Response { diagnostics: vec![d.to_proto()], deferred: None })
+        ok(pb::plan_action::Response {
+            diagnostics: vec![d.to_proto()],
+            deferred: None,
+        })
     }
 
     type InvokeActionStream = BoxStream<pb::invoke_action::Event>;
 
-    async fn invoke_action(&self, r: Request<pb::invoke_action::Request>) -> Reply<Self::InvokeActionStream> {
+    async fn invoke_action(
+        &self,
+        r: Request<pb::invoke_action::Request>,
+    ) -> Reply<Self::InvokeActionStream> {
         use pb::invoke_action::event::{Completed, Type as EventType};
         let d = unsupported("Action", &r.get_ref().action_type);
-        let completed = Completed { diagnostics: vec![d.to_proto()] };
-        ok(single_item_stream(pb::invoke_action::Event { r#type: Some(EventType::Completed(completed)) }))
+        let completed = Completed {
+            diagnostics: vec![d.to_proto()],
+        };
+        ok(single_item_stream(pb::invoke_action::Event {
+            r#type: Some(EventType::Completed(completed)),
+        }))
     }
 
     async fn validate_action_config(
@@ -741,10 +1015,15 @@ impl provider_server::Provider for ProviderService {
         r: Request<pb::validate_action_config::Request>,
     ) -> Reply<pb::validate_action_config::Response> {
         let d = unsupported("Action", &r.get_ref().type_name);
-        ok(pb::validate_action_config::Response { diagnostics: vec![d.to_proto()] })
+        ok(pb::validate_action_config::Response {
+            diagnostics: vec![d.to_proto()],
+        })
     }
 
-    async fn stop_provider(&self, _r: Request<pb::stop_provider::Request>) -> Reply<pb::stop_provider::Response> {
+    async fn stop_provider(
+        &self,
+        _r: Request<pb::stop_provider::Request>,
+    ) -> Reply<pb::stop_provider::Response> {
         let error = match catch(self.provider.stop()).await {
             Ok(()) => String::new(),
             Err(d) => d.detail,
@@ -761,10 +1040,23 @@ mod tests {
     fn apply_results_must_match_known_planned_values() {
         let planned = Value::object([("a", Value::from("x")), ("b", Value::Unknown)]);
         let mut diags = Diagnostics::new();
-        check_apply_result(&planned, &Value::object([("a", "x".into()), ("b", "y".into())]), &AttributePath::root(), &mut diags);
+        check_apply_result(
+            &planned,
+            &Value::object([("a", "x".into()), ("b", "y".into())]),
+            &AttributePath::root(),
+            &mut diags,
+        );
         assert!(diags.is_empty());
-        check_apply_result(&planned, &Value::object([("a", "z".into()), ("b", Value::Unknown)]), &AttributePath::root(), &mut diags);
-        let paths: Vec<String> = diags.iter().map(|d| d.attribute.as_ref().unwrap().to_string()).collect();
+        check_apply_result(
+            &planned,
+            &Value::object([("a", "z".into()), ("b", Value::Unknown)]),
+            &AttributePath::root(),
+            &mut diags,
+        );
+        let paths: Vec<String> = diags
+            .iter()
+            .map(|d| d.attribute.as_ref().unwrap().to_string())
+            .collect();
         assert_eq!(paths, ["a", "b"]);
     }
 

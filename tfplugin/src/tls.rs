@@ -44,19 +44,36 @@ fn provider() -> Arc<CryptoProvider> {
 /// # Errors
 /// Key generation or signing failures.
 pub fn generate_identity(alg: &'static rcgen::SignatureAlgorithm) -> Result<Identity, TlsError> {
-    use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair, KeyUsagePurpose};
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
     let key = KeyPair::generate_for(alg)?;
     let mut params = CertificateParams::new(vec!["localhost".to_string()])?;
-    params.distinguished_name.push(DnType::CommonName, "localhost");
-    params.distinguished_name.push(DnType::OrganizationName, "HashiCorp");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, "HashiCorp");
     params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment, KeyUsagePurpose::KeyCertSign];
-    params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth];
+    params.key_usages = vec![
+        KeyUsagePurpose::DigitalSignature,
+        KeyUsagePurpose::KeyEncipherment,
+        KeyUsagePurpose::KeyCertSign,
+    ];
+    params.extended_key_usages = vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ];
     let now = time::OffsetDateTime::now_utc();
     params.not_before = now - time::Duration::seconds(30);
     params.not_after = now + time::Duration::days(1);
     let cert = params.self_signed(&key)?;
-    Ok(Identity { cert: cert.der().clone(), key: PrivatePkcs8KeyDer::from(key.serialize_der()) })
+    Ok(Identity {
+        cert: cert.der().clone(),
+        key: PrivatePkcs8KeyDer::from(key.serialize_der()),
+    })
 }
 
 /// PEM text of a DER certificate, as `PLUGIN_CLIENT_CERT` carries it.
@@ -77,20 +94,30 @@ pub fn cert_pem(der: &CertificateDer<'_>) -> String {
 /// # Errors
 /// When the text holds no PEM certificate.
 pub fn parse_client_cert(pem: &str) -> Result<CertificateDer<'static>, TlsError> {
-    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| TlsError::ClientCertPem(e.to_string()))
+    CertificateDer::from_pem_slice(pem.as_bytes())
+        .map_err(|e| TlsError::ClientCertPem(e.to_string()))
 }
 
 /// The plugin side: our identity, exactly one accepted client certificate, TLS ≥ 1.2, ALPN h2.
 ///
 /// # Errors
 /// When rustls rejects the key or certificate.
-pub fn server_config(identity: &Identity, client_cert: CertificateDer<'static>) -> Result<rustls::ServerConfig, TlsError> {
+pub fn server_config(
+    identity: &Identity,
+    client_cert: CertificateDer<'static>,
+) -> Result<rustls::ServerConfig, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(PinnedClientCert { der: client_cert, algorithms: provider.signature_verification_algorithms });
+    let verifier = Arc::new(PinnedClientCert {
+        der: client_cert,
+        algorithms: provider.signature_verification_algorithms,
+    });
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(vec![identity.cert.clone()], PrivateKeyDer::Pkcs8(identity.key.clone_key()))?;
+        .with_single_cert(
+            vec![identity.cert.clone()],
+            PrivateKeyDer::Pkcs8(identity.key.clone_key()),
+        )?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }
@@ -100,14 +127,23 @@ pub fn server_config(identity: &Identity, client_cert: CertificateDer<'static>) 
 ///
 /// # Errors
 /// When rustls rejects the key or certificate.
-pub fn client_config(client: &Identity, server_cert: CertificateDer<'static>) -> Result<rustls::ClientConfig, TlsError> {
+pub fn client_config(
+    client: &Identity,
+    server_cert: CertificateDer<'static>,
+) -> Result<rustls::ClientConfig, TlsError> {
     let provider = provider();
-    let verifier = Arc::new(PinnedServerCert { der: server_cert, algorithms: provider.signature_verification_algorithms });
+    let verifier = Arc::new(PinnedServerCert {
+        der: server_cert,
+        algorithms: provider.signature_verification_algorithms,
+    });
     let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(vec![client.cert.clone()], PrivateKeyDer::Pkcs8(client.key.clone_key()))?;
+        .with_client_auth_cert(
+            vec![client.cert.clone()],
+            PrivateKeyDer::Pkcs8(client.key.clone_key()),
+        )?;
     config.alpn_protocols = vec![b"h2".to_vec()];
     Ok(config)
 }
@@ -133,7 +169,9 @@ impl ClientCertVerifier for PinnedClientCert {
         if end_entity.as_ref() == self.der.as_ref() {
             Ok(ClientCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ))
         }
     }
 
@@ -178,7 +216,9 @@ impl ServerCertVerifier for PinnedServerCert {
         if end_entity.as_ref() == self.der.as_ref() {
             Ok(ServerCertVerified::assertion())
         } else {
-            Err(rustls::Error::InvalidCertificate(CertificateError::ApplicationVerificationFailure))
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::ApplicationVerificationFailure,
+            ))
         }
     }
 

@@ -11,29 +11,41 @@ pub(super) fn encode(value: &Value, ty: &Type, path: &mut Vec<String>) -> Result
     if let Type::Dynamic = ty {
         return match value {
             Value::Null => Ok(J::Null),
-            Value::Unknown => Err(CodecError::at(path, "unknown values cannot be written as JSON")),
+            Value::Unknown => Err(CodecError::at(
+                path,
+                "unknown values cannot be written as JSON",
+            )),
             Value::Dynamic(inner_ty, inner) => {
                 let inner = encode(inner, inner_ty, path)?;
                 Ok(serde_json::json!({ "value": inner, "type": inner_ty.to_json() }))
             }
-            _ => Err(CodecError::at(path, "a value in a dynamic slot must carry its type (Value::Dynamic)")),
+            _ => Err(CodecError::at(
+                path,
+                "a value in a dynamic slot must carry its type (Value::Dynamic)",
+            )),
         };
     }
     match (value, ty) {
         (Value::Null, _) => Ok(J::Null),
-        (Value::Unknown, _) => Err(CodecError::at(path, "unknown values cannot be written as JSON")),
+        (Value::Unknown, _) => Err(CodecError::at(
+            path,
+            "unknown values cannot be written as JSON",
+        )),
         (Value::Bool(b), Type::Bool) => Ok(J::Bool(*b)),
         (Value::String(s), Type::String) => Ok(J::String(s.clone())),
         (Value::Number(n), Type::Number) => {
             let text = n.to_plain_string();
-            serde_json::from_str(&text).map_err(|e| CodecError::at(path, format!("number {text} has no JSON form: {e}")))
+            serde_json::from_str(&text)
+                .map_err(|e| CodecError::at(path, format!("number {text} has no JSON form: {e}")))
         }
-        (Value::List(elems), Type::List(elem_ty)) | (Value::Set(elems), Type::Set(elem_ty)) => elems
-            .iter()
-            .enumerate()
-            .map(|(i, v)| with_step(path, format!("[{i}]"), |p| encode(v, elem_ty, p)))
-            .collect::<Result<_, _>>()
-            .map(J::Array),
+        (Value::List(elems), Type::List(elem_ty)) | (Value::Set(elems), Type::Set(elem_ty)) => {
+            elems
+                .iter()
+                .enumerate()
+                .map(|(i, v)| with_step(path, format!("[{i}]"), |p| encode(v, elem_ty, p)))
+                .collect::<Result<_, _>>()
+                .map(J::Array)
+        }
         (Value::Tuple(elems), Type::Tuple(elem_tys)) if elems.len() == elem_tys.len() => elems
             .iter()
             .zip(elem_tys)
@@ -43,23 +55,37 @@ pub(super) fn encode(value: &Value, ty: &Type, path: &mut Vec<String>) -> Result
             .map(J::Array),
         (Value::Map(entries), Type::Map(elem_ty)) => entries
             .iter()
-            .map(|(k, v)| Ok((k.clone(), with_step(path, format!("[{k:?}]"), |p| encode(v, elem_ty, p))?)))
+            .map(|(k, v)| {
+                Ok((
+                    k.clone(),
+                    with_step(path, format!("[{k:?}]"), |p| encode(v, elem_ty, p))?,
+                ))
+            })
             .collect::<Result<serde_json::Map<_, _>, _>>()
             .map(J::Object),
         (Value::Object(attrs), Type::Object(attr_tys)) => {
             if let Some(extra) = attrs.keys().find(|k| !attr_tys.contains_key(*k)) {
-                return Err(CodecError::at(path, format!("unsupported attribute {extra:?}")));
+                return Err(CodecError::at(
+                    path,
+                    format!("unsupported attribute {extra:?}"),
+                ));
             }
             attr_tys
                 .iter()
                 .map(|(k, t)| {
                     let v = attrs.get(k).unwrap_or(&Value::Null);
-                    Ok((k.clone(), with_step(path, format!(".{k}"), |p| encode(v, t, p))?))
+                    Ok((
+                        k.clone(),
+                        with_step(path, format!(".{k}"), |p| encode(v, t, p))?,
+                    ))
                 })
                 .collect::<Result<serde_json::Map<_, _>, _>>()
                 .map(J::Object)
         }
-        (v, t) => Err(CodecError::at(path, format!("{} is not a value of type {t}", kind_name(v)))),
+        (v, t) => Err(CodecError::at(
+            path,
+            format!("{} is not a value of type {t}", kind_name(v)),
+        )),
     }
 }
 
@@ -67,23 +93,40 @@ pub(super) fn decode(json: &J, ty: &Type, path: &mut Vec<String>) -> Result<Valu
     if json.is_null() {
         return Ok(Value::Null);
     }
-    let mismatch = |path: &[String]| CodecError::at(path, format!("expected {ty}, found {}", json_kind(json)));
+    let mismatch =
+        |path: &[String]| CodecError::at(path, format!("expected {ty}, found {}", json_kind(json)));
     match ty {
         Type::Dynamic => {
             let obj = json.as_object().ok_or_else(|| mismatch(path))?;
             let (Some(t), Some(v)) = (obj.get("type"), obj.get("value")) else {
-                return Err(CodecError::at(path, "dynamic value must be {\"value\": …, \"type\": …}"));
+                return Err(CodecError::at(
+                    path,
+                    "dynamic value must be {\"value\": …, \"type\": …}",
+                ));
             };
             let inner_ty = Type::from_json(t).map_err(|e| CodecError::at(path, e))?;
             let inner = decode(v, &inner_ty, path)?;
             Ok(Value::Dynamic(inner_ty, Box::new(inner)))
         }
-        Type::Bool => json.as_bool().map(Value::Bool).ok_or_else(|| mismatch(path)),
-        Type::String => json.as_str().map(Value::string).ok_or_else(|| mismatch(path)),
+        Type::Bool => json
+            .as_bool()
+            .map(Value::Bool)
+            .ok_or_else(|| mismatch(path)),
+        Type::String => json
+            .as_str()
+            .map(Value::string)
+            .ok_or_else(|| mismatch(path)),
         Type::Number => match json {
-            J::Number(n) => n.to_string().parse::<Number>().map(Value::Number).map_err(|e| CodecError::at(path, e)),
+            J::Number(n) => n
+                .to_string()
+                .parse::<Number>()
+                .map(Value::Number)
+                .map_err(|e| CodecError::at(path, e)),
             // cty accepts numbers written as strings in JSON.
-            J::String(s) => s.parse::<Number>().map(Value::Number).map_err(|e| CodecError::at(path, e)),
+            J::String(s) => s
+                .parse::<Number>()
+                .map(Value::Number)
+                .map_err(|e| CodecError::at(path, e)),
             _ => Err(mismatch(path)),
         },
         Type::List(elem_ty) | Type::Set(elem_ty) => {
@@ -93,12 +136,23 @@ pub(super) fn decode(json: &J, ty: &Type, path: &mut Vec<String>) -> Result<Valu
                 .enumerate()
                 .map(|(i, item)| with_step(path, format!("[{i}]"), |p| decode(item, elem_ty, p)))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(if matches!(ty, Type::List(_)) { Value::List(elems) } else { Value::Set(elems) })
+            Ok(if matches!(ty, Type::List(_)) {
+                Value::List(elems)
+            } else {
+                Value::Set(elems)
+            })
         }
         Type::Tuple(elem_tys) => {
             let items = json.as_array().ok_or_else(|| mismatch(path))?;
             if items.len() != elem_tys.len() {
-                return Err(CodecError::at(path, format!("tuple needs {} elements, has {}", elem_tys.len(), items.len())));
+                return Err(CodecError::at(
+                    path,
+                    format!(
+                        "tuple needs {} elements, has {}",
+                        elem_tys.len(),
+                        items.len()
+                    ),
+                ));
             }
             items
                 .iter()
@@ -111,14 +165,22 @@ pub(super) fn decode(json: &J, ty: &Type, path: &mut Vec<String>) -> Result<Valu
         Type::Map(elem_ty) => {
             let obj = json.as_object().ok_or_else(|| mismatch(path))?;
             obj.iter()
-                .map(|(k, v)| Ok((k.clone(), with_step(path, format!("[{k:?}]"), |p| decode(v, elem_ty, p))?)))
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        with_step(path, format!("[{k:?}]"), |p| decode(v, elem_ty, p))?,
+                    ))
+                })
                 .collect::<Result<BTreeMap<_, _>, _>>()
                 .map(Value::Map)
         }
         Type::Object(attr_tys) => {
             let obj = json.as_object().ok_or_else(|| mismatch(path))?;
             if let Some(extra) = obj.keys().find(|k| !attr_tys.contains_key(*k)) {
-                return Err(CodecError::at(path, format!("unsupported attribute {extra:?}")));
+                return Err(CodecError::at(
+                    path,
+                    format!("unsupported attribute {extra:?}"),
+                ));
             }
             attr_tys
                 .iter()

@@ -52,7 +52,10 @@ impl CodecError {
             Some(rest) => rest.to_string(),
             None => joined,
         };
-        CodecError { path, message: message.into() }
+        CodecError {
+            path,
+            message: message.into(),
+        }
     }
 }
 
@@ -82,7 +85,9 @@ impl Value {
     pub fn is_wholly_known(&self) -> bool {
         match self {
             Value::Unknown => false,
-            Value::List(v) | Value::Set(v) | Value::Tuple(v) => v.iter().all(Value::is_wholly_known),
+            Value::List(v) | Value::Set(v) | Value::Tuple(v) => {
+                v.iter().all(Value::is_wholly_known)
+            }
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             Value::Dynamic(_, v) => v.is_wholly_known(),
             _ => true,

@@ -17,15 +17,20 @@ const UNKNOWN_EXT: i8 = 0;
 pub(super) fn encode(value: &Value, ty: &Type) -> Result<Vec<u8>, CodecError> {
     let tree = to_tree(value, ty, &mut Vec::new())?;
     let mut out = Vec::new();
-    rmpv::encode::write_value(&mut out, &tree).map_err(|e| CodecError::at(&[], format!("msgpack write failed: {e}")))?;
+    rmpv::encode::write_value(&mut out, &tree)
+        .map_err(|e| CodecError::at(&[], format!("msgpack write failed: {e}")))?;
     Ok(out)
 }
 
 pub(super) fn decode(bytes: &[u8], ty: &Type) -> Result<Value, CodecError> {
     let mut reader = bytes;
-    let tree = rmpv::decode::read_value(&mut reader).map_err(|e| CodecError::at(&[], format!("invalid msgpack: {e}")))?;
+    let tree = rmpv::decode::read_value(&mut reader)
+        .map_err(|e| CodecError::at(&[], format!("invalid msgpack: {e}")))?;
     if !reader.is_empty() {
-        return Err(CodecError::at(&[], format!("{} bytes of trailing data after the value", reader.len())));
+        return Err(CodecError::at(
+            &[],
+            format!("{} bytes of trailing data after the value", reader.len()),
+        ));
     }
     from_tree(&tree, ty, &mut Vec::new())
 }
@@ -39,7 +44,10 @@ fn to_tree(value: &Value, ty: &Type, path: &mut Vec<String>) -> Result<Mp, Codec
                 let inner = to_tree(inner, inner_ty, path)?;
                 Ok(Mp::Array(vec![Mp::Binary(inner_ty.to_json_bytes()), inner]))
             }
-            _ => Err(CodecError::at(path, "a value in a dynamic slot must carry its type (Value::Dynamic)")),
+            _ => Err(CodecError::at(
+                path,
+                "a value in a dynamic slot must carry its type (Value::Dynamic)",
+            )),
         };
     }
     match (value, ty) {
@@ -48,15 +56,24 @@ fn to_tree(value: &Value, ty: &Type, path: &mut Vec<String>) -> Result<Mp, Codec
         (Value::Bool(b), Type::Bool) => Ok(Mp::Boolean(*b)),
         (Value::String(s), Type::String) => Ok(Mp::String(s.clone().into())),
         (Value::Number(n), Type::Number) => Ok(number_tree(n)),
-        (Value::List(elems), Type::List(elem_ty)) | (Value::Set(elems), Type::Set(elem_ty)) => elems
-            .iter()
-            .enumerate()
-            .map(|(i, v)| with_step(path, format!("[{i}]"), |p| to_tree(v, elem_ty, p)))
-            .collect::<Result<_, _>>()
-            .map(Mp::Array),
+        (Value::List(elems), Type::List(elem_ty)) | (Value::Set(elems), Type::Set(elem_ty)) => {
+            elems
+                .iter()
+                .enumerate()
+                .map(|(i, v)| with_step(path, format!("[{i}]"), |p| to_tree(v, elem_ty, p)))
+                .collect::<Result<_, _>>()
+                .map(Mp::Array)
+        }
         (Value::Tuple(elems), Type::Tuple(elem_tys)) => {
             if elems.len() != elem_tys.len() {
-                return Err(CodecError::at(path, format!("tuple needs {} elements, has {}", elem_tys.len(), elems.len())));
+                return Err(CodecError::at(
+                    path,
+                    format!(
+                        "tuple needs {} elements, has {}",
+                        elem_tys.len(),
+                        elems.len()
+                    ),
+                ));
             }
             elems
                 .iter()
@@ -68,24 +85,38 @@ fn to_tree(value: &Value, ty: &Type, path: &mut Vec<String>) -> Result<Mp, Codec
         }
         (Value::Map(entries), Type::Map(elem_ty)) => entries
             .iter()
-            .map(|(k, v)| Ok((Mp::String(k.clone().into()), with_step(path, format!("[{k:?}]"), |p| to_tree(v, elem_ty, p))?)))
+            .map(|(k, v)| {
+                Ok((
+                    Mp::String(k.clone().into()),
+                    with_step(path, format!("[{k:?}]"), |p| to_tree(v, elem_ty, p))?,
+                ))
+            })
             .collect::<Result<_, _>>()
             .map(Mp::Map),
         (Value::Object(attrs), Type::Object(attr_tys)) => {
             if let Some(extra) = attrs.keys().find(|k| !attr_tys.contains_key(*k)) {
-                return Err(CodecError::at(path, format!("unsupported attribute {extra:?}")));
+                return Err(CodecError::at(
+                    path,
+                    format!("unsupported attribute {extra:?}"),
+                ));
             }
             // Every attribute is present on the wire, nulls included.
             attr_tys
                 .iter()
                 .map(|(k, t)| {
                     let v = attrs.get(k).unwrap_or(&Value::Null);
-                    Ok((Mp::String(k.clone().into()), with_step(path, format!(".{k}"), |p| to_tree(v, t, p))?))
+                    Ok((
+                        Mp::String(k.clone().into()),
+                        with_step(path, format!(".{k}"), |p| to_tree(v, t, p))?,
+                    ))
                 })
                 .collect::<Result<_, _>>()
                 .map(Mp::Map)
         }
-        (v, t) => Err(CodecError::at(path, format!("{} is not a value of type {t}", kind_name(v)))),
+        (v, t) => Err(CodecError::at(
+            path,
+            format!("{} is not a value of type {t}", kind_name(v)),
+        )),
     }
 }
 
@@ -114,11 +145,15 @@ fn from_tree(tree: &Mp, ty: &Type, path: &mut Vec<String>) -> Result<Value, Code
                     Mp::String(s) => s.as_bytes(),
                     _ => return Err(CodecError::at(path, "dynamic value's type must be bytes")),
                 };
-                let inner_ty = Type::from_json_bytes(type_bytes).map_err(|e| CodecError::at(path, e))?;
+                let inner_ty =
+                    Type::from_json_bytes(type_bytes).map_err(|e| CodecError::at(path, e))?;
                 let inner = from_tree(&parts[1], &inner_ty, path)?;
                 Ok(Value::Dynamic(inner_ty, Box::new(inner)))
             }
-            _ => Err(CodecError::at(path, "dynamic value must be a [type, value] pair")),
+            _ => Err(CodecError::at(
+                path,
+                "dynamic value must be a [type, value] pair",
+            )),
         };
     }
     if let Mp::Nil = tree {
@@ -144,12 +179,23 @@ fn from_tree(tree: &Mp, ty: &Type, path: &mut Vec<String>) -> Result<Value, Code
                 .enumerate()
                 .map(|(i, item)| with_step(path, format!("[{i}]"), |p| from_tree(item, elem_ty, p)))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok(if matches!(ty, Type::List(_)) { Value::List(elems) } else { Value::Set(elems) })
+            Ok(if matches!(ty, Type::List(_)) {
+                Value::List(elems)
+            } else {
+                Value::Set(elems)
+            })
         }
         Type::Tuple(elem_tys) => {
             let items = array(tree, ty, path)?;
             if items.len() != elem_tys.len() {
-                return Err(CodecError::at(path, format!("tuple needs {} elements, has {}", elem_tys.len(), items.len())));
+                return Err(CodecError::at(
+                    path,
+                    format!(
+                        "tuple needs {} elements, has {}",
+                        elem_tys.len(),
+                        items.len()
+                    ),
+                ));
             }
             items
                 .iter()
@@ -172,9 +218,9 @@ fn from_tree(tree: &Mp, ty: &Type, path: &mut Vec<String>) -> Result<Value, Code
             let mut attrs = BTreeMap::new();
             for (k, v) in map(tree, ty, path)? {
                 let key = key_str(k, path)?;
-                let attr_ty = attr_tys
-                    .get(&key)
-                    .ok_or_else(|| CodecError::at(path, format!("unsupported attribute {key:?}")))?;
+                let attr_ty = attr_tys.get(&key).ok_or_else(|| {
+                    CodecError::at(path, format!("unsupported attribute {key:?}"))
+                })?;
                 let value = with_step(path, format!(".{key}"), |p| from_tree(v, attr_ty, p))?;
                 attrs.insert(key, value);
             }
@@ -198,10 +244,15 @@ fn number_from_tree(tree: &Mp, path: &[String]) -> Result<Number, CodecError> {
                 Err(CodecError::at(path, "integer out of range"))
             }
         }
-        Mp::F32(f) => Number::from_f64(f64::from(*f)).ok_or_else(|| CodecError::at(path, "number is not finite")),
-        Mp::F64(f) => Number::from_f64(*f).ok_or_else(|| CodecError::at(path, "number is not finite")),
+        Mp::F32(f) => Number::from_f64(f64::from(*f))
+            .ok_or_else(|| CodecError::at(path, "number is not finite")),
+        Mp::F64(f) => {
+            Number::from_f64(*f).ok_or_else(|| CodecError::at(path, "number is not finite"))
+        }
         Mp::String(s) => {
-            let text = s.as_str().ok_or_else(|| CodecError::at(path, "number text is not UTF-8"))?;
+            let text = s
+                .as_str()
+                .ok_or_else(|| CodecError::at(path, "number text is not UTF-8"))?;
             text.parse().map_err(|e: String| CodecError::at(path, e))
         }
         other => Err(mismatch(path, other, &Type::Number)),
@@ -224,7 +275,10 @@ fn map<'a>(tree: &'a Mp, ty: &Type, path: &[String]) -> Result<&'a [(Mp, Mp)], C
 
 fn key_str(key: &Mp, path: &[String]) -> Result<String, CodecError> {
     match key {
-        Mp::String(s) => s.as_str().map(str::to_string).ok_or_else(|| CodecError::at(path, "map key is not UTF-8")),
+        Mp::String(s) => s
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| CodecError::at(path, "map key is not UTF-8")),
         _ => Err(CodecError::at(path, "map key must be a string")),
     }
 }
@@ -259,7 +313,11 @@ pub(super) fn kind_name(v: &Value) -> &'static str {
     }
 }
 
-pub(super) fn with_step<T>(path: &mut Vec<String>, step: String, f: impl FnOnce(&mut Vec<String>) -> T) -> T {
+pub(super) fn with_step<T>(
+    path: &mut Vec<String>,
+    step: String,
+    f: impl FnOnce(&mut Vec<String>) -> T,
+) -> T {
     path.push(step);
     let out = f(path);
     path.pop();

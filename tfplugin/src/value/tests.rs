@@ -2,7 +2,12 @@ use super::*;
 use proptest::prelude::*;
 
 fn arb_type() -> impl Strategy<Value = Type> {
-    let leaf = prop_oneof![Just(Type::String), Just(Type::Number), Just(Type::Bool), Just(Type::Dynamic)];
+    let leaf = prop_oneof![
+        Just(Type::String),
+        Just(Type::Number),
+        Just(Type::Bool),
+        Just(Type::Dynamic)
+    ];
     leaf.prop_recursive(4, 24, 4, |inner| {
         prop_oneof![
             inner.clone().prop_map(Type::list),
@@ -20,7 +25,8 @@ fn arb_number() -> impl Strategy<Value = Number> {
         any::<u64>().prop_map(Number::from),
         any::<f64>().prop_filter_map("finite", Number::from_f64),
         // More digits than any f64 holds: must survive as text.
-        ("-?[1-9][0-9]{0,30}", "[0-9]{1,30}").prop_map(|(i, f)| format!("{i}.{f}").parse().unwrap()),
+        ("-?[1-9][0-9]{0,30}", "[0-9]{1,30}")
+            .prop_map(|(i, f)| format!("{i}.{f}").parse().unwrap()),
     ]
 }
 
@@ -30,8 +36,12 @@ fn arb_value(ty: Type, allow_unknown: bool) -> BoxedStrategy<Value> {
         Type::String => any::<String>().prop_map(Value::String).boxed(),
         Type::Number => arb_number().prop_map(Value::Number).boxed(),
         Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
-        Type::List(e) => prop::collection::vec(arb_value(*e, allow_unknown), 0..4).prop_map(Value::List).boxed(),
-        Type::Set(e) => prop::collection::vec(arb_value(*e, allow_unknown), 0..4).prop_map(Value::Set).boxed(),
+        Type::List(e) => prop::collection::vec(arb_value(*e, allow_unknown), 0..4)
+            .prop_map(Value::List)
+            .boxed(),
+        Type::Set(e) => prop::collection::vec(arb_value(*e, allow_unknown), 0..4)
+            .prop_map(Value::Set)
+            .boxed(),
         Type::Map(e) => prop::collection::btree_map(".{0,6}", arb_value(*e, allow_unknown), 0..4)
             .prop_map(Value::Map)
             .boxed(),
@@ -40,15 +50,23 @@ fn arb_value(ty: Type, allow_unknown: bool) -> BoxedStrategy<Value> {
                 .into_iter()
                 .map(|(k, t)| arb_value(t, allow_unknown).prop_map(move |v| (k.clone(), v)))
                 .collect();
-            fields.prop_map(|kv| Value::Object(kv.into_iter().collect())).boxed()
+            fields
+                .prop_map(|kv| Value::Object(kv.into_iter().collect()))
+                .boxed()
         }
         Type::Tuple(elems) => {
-            let elems: Vec<_> = elems.into_iter().map(|t| arb_value(t, allow_unknown)).collect();
+            let elems: Vec<_> = elems
+                .into_iter()
+                .map(|t| arb_value(t, allow_unknown))
+                .collect();
             elems.prop_map(Value::Tuple).boxed()
         }
         Type::Dynamic => arb_type()
             .prop_filter("concrete", |t| *t != Type::Dynamic)
-            .prop_flat_map(move |t| arb_value(t.clone(), allow_unknown).prop_map(move |v| Value::Dynamic(t.clone(), Box::new(v))))
+            .prop_flat_map(move |t| {
+                arb_value(t.clone(), allow_unknown)
+                    .prop_map(move |v| Value::Dynamic(t.clone(), Box::new(v)))
+            })
             .boxed(),
     };
     let mut options = vec![(1, Just(Value::Null).boxed()), (6, concrete)];
@@ -59,7 +77,9 @@ fn arb_value(ty: Type, allow_unknown: bool) -> BoxedStrategy<Value> {
 }
 
 fn typed_value(allow_unknown: bool) -> impl Strategy<Value = (Type, Value)> {
-    arb_type().prop_flat_map(move |t| arb_value(t.clone(), allow_unknown).prop_map(move |v| (t.clone(), v)))
+    arb_type().prop_flat_map(move |t| {
+        arb_value(t.clone(), allow_unknown).prop_map(move |v| (t.clone(), v))
+    })
 }
 
 proptest! {
@@ -85,15 +105,25 @@ proptest! {
 
 #[test]
 fn unknown_is_the_fixext1_zero_and_any_extension_decodes_as_unknown() {
-    assert_eq!(Value::Unknown.to_msgpack(&Type::String).unwrap(), vec![0xd4, 0, 0]);
+    assert_eq!(
+        Value::Unknown.to_msgpack(&Type::String).unwrap(),
+        vec![0xd4, 0, 0]
+    );
     // Terraform >= 1.6 sends refined unknowns as extension 12 with a payload.
     let refined = [0xc7, 0x03, 0x0c, 0x81, 0x01, 0xc3];
-    assert_eq!(Value::from_msgpack(&refined, &Type::String).unwrap(), Value::Unknown);
+    assert_eq!(
+        Value::from_msgpack(&refined, &Type::String).unwrap(),
+        Value::Unknown
+    );
 }
 
 #[test]
 fn numbers_take_the_narrowest_exact_wire_form() {
-    let enc = |n: &str| Value::Number(n.parse().unwrap()).to_msgpack(&Type::Number).unwrap();
+    let enc = |n: &str| {
+        Value::Number(n.parse().unwrap())
+            .to_msgpack(&Type::Number)
+            .unwrap()
+    };
     assert_eq!(enc("7"), vec![0x07]);
     assert_eq!(enc("0.5"), vec![0xcb, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0]);
     let long = "3.14159265358979323846264338327950288";
@@ -109,23 +139,35 @@ fn every_integer_width_decodes() {
         (&[0xcc, 0xff], "255"),
         (&[0xcd, 0x01, 0x00], "256"),
         (&[0xd2, 0xff, 0xff, 0xff, 0xfe], "-2"),
-        (&[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff], "18446744073709551615"),
+        (
+            &[0xcf, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff],
+            "18446744073709551615",
+        ),
         (&[0xca, 0x3f, 0xc0, 0x00, 0x00], "1.5"),
     ];
     for (bytes, want) in cases {
-        assert_eq!(Value::from_msgpack(bytes, &Type::Number).unwrap(), Value::Number(want.parse().unwrap()));
+        assert_eq!(
+            Value::from_msgpack(bytes, &Type::Number).unwrap(),
+            Value::Number(want.parse().unwrap())
+        );
     }
 }
 
 #[test]
 fn dynamic_values_carry_their_type_and_null_dynamic_is_nil() {
-    let v = Value::Dynamic(Type::list(Type::String), Box::new(Value::List(vec!["a".into()])));
+    let v = Value::Dynamic(
+        Type::list(Type::String),
+        Box::new(Value::List(vec!["a".into()])),
+    );
     let bytes = v.to_msgpack(&Type::Dynamic).unwrap();
     assert_eq!(bytes[0], 0x92, "a 2-array");
     assert_eq!(Value::from_msgpack(&bytes, &Type::Dynamic).unwrap(), v);
     assert_eq!(Value::Null.to_msgpack(&Type::Dynamic).unwrap(), vec![0xc0]);
     let json = v.to_json(&Type::Dynamic).unwrap();
-    assert_eq!(json, serde_json::json!({"value": ["a"], "type": ["list", "string"]}));
+    assert_eq!(
+        json,
+        serde_json::json!({"value": ["a"], "type": ["list", "string"]})
+    );
 }
 
 #[test]
@@ -133,10 +175,16 @@ fn objects_send_every_attribute_and_reject_strangers() {
     let ty = Type::object([("a", Type::String), ("b", Type::Bool)]);
     let v = Value::object([("a", Value::string("x"))]);
     let back = Value::from_msgpack(&v.to_msgpack(&ty).unwrap(), &ty).unwrap();
-    assert_eq!(back, Value::object([("a", Value::string("x")), ("b", Value::Null)]));
+    assert_eq!(
+        back,
+        Value::object([("a", Value::string("x")), ("b", Value::Null)])
+    );
     let stranger = Value::object([("zzz", Value::Null)]);
     let err = stranger.to_msgpack(&ty).unwrap_err();
-    assert!(err.message.contains("unsupported attribute \"zzz\""), "{err}");
+    assert!(
+        err.message.contains("unsupported attribute \"zzz\""),
+        "{err}"
+    );
 }
 
 #[test]

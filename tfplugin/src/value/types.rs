@@ -48,10 +48,15 @@ impl Type {
             Type::Set(e) => json!(["set", e.to_json()]),
             Type::Map(e) => json!(["map", e.to_json()]),
             Type::Object(attrs) => {
-                let attrs: serde_json::Map<String, J> = attrs.iter().map(|(k, t)| (k.clone(), t.to_json())).collect();
+                let attrs: serde_json::Map<String, J> = attrs
+                    .iter()
+                    .map(|(k, t)| (k.clone(), t.to_json()))
+                    .collect();
                 json!(["object", attrs])
             }
-            Type::Tuple(elems) => json!(["tuple", elems.iter().map(Type::to_json).collect::<Vec<_>>()]),
+            Type::Tuple(elems) => {
+                json!(["tuple", elems.iter().map(Type::to_json).collect::<Vec<_>>()])
+            }
         }
     }
 
@@ -75,8 +80,13 @@ impl Type {
                 other => Err(format!("unknown primitive type {other:?}")),
             },
             J::Array(parts) => {
-                let kind = parts.first().and_then(J::as_str).ok_or("a type array must start with its kind")?;
-                let arg = parts.get(1).ok_or_else(|| format!("{kind} type needs an argument"))?;
+                let kind = parts
+                    .first()
+                    .and_then(J::as_str)
+                    .ok_or("a type array must start with its kind")?;
+                let arg = parts
+                    .get(1)
+                    .ok_or_else(|| format!("{kind} type needs an argument"))?;
                 match kind {
                     "list" => Ok(Type::list(Type::from_json(arg)?)),
                     "set" => Ok(Type::set(Type::from_json(arg)?)),
@@ -84,7 +94,9 @@ impl Type {
                     // A third element lists optional attributes (type constraints only);
                     // it does not change the wire form, so it is accepted and ignored.
                     "object" => {
-                        let attrs = arg.as_object().ok_or("object type needs a map of attribute types")?;
+                        let attrs = arg
+                            .as_object()
+                            .ok_or("object type needs a map of attribute types")?;
                         let attrs = attrs
                             .iter()
                             .map(|(k, t)| Ok((k.clone(), Type::from_json(t)?)))
@@ -92,8 +104,15 @@ impl Type {
                         Ok(Type::Object(attrs))
                     }
                     "tuple" => {
-                        let elems = arg.as_array().ok_or("tuple type needs a list of element types")?;
-                        Ok(Type::Tuple(elems.iter().map(Type::from_json).collect::<Result<_, _>>()?))
+                        let elems = arg
+                            .as_array()
+                            .ok_or("tuple type needs a list of element types")?;
+                        Ok(Type::Tuple(
+                            elems
+                                .iter()
+                                .map(Type::from_json)
+                                .collect::<Result<_, _>>()?,
+                        ))
                     }
                     other => Err(format!("unknown type kind {other:?}")),
                 }
@@ -107,7 +126,8 @@ impl Type {
     /// # Errors
     /// When the bytes are not JSON of a cty type.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Type, String> {
-        let json: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| format!("type is not JSON: {e}"))?;
+        let json: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("type is not JSON: {e}"))?;
         Type::from_json(&json)
     }
 }
