@@ -8,6 +8,7 @@
 pub mod client;
 pub mod conn;
 pub mod diag;
+pub mod docs;
 pub mod logging;
 pub mod plan;
 mod plugin_services;

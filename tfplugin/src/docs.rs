@@ -1,0 +1,141 @@
+//! Markdown for the Terraform registry's docs layout, rendered from a schema so the docs can
+//! never disagree with what the provider serves.
+
+use crate::schema::{Attribute, Block, Nesting};
+use std::fmt::Write as _;
+
+/// The "Schema" section of a registry page: required, optional and read-only attributes,
+/// then each nested block with its own attributes.
+pub fn schema_markdown(block: &Block) -> String {
+    let mut out = String::from("## Schema\n");
+    render_block(block, "", &mut out);
+    out
+}
+
+fn render_block(block: &Block, anchor: &str, out: &mut String) {
+    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
+        ("Required", |a| a.required),
+        ("Optional", |a| a.optional),
+        ("Read-Only", |a| !a.required && !a.optional),
+    ];
+    for (title, belongs) in groups {
+        let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| belongs(a)).collect();
+        let blocks: Vec<_> = block
+            .blocks
+            .iter()
+            .filter(|b| match title {
+                "Required" => b.min_items > 0,
+                "Optional" => b.min_items == 0,
+                _ => false,
+            })
+            .collect();
+        if attrs.is_empty() && blocks.is_empty() {
+            continue;
+        }
+        let _ = write!(
+            out,
+            "\n### {title}{}\n\n",
+            if anchor.is_empty() {
+                String::new()
+            } else {
+                format!(" (`{anchor}`)")
+            }
+        );
+        for a in attrs {
+            let mut traits = vec![a.ty.to_string()];
+            if a.sensitive {
+                traits.push("sensitive".into());
+            }
+            if let Some(d) = &a.default {
+                traits.push(format!("default `{}`", default_text(d)));
+            }
+            if a.requires_replace {
+                traits.push("forces replacement".into());
+            }
+            let _ = writeln!(
+                out,
+                "- `{}` ({}) {}",
+                a.name,
+                traits.join(", "),
+                a.description
+            );
+        }
+        for b in blocks {
+            let nesting = match b.nesting {
+                Nesting::Single => "block, at most one".to_string(),
+                Nesting::Group => "block, always present".to_string(),
+                Nesting::List | Nesting::Set if b.max_items > 0 => {
+                    format!("blocks, at most {}", b.max_items)
+                }
+                Nesting::List | Nesting::Set => "blocks".to_string(),
+                Nesting::Map => "labelled blocks".to_string(),
+            };
+            let _ = writeln!(
+                out,
+                "- `{}` ({nesting}) {} See [below](#nested-schema-for-{}).",
+                b.type_name, b.block.description, b.type_name
+            );
+        }
+    }
+    for b in &block.blocks {
+        let _ = write!(
+            out,
+            "\n<a id=\"nested-schema-for-{0}\"></a>\n### Nested schema for `{0}`\n",
+            b.type_name
+        );
+        render_block(&b.block, &b.type_name, out);
+    }
+}
+
+fn default_text(v: &crate::value::Value) -> String {
+    match v {
+        crate::value::Value::String(s) => format!("{s:?}"),
+        crate::value::Value::Bool(b) => b.to_string(),
+        crate::value::Value::Number(n) => n.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::NestedBlock;
+    use crate::value::Type;
+
+    #[test]
+    fn groups_attributes_and_documents_nested_blocks() {
+        let block = Block::new(vec![
+            Attribute::required("name", Type::String)
+                .requires_replace()
+                .description("The name."),
+            Attribute::optional("token", Type::String)
+                .sensitive()
+                .description("A token."),
+            Attribute::computed("id", Type::String).description("The id."),
+        ])
+        .with_blocks(vec![NestedBlock::new(
+            "rule",
+            Nesting::List,
+            Block::new(vec![Attribute::required("action", Type::String)]),
+        )
+        .max_items(2)]);
+        let md = schema_markdown(&block);
+        assert!(
+            md.contains("### Required\n\n- `name` (string, forces replacement) The name."),
+            "{md}"
+        );
+        assert!(
+            md.contains("- `token` (string, sensitive) A token."),
+            "{md}"
+        );
+        assert!(
+            md.contains("### Read-Only\n\n- `id` (string) The id."),
+            "{md}"
+        );
+        assert!(md.contains("- `rule` (blocks, at most 2)"), "{md}");
+        assert!(
+            md.contains("### Required (`rule`)\n\n- `action` (string)"),
+            "{md}"
+        );
+    }
+}
