@@ -306,17 +306,7 @@ async fn refined_unknowns_from_newer_terraform_plan_as_unknown() {
 
 #[tokio::test]
 async fn a_panicking_provider_returns_a_diagnostic_and_keeps_serving() {
-    let (mut c, ty) = client().await;
-    let store = tempfile::tempdir().unwrap();
-    let provider_ty = Type::object([("store_dir", Type::String)]);
-    let provider_config =
-        Value::object([("store_dir", Value::from(store.path().display().to_string()))]);
-    c.configure_provider(pb::configure_provider::Request {
-        config: dv(&provider_config, &provider_ty),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let (mut c, ty, _store) = configured_client().await;
     let mut planned = thing(&ty, "trigger-panic".into());
     planned.set_attr("enabled", true.into());
     for computed in ["id", "created_at", "revision", "summary"] {
@@ -337,4 +327,75 @@ async fn a_panicking_provider_returns_a_diagnostic_and_keeps_serving() {
     assert!(reply.diagnostics[0].detail.contains("asked to panic"));
     // Still alive.
     c.get_metadata(pb::get_metadata::Request {}).await.unwrap();
+}
+
+async fn configured_client() -> (ProviderClient<Channel>, Type, tempfile::TempDir) {
+    let (mut c, ty) = client().await;
+    let store = tempfile::tempdir().unwrap();
+    let provider_ty = Type::object([("store_dir", Type::String)]);
+    let provider_config =
+        Value::object([("store_dir", Value::from(store.path().display().to_string()))]);
+    c.configure_provider(pb::configure_provider::Request {
+        config: dv(&provider_config, &provider_ty),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    (c, ty, store)
+}
+
+#[tokio::test]
+async fn private_state_travels_from_apply_through_read() {
+    let (mut c, ty, _store) = configured_client().await;
+    let mut planned = thing(&ty, "alpha".into());
+    planned.set_attr("enabled", true.into());
+    planned.set_attr("summary", "alpha:none".into());
+    for computed in ["id", "created_at", "revision"] {
+        planned.set_attr(computed, Value::Unknown);
+    }
+    let applied = c
+        .apply_resource_change(pb::apply_resource_change::Request {
+            type_name: "tftest_thing".into(),
+            prior_state: dv(&Value::Null, &ty),
+            planned_state: dv(&planned, &ty),
+            config: dv(&thing(&ty, "alpha".into()), &ty),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(applied.diagnostics.is_empty(), "{:?}", applied.diagnostics);
+    assert_eq!(applied.private, b"created");
+    let read = c
+        .read_resource(pb::read_resource::Request {
+            type_name: "tftest_thing".into(),
+            current_state: applied.new_state.clone(),
+            private: applied.private.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(read.private, b"created", "private bytes are echoed back");
+    assert_eq!(read.new_state, applied.new_state);
+}
+
+#[tokio::test]
+async fn messages_beyond_tonics_default_4_mib_are_accepted() {
+    let (mut c, ty) = client().await;
+    let tags: std::collections::BTreeMap<String, Value> = (0..6000)
+        .map(|i| (format!("tag{i:05}"), Value::from("x".repeat(1024))))
+        .collect();
+    let mut config = thing(&ty, "big".into());
+    config.set_attr("tags", Value::Map(tags));
+    let reply = c
+        .validate_resource_config(pb::validate_resource_config::Request {
+            type_name: "tftest_thing".into(),
+            config: dv(&config, &ty),
+            client_capabilities: None,
+        })
+        .await
+        .expect("a 6 MiB configuration is accepted")
+        .into_inner();
+    assert!(reply.diagnostics.is_empty(), "{:?}", reply.diagnostics);
 }

@@ -22,6 +22,10 @@ struct Plugin {
 
 /// Starts the provider as Terraform does; `client_cert` is the PEM for `PLUGIN_CLIENT_CERT`.
 fn start(client_cert: Option<&str>) -> Plugin {
+    start_with(client_cert, &[])
+}
+
+fn start_with(client_cert: Option<&str>, env: &[(&str, &str)]) -> Plugin {
     let socket_dir = tempfile::tempdir().unwrap();
     let mut cmd = Command::new(BIN);
     cmd.env(MAGIC_COOKIE_KEY, MAGIC_COOKIE_VALUE)
@@ -35,6 +39,12 @@ fn start(client_cert: Option<&str>) -> Plugin {
         .stderr(Stdio::null());
     if let Some(pem) = client_cert {
         cmd.env("PLUGIN_CLIENT_CERT", pem);
+    }
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    if env.iter().any(|(k, _)| k.starts_with("TF_LOG")) {
+        cmd.stderr(Stdio::piped());
     }
     let mut child = cmd.spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -217,4 +227,45 @@ async fn without_a_client_certificate_it_serves_plaintext() {
         .await
         .expect("plaintext h2c is served");
     shutdown(plugin, None).await;
+}
+
+#[tokio::test]
+async fn sigint_from_the_terminal_does_not_stop_the_provider() {
+    let plugin = start(None);
+    // Ctrl-C reaches the whole process group; Terraform stops providers through StopProvider.
+    let pid = plugin.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    schema(&plugin, None)
+        .await
+        .expect("still serving after SIGINT");
+    shutdown(plugin, None).await;
+}
+
+#[tokio::test]
+async fn logs_are_hclog_json_lines_at_the_requested_level() {
+    let mut plugin = start_with(None, &[("TF_LOG_PROVIDER", "debug")]);
+    let mut stderr = plugin.child.stderr.take().unwrap();
+    schema(&plugin, None).await.unwrap();
+    shutdown(plugin, None).await;
+    let mut text = String::new();
+    stderr.read_to_string(&mut text).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(!lines.is_empty(), "debug logging writes lines");
+    for line in &lines {
+        for field in ["@level", "@message", "@module", "@timestamp"] {
+            assert!(line[field].is_string(), "{field} must be a string: {line}");
+        }
+        let ts = line["@timestamp"].as_str().unwrap();
+        let fraction = ts.split('.').nth(1).unwrap();
+        assert_eq!(fraction.len(), 7, "six fractional digits then Z: {ts}");
+    }
+    assert!(lines.iter().any(|l| l["@level"] == "debug"));
 }

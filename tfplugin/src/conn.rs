@@ -18,6 +18,9 @@ use tonic::transport::server::Connected;
 /// A client that has not finished its TLS handshake by then is dropped.
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Pause after a failed accept before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 /// One accepted connection.
 pub enum Conn {
     Unix(UnixStream),
@@ -78,6 +81,19 @@ impl AsyncWrite for Conn {
     }
 }
 
+/// The stream of an accept result. Accept errors (e.g. out of file descriptors) are logged
+/// and waited out rather than handed to tonic, which would retry at once and spin.
+async fn accepted<S, A>(result: io::Result<(S, A)>) -> Option<S> {
+    match result {
+        Ok((stream, _)) => Some(stream),
+        Err(e) => {
+            tracing::warn!("accept failed: {e}");
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
+            None
+        }
+    }
+}
+
 /// The accept loop, as a stream tonic can serve.
 pub struct Incoming(mpsc::Receiver<io::Result<Conn>>);
 
@@ -85,8 +101,10 @@ impl Incoming {
     pub fn unix_plain(listener: UnixListener) -> Self {
         Self::spawn(move |tx| async move {
             loop {
-                let accepted = listener.accept().await.map(|(s, _)| Conn::Unix(s));
-                if tx.send(accepted).await.is_err() {
+                let Some(stream) = accepted(listener.accept().await).await else {
+                    continue;
+                };
+                if tx.send(Ok(Conn::Unix(stream))).await.is_err() {
                     return;
                 }
             }
@@ -96,8 +114,10 @@ impl Incoming {
     pub fn tcp_plain(listener: TcpListener) -> Self {
         Self::spawn(move |tx| async move {
             loop {
-                let accepted = listener.accept().await.map(|(s, _)| Conn::Tcp(s));
-                if tx.send(accepted).await.is_err() {
+                let Some(stream) = accepted(listener.accept().await).await else {
+                    continue;
+                };
+                if tx.send(Ok(Conn::Tcp(stream))).await.is_err() {
                     return;
                 }
             }
@@ -110,15 +130,12 @@ impl Incoming {
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
         Self::spawn(move |tx| async move {
             loop {
-                let stream = match listener.accept().await {
-                    Ok((s, _)) => s,
-                    Err(e) => {
-                        if tx.send(Err(e)).await.is_err() {
-                            return;
-                        }
-                        continue;
-                    }
+                let Some(stream) = accepted(listener.accept().await).await else {
+                    continue;
                 };
+                if tx.is_closed() {
+                    return;
+                }
                 let acceptor = acceptor.clone();
                 let tx = tx.clone();
                 tokio::spawn(async move {

@@ -12,8 +12,11 @@ pub fn schema_markdown(block: &Block) -> String {
     out
 }
 
+/// Picks the attributes of one section.
+type AttributeFilter = fn(&Attribute) -> bool;
+
 fn render_block(block: &Block, anchor: &str, out: &mut String) {
-    let groups: [(&str, fn(&Attribute) -> bool); 3] = [
+    let groups: [(&str, AttributeFilter); 3] = [
         ("Required", |a| a.required),
         ("Optional", |a| a.optional),
         ("Read-Only", |a| !a.required && !a.optional),

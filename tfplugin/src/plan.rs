@@ -10,7 +10,7 @@
 //! 5. requires-replace paths sorted and de-duplicated.
 
 use crate::diag::{AttributePath, Diagnostics};
-use crate::schema::{Block, Nesting};
+use crate::schema::{Block, NestedBlock, Nesting};
 use crate::value::Value;
 
 /// Steps 1–3 of the pipeline. Returns the planned state and the paths that force replacement.
@@ -101,28 +101,28 @@ fn for_each_nested(
 }
 
 /// Pairs each element of a planned nested block with its counterpart in `other` (config or
-/// prior state): by position for lists, by key for maps. Set elements have no stable identity
-/// across values, so they pair with nothing (`Null`).
+/// prior state) and gives the element's path: by position for lists, by key for maps, and for
+/// sets by the attributes the provider cannot compute — as Terraform itself matches set
+/// elements, since they have no identity of their own.
 fn zip_nested(
-    nesting: Nesting,
+    nested: &NestedBlock,
     other: &Value,
     planned: &mut Value,
-    mut f: impl FnMut(&Value, &mut Value, Option<String>),
+    path: &AttributePath,
+    mut f: impl FnMut(&Value, &mut Value, AttributePath),
 ) {
-    match (nesting, planned) {
-        (Nesting::Single | Nesting::Group, p) => f(other, p, None),
+    match (nested.nesting, planned) {
+        (Nesting::Single | Nesting::Group, p) => f(other, p, path.clone()),
         (Nesting::List, Value::List(elems)) => {
             for (i, e) in elems.iter_mut().enumerate() {
-                f(
-                    other.elements().get(i).unwrap_or(&Value::Null),
-                    e,
-                    Some(i.to_string()),
-                );
+                let o = other.elements().get(i).unwrap_or(&Value::Null);
+                f(o, e, path.clone().index(i));
             }
         }
         (Nesting::Set, Value::Set(elems)) => {
             for e in elems.iter_mut() {
-                f(&Value::Null, e, None);
+                let o = set_partner(&nested.block, e, other.elements());
+                f(o, e, path.clone());
             }
         }
         (Nesting::Map, Value::Map(entries)) => {
@@ -131,39 +131,62 @@ fn zip_nested(
                     .entries()
                     .and_then(|m| m.get(k))
                     .unwrap_or(&Value::Null);
-                f(o, e, Some(k.clone()));
+                f(o, e, path.clone().key(k));
             }
         }
         _ => {}
     }
 }
 
+/// The element of `candidates` whose non-computed attributes equal `elem`'s, or `Null`.
+fn set_partner<'a>(block: &Block, elem: &Value, candidates: &'a [Value]) -> &'a Value {
+    let key = configurable_view(block, elem);
+    candidates
+        .iter()
+        .find(|c| configurable_view(block, c) == key)
+        .unwrap_or(&Value::Null)
+}
+
+/// `value` with every attribute the provider may set (computed or defaulted) nulled, at every
+/// depth: what is left is what only configuration decides.
+fn configurable_view(block: &Block, value: &Value) -> Value {
+    let Value::Object(attrs) = value else {
+        return value.clone();
+    };
+    let mut out = attrs.clone();
+    for attr in block.attributes.iter().filter(|a| a.is_computed_on_wire()) {
+        out.insert(attr.name.clone(), Value::Null);
+    }
+    for nested in &block.blocks {
+        let view =
+            nested_configurable_view(nested, attrs.get(&nested.type_name).unwrap_or(&Value::Null));
+        out.insert(nested.type_name.clone(), view);
+    }
+    Value::Object(out)
+}
+
+/// [`configurable_view`] of a nested block's value, whatever its nesting.
+fn nested_configurable_view(nested: &NestedBlock, value: &Value) -> Value {
+    value.map_elements(|v| configurable_view(&nested.block, v))
+}
+
 fn apply_defaults(block: &Block, config: &Value, planned: &mut Value) {
     if !matches!(planned, Value::Object(_)) {
         return;
     }
-    // Without a configuration to look at (set elements), a null planned value stands for a
-    // null configuration: attributes with defaults are computed, so Terraform proposes the
-    // prior value only when the configuration is null too.
-    let config_known = matches!(config, Value::Object(_));
     for attr in &block.attributes {
         let Some(default) = &attr.default else {
             continue;
         };
-        let unset = if config_known {
-            config.attr(&attr.name).is_null()
-        } else {
-            planned.attr(&attr.name).is_null()
-        };
-        if unset {
+        if config.attr(&attr.name).is_null() {
             planned.set_attr(&attr.name, default.clone());
         }
     }
     for nested in &block.blocks {
         let cfg = config.attr(&nested.type_name);
         if let Some(p) = planned.attr_mut(&nested.type_name) {
-            zip_nested(nested.nesting, cfg, p, |c, p, _| {
-                apply_defaults(&nested.block, c, p)
+            zip_nested(nested, cfg, p, &AttributePath::root(), |c, p, _| {
+                apply_defaults(&nested.block, c, p);
             });
         }
     }
@@ -173,32 +196,23 @@ fn mark_computed_nulls_unknown(block: &Block, config: &Value, planned: &mut Valu
     if !matches!(planned, Value::Object(_)) {
         return;
     }
-    let config_known = matches!(config, Value::Object(_));
     for attr in &block.attributes {
-        if !attr.computed || attr.default.is_some() {
-            continue;
-        }
-        // For set elements there is no config to compare: only purely computed attributes
-        // (never in configuration) are safe to mark.
-        let config_null = if config_known {
-            config.attr(&attr.name).is_null()
-        } else {
-            !attr.optional
-        };
-        if config_null {
+        if attr.computed && attr.default.is_none() && config.attr(&attr.name).is_null() {
             planned.set_attr(&attr.name, Value::Unknown);
         }
     }
     for nested in &block.blocks {
         let cfg = config.attr(&nested.type_name);
         if let Some(p) = planned.attr_mut(&nested.type_name) {
-            zip_nested(nested.nesting, cfg, p, |c, p, _| {
-                mark_computed_nulls_unknown(&nested.block, c, p)
+            zip_nested(nested, cfg, p, &AttributePath::root(), |c, p, _| {
+                mark_computed_nulls_unknown(&nested.block, c, p);
             });
         }
     }
 }
 
+/// Use-state-for-unknown and requires-replace, at every depth. `prior` is `Null` for a nested
+/// element the prior state did not have (the resource itself exists).
 fn apply_modifiers(
     block: &Block,
     prior: &Value,
@@ -206,7 +220,7 @@ fn apply_modifiers(
     path: &AttributePath,
     replace: &mut Vec<AttributePath>,
 ) {
-    if !matches!(planned, Value::Object(_)) || !matches!(prior, Value::Object(_)) {
+    if !matches!(planned, Value::Object(_)) {
         return;
     }
     for attr in &block.attributes {
@@ -225,18 +239,18 @@ fn apply_modifiers(
     for nested in &block.blocks {
         let here = path.clone().attribute(&nested.type_name);
         let prior_value = prior.attr(&nested.type_name);
-        if nested.requires_replace && planned.attr(&nested.type_name) != prior_value {
-            replace.push(here.clone());
-        }
         if let Some(p) = planned.attr_mut(&nested.type_name) {
-            zip_nested(nested.nesting, prior_value, p, |pr, p, step| {
-                let elem_path = match (&step, nested.nesting) {
-                    (Some(k), Nesting::Map) => here.clone().key(k),
-                    (Some(i), _) => here.clone().index(i.parse().unwrap_or(0)),
-                    (None, _) => here.clone(),
-                };
+            zip_nested(nested, prior_value, p, &here, |pr, p, elem_path| {
                 apply_modifiers(&nested.block, pr, p, &elem_path, replace);
             });
+        }
+        // Computed values inside the block are unknown whenever anything changed, so only
+        // what configuration decides counts as a change of the block.
+        if nested.requires_replace
+            && nested_configurable_view(nested, planned.attr(&nested.type_name))
+                != nested_configurable_view(nested, prior_value)
+        {
+            replace.push(here);
         }
     }
 }
@@ -356,6 +370,71 @@ mod tests {
         let (_, mut replace) = plan_from_schema(&schema(), &prior, &proposed, &config("b", 1));
         normalize_replace_paths(&mut replace);
         assert_eq!(replace, vec![AttributePath::attr("name")]);
+    }
+
+    #[test]
+    fn a_replacing_block_ignores_its_computed_values_and_set_defaults_come_back() {
+        let block = Block::new(vec![Attribute::optional("size", Type::Number)]).with_blocks(vec![
+            NestedBlock::new(
+                "endpoint",
+                Nesting::List,
+                Block::new(vec![
+                    Attribute::required("host", Type::String),
+                    Attribute::computed("ip", Type::String),
+                ]),
+            )
+            .requires_replace(),
+            NestedBlock::new(
+                "rule",
+                Nesting::Set,
+                Block::new(vec![
+                    Attribute::required("action", Type::String),
+                    Attribute::optional("port", Type::Number).default(443i64),
+                ]),
+            ),
+        ]);
+        let endpoint =
+            |ip: Value| Value::List(vec![Value::object([("host", "h".into()), ("ip", ip)])]);
+        let rule = |port: Value| {
+            Value::Set(vec![Value::object([
+                ("action", "allow".into()),
+                ("port", port),
+            ])])
+        };
+        let prior = Value::object([
+            ("size", 1i64.into()),
+            ("endpoint", endpoint("10.0.0.1".into())),
+            ("rule", rule(8443i64.into())),
+        ]);
+        // The user changed `size` and removed `port = 8443` from the rule; Terraform proposes
+        // the prior port for the optional+computed attribute.
+        let mut proposed = prior.clone();
+        proposed.set_attr("size", 2i64.into());
+        let config = Value::object([
+            ("size", 2i64.into()),
+            ("endpoint", endpoint(Value::Null)),
+            ("rule", rule(Value::Null)),
+        ]);
+        let (planned, replace) = plan_from_schema(&block, &prior, &proposed, &config);
+        assert!(
+            replace.is_empty(),
+            "a computed ip turning unknown is not a change of the block: {replace:?}"
+        );
+        assert_eq!(
+            planned.attr("rule"),
+            &rule(443i64.into()),
+            "the default comes back inside the set"
+        );
+        let mut moved = proposed.clone();
+        moved.set_attr(
+            "endpoint",
+            Value::List(vec![Value::object([
+                ("host", "other".into()),
+                ("ip", "10.0.0.1".into()),
+            ])]),
+        );
+        let (_, replace) = plan_from_schema(&block, &prior, &moved, &config);
+        assert_eq!(replace, vec![AttributePath::attr("endpoint")]);
     }
 
     #[test]

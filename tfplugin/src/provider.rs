@@ -34,6 +34,8 @@ pub trait Provider: Send + Sync + 'static {
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct State {
     pub value: Value,
+    /// Opaque bytes Terraform stores beside the state. A state returned with empty private
+    /// bytes keeps the ones it was given, so `State::from(value)` never wipes them.
     pub private: Vec<u8>,
 }
 

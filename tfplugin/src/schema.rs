@@ -247,6 +247,35 @@ impl Block {
         self.attributes.iter().find(|a| a.name == name)
     }
 
+    /// Fills in what Terraform expects of a block value on the wire: LIST and SET blocks are
+    /// empty rather than null, MAP blocks an empty map, GROUP blocks an object of nulls —
+    /// at every depth. Partial states (imports, upgrades) would otherwise show a diff.
+    pub fn normalize(&self, value: &mut Value) {
+        let Value::Object(attrs) = value else { return };
+        for nested in &self.blocks {
+            let slot = attrs.entry(nested.type_name.clone()).or_insert(Value::Null);
+            if slot.is_null() {
+                *slot = match nested.nesting {
+                    Nesting::Single => Value::Null,
+                    Nesting::Group => Value::Object(Default::default()),
+                    Nesting::List => Value::List(Vec::new()),
+                    Nesting::Set => Value::Set(Vec::new()),
+                    Nesting::Map => Value::Map(Default::default()),
+                };
+            }
+            match slot {
+                Value::List(elems) | Value::Set(elems) => {
+                    elems.iter_mut().for_each(|e| nested.block.normalize(e))
+                }
+                Value::Map(entries) => entries.values_mut().for_each(|e| nested.block.normalize(e)),
+                other => nested.block.normalize(other),
+            }
+        }
+        for attr in &self.attributes {
+            attrs.entry(attr.name.clone()).or_insert(Value::Null);
+        }
+    }
+
     /// The cty object type values of this block have.
     pub fn implied_type(&self) -> Type {
         let attrs = self

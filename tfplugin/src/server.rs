@@ -173,6 +173,48 @@ fn encode(value: &Value, ty: &Type, what: &str) -> Result<pb::DynamicValue, Diag
     })
 }
 
+/// Encodes a resource state or data source result, normalized to what Terraform expects of
+/// nested blocks (see [`Block::normalize`]).
+fn encode_object(
+    value: &Value,
+    block: &Block,
+    ty: &Type,
+    what: &str,
+) -> Result<pb::DynamicValue, Diagnostic> {
+    let mut value = value.clone();
+    block.normalize(&mut value);
+    encode(&value, ty, what)
+}
+
+/// A returned state keeps the private bytes it was given unless the provider set new ones, so
+/// a resource that ignores private data never wipes it.
+fn keep_private(mut returned: State, given: &[u8]) -> State {
+    if returned.private.is_empty() {
+        returned.private = given.to_vec();
+    }
+    returned
+}
+
+/// Decodes a configuration, runs the schema's validators, then the provider's own checks.
+async fn validate(
+    block: &Block,
+    ty: &Type,
+    config: Option<&pb::DynamicValue>,
+    own_checks: impl AsyncFnOnce(&Value, &mut Diagnostics),
+) -> Diagnostics {
+    let mut diags = Diagnostics::new();
+    match decode(config, ty, "configuration") {
+        Ok(config) => {
+            plan::validate_config(block, &config, &AttributePath::root(), &mut diags);
+            if let Err(d) = catch(own_checks(&config, &mut diags)).await {
+                diags.push(d);
+            }
+        }
+        Err(d) => diags.push(d),
+    }
+    diags
+}
+
 /// Runs provider code, turning a panic into a diagnostic.
 async fn catch<T>(fut: impl Future<Output = T>) -> Result<T, Diagnostic> {
     AssertUnwindSafe(fut).catch_unwind().await.map_err(|panic| {
@@ -193,55 +235,124 @@ fn ok<T>(t: T) -> Reply<T> {
     Ok(Response::new(t))
 }
 
-/// Terraform rejects an apply whose result differs from a known planned value or still holds
-/// unknowns; checking here names the attribute and blames the provider, not the user.
-fn check_apply_result(planned: &Value, new: &Value, path: &AttributePath, diags: &mut Diagnostics) {
-    if new.is_unknown() {
+/// Terraform rejects an apply whose result still holds unknowns or differs from a known
+/// planned value; checking here names the attribute and blames the provider, not the user.
+fn check_apply_result(planned: &Value, new: &Value, diags: &mut Diagnostics) {
+    if let Some(path) = first_unknown(new, &AttributePath::root()) {
         diags.push(
             Diagnostic::error(
                 "Provider Returned An Unknown Value",
                 format!(
                     "After apply, {} is still unknown. This is a bug in the provider.",
-                    path_name(path)
+                    path_name(&path)
                 ),
             )
-            .at(path.clone()),
+            .at(path),
         );
         return;
     }
-    if planned.is_unknown() {
-        if !new.is_wholly_known() {
-            check_apply_result(new, new, path, diags);
+    check_matches_plan(planned, new, &AttributePath::root(), diags);
+}
+
+/// Terraform requires every attribute the provider may not set to be planned exactly as
+/// configured; a `modify_plan` that breaks this is caught here with the attribute named.
+fn check_plan_keeps_config(
+    block: &Block,
+    config: &Value,
+    planned: &Value,
+    diags: &mut Diagnostics,
+) {
+    for attr in block.attributes.iter().filter(|a| !a.is_computed_on_wire()) {
+        if planned.attr(&attr.name) != config.attr(&attr.name) {
+            diags.push(
+                Diagnostic::error(
+                    "Provider Produced Invalid Plan",
+                    format!("The plan changed {}, which only configuration may set. This is a bug in the provider.", attr.name),
+                )
+                .at(AttributePath::attr(&attr.name)),
+            );
         }
+    }
+}
+
+/// The path of the first unknown inside `value` (a set with unknowns counts as a whole).
+fn first_unknown(value: &Value, path: &AttributePath) -> Option<AttributePath> {
+    match value {
+        Value::Unknown => Some(path.clone()),
+        Value::Object(m) => m
+            .iter()
+            .find_map(|(k, v)| first_unknown(v, &path.clone().attribute(k))),
+        Value::Map(m) => m
+            .iter()
+            .find_map(|(k, v)| first_unknown(v, &path.clone().key(k))),
+        Value::List(e) | Value::Tuple(e) => e
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| first_unknown(v, &path.clone().index(i))),
+        Value::Set(_) => (!value.is_wholly_known()).then(|| path.clone()),
+        Value::Dynamic(_, v) => first_unknown(v, path),
+        _ => None,
+    }
+}
+
+fn check_matches_plan(planned: &Value, new: &Value, path: &AttributePath, diags: &mut Diagnostics) {
+    if planned.is_unknown() {
         return;
     }
     match (planned, new) {
         (Value::Object(p), Value::Object(n)) => {
             for (k, pv) in p {
-                check_apply_result(pv, n.get(k).unwrap_or(&Value::Null), &path.clone().attribute(k), diags);
+                check_matches_plan(
+                    pv,
+                    n.get(k).unwrap_or(&Value::Null),
+                    &path.clone().attribute(k),
+                    diags,
+                );
             }
+            return;
         }
-        (Value::List(p), Value::List(n)) if p.len() == n.len() => {
+        (Value::List(p), Value::List(n)) | (Value::Tuple(p), Value::Tuple(n))
+            if p.len() == n.len() =>
+        {
             for (i, (pv, nv)) in p.iter().zip(n).enumerate() {
-                check_apply_result(pv, nv, &path.clone().index(i), diags);
+                check_matches_plan(pv, nv, &path.clone().index(i), diags);
             }
+            return;
         }
-        (Value::Map(p), Value::Map(n)) if p.len() == n.len() && p.keys().eq(n.keys()) => {
-            for (k, pv) in p {
-                check_apply_result(pv, &n[k], &path.clone().key(k), diags);
+        (Value::Map(p), Value::Map(n)) if p.keys().eq(n.keys()) => {
+            for ((k, pv), nv) in p.iter().zip(n.values()) {
+                check_matches_plan(pv, nv, &path.clone().key(k), diags);
             }
+            return;
         }
-        // Sets with unknowns cannot be matched element by element; compare known sets whole.
-        (Value::Set(_), Value::Set(_)) if !planned.is_wholly_known() => {}
-        (p, n) if p != n => diags.push(
-            Diagnostic::error(
-                "Provider Produced Inconsistent Result",
-                format!("After apply, {} differs from the planned value. This is a bug in the provider.", path_name(path)),
-            )
-            .at(path.clone()),
-        ),
+        (Value::Dynamic(pt, pv), Value::Dynamic(nt, nv)) if pt == nt => {
+            check_matches_plan(pv, nv, path, diags);
+            return;
+        }
+        // Set elements with unknowns have no identity to match on; the known ones must
+        // still be there after apply.
+        (Value::Set(p), Value::Set(n))
+            if !planned.is_wholly_known()
+                && p.len() == n.len()
+                && p.iter()
+                    .filter(|e| e.is_wholly_known())
+                    .all(|e| n.contains(e)) =>
+        {
+            return;
+        }
+        (p, n) if p == n => return,
         _ => {}
     }
+    diags.push(
+        Diagnostic::error(
+            "Provider Produced Inconsistent Result",
+            format!(
+                "After apply, {} differs from the planned value. This is a bug in the provider.",
+                path_name(path)
+            ),
+        )
+        .at(path.clone()),
+    );
 }
 
 fn path_name(path: &AttributePath) -> String {
@@ -272,7 +383,9 @@ fn prune_to_type(json: &mut serde_json::Value, ty: &Type) {
     }
 }
 
-/// The configuration a resource's state implies: only what a user can write.
+/// The configuration a resource's state implies: what a user writes, at every depth. Values
+/// the provider computes are dropped, as are optional sensitive values (the user supplies
+/// those); required ones stay, or the configuration would not be valid.
 fn config_from_state(block: &Block, state: &Value) -> Value {
     let Value::Object(attrs) = state else {
         return state.clone();
@@ -280,20 +393,15 @@ fn config_from_state(block: &Block, state: &Value) -> Value {
     let mut out = BTreeMap::new();
     for attr in &block.attributes {
         let v = attrs.get(&attr.name).cloned().unwrap_or(Value::Null);
-        let keep = attr.required || (attr.optional && attr.default.as_ref() != Some(&v));
-        out.insert(
-            attr.name.clone(),
-            if keep && !attr.sensitive {
-                v
-            } else {
-                Value::Null
-            },
-        );
+        let keep = attr.required
+            || (attr.optional && !attr.sensitive && attr.default.as_ref() != Some(&v));
+        out.insert(attr.name.clone(), if keep { v } else { Value::Null });
     }
     for nested in &block.blocks {
+        let value = attrs.get(&nested.type_name).unwrap_or(&Value::Null);
         out.insert(
             nested.type_name.clone(),
-            attrs.get(&nested.type_name).cloned().unwrap_or(Value::Null),
+            value.map_elements(|v| config_from_state(&nested.block, v)),
         );
     }
     Value::Object(out)
@@ -377,25 +485,15 @@ impl provider_server::Provider for ProviderService {
         &self,
         r: Request<pb::validate_provider_config::Request>,
     ) -> Reply<pb::validate_provider_config::Response> {
-        let mut diags = Diagnostics::new();
-        match decode(
-            r.get_ref().config.as_ref(),
+        let config = r.get_ref().config.as_ref();
+        let provider = &self.provider;
+        let diags = validate(
+            &self.provider_schema.block,
             &self.provider_ty,
-            "provider configuration",
-        ) {
-            Ok(config) => {
-                plan::validate_config(
-                    &self.provider_schema.block,
-                    &config,
-                    &AttributePath::root(),
-                    &mut diags,
-                );
-                if let Err(d) = catch(self.provider.validate(&config, &mut diags)).await {
-                    diags.push(d);
-                }
-            }
-            Err(d) => diags.push(d),
-        }
+            config,
+            async |c, d| provider.validate(c, d).await,
+        )
+        .await;
         ok(pb::validate_provider_config::Response {
             diagnostics: diags.to_proto(),
         })
@@ -405,28 +503,16 @@ impl provider_server::Provider for ProviderService {
         &self,
         r: Request<pb::validate_resource_config::Request>,
     ) -> Reply<pb::validate_resource_config::Response> {
-        let r = r.into_inner();
-        let mut diags = Diagnostics::new();
-        let result = self.resource(&r.type_name).and_then(|e| {
-            Ok((
-                e,
-                decode(r.config.as_ref(), &e.ty, "resource configuration")?,
-            ))
-        });
-        match result {
-            Ok((entry, config)) => {
-                plan::validate_config(
-                    &entry.schema.block,
-                    &config,
-                    &AttributePath::root(),
-                    &mut diags,
-                );
-                if let Err(d) = catch(entry.resource.validate(&config, &mut diags)).await {
-                    diags.push(d);
-                }
+        let r = r.get_ref();
+        let diags = match self.resource(&r.type_name) {
+            Ok(e) => {
+                validate(&e.schema.block, &e.ty, r.config.as_ref(), async |c, d| {
+                    e.resource.validate(c, d).await
+                })
+                .await
             }
-            Err(d) => diags.push(d),
-        }
+            Err(d) => d.into(),
+        };
         ok(pb::validate_resource_config::Response {
             diagnostics: diags.to_proto(),
         })
@@ -436,28 +522,16 @@ impl provider_server::Provider for ProviderService {
         &self,
         r: Request<pb::validate_data_resource_config::Request>,
     ) -> Reply<pb::validate_data_resource_config::Response> {
-        let r = r.into_inner();
-        let mut diags = Diagnostics::new();
-        let result = self.data_source(&r.type_name).and_then(|e| {
-            Ok((
-                e,
-                decode(r.config.as_ref(), &e.ty, "data source configuration")?,
-            ))
-        });
-        match result {
-            Ok((entry, config)) => {
-                plan::validate_config(
-                    &entry.schema.block,
-                    &config,
-                    &AttributePath::root(),
-                    &mut diags,
-                );
-                if let Err(d) = catch(entry.data_source.validate(&config, &mut diags)).await {
-                    diags.push(d);
-                }
+        let r = r.get_ref();
+        let diags = match self.data_source(&r.type_name) {
+            Ok(e) => {
+                validate(&e.schema.block, &e.ty, r.config.as_ref(), async |c, d| {
+                    e.data_source.validate(c, d).await
+                })
+                .await
             }
-            Err(d) => diags.push(d),
-        }
+            Err(d) => d.into(),
+        };
         ok(pb::validate_data_resource_config::Response {
             diagnostics: diags.to_proto(),
         })
@@ -496,7 +570,7 @@ impl provider_server::Provider for ProviderService {
                     format!("The state of this {} does not fit the schema (version {}): {e}.", r.type_name, entry.schema.version),
                 )
             })?;
-            encode(&value, &entry.ty, "upgraded state")
+            encode_object(&value, &entry.schema.block, &entry.ty, "upgraded state")
         }
         .await;
         let upgraded_state = upgraded.map_err(|d| diags.push(d)).ok();
@@ -566,9 +640,17 @@ impl provider_server::Provider for ProviderService {
                 value: decode(r.current_state.as_ref(), &entry.ty, "current state")?,
                 private: r.private,
             };
-            let new = catch(entry.resource.read(&current, &mut diags)).await?;
+            let new = keep_private(
+                catch(entry.resource.read(&current, &mut diags)).await?,
+                &current.private,
+            );
             Ok::<_, Diagnostic>((
-                encode(&new.value, &entry.ty, "refreshed state")?,
+                encode_object(
+                    &new.value,
+                    &entry.schema.block,
+                    &entry.ty,
+                    "refreshed state",
+                )?,
                 new.private,
             ))
         }
@@ -621,6 +703,7 @@ impl provider_server::Provider for ProviderService {
                 requires_replace,
             };
             catch(entry.resource.modify_plan(&mut plan, &mut diags)).await?;
+            check_plan_keeps_config(&entry.schema.block, &config, &plan.planned, &mut diags);
             plan::normalize_replace_paths(&mut plan.requires_replace);
             let paths = plan
                 .requires_replace
@@ -661,12 +744,13 @@ impl provider_server::Provider for ProviderService {
             let new = if planned.value.is_null() {
                 let prior = State { value: prior_value, private: planned.private.clone() };
                 catch(entry.resource.delete(&prior, &mut diags)).await?;
-                State::default()
+                // A failed delete leaves the object in place: keep it in state.
+                if diags.has_errors() { prior } else { State::default() }
             } else if prior_value.is_null() {
-                catch(entry.resource.create(&planned, &config, &mut diags)).await?
+                keep_private(catch(entry.resource.create(&planned, &config, &mut diags)).await?, &planned.private)
             } else {
                 let prior = State { value: prior_value, private: planned.private.clone() };
-                catch(entry.resource.update(&prior, &planned, &config, &mut diags)).await?
+                keep_private(catch(entry.resource.update(&prior, &planned, &config, &mut diags)).await?, &planned.private)
             };
             if !diags.has_errors() {
                 if !planned.value.is_null() && new.value.is_null() {
@@ -675,10 +759,10 @@ impl provider_server::Provider for ProviderService {
                         format!("Applying {} returned nothing and reported no error. This is a bug in the provider.", r.type_name),
                     );
                 } else {
-                    check_apply_result(&planned.value, &new.value, &AttributePath::root(), &mut diags);
+                    check_apply_result(&planned.value, &new.value, &mut diags);
                 }
             }
-            Ok::<_, Diagnostic>((encode(&new.value, &entry.ty, "new state")?, new.private))
+            Ok::<_, Diagnostic>((encode_object(&new.value, &entry.schema.block, &entry.ty, "new state")?, new.private))
         }
         .await;
         match result {
@@ -707,7 +791,12 @@ impl provider_server::Provider for ProviderService {
             }
             Ok::<_, Diagnostic>(Some(pb::import_resource_state::ImportedResource {
                 type_name: r.type_name.clone(),
-                state: Some(encode(&imported.value, &entry.ty, "imported state")?),
+                state: Some(encode_object(
+                    &imported.value,
+                    &entry.schema.block,
+                    &entry.ty,
+                    "imported state",
+                )?),
                 private: imported.private,
                 identity: None,
             }))
@@ -764,7 +853,7 @@ impl provider_server::Provider for ProviderService {
                     ),
                 );
             }
-            encode(&state, &entry.ty, "data source result")
+            encode_object(&state, &entry.schema.block, &entry.ty, "data source result")
         }
         .await;
         match result {
@@ -1037,27 +1126,56 @@ mod tests {
     use super::*;
 
     #[test]
-    fn apply_results_must_match_known_planned_values() {
+    fn apply_results_must_be_known_and_match_known_planned_values() {
         let planned = Value::object([("a", Value::from("x")), ("b", Value::Unknown)]);
         let mut diags = Diagnostics::new();
         check_apply_result(
             &planned,
             &Value::object([("a", "x".into()), ("b", "y".into())]),
-            &AttributePath::root(),
             &mut diags,
         );
         assert!(diags.is_empty());
         check_apply_result(
             &planned,
-            &Value::object([("a", "z".into()), ("b", Value::Unknown)]),
-            &AttributePath::root(),
+            &Value::object([("a", "x".into()), ("b", Value::Unknown)]),
             &mut diags,
         );
-        let paths: Vec<String> = diags
+        check_apply_result(
+            &planned,
+            &Value::object([("a", "z".into()), ("b", "y".into())]),
+            &mut diags,
+        );
+        let unknown_in_set =
+            Value::object([("a", "x".into()), ("b", Value::Set(vec![Value::Unknown]))]);
+        check_apply_result(&planned, &unknown_in_set, &mut diags);
+        let got: Vec<(String, &str)> = diags
             .iter()
-            .map(|d| d.attribute.as_ref().unwrap().to_string())
+            .map(|d| {
+                (
+                    d.attribute.as_ref().unwrap().to_string(),
+                    d.summary.as_str(),
+                )
+            })
             .collect();
-        assert_eq!(paths, ["a", "b"]);
+        assert_eq!(
+            got,
+            [
+                ("b".to_string(), "Provider Returned An Unknown Value"),
+                ("a".to_string(), "Provider Produced Inconsistent Result"),
+                ("b".to_string(), "Provider Returned An Unknown Value"),
+            ]
+        );
+    }
+
+    #[test]
+    fn typed_nulls_and_unknowns_in_dynamic_slots_are_seen_through() {
+        let planned =
+            Value::object([("d", Value::Dynamic(Type::String, Box::new(Value::Unknown)))]);
+        let new = Value::object([("d", Value::Dynamic(Type::String, Box::new("filled".into())))]);
+        let mut diags = Diagnostics::new();
+        check_apply_result(&planned, &new, &mut diags);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert!(Value::Dynamic(Type::String, Box::new(Value::Null)).is_null());
     }
 
     #[test]

@@ -73,12 +73,22 @@ impl Value {
         Value::Number(n.into())
     }
 
+    /// Null, including a typed null in a `dynamic` slot (`[type, nil]` on the wire).
     pub fn is_null(&self) -> bool {
-        matches!(self, Value::Null)
+        match self {
+            Value::Null => true,
+            Value::Dynamic(_, v) => v.is_null(),
+            _ => false,
+        }
     }
 
+    /// Unknown, including a typed unknown in a `dynamic` slot.
     pub fn is_unknown(&self) -> bool {
-        matches!(self, Value::Unknown)
+        match self {
+            Value::Unknown => true,
+            Value::Dynamic(_, v) => v.is_unknown(),
+            _ => false,
+        }
     }
 
     /// True when neither this value nor anything inside it is unknown.
@@ -145,6 +155,17 @@ impl Value {
         match self {
             Value::List(v) | Value::Set(v) | Value::Tuple(v) => v,
             _ => &[],
+        }
+    }
+
+    /// Applies `f` to each element of a list, set or map (keeping the collection), or to the
+    /// value itself otherwise: the shape of every nesting mode of a nested block.
+    pub fn map_elements(&self, f: impl Fn(&Value) -> Value) -> Value {
+        match self {
+            Value::List(e) => Value::List(e.iter().map(&f).collect()),
+            Value::Set(e) => Value::Set(e.iter().map(&f).collect()),
+            Value::Map(m) => Value::Map(m.iter().map(|(k, v)| (k.clone(), f(v))).collect()),
+            other => f(other),
         }
     }
 
