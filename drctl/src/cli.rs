@@ -1,0 +1,127 @@
+//! The command line: every command, flag and environment variable, with the help users read.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+pub const EXIT_STATUS_HELP: &str = "\
+Exit status:
+  0  success
+  1  the operation failed, or verify found problems (each is named)
+  2  usage or input error: a bad flag, URL, path or option; nothing was changed
+  3  no vault (or snapshot) where one was expected
+  4  wrong passphrase: no key of the vault opens with it
+
+Environment:
+  DR_VAULT       the vault URL when --vault is not given
+  DR_PASSPHRASE  the vault passphrase when --passphrase-file is not given
+  AWS_*, GOOGLE_*, AZURE_*  object-store credentials (never passed as flags)";
+
+#[derive(Parser, Debug)]
+#[command(name = "drctl", version, about = "Disaster recovery for CI/CD systems: vaults, state backups, plan checks", after_help = EXIT_STATUS_HELP)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Work with a backup vault directly (restic-like).
+    Vault(VaultArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct VaultArgs {
+    /// The vault: a path, file:///…, s3://bucket/prefix, gs://bucket/prefix or az://container/prefix.
+    #[arg(long, env = "DR_VAULT", global = true, value_name = "URL")]
+    pub vault: Option<String>,
+
+    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// An object-store option (endpoint, region, allow_http, …); repeatable.
+    #[arg(long = "option", short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: VaultCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VaultCommand {
+    /// Create a vault at --vault. Refuses when one exists there.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Init(InitArgs),
+    /// Take a snapshot of one or more sources. Unchanged files (size, mtime, mode) are not re-read.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Snapshot(SnapshotArgs),
+    /// List the snapshots, oldest first.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Snapshots,
+    /// Restore a snapshot into a new or empty directory; never writes outside it.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Restore(RestoreArgs),
+    /// Check the vault's structure; with --read-data, decrypt and re-hash every blob.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Verify(VerifyArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The vault's name ([a-z0-9-], 1–63 characters).
+    #[arg(long)]
+    pub name: String,
+    /// A region label, e.g. eu-west-1.
+    #[arg(long)]
+    pub region: String,
+    /// A label stored with the vault; repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub labels: Vec<(String, String)>,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// A source as NAME=PATH (a file or a directory); repeatable, names unique.
+    #[arg(long = "source", value_name = "NAME=PATH", value_parser = parse_key_value, required = true)]
+    pub sources: Vec<(String, String)>,
+    /// Only files matching this glob (relative to each source); repeatable.
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Skip paths matching this glob; repeatable.
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// A label stored with the snapshot; repeatable.
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub labels: Vec<(String, String)>,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// The snapshot: an id, a unique prefix of one, or "latest".
+    #[arg(default_value = "latest")]
+    pub snapshot: String,
+    /// Where to restore; must be missing or empty.
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Restore only this source, directly into --target.
+    #[arg(long)]
+    pub source: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// Also download, decrypt and re-hash every blob.
+    #[arg(long)]
+    pub read_data: bool,
+}
+
+fn parse_key_value(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}

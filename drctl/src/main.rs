@@ -1,0 +1,28 @@
+//! `drctl`: the state-aware helper of terraform-provider-dr.
+
+mod cli;
+mod output;
+mod vault;
+
+use clap::Parser as _;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(output::EXIT_FAILURE);
+        }
+    };
+    let code = runtime.block_on(async move {
+        match cli.command {
+            cli::Command::Vault(args) => vault::run(args).await,
+        }
+    });
+    ExitCode::from(code)
+}

@@ -1,0 +1,46 @@
+//! `drctl vault snapshot`.
+
+use super::Context;
+use crate::cli::SnapshotArgs;
+use crate::output;
+use dr_vault::SourceSpec;
+
+pub async fn run(ctx: &Context, args: SnapshotArgs) -> u8 {
+    let vault = match ctx.open().await {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let specs: Vec<SourceSpec> = args
+        .sources
+        .iter()
+        .map(|(name, path)| SourceSpec {
+            name: name.clone(),
+            path: path.into(),
+            include: args.include.clone(),
+            exclude: args.exclude.clone(),
+        })
+        .collect();
+    let labels = args.labels.into_iter().collect();
+    let bar = output::Bar::new();
+    let result = vault.snapshot(&specs, &labels, &bar).await;
+    drop(bar);
+    match result {
+        Ok(s) => {
+            if ctx.json {
+                output::json(&s);
+            } else {
+                println!(
+                    "snapshot {} saved: {} files, {} ({} files read, {} new, {} stored)",
+                    &s.id[..12],
+                    s.files,
+                    output::bytes(s.bytes),
+                    s.files_read,
+                    output::bytes(s.bytes_new),
+                    output::bytes(s.bytes_stored)
+                );
+            }
+            output::EXIT_OK
+        }
+        Err(e) => output::fail(&e),
+    }
+}

@@ -1,0 +1,37 @@
+//! `drctl vault snapshots`.
+
+use super::Context;
+use crate::output;
+
+pub async fn run(ctx: &Context) -> u8 {
+    let vault = match ctx.open().await {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    match vault.snapshots().await {
+        Ok(list) => {
+            if ctx.json {
+                output::json(&list);
+            } else if list.is_empty() {
+                println!("no snapshots in {}", vault.storage().url());
+            } else {
+                println!(
+                    "{:<14} {:<22} {:>7} {:>10}  sources",
+                    "id", "time", "files", "size"
+                );
+                for s in &list {
+                    println!(
+                        "{:<14} {:<22} {:>7} {:>10}  {}",
+                        &s.id[..12],
+                        s.time,
+                        s.files,
+                        output::bytes(s.bytes),
+                        s.sources.join(", ")
+                    );
+                }
+            }
+            output::EXIT_OK
+        }
+        Err(e) => output::fail(&e),
+    }
+}

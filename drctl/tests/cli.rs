@@ -1,0 +1,184 @@
+//! drctl as users run it: the real binary, its output and its exit codes.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_drctl");
+
+fn drctl(dir: &Path, passphrase: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .current_dir(dir)
+        .env("DR_TEST_INSECURE_KDF", "1")
+        .env_remove("DR_VAULT")
+        .env_remove("DR_PASSPHRASE");
+    if let Some(p) = passphrase {
+        cmd.env("DR_PASSPHRASE", p);
+    }
+    cmd.output().unwrap()
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+#[test]
+fn init_snapshot_list_restore_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("ci/scripts")).unwrap();
+    std::fs::write(d.join("ci/pipeline.yml"), "stages: [deploy]\n").unwrap();
+    std::fs::write(d.join("ci/scripts/deploy.sh"), "echo hi\n").unwrap();
+    std::fs::write(d.join("prod.tfstate"), "{\"serial\": 3}\n").unwrap();
+    let p = Some("s3cret-pass");
+
+    let out = drctl(
+        d,
+        p,
+        &[
+            "vault",
+            "--vault",
+            "vault",
+            "init",
+            "--name",
+            "primary",
+            "--region",
+            "eu-west-1",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("created vault \"primary\""));
+
+    let out = drctl(
+        d,
+        p,
+        &[
+            "vault",
+            "--vault",
+            "vault",
+            "snapshot",
+            "--source",
+            "ci=ci",
+            "--source",
+            "state=prod.tfstate",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["files"], 3);
+
+    let out = drctl(d, p, &["vault", "--vault", "vault", "snapshots", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list[0]["sources"], serde_json::json!(["ci", "state"]));
+
+    let out = drctl(
+        d,
+        p,
+        &[
+            "vault", "--vault", "vault", "restore", "latest", "--target", "out", "--source", "ci",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(d.join("out/scripts/deploy.sh")).unwrap(),
+        "echo hi\n"
+    );
+
+    let out = drctl(
+        d,
+        p,
+        &["vault", "--vault", "vault", "verify", "--read-data"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("no problems"));
+
+    // A restore into a non-empty directory is refused with exit 2 and loses nothing.
+    let out = drctl(
+        d,
+        p,
+        &["vault", "--vault", "vault", "restore", "--target", "out"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("is not empty"));
+}
+
+#[test]
+fn errors_have_documented_exit_codes_and_never_echo_the_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert!(drctl(
+        d,
+        Some("right"),
+        &["vault", "--vault", "v", "init", "--name", "v", "--region", "r"]
+    )
+    .status
+    .success());
+
+    let wrong = drctl(
+        d,
+        Some("wrong-guess"),
+        &["vault", "--vault", "v", "snapshots"],
+    );
+    assert_eq!(wrong.status.code(), Some(4));
+    assert!(text(&wrong).contains("no key of the vault") && !text(&wrong).contains("wrong-guess"));
+
+    let missing = drctl(
+        d,
+        Some("right"),
+        &["vault", "--vault", "nowhere", "snapshots"],
+    );
+    assert_eq!(missing.status.code(), Some(3));
+    assert!(text(&missing).contains("hint:"));
+
+    let no_pass = drctl(d, None, &["vault", "--vault", "v", "snapshots"]);
+    assert_eq!(no_pass.status.code(), Some(2));
+    assert!(text(&no_pass).contains("DR_PASSPHRASE"));
+
+    let again = drctl(
+        d,
+        Some("right"),
+        &[
+            "vault", "--vault", "v", "init", "--name", "v", "--region", "r",
+        ],
+    );
+    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
+    assert!(text(&again).contains("already exists"));
+
+    let bad_name = drctl(
+        d,
+        Some("right"),
+        &[
+            "vault", "--vault", "w", "init", "--name", "Bad Name", "--region", "r",
+        ],
+    );
+    assert_eq!(bad_name.status.code(), Some(2));
+}
+
+#[test]
+fn help_explains_every_vault_command_and_the_exit_codes() {
+    let out = Command::new(BIN)
+        .args(["vault", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for cmd in ["init", "snapshot", "snapshots", "restore", "verify"] {
+        assert!(help.contains(cmd), "{help}");
+    }
+    let out = Command::new(BIN)
+        .args(["vault", "restore", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        help.contains("Exit status")
+            && help.contains("wrong passphrase")
+            && help.contains("DR_PASSPHRASE"),
+        "{help}"
+    );
+}

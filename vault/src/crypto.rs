@@ -1,0 +1,323 @@
+//! Keys and sealing.
+//!
+//! A vault has one random master key (64 bytes: a 32-byte XChaCha20-Poly1305 key and a
+//! 32-byte BLAKE3 key for blob ids). Each key file wraps it with a key derived from one
+//! passphrase by argon2id, so several passphrases can open a vault and changing one rewrites a
+//! key file, never the data. Every sealed object binds its type and id as associated data, so
+//! an object copied under another name fails to open instead of being misread.
+
+use crate::error::{Error, ErrorKind, Result};
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+const NONCE_LEN: usize = 24;
+const KEY_AD: &[u8] = b"dr-vault key file v1";
+
+/// A passphrase; never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct Passphrase(String);
+
+impl Passphrase {
+    pub fn new(s: impl Into<String>) -> Self {
+        Passphrase(s.into())
+    }
+}
+
+impl std::fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrase(***)")
+    }
+}
+
+/// argon2id parameters, stored in each key file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl KdfParams {
+    /// The default: 64 MiB, 3 passes — a fraction of a second, costly to brute-force.
+    pub const STRONG: KdfParams = KdfParams {
+        memory_kib: 64 * 1024,
+        iterations: 3,
+        parallelism: 1,
+    };
+
+    /// For tests only: the cheapest parameters argon2 allows.
+    pub const INSECURE_FOR_TESTS: KdfParams = KdfParams {
+        memory_kib: 8,
+        iterations: 1,
+        parallelism: 1,
+    };
+}
+
+/// The vault's master key material.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct MasterKey {
+    encryption: [u8; 32],
+    id: [u8; 32],
+}
+
+impl std::fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+/// What a key file holds (JSON, stored in the clear: the wrapped key is sealed).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyFile {
+    pub kdf: String,
+    pub params: KdfParams,
+    pub salt: String,
+    pub wrapped_key: String,
+    pub created_at: String,
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    // The OS RNG failing leaves no safe way to go on.
+    getrandom::fill(&mut buf).expect("the operating system's random source failed");
+    buf
+}
+
+/// A random 32-byte id as hex: pack, index, snapshot and key names.
+pub fn random_id() -> String {
+    hex::encode(random::<32>())
+}
+
+impl MasterKey {
+    pub fn generate() -> Self {
+        MasterKey {
+            encryption: random(),
+            id: random(),
+        }
+    }
+
+    /// The id of a blob: keyed BLAKE3 of its plaintext, so ids reveal nothing about content
+    /// to anyone without the key.
+    pub fn blob_id(&self, plaintext: &[u8]) -> BlobId {
+        BlobId(*blake3::keyed_hash(&self.id, plaintext).as_bytes())
+    }
+
+    /// Encrypts `plaintext`, binding `ad` (the object's type and id). Output: nonce ‖ ciphertext.
+    pub fn seal(&self, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        seal_with(&self.encryption, ad, plaintext)
+    }
+
+    /// Decrypts what [`MasterKey::seal`] produced with the same `ad`.
+    ///
+    /// # Errors
+    /// `Corrupt` naming `object` when the data was altered, truncated or stored under another name.
+    pub fn open(&self, object: &str, ad: &[u8], sealed: &[u8]) -> Result<Vec<u8>> {
+        open_with(&self.encryption, ad, sealed).ok_or_else(|| {
+            Error::corrupt(
+                object,
+                "fails authentication (altered, truncated or misplaced)",
+            )
+        })
+    }
+
+    /// Wraps this key under `passphrase`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for argon2 parameters out of range.
+    pub fn wrap(
+        &self,
+        passphrase: &Passphrase,
+        params: KdfParams,
+        created_at: String,
+    ) -> Result<KeyFile> {
+        let salt: [u8; 16] = random();
+        let kek = derive(passphrase, &salt, params)?;
+        let mut material = [0u8; 64];
+        material[..32].copy_from_slice(&self.encryption);
+        material[32..].copy_from_slice(&self.id);
+        let wrapped = seal_with(&kek, KEY_AD, &material);
+        material.zeroize();
+        let b64 = base64::engine::general_purpose::STANDARD;
+        Ok(KeyFile {
+            kdf: "argon2id".into(),
+            params,
+            salt: b64.encode(salt),
+            wrapped_key: b64.encode(wrapped),
+            created_at,
+        })
+    }
+
+    /// Unwraps a key file; `None` when the passphrase does not open it.
+    ///
+    /// # Errors
+    /// `Corrupt` when the key file itself is malformed.
+    pub fn unwrap(
+        file: &KeyFile,
+        name: &str,
+        passphrase: &Passphrase,
+    ) -> Result<Option<MasterKey>> {
+        if file.kdf != "argon2id" {
+            return Err(Error::new(
+                ErrorKind::UnsupportedVersion,
+                format!("{name}: unknown key derivation {:?}", file.kdf),
+            ));
+        }
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let salt = b64
+            .decode(&file.salt)
+            .map_err(|e| Error::corrupt(name, format!("salt is not base64: {e}")))?;
+        let wrapped = b64
+            .decode(&file.wrapped_key)
+            .map_err(|e| Error::corrupt(name, format!("key is not base64: {e}")))?;
+        let kek = derive(passphrase, &salt, file.params)?;
+        let Some(mut material) = open_with(&kek, KEY_AD, &wrapped) else {
+            return Ok(None);
+        };
+        if material.len() != 64 {
+            material.zeroize();
+            return Err(Error::corrupt(name, "wrapped key has the wrong length"));
+        }
+        let mut key = MasterKey {
+            encryption: [0; 32],
+            id: [0; 32],
+        };
+        key.encryption.copy_from_slice(&material[..32]);
+        key.id.copy_from_slice(&material[32..]);
+        material.zeroize();
+        Ok(Some(key))
+    }
+}
+
+fn derive(passphrase: &Passphrase, salt: &[u8], p: KdfParams) -> Result<[u8; 32]> {
+    let params =
+        argon2::Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32)).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("argon2 parameters {p:?} are invalid: {e}"),
+            )
+        })?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    let mut out = [0u8; 32];
+    argon
+        .hash_password_into(passphrase.0.as_bytes(), salt, &mut out)
+        .map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("key derivation failed: {e}"),
+            )
+        })?;
+    Ok(out)
+}
+
+fn seal_with(key: &[u8; 32], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let cipher = XChaCha20Poly1305::new(key.into());
+    let nonce: [u8; NONCE_LEN] = random();
+    let sealed = cipher
+        .encrypt(
+            XNonce::from_slice(&nonce),
+            Payload {
+                msg: plaintext,
+                aad: ad,
+            },
+        )
+        .expect("XChaCha20-Poly1305 encrypts any length a vault writes");
+    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&sealed);
+    out
+}
+
+fn open_with(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < NONCE_LEN {
+        return None;
+    }
+    let (nonce, body) = sealed.split_at(NONCE_LEN);
+    XChaCha20Poly1305::new(key.into())
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: ad })
+        .ok()
+}
+
+/// A blob's id: keyed BLAKE3 of its plaintext.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BlobId(pub [u8; 32]);
+
+impl BlobId {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// # Errors
+    /// `Corrupt` naming `object` when the text is not a 64-digit hex id.
+    pub fn from_hex(text: &str, object: &str) -> Result<BlobId> {
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(text, &mut id)
+            .map_err(|_| Error::corrupt(object, format!("{text:?} is not a blob id")))?;
+        Ok(BlobId(id))
+    }
+}
+
+impl std::fmt::Debug for BlobId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BlobId({})", &self.to_hex()[..12])
+    }
+}
+
+impl Serialize for BlobId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for BlobId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let mut id = [0u8; 32];
+        hex::decode_to_slice(&text, &mut id).map_err(serde::de::Error::custom)?;
+        Ok(BlobId(id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_objects_open_only_under_their_own_name() {
+        let key = MasterKey::generate();
+        let sealed = key.seal(b"snapshot:1", b"hello");
+        assert_eq!(key.open("x", b"snapshot:1", &sealed).unwrap(), b"hello");
+        assert_eq!(
+            key.open("x", b"snapshot:2", &sealed).unwrap_err().kind,
+            ErrorKind::Corrupt
+        );
+        let mut flipped = sealed.clone();
+        flipped[30] ^= 1;
+        assert!(key.open("x", b"snapshot:1", &flipped).is_err());
+        assert!(key.open("x", b"snapshot:1", &sealed[..10]).is_err());
+    }
+
+    #[test]
+    fn a_key_file_opens_with_its_passphrase_only() {
+        let key = MasterKey::generate();
+        let file = key
+            .wrap(
+                &Passphrase::new("right"),
+                KdfParams::INSECURE_FOR_TESTS,
+                "now".into(),
+            )
+            .unwrap();
+        let opened = MasterKey::unwrap(&file, "keys/a", &Passphrase::new("right"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.blob_id(b"x"), key.blob_id(b"x"));
+        assert!(
+            MasterKey::unwrap(&file, "keys/a", &Passphrase::new("wrong"))
+                .unwrap()
+                .is_none()
+        );
+        assert!(!serde_json::to_string(&file).unwrap().contains("right"));
+    }
+}

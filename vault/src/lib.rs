@@ -1,0 +1,22 @@
+//! `dr-vault`: an encrypted, deduplicated snapshot store of pipeline configuration, scripts
+//! and environment state, on a local directory or an object store. It knows nothing of
+//! Terraform; the provider and `drctl` are thin layers over it.
+//!
+//! The on-storage format is described in `vault/FORMAT.md`; errors follow the policy in
+//! [`error`].
+
+pub mod crypto;
+pub mod error;
+pub mod format;
+pub mod sources;
+pub mod storage;
+mod vault;
+
+pub use crypto::{KdfParams, Passphrase};
+pub use error::{Error, ErrorKind, Result};
+pub use sources::SourceSpec;
+pub use storage::Storage;
+pub use vault::{
+    InitOptions, NoProgress, Problem, Progress, RestoreSummary, SnapshotInfo, SnapshotSummary,
+    Vault, VerifyReport,
+};

@@ -1,0 +1,291 @@
+//! What a snapshot reads: named sources (a file or a directory, with include/exclude globs),
+//! scanned into a sorted list of entries, and the digest of their content.
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{Entry, EntryKind, Snapshot};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+/// A source to snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceSpec {
+    /// Unique within a snapshot; names the source in restores.
+    pub name: String,
+    pub path: PathBuf,
+    /// Globs over paths relative to the source root; empty means everything.
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl SourceSpec {
+    pub fn new(name: &str, path: impl Into<PathBuf>) -> Self {
+        SourceSpec {
+            name: name.to_string(),
+            path: path.into(),
+            include: Vec::new(),
+            exclude: Vec::new(),
+        }
+    }
+}
+
+/// One scanned item: the entry as it will be stored (without content yet) and where it is.
+#[derive(Debug, Clone)]
+pub(crate) struct Item {
+    pub entry: Entry,
+    pub abs: PathBuf,
+}
+
+#[derive(Debug)]
+pub(crate) struct Scanned {
+    pub name: String,
+    pub origin: PathBuf,
+    pub single_file: bool,
+    pub items: Vec<Item>,
+}
+
+fn globs(patterns: &[String], source: &str, what: &str) -> Result<Option<GlobSet>> {
+    if patterns.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for p in patterns {
+        let glob = Glob::new(p).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("source {source:?}: {what} pattern {p:?} is not a glob: {e}"),
+            )
+        })?;
+        b.add(glob);
+    }
+    b.build()
+        .map(Some)
+        .map_err(|e| Error::new(ErrorKind::InvalidInput, format!("source {source:?}: {e}")))
+}
+
+/// Scans sources (metadata only), sorted by path.
+///
+/// # Errors
+/// `InvalidInput` for duplicate names or bad globs; `NotFound`/`Io` naming the path.
+pub(crate) fn scan(specs: &[SourceSpec]) -> Result<Vec<Scanned>> {
+    let mut seen = std::collections::HashSet::new();
+    specs
+        .iter()
+        .map(|spec| {
+            if !seen.insert(spec.name.as_str()) {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("source name {:?} is used twice", spec.name),
+                )
+                .hint("give every source a unique name"));
+            }
+            scan_one(spec)
+        })
+        .collect()
+}
+
+fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
+    let include = globs(&spec.include, &spec.name, "include")?;
+    let exclude = globs(&spec.exclude, &spec.name, "exclude")?;
+    let meta = std::fs::symlink_metadata(&spec.path)
+        .map_err(|e| Error::io(&spec.path, &format!("read source {:?} at", spec.name), e))?;
+    let origin = std::path::absolute(&spec.path).unwrap_or_else(|_| spec.path.clone());
+    if !meta.is_dir() {
+        let name = spec
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| spec.name.clone());
+        let item = item_for(&spec.path, name, &meta)?;
+        return Ok(Scanned {
+            name: spec.name.clone(),
+            origin,
+            single_file: true,
+            items: vec![item],
+        });
+    }
+    let mut items = Vec::new();
+    let walker = walkdir::WalkDir::new(&spec.path)
+        .follow_links(false)
+        .sort_by_file_name();
+    for found in walker {
+        let found = found.map_err(|e| {
+            let path = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| spec.path.clone());
+            let io = e
+                .into_io_error()
+                .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+            Error::io(&path, "read", io)
+        })?;
+        let rel = found
+            .path()
+            .strip_prefix(&spec.path)
+            .unwrap_or(found.path());
+        let rel = rel
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/");
+        let meta = found.metadata().map_err(|e| {
+            Error::io(
+                found.path(),
+                "read",
+                e.into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("metadata")),
+            )
+        })?;
+        if !rel.is_empty() {
+            if exclude.as_ref().is_some_and(|g| g.is_match(&rel)) {
+                continue;
+            }
+            if !meta.is_dir() && include.as_ref().is_some_and(|g| !g.is_match(&rel)) {
+                continue;
+            }
+        }
+        items.push(item_for(found.path(), rel, &meta)?);
+    }
+    Ok(Scanned {
+        name: spec.name.clone(),
+        origin,
+        single_file: false,
+        items,
+    })
+}
+
+fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Item> {
+    let kind = if meta.is_dir() {
+        EntryKind::Dir
+    } else if meta.file_type().is_symlink() {
+        EntryKind::Symlink
+    } else {
+        EntryKind::File
+    };
+    let link_target = if kind == EntryKind::Symlink {
+        Some(
+            std::fs::read_link(abs)
+                .map_err(|e| Error::io(abs, "read the link", e))?
+                .to_string_lossy()
+                .into_owned(),
+        )
+    } else {
+        None
+    };
+    let entry = Entry {
+        path: rel,
+        kind,
+        mode: meta.permissions().mode() & 0o7777,
+        size: if kind == EntryKind::File {
+            meta.len()
+        } else {
+            0
+        },
+        mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        digest: None,
+        chunks: Vec::new(),
+        link_target,
+    };
+    Ok(Item {
+        entry,
+        abs: abs.to_path_buf(),
+    })
+}
+
+/// Whether a stored entry still describes the file on disk (same kind, size, mtime, mode), so
+/// its chunks and digest can be reused without reading it.
+pub(crate) fn unchanged(stored: &Entry, now: &Entry) -> bool {
+    stored.kind == now.kind
+        && stored.size == now.size
+        && stored.mtime_ns == now.mtime_ns
+        && stored.mode == now.mode
+        && stored.link_target == now.link_target
+        && (stored.kind != EntryKind::File || stored.digest.is_some())
+}
+
+/// The digest of sources' content: BLAKE3 over every entry's name, kind, mode and content
+/// digest (or link target). Modification times are left out, so touching a file changes
+/// nothing.
+pub(crate) fn digest_entries<'a>(sources: impl Iterator<Item = (&'a str, &'a [Entry])>) -> String {
+    let mut h = blake3::Hasher::new();
+    for (name, entries) in sources {
+        frame(&mut h, name.as_bytes());
+        for e in entries {
+            frame(&mut h, e.path.as_bytes());
+            frame(&mut h, format!("{:?}:{:o}", e.kind, e.mode).as_bytes());
+            frame(
+                &mut h,
+                e.digest
+                    .as_deref()
+                    .or(e.link_target.as_deref())
+                    .unwrap_or("")
+                    .as_bytes(),
+            );
+        }
+    }
+    h.finalize().to_hex().to_string()
+}
+
+fn frame(h: &mut blake3::Hasher, bytes: &[u8]) {
+    h.update(&(bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// BLAKE3 of a file's content, streamed.
+pub(crate) fn file_digest(path: &Path) -> Result<String> {
+    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "read", e))?;
+    let mut h = blake3::Hasher::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io(path, "read", e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
+/// The digest of the sources as they are now, the same value a snapshot taken now records.
+/// Files unchanged since `previous` (same size, mtime and mode) reuse its digests instead of
+/// being read: that keeps a plan-time check cheap.
+///
+/// # Errors
+/// As for a snapshot's scan, plus read errors naming the file.
+pub fn source_digest(specs: &[SourceSpec], previous: Option<&Snapshot>) -> Result<String> {
+    let scanned = scan(specs)?;
+    let known: HashMap<(&str, &str), &Entry> = previous
+        .map(|s| {
+            s.sources
+                .iter()
+                .flat_map(|src| {
+                    src.entries
+                        .iter()
+                        .map(move |e| ((src.name.as_str(), e.path.as_str()), e))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut sources = Vec::new();
+    for s in &scanned {
+        let mut entries = Vec::new();
+        for item in &s.items {
+            let mut entry = item.entry.clone();
+            if entry.kind == EntryKind::File {
+                entry.digest = match known.get(&(s.name.as_str(), entry.path.as_str())) {
+                    Some(old) if unchanged(old, &entry) => old.digest.clone(),
+                    _ => Some(file_digest(&item.abs)?),
+                };
+            }
+            entries.push(entry);
+        }
+        sources.push((s.name.clone(), entries));
+    }
+    Ok(digest_entries(
+        sources.iter().map(|(n, e)| (n.as_str(), e.as_slice())),
+    ))
+}

@@ -1,0 +1,344 @@
+//! Where a vault's objects live: one narrow interface over `object_store` (local directory,
+//! memory, S3, Google Cloud Storage, Azure Blob).
+//!
+//! Immutable objects are written with create-if-absent, so two writers can never replace each
+//! other's data; local writes are fsynced (file and directory) before they count as done.
+//! Credentials come only from the standard environment variables (`AWS_*`, `GOOGLE_*`,
+//! `AZURE_*`), read by object_store's own `from_env` builders; options never carry them.
+
+use crate::error::{Error, ErrorKind, Result};
+use bytes::Bytes;
+use futures_util::TryStreamExt as _;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt as _, PutMode, PutOptions, PutPayload};
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A vault's object store, rooted at the vault's prefix.
+#[derive(Clone)]
+pub struct Storage {
+    store: Arc<dyn ObjectStore>,
+    prefix: ObjectPath,
+    url: String,
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One object as listed: its key below the vault root and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub key: String,
+    pub size: u64,
+}
+
+impl Storage {
+    /// Opens the store a vault URL names: `file:///abs`, a plain path (relative paths are
+    /// resolved against `base_dir`), `memory://` (tests), `s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix`. Local directories are created when
+    /// `create` is set.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an unknown scheme or option; `NotFound` for a missing local
+    /// directory when not creating.
+    pub fn open(
+        url: &str,
+        options: &BTreeMap<String, String>,
+        base_dir: &Path,
+        create: bool,
+    ) -> Result<Storage> {
+        if url.starts_with("memory://") {
+            return Ok(Storage::memory());
+        }
+        let cloud = ["s3://", "gs://", "az://", "azure://", "abfs://"]
+            .iter()
+            .any(|s| url.starts_with(s));
+        if !cloud {
+            let path = local_path(url, base_dir)?;
+            return Storage::local(&path, create);
+        }
+        let parsed = url::Url::parse(url).map_err(|e| {
+            Error::new(
+                ErrorKind::InvalidInput,
+                format!("vault URL {url:?} is not a URL: {e}"),
+            )
+        })?;
+        let bucket = parsed.host_str().unwrap_or_default().to_string();
+        if bucket.is_empty() {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("vault URL {url:?} names no bucket or container"),
+            )
+            .hint("write it as s3://BUCKET/PREFIX, gs://BUCKET/PREFIX or az://CONTAINER/PREFIX"));
+        }
+        let prefix = ObjectPath::from(parsed.path().trim_matches('/'));
+        let bad_option = |key: &str, e: object_store::Error| {
+            Error::new(ErrorKind::InvalidInput, format!("storage option {key:?} is not valid for {}: {e}", parsed.scheme()))
+                .hint("see the object_store configuration keys for this service (endpoint, region, allow_http, …)")
+        };
+        let store: Arc<dyn ObjectStore> = match parsed.scheme() {
+            "s3" => {
+                let mut b =
+                    object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
+                for (k, v) in options {
+                    let key = k.parse().map_err(|e| bad_option(k, e))?;
+                    b = b.with_config(key, v);
+                }
+                Arc::new(
+                    b.build()
+                        .map_err(|e| storage_error(url, "configure S3 for", e))?,
+                )
+            }
+            "gs" => {
+                let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                    .with_bucket_name(&bucket);
+                for (k, v) in options {
+                    let key = k.parse().map_err(|e| bad_option(k, e))?;
+                    b = b.with_config(key, v);
+                }
+                Arc::new(
+                    b.build()
+                        .map_err(|e| storage_error(url, "configure Google Cloud Storage for", e))?,
+                )
+            }
+            _ => {
+                let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
+                    .with_container_name(&bucket);
+                for (k, v) in options {
+                    let key = k.parse().map_err(|e| bad_option(k, e))?;
+                    b = b.with_config(key, v);
+                }
+                Arc::new(
+                    b.build()
+                        .map_err(|e| storage_error(url, "configure Azure Blob Storage for", e))?,
+                )
+            }
+        };
+        Ok(Storage {
+            store,
+            prefix,
+            url: url.trim_end_matches('/').to_string(),
+        })
+    }
+
+    /// An in-memory store (tests).
+    pub fn memory() -> Storage {
+        Storage {
+            store: Arc::new(object_store::memory::InMemory::new()),
+            prefix: ObjectPath::default(),
+            url: "memory://".into(),
+        }
+    }
+
+    /// A local directory, fsynced on every write.
+    ///
+    /// # Errors
+    /// `NotFound` when the directory is missing and `create` is false; `Io` otherwise.
+    pub fn local(dir: &Path, create: bool) -> Result<Storage> {
+        if create {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::io(dir, "create the vault directory", e))?;
+        } else if !dir.is_dir() {
+            return Err(Error::new(
+                ErrorKind::NotFound,
+                format!(
+                    "no vault at {}: the directory does not exist",
+                    dir.display()
+                ),
+            )
+            .hint("check the URL, or create the vault with `drctl vault init`"));
+        }
+        let fs = object_store::local::LocalFileSystem::new_with_prefix(dir)
+            .map_err(|e| storage_error(&dir.display().to_string(), "open", e))?
+            .with_fsync(true)
+            .with_automatic_cleanup(true);
+        Ok(Storage {
+            store: Arc::new(fs),
+            prefix: ObjectPath::default(),
+            url: format!("file://{}", dir.display()),
+        })
+    }
+
+    /// The canonical URL of the vault root.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn path(&self, key: &str) -> ObjectPath {
+        key.split('/')
+            .fold(self.prefix.clone(), |p, part| p.join(part))
+    }
+
+    fn object_name(&self, key: &str) -> String {
+        format!("{}/{key}", self.url)
+    }
+
+    /// Writes a new object; `Ok(false)` when one already exists under that key (immutable
+    /// objects are named by content or random ids, so an existing one is never replaced).
+    ///
+    /// # Errors
+    /// `Storage` when the store refuses the write.
+    pub async fn put_new(&self, key: &str, bytes: Bytes) -> Result<bool> {
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(&self.path(key), PutPayload::from(bytes), opts)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(storage_error(&self.object_name(key), "write", e)),
+        }
+    }
+
+    /// Writes or replaces an object (locks only).
+    ///
+    /// # Errors
+    /// `Storage` when the store refuses the write.
+    pub async fn put_replace(&self, key: &str, bytes: Bytes) -> Result<()> {
+        self.store
+            .put(&self.path(key), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| storage_error(&self.object_name(key), "write", e))
+    }
+
+    /// Reads a whole object.
+    ///
+    /// # Errors
+    /// `NotFound` naming the object; `Storage` for other failures.
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        let result = self
+            .store
+            .get(&self.path(key))
+            .await
+            .map_err(|e| storage_error(&self.object_name(key), "read", e))?;
+        result
+            .bytes()
+            .await
+            .map_err(|e| storage_error(&self.object_name(key), "read", e))
+    }
+
+    /// Reads a byte range of an object.
+    ///
+    /// # Errors
+    /// `NotFound` naming the object; `Corrupt` when the object is shorter than the range.
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
+        let want = range.end - range.start;
+        let bytes = self
+            .store
+            .get_range(&self.path(key), range)
+            .await
+            .map_err(|e| storage_error(&self.object_name(key), "read", e))?;
+        if bytes.len() as u64 != want {
+            return Err(Error::corrupt(
+                &self.object_name(key),
+                format!("truncated: wanted {want} bytes, got {}", bytes.len()),
+            ));
+        }
+        Ok(bytes)
+    }
+
+    /// Whether an object exists.
+    ///
+    /// # Errors
+    /// `Storage` for failures other than absence.
+    pub async fn exists(&self, key: &str) -> Result<bool> {
+        match self.store.head(&self.path(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(storage_error(&self.object_name(key), "check", e)),
+        }
+    }
+
+    /// Every object below `dir` (e.g. `snapshots`), with keys relative to the vault root.
+    ///
+    /// # Errors
+    /// `Storage` when listing fails.
+    pub async fn list(&self, dir: &str) -> Result<Vec<Listed>> {
+        let prefix = self.path(dir);
+        let skip = self.prefix.parts().count();
+        let metas: Vec<_> = self
+            .store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|e| storage_error(&self.object_name(dir), "list", e))?;
+        let mut out: Vec<Listed> = metas
+            .into_iter()
+            .map(|m| Listed {
+                key: m
+                    .location
+                    .parts()
+                    .skip(skip)
+                    .map(|p| p.as_ref().to_string())
+                    .collect::<Vec<_>>()
+                    .join("/"),
+                size: m.size,
+            })
+            .collect();
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    }
+
+    /// Deletes an object; deleting a missing one is not an error.
+    ///
+    /// # Errors
+    /// `Storage` when the store refuses.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        match self.store.delete(&self.path(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(storage_error(&self.object_name(key), "delete", e)),
+        }
+    }
+}
+
+/// A local vault location from a `file://` URL or a plain path.
+fn local_path(url: &str, base_dir: &Path) -> Result<PathBuf> {
+    let raw = match url.strip_prefix("file://") {
+        Some(rest) if rest.starts_with('/') => rest,
+        Some(_) => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("vault URL {url:?} must be file:///ABSOLUTE/PATH"),
+            )
+            .hint("use three slashes, or write a plain path"))
+        }
+        None if url.contains("://") => {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("vault URL {url:?} has an unknown scheme"),
+            )
+            .hint("supported: a path, file://, s3://, gs://, az://"))
+        }
+        None => url,
+    };
+    if raw.is_empty() {
+        return Err(Error::new(ErrorKind::InvalidInput, "vault URL is empty"));
+    }
+    let path = base_dir.join(raw);
+    Ok(std::path::absolute(&path).unwrap_or(path))
+}
+
+fn storage_error(object: &str, action: &str, e: object_store::Error) -> Error {
+    let kind = match e {
+        object_store::Error::NotFound { .. } => ErrorKind::NotFound,
+        object_store::Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+        _ => ErrorKind::Storage,
+    };
+    let mut err = Error::new(kind, format!("cannot {action} {object}"));
+    if kind == ErrorKind::Storage {
+        err = err.hint("check the storage options and the credentials in the environment (AWS_*, GOOGLE_*, AZURE_*)");
+    }
+    err.with_source(e)
+}

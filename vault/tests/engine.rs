@@ -1,0 +1,322 @@
+//! The engine end to end on a local vault: init/open, snapshot, dedup and change detection,
+//! restore bit for bit, verify, and the errors users meet.
+
+use dr_vault::{
+    ErrorKind, InitOptions, KdfParams, NoProgress, Passphrase, SourceSpec, Storage, Vault,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+fn opts() -> InitOptions {
+    let mut o = InitOptions::new("primary", "eu-west-1");
+    o.kdf = KdfParams::INSECURE_FOR_TESTS;
+    o.pack_size = 64 * 1024;
+    o
+}
+
+fn pass() -> Passphrase {
+    Passphrase::new("correct horse battery staple")
+}
+
+fn write(path: &Path, content: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, content).unwrap();
+}
+
+/// A small tree: text files, a nested dir, a 3 MiB pseudo-random binary, a symlink.
+fn tree(root: &Path) {
+    write(&root.join(".gitlab-ci.yml"), b"stages: [build, deploy]\n");
+    write(&root.join("scripts/deploy.sh"), b"#!/bin/sh\necho deploy\n");
+    write(&root.join("env/prod.tfvars"), b"region = \"eu-west-1\"\n");
+    let mut big = Vec::with_capacity(3 << 20);
+    let mut x: u64 = 42;
+    while big.len() < 3 << 20 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        big.extend_from_slice(&x.to_le_bytes());
+    }
+    write(&root.join("artifacts/tool.bin"), &big);
+    std::os::unix::fs::symlink("scripts/deploy.sh", root.join("deploy")).unwrap();
+    std::fs::set_permissions(
+        root.join("scripts/deploy.sh"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+}
+
+fn assert_same_tree(a: &Path, b: &Path) {
+    let list = |root: &Path| -> Vec<(String, String, u32)> {
+        let mut out: Vec<_> = walkdir_like(root)
+            .into_iter()
+            .map(|p| {
+                let meta = std::fs::symlink_metadata(&p).unwrap();
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                let content = if meta.file_type().is_symlink() {
+                    std::fs::read_link(&p).unwrap().display().to_string()
+                } else if meta.is_file() {
+                    blake3::hash(&std::fs::read(&p).unwrap())
+                        .to_hex()
+                        .to_string()
+                } else {
+                    String::new()
+                };
+                (
+                    rel,
+                    content,
+                    std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o7777,
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(list(a), list(b));
+}
+
+fn walkdir_like(root: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.clone());
+            if std::fs::symlink_metadata(&p).unwrap().is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn snapshot_restore_round_trip_dedup_and_change_detection() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let specs = vec![SourceSpec::new("pipelines", &src)];
+
+    let first = vault
+        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(first.files, 4);
+    assert_eq!(first.files_read, 4);
+    assert!(first.bytes_new >= 3 << 20);
+    assert_eq!(
+        vault.source_digest(&specs).await.unwrap(),
+        first.source_digest,
+        "digest matches with nothing changed"
+    );
+
+    // No change: nothing is read, nothing new is stored but the manifest.
+    let second = vault
+        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(second.files_read, 0);
+    assert_eq!(second.bytes_new, 0);
+    assert_eq!(second.source_digest, first.source_digest);
+
+    // One small change: only that file is read; the big binary is not re-stored.
+    write(&src.join("env/prod.tfvars"), b"region = \"eu-central-1\"\n");
+    assert_ne!(
+        vault.source_digest(&specs).await.unwrap(),
+        first.source_digest
+    );
+    let third = vault
+        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(third.files_read, 1);
+    assert!(third.bytes_new < 100, "{third:?}");
+
+    // Reopen from scratch and restore the latest, bit for bit.
+    let reopened = Vault::open(storage.clone(), &pass()).await.unwrap();
+    let out = dir.path().join("restored");
+    let summary = reopened
+        .restore("latest", &out, Some("pipelines"), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(summary.files, 4);
+    assert_same_tree(&src, &out);
+
+    // Whole-snapshot restore puts each source under its name; an old snapshot restores too.
+    let old = dir.path().join("old");
+    reopened
+        .restore(&first.id[..10], &old, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(old.join("pipelines/env/prod.tfvars")).unwrap(),
+        b"region = \"eu-west-1\"\n"
+    );
+
+    let report = reopened.verify(true, &NoProgress).await.unwrap();
+    assert!(report.is_clean(), "{report:?}");
+    assert_eq!(report.snapshots, 3);
+    assert!(report.blobs_checked >= 4);
+    assert_eq!(reopened.snapshots().await.unwrap().len(), 3);
+}
+
+#[tokio::test]
+async fn opening_fails_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+
+    let again = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(again.kind, ErrorKind::AlreadyExists);
+
+    let wrong = Vault::open(storage.clone(), &Passphrase::new("nope"))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(wrong.kind, ErrorKind::WrongPassphrase);
+    assert!(
+        !wrong.to_string().contains("nope"),
+        "the passphrase is never echoed"
+    );
+
+    let empty = Storage::local(&dir.path().join("empty"), true).unwrap();
+    assert_eq!(
+        Vault::open(empty, &pass()).await.err().unwrap().kind,
+        ErrorKind::NotFound
+    );
+
+    let config_path = dir.path().join("vault/config");
+    let text = std::fs::read_to_string(&config_path)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 99");
+    std::fs::remove_file(&config_path).unwrap();
+    std::fs::write(&config_path, text).unwrap();
+    let newer = Vault::open(storage, &pass()).await.err().unwrap();
+    assert_eq!(newer.kind, ErrorKind::UnsupportedVersion);
+    assert!(newer.guidance.unwrap().contains("upgrade"));
+}
+
+#[tokio::test]
+async fn corruption_is_reported_naming_the_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    vault
+        .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let packs = storage.list("data").await.unwrap();
+    assert!(packs.len() > 1, "small pack size spreads data over packs");
+
+    // A flipped byte in one pack, a truncated pack and a missing pack.
+    let pack_path = |k: &str| dir.path().join("vault").join(k);
+    let mut bytes = std::fs::read(pack_path(&packs[0].key)).unwrap();
+    bytes[10] ^= 0xff;
+    std::fs::write(pack_path(&packs[0].key), &bytes).unwrap();
+    let truncated = std::fs::read(pack_path(&packs[1].key)).unwrap();
+    std::fs::write(pack_path(&packs[1].key), &truncated[..truncated.len() / 2]).unwrap();
+    if let Some(p) = packs.get(2) {
+        std::fs::remove_file(pack_path(&p.key)).unwrap();
+    }
+
+    let report = vault.verify(true, &NoProgress).await.unwrap();
+    let named = |k: &str| report.problems.iter().any(|p| p.object.ends_with(k));
+    assert!(named(&packs[0].key), "flipped byte: {report:#?}");
+    assert!(named(&packs[1].key), "truncation: {report:#?}");
+    if let Some(p) = packs.get(2) {
+        assert!(report
+            .problems
+            .iter()
+            .any(|x| x.object.ends_with(&p.key) && x.message.contains("missing")));
+    }
+
+    // Restore fails with a named error and leaves no partial file behind.
+    let out = dir.path().join("out");
+    let err = vault
+        .restore("latest", &out, None, &NoProgress)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err.kind, ErrorKind::Corrupt | ErrorKind::NotFound),
+        "{err}"
+    );
+    let leftovers: Vec<_> = walkdir_like(&out)
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".dr-restore-"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test]
+async fn restore_refuses_a_non_empty_target_and_a_symlinked_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let vault = Vault::init(Storage::memory(), &opts(), &pass())
+        .await
+        .unwrap();
+    vault
+        .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let busy = dir.path().join("busy");
+    write(&busy.join("keep.txt"), b"mine");
+    let err = vault
+        .restore("latest", &busy, None, &NoProgress)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert_eq!(
+        std::fs::read(busy.join("keep.txt")).unwrap(),
+        b"mine",
+        "nothing lost"
+    );
+    std::os::unix::fs::symlink(&busy, dir.path().join("link")).unwrap();
+    let err = vault
+        .restore("latest", &dir.path().join("link"), None, &NoProgress)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::UnsafePath);
+}
+
+#[tokio::test]
+async fn include_and_exclude_globs_select_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let vault = Vault::init(Storage::memory(), &opts(), &pass())
+        .await
+        .unwrap();
+    let mut spec = SourceSpec::new("p", &src);
+    spec.exclude = vec!["artifacts/**".into()];
+    spec.include = vec!["**/*.sh".into(), "*.yml".into()];
+    let s = vault
+        .snapshot(&[spec], &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(s.files, 2, "{s:?}");
+    let mut bad = SourceSpec::new("p", &src);
+    bad.include = vec!["[".into()];
+    let err = vault
+        .snapshot(&[bad], &BTreeMap::new(), &NoProgress)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("\"[\""));
+}
