@@ -320,3 +320,43 @@ async fn include_and_exclude_globs_select_files() {
     assert_eq!(err.kind, ErrorKind::InvalidInput);
     assert!(err.to_string().contains("\"[\""));
 }
+
+#[tokio::test]
+async fn concurrent_snapshots_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    // Four writers, each with its own open vault (as four processes would), sharing some data.
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let src = dir.path().join(format!("src{i}"));
+        tree(&src);
+        write(&src.join("own.txt"), format!("writer {i}\n").as_bytes());
+        let storage = storage.clone();
+        tasks.push(tokio::spawn(async move {
+            let vault = Vault::open(storage, &pass()).await.unwrap();
+            let mut labels = BTreeMap::new();
+            labels.insert("writer".to_string(), i.to_string());
+            vault
+                .snapshot(&[SourceSpec::new("p", &src)], &labels, &NoProgress)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut ids = Vec::new();
+    for t in tasks {
+        ids.push(t.await.unwrap().id);
+    }
+    let vault = Vault::open(storage, &pass()).await.unwrap();
+    assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
+    for (i, id) in ids.iter().enumerate() {
+        let out = dir.path().join(format!("out{i}"));
+        vault
+            .restore(id, &out, Some("p"), &NoProgress)
+            .await
+            .unwrap();
+        assert_same_tree(&dir.path().join(format!("src{i}")), &out);
+    }
+}

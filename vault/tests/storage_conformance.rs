@@ -105,9 +105,18 @@ impl Drop for Moto {
 }
 
 fn moto_server() -> Moto {
-    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/moto_server");
-    assert!(bin.is_file(), "moto_server not found at {}.\nhint: run scripts/setup, which installs it into .tools/venv", bin.display());
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let bin =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.tools/venv/bin/moto_server");
+    assert!(
+        bin.is_file(),
+        "moto_server not found at {}.\nhint: run scripts/setup, which installs it into .tools/venv",
+        bin.display()
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = std::process::Command::new(bin)
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(std::process::Stdio::null())
@@ -116,10 +125,16 @@ fn moto_server() -> Moto {
         .unwrap();
     let started = std::time::Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed() < std::time::Duration::from_secs(30), "moto did not start within 30 s");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "moto did not start within 30 s"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    Moto { child, endpoint: format!("http://127.0.0.1:{port}") }
+    Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    }
 }
 
 /// Creates a bucket with a plain HTTP PUT (moto accepts unsigned requests).
@@ -127,10 +142,17 @@ fn create_bucket(endpoint: &str, bucket: &str) {
     use std::io::{Read as _, Write as _};
     let addr = endpoint.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    write!(conn, "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        conn,
+        "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut reply = String::new();
     conn.read_to_string(&mut reply).unwrap();
-    assert!(reply.starts_with("HTTP/1.1 200"), "bucket creation failed: {reply}");
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "bucket creation failed: {reply}"
+    );
 }
 
 #[tokio::test]
@@ -162,8 +184,30 @@ async fn s3_backend_on_a_loopback_server() {
     let fresh = Storage::open("s3://vaults/team/engine", &options, dir.path(), true).unwrap();
     let pass = dr_vault::Passphrase::new("p");
     let vault = dr_vault::Vault::init(fresh, &opts, &pass).await.unwrap();
-    vault.snapshot(&[dr_vault::SourceSpec::new("ci", &src)], &Default::default(), &dr_vault::NoProgress).await.unwrap();
-    vault.restore("latest", &dir.path().join("out"), Some("ci"), &dr_vault::NoProgress).await.unwrap();
-    assert_eq!(std::fs::read_to_string(dir.path().join("out/pipeline.yml")).unwrap(), "stages: [deploy]\n");
-    assert!(vault.verify(true, &dr_vault::NoProgress).await.unwrap().is_clean());
+    vault
+        .snapshot(
+            &[dr_vault::SourceSpec::new("ci", &src)],
+            &Default::default(),
+            &dr_vault::NoProgress,
+        )
+        .await
+        .unwrap();
+    vault
+        .restore(
+            "latest",
+            &dir.path().join("out"),
+            Some("ci"),
+            &dr_vault::NoProgress,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("out/pipeline.yml")).unwrap(),
+        "stages: [deploy]\n"
+    );
+    assert!(vault
+        .verify(true, &dr_vault::NoProgress)
+        .await
+        .unwrap()
+        .is_clean());
 }

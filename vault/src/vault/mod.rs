@@ -1,0 +1,458 @@
+//! The vault: init and open, listing, and the shared plumbing of its operations. Operations
+//! return data and never print; long ones report through [`Progress`]. Each operation lives
+//! in its own file: `snapshot.rs`, `restore.rs`, `verify.rs`.
+
+mod restore;
+mod snapshot;
+mod verify;
+
+use crate::crypto::{random_id, BlobId, KdfParams, KeyFile, MasterKey, Passphrase};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{BlobLocation, ChunkerParams, Config, IndexFile, Snapshot, FORMAT_VERSION};
+use crate::sources::{self, SourceSpec};
+use crate::storage::Storage;
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+/// Reports progress of long operations; the engine has no terminal code.
+pub trait Progress: Send + Sync {
+    /// A phase begins; `total` is in bytes (0 when unknown).
+    fn phase(&self, _name: &str, _total: u64) {}
+    /// `bytes` more of the current phase are done.
+    fn advance(&self, _bytes: u64) {}
+}
+
+/// Reports nothing.
+pub struct NoProgress;
+impl Progress for NoProgress {}
+
+/// How to create a vault.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    pub name: String,
+    pub region: String,
+    pub labels: BTreeMap<String, String>,
+    pub kdf: KdfParams,
+    pub chunker: ChunkerParams,
+    pub pack_size: u32,
+}
+
+impl InitOptions {
+    pub fn new(name: &str, region: &str) -> Self {
+        InitOptions {
+            name: name.to_string(),
+            region: region.to_string(),
+            labels: BTreeMap::new(),
+            kdf: KdfParams::STRONG,
+            chunker: ChunkerParams::default(),
+            pack_size: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// A snapshot as listed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotInfo {
+    pub id: String,
+    pub time: String,
+    pub sources: Vec<String>,
+    pub files: usize,
+    pub bytes: u64,
+    pub labels: BTreeMap<String, String>,
+    pub source_digest: String,
+}
+
+/// What a snapshot did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotSummary {
+    pub id: String,
+    pub time: String,
+    pub files: usize,
+    /// Files read because they were new or changed.
+    pub files_read: usize,
+    pub bytes: u64,
+    /// Bytes of new blobs (before compression).
+    pub bytes_new: u64,
+    /// Bytes written to storage (packs, index, manifest).
+    pub bytes_stored: u64,
+    pub source_digest: String,
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RestoreSummary {
+    pub snapshot_id: String,
+    pub files: usize,
+    pub dirs: usize,
+    pub symlinks: usize,
+    pub bytes: u64,
+}
+
+/// One problem verify found, naming the object.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    pub object: String,
+    pub message: String,
+}
+
+/// What verify checked and found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct VerifyReport {
+    pub snapshots: usize,
+    pub index_files: usize,
+    pub packs: usize,
+    pub blobs_checked: usize,
+    pub bytes_read: u64,
+    pub problems: Vec<Problem>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+/// An open vault.
+pub struct Vault {
+    storage: Storage,
+    config: Config,
+    key: Arc<MasterKey>,
+}
+
+const CONFIG: &str = "config";
+
+/// RFC 3339 UTC with nanoseconds: snapshots taken in the same second must still sort in the
+/// order they were taken ("latest" depends on it).
+fn now_rfc3339() -> String {
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn pack_key(id: &str) -> String {
+    format!("data/{}/{id}", &id[..2.min(id.len())])
+}
+
+fn zstd_frame(raw: &[u8]) -> Vec<u8> {
+    match zstd::bulk::compress(raw, 3) {
+        Ok(z) if z.len() + 1 < raw.len() + 1 => {
+            let mut out = Vec::with_capacity(z.len() + 1);
+            out.push(1);
+            out.extend_from_slice(&z);
+            out
+        }
+        _ => {
+            let mut out = Vec::with_capacity(raw.len() + 1);
+            out.push(0);
+            out.extend_from_slice(raw);
+            out
+        }
+    }
+}
+
+fn unframe(object: &str, framed: &[u8], raw_length: usize) -> Result<Vec<u8>> {
+    match framed.split_first() {
+        Some((0, raw)) => Ok(raw.to_vec()),
+        Some((1, z)) => zstd::bulk::decompress(z, raw_length)
+            .map_err(|e| Error::corrupt(object, format!("does not decompress: {e}"))),
+        _ => Err(Error::corrupt(object, "unknown compression tag")),
+    }
+}
+
+impl Vault {
+    /// Creates a vault. Refuses when one already exists there.
+    ///
+    /// # Errors
+    /// `AlreadyExists` when the location holds a vault; `Storage`/`Io` on write failures.
+    pub async fn init(
+        storage: Storage,
+        opts: &InitOptions,
+        passphrase: &Passphrase,
+    ) -> Result<Vault> {
+        if storage.exists(CONFIG).await? {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a vault already exists at {}", storage.url()),
+            )
+            .hint("open it instead, or choose another location"));
+        }
+        let key = MasterKey::generate();
+        let key_id = random_id();
+        let keyfile = key.wrap(passphrase, opts.kdf, now_rfc3339())?;
+        let key_json = serde_json::to_vec_pretty(&keyfile)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        storage
+            .put_new(&format!("keys/{key_id}"), Bytes::from(key_json))
+            .await?;
+        let config = Config {
+            format_version: FORMAT_VERSION,
+            id: random_id(),
+            name: opts.name.clone(),
+            region: opts.region.clone(),
+            created_at: now_rfc3339(),
+            hash: "blake3-keyed".into(),
+            compression: "zstd".into(),
+            aead: "xchacha20poly1305".into(),
+            chunker: opts.chunker,
+            pack_size: opts.pack_size,
+            labels: opts.labels.clone(),
+        };
+        let config_json = serde_json::to_vec_pretty(&config)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        // The config is written last: its presence is what makes a vault.
+        if !storage.put_new(CONFIG, Bytes::from(config_json)).await? {
+            storage.delete(&format!("keys/{key_id}")).await?;
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("a vault was created at {} concurrently", storage.url()),
+            ));
+        }
+        Ok(Vault {
+            storage,
+            config,
+            key: Arc::new(key),
+        })
+    }
+
+    /// Opens a vault with a passphrase.
+    ///
+    /// # Errors
+    /// `NotFound` without a vault; `UnsupportedVersion` for a newer format; `WrongPassphrase`
+    /// when no key opens.
+    pub async fn open(storage: Storage, passphrase: &Passphrase) -> Result<Vault> {
+        let config = Self::read_config(&storage).await?;
+        for listed in storage.list("keys").await? {
+            let raw = storage.get(&listed.key).await?;
+            let file: KeyFile = serde_json::from_slice(&raw)
+                .map_err(|e| Error::corrupt(&listed.key, format!("not a key file: {e}")))?;
+            if let Some(key) = MasterKey::unwrap(&file, &listed.key, passphrase)? {
+                return Ok(Vault {
+                    storage,
+                    config,
+                    key: Arc::new(key),
+                });
+            }
+        }
+        Err(Error::new(
+            ErrorKind::WrongPassphrase,
+            format!(
+                "no key of the vault at {} opens with this passphrase",
+                storage.url()
+            ),
+        )
+        .hint("check DR_PASSPHRASE or the passphrase file; the vault itself is unchanged"))
+    }
+
+    /// Reads the plain config (no passphrase needed).
+    ///
+    /// # Errors
+    /// `NotFound` without a vault; `UnsupportedVersion` for a newer format; `Corrupt`.
+    pub async fn read_config(storage: &Storage) -> Result<Config> {
+        let raw = match storage.get(CONFIG).await {
+            Ok(raw) => raw,
+            Err(e) if e.kind == ErrorKind::NotFound => {
+                return Err(Error::new(
+                    ErrorKind::NotFound,
+                    format!("no vault at {}", storage.url()),
+                )
+                .hint("check the URL, or create the vault with `drctl vault init`"))
+            }
+            Err(e) => return Err(e),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&raw)
+            .map_err(|e| Error::corrupt(&format!("{}/config", storage.url()), e))?;
+        let version = value["format_version"].as_u64().unwrap_or(0);
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(Error::new(
+                ErrorKind::UnsupportedVersion,
+                format!("the vault at {} has format version {version}; this build reads up to {FORMAT_VERSION}", storage.url()),
+            )
+            .hint("upgrade drctl / terraform-provider-dr to a release that reads it"));
+        }
+        serde_json::from_value(value)
+            .map_err(|e| Error::corrupt(&format!("{}/config", storage.url()), e))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn storage(&self) -> &Storage {
+        &self.storage
+    }
+
+    async fn load_sealed_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        ad: &str,
+    ) -> Result<T> {
+        let sealed = self.storage.get(key).await?;
+        let object = format!("{}/{key}", self.storage.url());
+        let framed = self.key.open(&object, ad.as_bytes(), &sealed)?;
+        let raw = match framed.split_first() {
+            Some((1, z)) => zstd::stream::decode_all(z)
+                .map_err(|e| Error::corrupt(&object, format!("does not decompress: {e}")))?,
+            Some((0, raw)) => raw.to_vec(),
+            _ => return Err(Error::corrupt(&object, "unknown compression tag")),
+        };
+        serde_json::from_slice(&raw)
+            .map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
+    }
+
+    async fn store_sealed_json<T: serde::Serialize>(
+        &self,
+        key: &str,
+        ad: &str,
+        value: &T,
+    ) -> Result<u64> {
+        let raw =
+            serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        let sealed = self.key.seal(ad.as_bytes(), &zstd_frame(&raw));
+        let len = sealed.len() as u64;
+        if !self.storage.put_new(key, Bytes::from(sealed)).await? {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("{}/{key} already exists", self.storage.url()),
+            ));
+        }
+        Ok(len)
+    }
+
+    /// Every index file, merged: blob → (pack, location).
+    async fn load_index(&self) -> Result<HashMap<BlobId, (Arc<str>, BlobLocation)>> {
+        let mut map = HashMap::new();
+        for listed in self.storage.list("index").await? {
+            let id = listed.key.rsplit('/').next().unwrap_or_default();
+            let index: IndexFile = self
+                .load_sealed_json(&listed.key, &format!("index:{id}"))
+                .await?;
+            for pack in index.packs {
+                let pack_id: Arc<str> = Arc::from(pack.id.as_str());
+                for blob in pack.blobs {
+                    map.insert(blob.id, (pack_id.clone(), blob));
+                }
+            }
+        }
+        Ok(map)
+    }
+
+    /// Every snapshot, oldest first.
+    ///
+    /// # Errors
+    /// `Corrupt` naming an unreadable manifest; `Storage`.
+    pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        let mut out = Vec::new();
+        for listed in self.storage.list("snapshots").await? {
+            let id = listed
+                .key
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let s = self.load_snapshot(&id).await?;
+            out.push(SnapshotInfo {
+                id,
+                time: s.time.clone(),
+                sources: s.sources.iter().map(|x| x.name.clone()).collect(),
+                files: s.file_count(),
+                bytes: s.total_bytes(),
+                labels: s.labels.clone(),
+                source_digest: s.source_digest.clone(),
+            });
+        }
+        out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Resolves `latest`, a full id or a unique prefix of one.
+    ///
+    /// # Errors
+    /// `NotFound` when nothing matches; `InvalidInput` when a prefix is ambiguous.
+    pub async fn resolve_snapshot(&self, wanted: &str) -> Result<String> {
+        let all = self.storage.list("snapshots").await?;
+        let ids: Vec<String> = all
+            .iter()
+            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
+        if wanted == "latest" {
+            let infos = self.snapshots().await?;
+            return infos.last().map(|i| i.id.clone()).ok_or_else(|| {
+                Error::new(
+                    ErrorKind::NotFound,
+                    format!("the vault at {} holds no snapshot yet", self.storage.url()),
+                )
+                .hint("take one with `drctl vault snapshot`")
+            });
+        }
+        let matches: Vec<&String> = ids.iter().filter(|id| id.starts_with(wanted)).collect();
+        match matches.as_slice() {
+            [one] => Ok((*one).clone()),
+            [] => Err(Error::new(
+                ErrorKind::NotFound,
+                format!("no snapshot {wanted:?} in {}", self.storage.url()),
+            )
+            .hint("list them with `drctl vault snapshots`")),
+            _ => Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "snapshot prefix {wanted:?} matches {} snapshots",
+                    matches.len()
+                ),
+            )
+            .hint("give more characters of the id")),
+        }
+    }
+
+    /// Reads one snapshot manifest.
+    ///
+    /// # Errors
+    /// `NotFound`, `Corrupt`.
+    pub async fn load_snapshot(&self, id: &str) -> Result<Snapshot> {
+        self.load_sealed_json(&format!("snapshots/{id}"), &format!("snapshot:{id}"))
+            .await
+    }
+
+    /// The digest the sources have now (cheap: unchanged files reuse the latest snapshot's
+    /// digests). Equal to the latest snapshot's `source_digest` when nothing changed.
+    ///
+    /// # Errors
+    /// Scan and read errors naming the path.
+    pub async fn source_digest(&self, specs: &[SourceSpec]) -> Result<String> {
+        let latest = match self.resolve_snapshot("latest").await {
+            Ok(id) => Some(self.load_snapshot(&id).await?),
+            Err(e) if e.kind == ErrorKind::NotFound => None,
+            Err(e) => return Err(e),
+        };
+        let specs = specs.to_vec();
+        tokio::task::spawn_blocking(move || sources::source_digest(&specs, latest.as_ref()))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("digest task failed: {e}")))?
+    }
+}
+
+/// Decrypts, decompresses and re-hashes one blob.
+fn open_blob(key: &MasterKey, object: &str, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
+    let framed = key.open(
+        object,
+        format!("blob:{}", loc.id.to_hex()).as_bytes(),
+        sealed,
+    )?;
+    let raw = unframe(object, &framed, loc.raw_length as usize)?;
+    if key.blob_id(&raw) != loc.id {
+        return Err(Error::corrupt(
+            object,
+            format!("blob {} does not hash to its id", &loc.id.to_hex()[..16]),
+        ));
+    }
+    Ok(raw)
+}
