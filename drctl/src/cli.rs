@@ -10,10 +10,12 @@ Exit status:
   2  usage or input error: a bad flag, URL, path or option; nothing was changed
   3  no vault (or snapshot) where one was expected
   4  wrong passphrase: no key of the vault opens with it
+  5  the vault is locked by another operation (a snapshot or prune); retry later
 
 Environment:
   DR_VAULT       the vault URL when --vault is not given
   DR_PASSPHRASE  the vault passphrase when --passphrase-file is not given
+  DR_TEST_CLOCK=1 with DR_TEST_NOW=RFC3339  tests only: move the clock
   AWS_*, GOOGLE_*, AZURE_*  object-store credentials (never passed as flags)";
 
 #[derive(Parser, Debug)]
@@ -68,6 +70,26 @@ pub enum VaultCommand {
     /// Check the vault's structure; with --read-data, decrypt and re-hash every blob.
     #[command(after_help = EXIT_STATUS_HELP)]
     Verify(VerifyArgs),
+    /// Remove snapshots the retention policy lets go, then the data only they used. Prints the
+    /// plan first; --dry-run stops there. Snapshots younger than --lock-for are never removed.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Prune(PruneArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    /// Keep the newest N snapshots.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<usize>,
+    /// Keep snapshots younger than this (e.g. 7d, 12h).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    /// Never remove snapshots younger than this, whatever else is asked (e.g. 30d).
+    #[arg(long, value_name = "DURATION")]
+    pub lock_for: Option<String>,
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

@@ -8,6 +8,7 @@ pub const EXIT_FAILURE: u8 = 1;
 pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NOT_FOUND: u8 = 3;
 pub const EXIT_WRONG_PASSPHRASE: u8 = 4;
+pub const EXIT_LOCKED: u8 = 5;
 
 /// Prints a vault error to stderr and returns its exit code.
 pub fn fail(e: &Error) -> u8 {
@@ -19,6 +20,7 @@ pub fn fail(e: &Error) -> u8 {
         ErrorKind::InvalidInput | ErrorKind::AlreadyExists | ErrorKind::UnsafePath => EXIT_USAGE,
         ErrorKind::NotFound => EXIT_NOT_FOUND,
         ErrorKind::WrongPassphrase => EXIT_WRONG_PASSPHRASE,
+        ErrorKind::Locked => EXIT_LOCKED,
         _ => EXIT_FAILURE,
     }
 }

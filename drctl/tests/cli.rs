@@ -167,7 +167,14 @@ fn help_explains_every_vault_command_and_the_exit_codes() {
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
-    for cmd in ["init", "snapshot", "snapshots", "restore", "verify"] {
+    for cmd in [
+        "init",
+        "snapshot",
+        "snapshots",
+        "restore",
+        "verify",
+        "prune",
+    ] {
         assert!(help.contains(cmd), "{help}");
     }
     let out = Command::new(BIN)
@@ -181,4 +188,84 @@ fn help_explains_every_vault_command_and_the_exit_codes() {
             && help.contains("DR_PASSPHRASE"),
         "{help}"
     );
+}
+
+#[test]
+fn prune_prints_its_plan_honours_dry_run_and_lock_for() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = Some("pw");
+    std::fs::create_dir_all(d.join("ci")).unwrap();
+    assert!(drctl(
+        d,
+        p,
+        &["vault", "--vault", "v", "init", "--name", "v", "--region", "r"]
+    )
+    .status
+    .success());
+    // Three snapshots, ten days apart, through the test clock.
+    for (day, content) in [
+        ("2026-11-01", "one"),
+        ("2026-11-11", "two"),
+        ("2026-11-21", "three"),
+    ] {
+        std::fs::write(d.join("ci/file.txt"), content).unwrap();
+        let out = Command::new(BIN)
+            .args(["vault", "--vault", "v", "snapshot", "--source", "ci=ci"])
+            .current_dir(d)
+            .env("DR_PASSPHRASE", "pw")
+            .env("DR_TEST_CLOCK", "1")
+            .env("DR_TEST_NOW", format!("{day}T12:00:00Z"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    let at = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .current_dir(d)
+            .env("DR_PASSPHRASE", "pw")
+            .env("DR_TEST_CLOCK", "1")
+            .env("DR_TEST_NOW", "2026-11-25T12:00:00Z")
+            .output()
+            .unwrap()
+    };
+    let dry = at(&[
+        "vault",
+        "--vault",
+        "v",
+        "prune",
+        "--keep-within",
+        "7d",
+        "--dry-run",
+    ]);
+    assert!(dry.status.success(), "{}", text(&dry));
+    assert!(text(&dry).contains("forget 2"), "{}", text(&dry));
+
+    // lock_for 20d protects the 14-day-old snapshot: only the oldest goes.
+    let out = at(&[
+        "vault",
+        "--vault",
+        "v",
+        "prune",
+        "--keep-within",
+        "7d",
+        "--lock-for",
+        "20d",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["summary"]["snapshots_forgotten"], 1);
+    assert_eq!(result["plan"]["locked"].as_array().unwrap().len(), 1);
+    let list = at(&["vault", "--vault", "v", "snapshots", "--json"]);
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    assert!(at(&["vault", "--vault", "v", "verify", "--read-data"])
+        .status
+        .success());
+
+    let bad = at(&["vault", "--vault", "v", "prune", "--keep-within", "soon"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(text(&bad).contains("--keep-within \"soon\" is not a duration"));
 }

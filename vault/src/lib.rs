@@ -5,9 +5,11 @@
 //! The on-storage format is described in `vault/FORMAT.md`; errors follow the policy in
 //! [`error`].
 
+pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod format;
+pub mod locks;
 pub mod sources;
 pub mod storage;
 mod vault;
@@ -17,6 +19,6 @@ pub use error::{Error, ErrorKind, Result};
 pub use sources::SourceSpec;
 pub use storage::Storage;
 pub use vault::{
-    InitOptions, NoProgress, Problem, Progress, RestoreSummary, SnapshotInfo, SnapshotSummary,
-    Vault, VerifyReport,
+    parse_duration, InitOptions, NoProgress, Problem, Progress, PrunePlan, PruneSummary,
+    RestoreSummary, Retention, SnapshotInfo, SnapshotSummary, Vault, VerifyReport,
 };

@@ -360,3 +360,120 @@ async fn concurrent_snapshots_lose_nothing() {
         assert_same_tree(&dir.path().join(format!("src{i}")), &out);
     }
 }
+
+#[tokio::test]
+async fn prune_plans_then_removes_only_what_retention_and_lock_for_allow() {
+    use dr_vault::{locks, Retention};
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let spec = [SourceSpec::new("p", &src)];
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        // Each snapshot has data of its own (a 200 KiB file) so pruning frees real packs.
+        let own: Vec<u8> = (0..200 * 1024)
+            .map(|b| (b * (i + 7)) as u8 ^ (b >> 9) as u8)
+            .collect();
+        write(&src.join("artifacts/build.bin"), &own);
+        ids.push(
+            vault
+                .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+                .await
+                .unwrap()
+                .id,
+        );
+    }
+    let now = time::OffsetDateTime::now_utc();
+
+    // lock_for protects every young snapshot from any policy.
+    let locked = Retention {
+        keep_last: Some(1),
+        lock_for: Some(Duration::from_secs(3600)),
+        ..Default::default()
+    };
+    let plan = vault.plan_prune(&locked, now).await.unwrap();
+    assert!(plan.forget.is_empty());
+    assert_eq!(plan.locked.len(), 3);
+
+    // keep_last 2: the two oldest go; the plan writes nothing until executed.
+    let retention = Retention {
+        keep_last: Some(2),
+        ..Default::default()
+    };
+    let plan = vault.plan_prune(&retention, now).await.unwrap();
+    let forgotten: Vec<&str> = plan.forget.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(forgotten, [ids[0].as_str(), ids[1].as_str()]);
+    assert!(
+        plan.bytes_to_free > 0 && !plan.packs_to_delete.is_empty(),
+        "{plan:?}"
+    );
+    assert_eq!(
+        vault.snapshots().await.unwrap().len(),
+        4,
+        "planning changes nothing"
+    );
+
+    // A running snapshot's lock stops prune; released, prune goes ahead.
+    let shared = locks::acquire(&storage, false).await.unwrap();
+    let err = vault.prune(&plan).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Locked);
+    shared.release().await.unwrap();
+
+    let summary = vault.prune(&plan).await.unwrap();
+    assert_eq!(summary.snapshots_forgotten, 2);
+    assert_eq!(summary.packs_deleted, plan.packs_to_delete.len());
+    assert_eq!(vault.snapshots().await.unwrap().len(), 2);
+    let report = vault.verify(true, &NoProgress).await.unwrap();
+    assert!(report.is_clean(), "{report:#?}");
+    let out = dir.path().join("out");
+    vault
+        .restore(&ids[3], &out, Some("p"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out);
+    let old = dir.path().join("old");
+    vault
+        .restore(&ids[2], &old, Some("p"), &NoProgress)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    vault
+        .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    // A pack no index lists, as a snapshot killed before its index would leave.
+    storage
+        .put_new(
+            "data/ff/ff00orphan",
+            bytes::Bytes::from_static(b"half a pack"),
+        )
+        .await
+        .unwrap();
+    let plan = vault
+        .plan_prune(
+            &dr_vault::Retention::default(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert!(plan.forget.is_empty());
+    assert_eq!(plan.packs_to_delete, ["ff00orphan"]);
+    vault.prune(&plan).await.unwrap();
+    assert!(!storage.exists("data/ff/ff00orphan").await.unwrap());
+    assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
+}

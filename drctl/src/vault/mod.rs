@@ -1,6 +1,7 @@
 //! `drctl vault …`: the vault engine from the shell. One file per command.
 
 mod init;
+mod prune;
 mod restore;
 mod snapshot;
 mod snapshots;
@@ -28,6 +29,7 @@ pub async fn run(args: VaultArgs) -> u8 {
         VaultCommand::Snapshots => snapshots::run(&ctx).await,
         VaultCommand::Restore(a) => restore::run(&ctx, a).await,
         VaultCommand::Verify(a) => verify::run(&ctx, a).await,
+        VaultCommand::Prune(a) => prune::run(&ctx, a).await,
     }
 }
 

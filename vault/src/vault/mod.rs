@@ -1,10 +1,13 @@
 //! The vault: init and open, listing, and the shared plumbing of its operations. Operations
 //! return data and never print; long ones report through [`Progress`]. Each operation lives
-//! in its own file: `snapshot.rs`, `restore.rs`, `verify.rs`.
+//! in its own file: `snapshot.rs`, `restore.rs`, `verify.rs`, `prune.rs`.
 
+mod prune;
 mod restore;
 mod snapshot;
 mod verify;
+
+pub use prune::{parse_duration, PrunePlan, PruneSummary, Retention};
 
 use crate::crypto::{random_id, BlobId, KdfParams, KeyFile, MasterKey, Passphrase};
 use crate::error::{Error, ErrorKind, Result};
@@ -128,7 +131,8 @@ fn now_rfc3339() -> String {
     let format = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
     );
-    time::OffsetDateTime::now_utc()
+    crate::clock::now()
+        .to_offset(time::UtcOffset::UTC)
         .format(&format)
         .unwrap_or_default()
 }

@@ -27,6 +27,19 @@ impl Vault {
         labels: &BTreeMap<String, String>,
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
+        // Held until the manifest is written, so no prune deletes data this snapshot reuses.
+        let lock = crate::locks::acquire(&self.storage, false).await?;
+        let summary = self.snapshot_locked(specs, labels, progress).await;
+        lock.release().await?;
+        summary
+    }
+
+    async fn snapshot_locked(
+        &self,
+        specs: &[SourceSpec],
+        labels: &BTreeMap<String, String>,
+        progress: &dyn Progress,
+    ) -> Result<SnapshotSummary> {
         let scan_specs = specs.to_vec();
         let scanned = tokio::task::spawn_blocking(move || sources::scan(&scan_specs))
             .await

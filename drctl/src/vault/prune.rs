@@ -1,0 +1,67 @@
+//! `drctl vault prune`: plan, print, then execute unless --dry-run.
+
+use super::Context;
+use crate::cli::PruneArgs;
+use crate::output;
+use dr_vault::{parse_duration, Retention};
+
+pub async fn run(ctx: &Context, args: PruneArgs) -> u8 {
+    let parse = |text: &Option<String>, flag: &str| {
+        text.as_deref().map(|t| parse_duration(t, flag)).transpose()
+    };
+    let retention = match (
+        parse(&args.keep_within, "--keep-within"),
+        parse(&args.lock_for, "--lock-for"),
+    ) {
+        (Ok(keep_within), Ok(lock_for)) => Retention {
+            keep_last: args.keep_last,
+            keep_within,
+            lock_for,
+        },
+        (Err(e), _) | (_, Err(e)) => return output::fail(&e),
+    };
+    let vault = match ctx.open().await {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let plan = match vault.plan_prune(&retention, dr_vault::clock::now()).await {
+        Ok(p) => p,
+        Err(e) => return output::fail(&e),
+    };
+    if !ctx.json {
+        println!(
+            "plan: keep {} snapshots ({} only because of --lock-for), forget {}, delete {} packs ({}), keep {} packs",
+            plan.keep.len(),
+            plan.locked.len(),
+            plan.forget.len(),
+            plan.packs_to_delete.len(),
+            output::bytes(plan.bytes_to_free),
+            plan.packs_kept
+        );
+        for s in &plan.forget {
+            println!("  forget {} {}", &s.id[..12], s.time);
+        }
+    }
+    if args.dry_run {
+        if ctx.json {
+            output::json(&serde_json::json!({ "plan": plan, "dry_run": true }));
+        }
+        return output::EXIT_OK;
+    }
+    match vault.prune(&plan).await {
+        Ok(summary) => {
+            if ctx.json {
+                output::json(&serde_json::json!({ "plan": plan, "summary": summary }));
+            } else {
+                println!(
+                    "pruned: {} snapshots forgotten, {} packs deleted, {} freed",
+                    summary.snapshots_forgotten,
+                    summary.packs_deleted,
+                    output::bytes(summary.bytes_freed)
+                );
+            }
+            output::EXIT_OK
+        }
+        Err(e) => output::fail(&e),
+    }
+}

@@ -1,0 +1,269 @@
+//! Prune: plan first (which snapshots go, which packs are freed), then execute under an
+//! exclusive lock. Snapshots younger than `lock_for` are never removed, whatever the policy.
+//!
+//! Execution order keeps every crash safe: forgotten manifests are deleted first (their data
+//! stays), then one new index replaces the old ones, and only then are packs that no remaining
+//! snapshot uses deleted. Packs that fully hold unused blobs are deleted; packs that mix used
+//! and unused blobs are kept as they are (no repacking yet).
+
+use super::{pack_key, SnapshotInfo, Vault};
+use crate::crypto::{random_id, BlobId};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{IndexFile, PackEntry};
+use crate::locks;
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+/// Which snapshots to keep. With neither `keep_last` nor `keep_within`, all are kept and prune
+/// only reclaims unreferenced data.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retention {
+    pub keep_last: Option<usize>,
+    pub keep_within: Option<Duration>,
+    /// Snapshots younger than this can be deleted by nothing.
+    pub lock_for: Option<Duration>,
+}
+
+/// What a prune would do.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PrunePlan {
+    pub keep: Vec<SnapshotInfo>,
+    pub forget: Vec<SnapshotInfo>,
+    /// Ids kept only because `lock_for` protects them.
+    pub locked: Vec<String>,
+    pub packs_to_delete: Vec<String>,
+    pub packs_kept: usize,
+    pub bytes_to_free: u64,
+}
+
+/// What a prune did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct PruneSummary {
+    pub snapshots_forgotten: usize,
+    pub packs_deleted: usize,
+    pub bytes_freed: u64,
+}
+
+fn age(now: time::OffsetDateTime, time_text: &str) -> Option<Duration> {
+    let then =
+        time::OffsetDateTime::parse(time_text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+    let secs = (now - then).whole_seconds();
+    Some(Duration::from_secs(secs.max(0) as u64))
+}
+
+impl Vault {
+    /// Computes what prune would remove under `retention` at time `now`; writes nothing.
+    ///
+    /// # Errors
+    /// `Corrupt` for unreadable manifests or index files; `Storage`.
+    pub async fn plan_prune(
+        &self,
+        retention: &Retention,
+        now: time::OffsetDateTime,
+    ) -> Result<PrunePlan> {
+        let snapshots = self.snapshots().await?;
+        let count = snapshots.len();
+        let mut keep = Vec::new();
+        let mut forget = Vec::new();
+        let mut locked = Vec::new();
+        let no_policy = retention.keep_last.is_none() && retention.keep_within.is_none();
+        for (i, s) in snapshots.into_iter().enumerate() {
+            let from_newest = count - 1 - i;
+            let snapshot_age = age(now, &s.time);
+            let by_policy = no_policy
+                || retention.keep_last.is_some_and(|n| from_newest < n)
+                || retention
+                    .keep_within
+                    .is_some_and(|w| snapshot_age.is_none_or(|a| a <= w));
+            // An unreadable time counts as young: never delete what we cannot date.
+            let is_locked = retention
+                .lock_for
+                .is_some_and(|l| snapshot_age.is_none_or(|a| a < l));
+            if by_policy {
+                keep.push(s);
+            } else if is_locked {
+                locked.push(s.id.clone());
+                keep.push(s);
+            } else {
+                forget.push(s);
+            }
+        }
+        let used = self
+            .blobs_used_by(keep.iter().map(|s| s.id.as_str()))
+            .await?;
+        let (packs, _) = self.all_packs().await?;
+        let sizes: BTreeMap<String, u64> = self
+            .storage
+            .list("data")
+            .await?
+            .into_iter()
+            .map(|l| {
+                (
+                    l.key.rsplit('/').next().unwrap_or_default().to_string(),
+                    l.size,
+                )
+            })
+            .collect();
+        let mut packs_to_delete = Vec::new();
+        let mut bytes_to_free = 0;
+        for pack in &packs {
+            if pack.blobs.iter().all(|b| !used.contains(&b.id)) {
+                bytes_to_free += sizes.get(&pack.id).copied().unwrap_or(0);
+                packs_to_delete.push(pack.id.clone());
+            }
+        }
+        // Packs no index lists: left by an interrupted snapshot or prune. Prune runs under the
+        // exclusive lock, so no running snapshot can own them.
+        let indexed: HashSet<&str> = packs.iter().map(|p| p.id.as_str()).collect();
+        for (id, size) in &sizes {
+            if !indexed.contains(id.as_str()) {
+                bytes_to_free += size;
+                packs_to_delete.push(id.clone());
+            }
+        }
+        packs_to_delete.sort();
+        packs_to_delete.dedup();
+        let packs_kept = sizes.len().saturating_sub(packs_to_delete.len());
+        Ok(PrunePlan {
+            keep,
+            forget,
+            locked,
+            packs_to_delete,
+            packs_kept,
+            bytes_to_free,
+        })
+    }
+
+    /// Carries out a plan under an exclusive lock. Snapshots taken since the plan are kept and
+    /// their data with them; a snapshot the plan forgets but `lock_for` now protects is not
+    /// possible (locks only age), so the plan's list stands.
+    ///
+    /// # Errors
+    /// `Locked` while a snapshot runs; `Storage`.
+    pub async fn prune(&self, plan: &PrunePlan) -> Result<PruneSummary> {
+        let lock = locks::acquire(&self.storage, true).await?;
+        let result = self.prune_locked(plan).await;
+        lock.release().await?;
+        result
+    }
+
+    async fn prune_locked(&self, plan: &PrunePlan) -> Result<PruneSummary> {
+        let forget: HashSet<&str> = plan.forget.iter().map(|s| s.id.as_str()).collect();
+        for id in &forget {
+            self.storage.delete(&format!("snapshots/{id}")).await?;
+        }
+        // Recompute what is used now: snapshots written since the plan keep their data.
+        let remaining: Vec<String> = self
+            .storage
+            .list("snapshots")
+            .await?
+            .into_iter()
+            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
+            .collect();
+        let used = self
+            .blobs_used_by(remaining.iter().map(String::as_str))
+            .await?;
+        let planned: HashSet<&str> = plan.packs_to_delete.iter().map(String::as_str).collect();
+        let (packs, index_keys) = self.all_packs().await?;
+        let (dead, live): (Vec<PackEntry>, Vec<PackEntry>) = packs.into_iter().partition(|p| {
+            planned.contains(p.id.as_str()) && p.blobs.iter().all(|b| !used.contains(&b.id))
+        });
+        if !dead.is_empty() {
+            // One index for what remains, written before the old ones go: at every moment
+            // each live pack is listed somewhere.
+            let index_id = random_id();
+            self.store_sealed_json(
+                &format!("index/{index_id}"),
+                &format!("index:{index_id}"),
+                &IndexFile {
+                    packs: live.clone(),
+                },
+            )
+            .await?;
+            for key in &index_keys {
+                self.storage.delete(key).await?;
+            }
+        }
+        let sizes: BTreeMap<String, u64> = self
+            .storage
+            .list("data")
+            .await?
+            .into_iter()
+            .map(|l| {
+                (
+                    l.key.rsplit('/').next().unwrap_or_default().to_string(),
+                    l.size,
+                )
+            })
+            .collect();
+        let mut bytes_freed = 0;
+        let still_indexed: HashSet<&str> = live.iter().map(|p| p.id.as_str()).collect();
+        let orphans = sizes
+            .keys()
+            .filter(|id| planned.contains(id.as_str()) && !still_indexed.contains(id.as_str()));
+        let mut dead_ids: Vec<&str> = dead
+            .iter()
+            .map(|p| p.id.as_str())
+            .chain(orphans.map(String::as_str))
+            .collect();
+        dead_ids.sort_unstable();
+        dead_ids.dedup();
+        for id in &dead_ids {
+            bytes_freed += sizes.get(*id).copied().unwrap_or(0);
+            self.storage.delete(&pack_key(id)).await?;
+        }
+        Ok(PruneSummary {
+            snapshots_forgotten: forget.len(),
+            packs_deleted: dead_ids.len(),
+            bytes_freed,
+        })
+    }
+
+    /// Every blob the given snapshots reference.
+    async fn blobs_used_by<'a>(
+        &self,
+        ids: impl Iterator<Item = &'a str>,
+    ) -> Result<HashSet<BlobId>> {
+        let mut used = HashSet::new();
+        for id in ids {
+            let s = self.load_snapshot(id).await?;
+            used.extend(
+                s.sources
+                    .iter()
+                    .flat_map(|src| &src.entries)
+                    .flat_map(|e| e.chunks.iter().copied()),
+            );
+        }
+        Ok(used)
+    }
+
+    /// Every pack every index file lists, and the index files' keys.
+    async fn all_packs(&self) -> Result<(Vec<PackEntry>, Vec<String>)> {
+        let mut packs = Vec::new();
+        let mut keys = Vec::new();
+        for listed in self.storage.list("index").await? {
+            let id = listed.key.rsplit('/').next().unwrap_or_default();
+            let file: IndexFile = self
+                .load_sealed_json(&listed.key, &format!("index:{id}"))
+                .await?;
+            packs.extend(file.packs);
+            keys.push(listed.key);
+        }
+        Ok((packs, keys))
+    }
+}
+
+/// Parses a duration such as `15m`, `1h`, `7d` or `2w`.
+///
+/// # Errors
+/// `InvalidInput` naming `what` and saying the expected form.
+pub fn parse_duration(text: &str, what: &str) -> Result<Duration> {
+    humantime::parse_duration(text.trim()).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("{what} {text:?} is not a duration: {e}"),
+        )
+        .hint("write it like 15m, 1h, 7d or 2w")
+    })
+}
