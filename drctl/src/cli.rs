@@ -74,6 +74,26 @@ pub enum VaultCommand {
     /// plan first; --dry-run stops there. Snapshots younger than --lock-for are never removed.
     #[command(after_help = EXIT_STATUS_HELP)]
     Prune(PruneArgs),
+    /// Copy every snapshot the standby vault --to lacks (only missing data moves); a re-run
+    /// after an interruption finishes the job. The standby restores on its own.
+    #[command(after_help = EXIT_STATUS_HELP)]
+    Replicate(ReplicateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReplicateArgs {
+    /// The destination vault URL.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+    /// The destination's passphrase file; default: the same passphrase as the source.
+    #[arg(long, value_name = "FILE")]
+    pub to_passphrase_file: Option<PathBuf>,
+    /// An object-store option for the destination; repeatable.
+    #[arg(long = "to-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub to_options: Vec<(String, String)>,
+    /// Print what would be copied and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Args, Debug)]

@@ -269,3 +269,71 @@ fn prune_prints_its_plan_honours_dry_run_and_lock_for() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(text(&bad).contains("--keep-within \"soon\" is not a duration"));
 }
+
+#[test]
+fn replicate_to_a_standby_that_then_restores_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let p = Some("pw");
+    std::fs::create_dir_all(d.join("ci")).unwrap();
+    std::fs::write(d.join("ci/pipeline.yml"), "stages: [deploy]\n").unwrap();
+    for (vault, region) in [("primary", "eu-west-1"), ("standby", "us-east-1")] {
+        assert!(drctl(
+            d,
+            p,
+            &["vault", "--vault", vault, "init", "--name", vault, "--region", region]
+        )
+        .status
+        .success());
+    }
+    assert!(drctl(
+        d,
+        p,
+        &["vault", "--vault", "primary", "snapshot", "--source", "ci=ci"]
+    )
+    .status
+    .success());
+    let dry = drctl(
+        d,
+        p,
+        &[
+            "vault",
+            "--vault",
+            "primary",
+            "replicate",
+            "--to",
+            "standby",
+            "--dry-run",
+        ],
+    );
+    assert!(text(&dry).contains("copy 1 snapshots"), "{}", text(&dry));
+    let out = drctl(
+        d,
+        p,
+        &[
+            "vault",
+            "--vault",
+            "primary",
+            "replicate",
+            "--to",
+            "standby",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let result: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(result["summary"]["snapshots_copied"], 1);
+    std::fs::remove_dir_all(d.join("primary")).unwrap();
+    let restored = drctl(
+        d,
+        p,
+        &[
+            "vault", "--vault", "standby", "restore", "--target", "rebuilt", "--source", "ci",
+        ],
+    );
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert_eq!(
+        std::fs::read_to_string(d.join("rebuilt/pipeline.yml")).unwrap(),
+        "stages: [deploy]\n"
+    );
+}

@@ -20,5 +20,6 @@ pub use sources::SourceSpec;
 pub use storage::Storage;
 pub use vault::{
     parse_duration, InitOptions, NoProgress, Problem, Progress, PrunePlan, PruneSummary,
-    RestoreSummary, Retention, SnapshotInfo, SnapshotSummary, Vault, VerifyReport,
+    ReplicationPlan, ReplicationSummary, RestoreSummary, Retention, SnapshotInfo, SnapshotSummary,
+    Vault, VerifyReport,
 };

@@ -4,7 +4,8 @@
 //! first and then looks for others: two writers that race both see each other and the one
 //! that conflicts backs off, so no interleaving lets prune delete a pack that a snapshot has
 //! just decided not to re-upload. Locks are refreshed while held and count as stale (ignored)
-//! after [`STALE_AFTER`] without a refresh, so a crashed writer blocks nobody for long.
+//! after [`STALE_AFTER`] without a refresh, or at once when its process is gone from this
+//! host, so a crashed writer blocks nobody for long.
 
 use crate::crypto::random_id;
 use crate::error::{Error, ErrorKind, Result};
@@ -68,6 +69,20 @@ impl Drop for LockGuard {
     }
 }
 
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A lock taken on this host by a process that no longer exists (killed, crashed) is stale at
+/// once: nobody has to wait half an hour after a `kill -9`.
+fn holder_is_dead(lock: &LockFile) -> bool {
+    !lock.hostname.is_empty()
+        && lock.hostname == this_host()
+        && !std::path::Path::new(&format!("/proc/{}", lock.pid)).exists()
+}
+
 fn encode(exclusive: bool) -> Result<Bytes> {
     let file = LockFile {
         exclusive,
@@ -104,7 +119,8 @@ pub async fn acquire(storage: &Storage, exclusive: bool) -> Result<LockGuard> {
         let Ok(other) = serde_json::from_slice::<LockFile>(&raw) else {
             continue;
         };
-        let stale = now_secs() - other.refreshed > STALE_AFTER.as_secs() as i64;
+        let stale =
+            now_secs() - other.refreshed > STALE_AFTER.as_secs() as i64 || holder_is_dead(&other);
         if stale || !(exclusive || other.exclusive) {
             continue;
         }

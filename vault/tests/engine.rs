@@ -477,3 +477,139 @@ async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
     assert!(!storage.exists("data/ff/ff00orphan").await.unwrap());
     assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
 }
+
+#[tokio::test]
+async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let primary_dir = dir.path().join("primary");
+    let primary = Vault::init(
+        Storage::local(&primary_dir, true).unwrap(),
+        &opts(),
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let mut standby_opts = opts();
+    standby_opts.name = "standby".into();
+    standby_opts.region = "us-east-1".into();
+    let standby_storage = Storage::local(&dir.path().join("standby"), true).unwrap();
+    let standby = Vault::init(standby_storage.clone(), &standby_opts, &pass())
+        .await
+        .unwrap();
+    let spec = [SourceSpec::new("p", &src)];
+    let first = primary
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    assert_eq!(plan.to_copy.len(), 1);
+    let copied = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!((copied.snapshots_copied, copied.files_copied), (1, 4));
+
+    // One small change: only that file's data moves.
+    write(&src.join("env/prod.tfvars"), b"region = \"eu-central-1\"\n");
+    let second = primary
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    assert_eq!((plan.to_copy.len(), plan.already_there), (1, 1));
+    let copied = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(copied.files_copied, 1, "{copied:?}");
+    assert!(copied.bytes_copied < 100);
+
+    // Nothing left to do; the same vault is refused as a target.
+    assert!(primary
+        .plan_replication(&standby)
+        .await
+        .unwrap()
+        .to_copy
+        .is_empty());
+    assert_eq!(
+        primary.plan_replication(&primary).await.unwrap_err().kind,
+        ErrorKind::InvalidInput
+    );
+
+    // An interrupted run (the manifest never written) is finished by the next one.
+    std::fs::remove_file(dir.path().join("standby/snapshots").join(&second.id)).unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    assert_eq!(plan.to_copy.len(), 1);
+    primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+
+    // The primary region is gone: the standby restores on its own, bit for bit.
+    std::fs::remove_dir_all(&primary_dir).unwrap();
+    let standby = Vault::open(standby_storage, &pass()).await.unwrap();
+    assert!(standby.verify(true, &NoProgress).await.unwrap().is_clean());
+    let out = dir.path().join("out");
+    standby
+        .restore(&second.id, &out, Some("p"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out);
+    standby
+        .restore(&first.id, &dir.path().join("first"), Some("p"), &NoProgress)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn empty_objects_and_a_missing_index_are_named_and_nothing_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let root = dir.path().join("vault");
+    let storage = Storage::local(&root, true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let first = vault
+        .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    write(&src.join("new.txt"), b"second snapshot data\n");
+    vault
+        .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let indexes = storage.list("index").await.unwrap();
+    assert_eq!(indexes.len(), 2);
+
+    // The second index file is lost: the blobs it listed are "in no index".
+    std::fs::remove_file(root.join(&indexes[1].key)).unwrap();
+    let report = vault.verify(false, &NoProgress).await.unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.message.contains("is in no index")),
+        "{report:#?}"
+    );
+
+    // A zero-length pack, index file and snapshot manifest.
+    let packs = storage.list("data").await.unwrap();
+    std::fs::write(root.join(&packs[0].key), b"").unwrap();
+    std::fs::write(root.join(&indexes[0].key), b"").unwrap();
+    std::fs::write(root.join("snapshots").join(&first.id), b"").unwrap();
+    let report = vault.verify(true, &NoProgress).await.unwrap();
+    for key in [indexes[0].key.clone(), format!("snapshots/{}", first.id)] {
+        assert!(
+            report.problems.iter().any(|p| p.object.ends_with(&key)),
+            "{key} not named: {report:#?}"
+        );
+    }
+    let err = vault.load_snapshot(&first.id).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Corrupt);
+    assert!(err.to_string().contains(&first.id), "{err}");
+}

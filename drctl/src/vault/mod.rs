@@ -2,6 +2,7 @@
 
 mod init;
 mod prune;
+mod replicate;
 mod restore;
 mod snapshot;
 mod snapshots;
@@ -30,6 +31,7 @@ pub async fn run(args: VaultArgs) -> u8 {
         VaultCommand::Restore(a) => restore::run(&ctx, a).await,
         VaultCommand::Verify(a) => verify::run(&ctx, a).await,
         VaultCommand::Prune(a) => prune::run(&ctx, a).await,
+        VaultCommand::Replicate(a) => replicate::run(&ctx, a).await,
     }
 }
 
@@ -38,7 +40,7 @@ pub struct Context {
     pub url: String,
     pub options: BTreeMap<String, String>,
     pub json: bool,
-    passphrase_file: Option<std::path::PathBuf>,
+    pub passphrase_file: Option<std::path::PathBuf>,
 }
 
 impl Context {

@@ -3,11 +3,13 @@
 //! in its own file: `snapshot.rs`, `restore.rs`, `verify.rs`, `prune.rs`.
 
 mod prune;
+mod replicate;
 mod restore;
 mod snapshot;
 mod verify;
 
 pub use prune::{parse_duration, PrunePlan, PruneSummary, Retention};
+pub use replicate::{ReplicationPlan, ReplicationSummary};
 
 use crate::crypto::{random_id, BlobId, KdfParams, KeyFile, MasterKey, Passphrase};
 use crate::error::{Error, ErrorKind, Result};

@@ -150,7 +150,7 @@ impl Vault {
         result
     }
 
-    async fn read_blob(
+    pub(super) async fn read_blob(
         &self,
         id: &BlobId,
         index: &HashMap<BlobId, (Arc<str>, BlobLocation)>,

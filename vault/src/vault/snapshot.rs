@@ -191,10 +191,10 @@ enum Job {
     Read(Item),
 }
 
-struct SealedBlob {
-    id: BlobId,
-    sealed: Vec<u8>,
-    raw_length: u32,
+pub(super) struct SealedBlob {
+    pub(super) id: BlobId,
+    pub(super) sealed: Vec<u8>,
+    pub(super) raw_length: u32,
 }
 
 /// Reads, chunks, hashes and seals one file (a blocking task). Returns its entry and the
@@ -256,7 +256,7 @@ fn read_file(
 
 /// Collects sealed blobs into packs of about `target` bytes and uploads each; returns the packs
 /// written and the bytes stored.
-async fn pack_writer(
+pub(super) async fn pack_writer(
     storage: Storage,
     key: Arc<MasterKey>,
     target: usize,
