@@ -352,6 +352,20 @@ impl Vault {
         Ok(map)
     }
 
+    /// Every pack in storage (listed or not in an index) and its size, by pack id.
+    async fn pack_sizes(&self) -> Result<BTreeMap<String, u64>> {
+        let listed = self.storage.list("data").await?;
+        Ok(listed
+            .into_iter()
+            .map(|l| {
+                (
+                    l.key.rsplit('/').next().unwrap_or_default().to_string(),
+                    l.size,
+                )
+            })
+            .collect())
+    }
+
     /// Every snapshot, oldest first.
     ///
     /// # Errors

@@ -11,7 +11,7 @@ use crate::crypto::{random_id, BlobId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{IndexFile, PackEntry};
 use crate::locks;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 /// Which snapshots to keep. With neither `keep_last` nor `keep_within`, all are kept and prune
@@ -93,18 +93,7 @@ impl Vault {
             .blobs_used_by(keep.iter().map(|s| s.id.as_str()))
             .await?;
         let (packs, _) = self.all_packs().await?;
-        let sizes: BTreeMap<String, u64> = self
-            .storage
-            .list("data")
-            .await?
-            .into_iter()
-            .map(|l| {
-                (
-                    l.key.rsplit('/').next().unwrap_or_default().to_string(),
-                    l.size,
-                )
-            })
-            .collect();
+        let sizes = self.pack_sizes().await?;
         let mut packs_to_delete = Vec::new();
         let mut bytes_to_free = 0;
         for pack in &packs {
@@ -185,18 +174,7 @@ impl Vault {
                 self.storage.delete(key).await?;
             }
         }
-        let sizes: BTreeMap<String, u64> = self
-            .storage
-            .list("data")
-            .await?
-            .into_iter()
-            .map(|l| {
-                (
-                    l.key.rsplit('/').next().unwrap_or_default().to_string(),
-                    l.size,
-                )
-            })
-            .collect();
+        let sizes = self.pack_sizes().await?;
         let mut bytes_freed = 0;
         let still_indexed: HashSet<&str> = live.iter().map(|p| p.id.as_str()).collect();
         let orphans = sizes

@@ -17,18 +17,7 @@ impl Vault {
     pub async fn verify(&self, read_data: bool, progress: &dyn Progress) -> Result<VerifyReport> {
         let mut report = VerifyReport::default();
         let url = self.storage.url().to_string();
-        let pack_sizes: HashMap<String, u64> = self
-            .storage
-            .list("data")
-            .await?
-            .into_iter()
-            .map(|l| {
-                (
-                    l.key.rsplit('/').next().unwrap_or_default().to_string(),
-                    l.size,
-                )
-            })
-            .collect();
+        let pack_sizes = self.pack_sizes().await?;
         let mut index: HashMap<BlobId, (String, BlobLocation)> = HashMap::new();
         let mut packs: BTreeMap<String, Vec<BlobLocation>> = BTreeMap::new();
         for listed in self.storage.list("index").await? {
