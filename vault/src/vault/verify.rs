@@ -113,6 +113,12 @@ impl Vault {
                 };
                 report.bytes_read += data.len() as u64;
                 progress.advance(data.len() as u64);
+                if let Err(message) = self.check_pack_header(pack, &data) {
+                    report.problems.push(Problem {
+                        object: object.clone(),
+                        message,
+                    });
+                }
                 for blob in blobs {
                     report.blobs_checked += 1;
                     let range = blob.offset as usize
@@ -134,5 +140,28 @@ impl Vault {
             }
         }
         Ok(report)
+    }
+}
+
+impl Vault {
+    /// The sealed header at the end of a pack (how an index is rebuilt from packs alone) must
+    /// open and list blobs; a pack cut short loses it even when every indexed blob survives.
+    fn check_pack_header(&self, pack: &str, data: &[u8]) -> std::result::Result<(), String> {
+        let (rest, len_bytes) = data
+            .split_at_checked(data.len().wrapping_sub(4))
+            .ok_or("pack header is missing")?;
+        let len = u32::from_le_bytes(len_bytes.try_into().map_err(|_| "pack header is missing")?)
+            as usize;
+        let sealed = rest
+            .get(rest.len().wrapping_sub(len)..)
+            .filter(|_| len <= rest.len())
+            .ok_or("pack header is truncated")?;
+        let header = self
+            .key
+            .open(pack, format!("pack:{pack}").as_bytes(), sealed)
+            .map_err(|e| format!("pack header: {}", e.message))?;
+        serde_json::from_slice::<Vec<BlobLocation>>(&header)
+            .map(|_| ())
+            .map_err(|e| format!("pack header is not valid: {e}"))
     }
 }
