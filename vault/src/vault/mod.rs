@@ -366,19 +366,24 @@ impl Vault {
             .collect())
     }
 
+    /// The ids of every snapshot manifest, unordered.
+    pub(super) async fn snapshot_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .storage
+            .list("snapshots")
+            .await?
+            .into_iter()
+            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
+            .collect())
+    }
+
     /// Every snapshot, oldest first.
     ///
     /// # Errors
     /// `Corrupt` naming an unreadable manifest; `Storage`.
     pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
         let mut out = Vec::new();
-        for listed in self.storage.list("snapshots").await? {
-            let id = listed
-                .key
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
+        for id in self.snapshot_ids().await? {
             let s = self.load_snapshot(&id).await?;
             out.push(SnapshotInfo {
                 id,
@@ -399,11 +404,6 @@ impl Vault {
     /// # Errors
     /// `NotFound` when nothing matches; `InvalidInput` when a prefix is ambiguous.
     pub async fn resolve_snapshot(&self, wanted: &str) -> Result<String> {
-        let all = self.storage.list("snapshots").await?;
-        let ids: Vec<String> = all
-            .iter()
-            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
-            .collect();
         if wanted == "latest" {
             let infos = self.snapshots().await?;
             return infos.last().map(|i| i.id.clone()).ok_or_else(|| {
@@ -414,6 +414,7 @@ impl Vault {
                 .hint("take one with `drctl vault snapshot`")
             });
         }
+        let ids = self.snapshot_ids().await?;
         let matches: Vec<&String> = ids.iter().filter(|id| id.starts_with(wanted)).collect();
         match matches.as_slice() {
             [one] => Ok((*one).clone()),

@@ -143,13 +143,7 @@ impl Vault {
             self.storage.delete(&format!("snapshots/{id}")).await?;
         }
         // Recompute what is used now: snapshots written since the plan keep their data.
-        let remaining: Vec<String> = self
-            .storage
-            .list("snapshots")
-            .await?
-            .into_iter()
-            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
-            .collect();
+        let remaining = self.snapshot_ids().await?;
         let used = self
             .blobs_used_by(remaining.iter().map(String::as_str))
             .await?;

@@ -196,14 +196,4 @@ impl Vault {
         }
         Ok(summary)
     }
-
-    async fn snapshot_ids(&self) -> Result<Vec<String>> {
-        Ok(self
-            .storage
-            .list("snapshots")
-            .await?
-            .into_iter()
-            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
-            .collect())
-    }
 }
