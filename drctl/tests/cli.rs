@@ -337,3 +337,73 @@ fn replicate_to_a_standby_that_then_restores_alone() {
         "stages: [deploy]\n"
     );
 }
+
+/// A full disk: the snapshot fails with an error that says so, and the vault is left as it
+/// was: verify is clean, no snapshot is listed, and once space is back a snapshot succeeds.
+/// The small disk is a 4 MiB tmpfs mounted in a private user and mount namespace
+/// (`unshare -rm`), so the test needs no privileges and leaves no mount behind.
+#[test]
+fn a_full_disk_fails_the_snapshot_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("disk")).unwrap();
+    std::fs::create_dir_all(d.join("big")).unwrap();
+    std::fs::create_dir_all(d.join("small")).unwrap();
+    // 12 MiB that zstd cannot shrink, so the pack outgrows the disk.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let noise: Vec<u8> = (0..12 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(d.join("big/artifact.bin"), noise).unwrap();
+    std::fs::write(d.join("small/pipeline.yml"), "stages: [deploy]\n").unwrap();
+
+    let script = r#"
+        set -u
+        mount -t tmpfs -o size=4m tmpfs disk || exit 90
+        "$DRCTL" vault --vault disk/vault init --name small --region eu-west-1 || exit 91
+        "$DRCTL" vault --vault disk/vault snapshot --source big=big >snap.out 2>snap.err
+        echo $? >snap.code
+        "$DRCTL" vault --vault disk/vault snapshots --json >list.json || exit 92
+        "$DRCTL" vault --vault disk/vault verify >verify.out 2>&1 || exit 93
+        "$DRCTL" vault --vault disk/vault snapshot --source small=small >after.out 2>&1 || exit 94
+        "$DRCTL" vault --vault disk/vault verify --read-data >>verify.out 2>&1 || exit 95
+    "#;
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c", script])
+        .current_dir(d)
+        .env("DRCTL", BIN)
+        .env("DR_TEST_INSECURE_KDF", "1")
+        .env("DR_PASSPHRASE", "disk-pass")
+        .env_remove("DR_VAULT")
+        .output()
+        .expect("unshare (util-linux) runs the test in a private mount namespace");
+    let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+    assert!(
+        out.status.success(),
+        "step failed with {:?}: {}\nsnapshot: {}\nverify: {}\nafter: {}",
+        out.status.code(),
+        text(&out),
+        read("snap.err"),
+        read("verify.out"),
+        read("after.out")
+    );
+    assert_eq!(read("snap.code").trim(), "1", "a full disk is a failure");
+    let err = read("snap.err");
+    assert!(err.contains("disk holding the vault is full"), "{err}");
+    assert!(!err.contains("disk-pass"));
+    assert_eq!(
+        read("list.json").trim(),
+        "[]",
+        "no half snapshot is visible"
+    );
+    assert!(
+        read("after.out").contains("saved: 1 files"),
+        "{}",
+        read("after.out")
+    );
+}

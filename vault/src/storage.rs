@@ -173,7 +173,26 @@ impl Storage {
 
     fn path(&self, key: &str) -> ObjectPath {
         key.split('/')
+            .filter(|part| !part.is_empty())
             .fold(self.prefix.clone(), |p, part| p.join(part))
+    }
+
+    /// For a local vault, removes the directories left empty after its objects were deleted
+    /// (object stores have no directories). Directories holding anything else stay.
+    pub fn remove_empty_local_dirs(&self) {
+        fn prune(dir: &std::path::Path) {
+            if let Ok(entries) = std::fs::read_dir(dir) {
+                for entry in entries.flatten() {
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        prune(&entry.path());
+                    }
+                }
+            }
+            let _ = std::fs::remove_dir(dir); // fails, as meant, when not empty
+        }
+        if let Some(path) = self.url.strip_prefix("file://") {
+            prune(std::path::Path::new(path));
+        }
     }
 
     fn object_name(&self, key: &str) -> String {
@@ -337,8 +356,27 @@ fn storage_error(object: &str, action: &str, e: object_store::Error) -> Error {
         _ => ErrorKind::Storage,
     };
     let mut err = Error::new(kind, format!("cannot {action} {object}"));
-    if kind == ErrorKind::Storage {
+    if is_disk_full(&e) {
+        err = err.hint(
+            "the disk holding the vault is full: free space and run the command again; \
+             nothing was committed",
+        );
+    } else if kind == ErrorKind::Storage {
         err = err.hint("check the storage options and the credentials in the environment (AWS_*, GOOGLE_*, AZURE_*)");
     }
     err.with_source(e)
+}
+
+/// Whether an error, anywhere down its source chain, is ENOSPC from the local file system.
+fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) {
+                return true;
+            }
+        }
+        cause = c.source();
+    }
+    false
 }
