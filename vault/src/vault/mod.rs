@@ -1,14 +1,17 @@
 //! The vault: init and open, listing, and the shared plumbing of its operations. Operations
 //! return data and never print; long ones report through [`Progress`]. Each operation lives
-//! in its own file: `snapshot.rs`, `restore.rs`, `verify.rs`, `prune.rs`.
+//! in its own file: `snapshot.rs`, `restore.rs`, `verify.rs`, `prune.rs`, `replicate.rs`,
+//! `records.rs`.
 
 mod prune;
+mod records;
 mod replicate;
 mod restore;
 mod snapshot;
 mod verify;
 
 pub use prune::{parse_duration, PrunePlan, PruneSummary, Retention};
+pub use records::Policy;
 pub use replicate::{ReplicationPlan, ReplicationSummary};
 
 use crate::crypto::{random_id, BlobId, KdfParams, KeyFile, MasterKey, Passphrase};
@@ -150,7 +153,17 @@ fn pack_key(id: &str) -> String {
 }
 
 fn zstd_frame(raw: &[u8]) -> Vec<u8> {
-    match zstd::bulk::compress(raw, 3) {
+    thread_local! {
+        // One compression context per thread: creating one per blob costs more than
+        // compressing a small file.
+        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
+            std::cell::RefCell::new(zstd::bulk::Compressor::new(3).ok());
+    }
+    let compressed = COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
+        Some(c) => c.compress(raw),
+        None => zstd::bulk::compress(raw, 3),
+    });
+    match compressed {
         Ok(z) if z.len() + 1 < raw.len() + 1 => {
             let mut out = Vec::with_capacity(z.len() + 1);
             out.push(1);
@@ -169,8 +182,18 @@ fn zstd_frame(raw: &[u8]) -> Vec<u8> {
 fn unframe(object: &str, framed: &[u8], raw_length: usize) -> Result<Vec<u8>> {
     match framed.split_first() {
         Some((0, raw)) => Ok(raw.to_vec()),
-        Some((1, z)) => zstd::bulk::decompress(z, raw_length)
-            .map_err(|e| Error::corrupt(object, format!("does not decompress: {e}"))),
+        Some((1, z)) => {
+            thread_local! {
+                static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+                    std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
+            }
+            DECOMPRESSOR
+                .with(|d| match d.borrow_mut().as_mut() {
+                    Some(d) => d.decompress(z, raw_length),
+                    None => zstd::bulk::decompress(z, raw_length),
+                })
+                .map_err(|e| Error::corrupt(object, format!("does not decompress: {e}")))
+        }
         _ => Err(Error::corrupt(object, "unknown compression tag")),
     }
 }

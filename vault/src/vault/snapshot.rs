@@ -207,38 +207,29 @@ fn read_file(
     tx: &mpsc::Sender<SealedBlob>,
 ) -> Result<(Entry, u64)> {
     let mut entry = item.entry;
-    let file = std::fs::File::open(&item.abs).map_err(|e| Error::io(&item.abs, "read", e))?;
+    let mut file = std::fs::File::open(&item.abs).map_err(|e| Error::io(&item.abs, "read", e))?;
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     let mut new_bytes = 0u64;
-    let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-    let cdc = fastcdc::v2020::StreamCDC::new(
-        reader,
-        chunker.min_size,
-        chunker.avg_size,
-        chunker.max_size,
-    );
-    for chunk in cdc {
-        let chunk = chunk
-            .map_err(|e| Error::io(&item.abs, "read", std::io::Error::other(e.to_string())))?;
-        hasher.update(&chunk.data);
-        size += chunk.data.len() as u64;
-        let id = key.blob_id(&chunk.data);
+    let mut add_chunk = |data: &[u8]| -> Result<()> {
+        hasher.update(data);
+        size += data.len() as u64;
+        let id = key.blob_id(data);
         entry.chunks.push(id);
         let fresh = claimed
             .lock()
             .map(|mut set| set.insert(id))
             .unwrap_or(false);
         if fresh {
-            new_bytes += chunk.data.len() as u64;
+            new_bytes += data.len() as u64;
             let sealed = key.seal(
                 format!("blob:{}", id.to_hex()).as_bytes(),
-                &zstd_frame(&chunk.data),
+                &zstd_frame(data),
             );
             let blob = SealedBlob {
                 id,
                 sealed,
-                raw_length: chunk.data.len() as u32,
+                raw_length: data.len() as u32,
             };
             tx.blocking_send(blob).map_err(|_| {
                 Error::new(
@@ -246,6 +237,35 @@ fn read_file(
                     "the pack writer stopped; see the error before this one",
                 )
             })?;
+        }
+        Ok(())
+    };
+    let read_error = |e: std::io::Error| Error::io(&item.abs, "read", e);
+    if entry.size <= u64::from(chunker.max_size) {
+        // Small files (most pipeline configuration) are read whole and cut in memory: the
+        // streaming chunker zeroes a max-size buffer per file, which costs more than the file.
+        let mut data = Vec::with_capacity(entry.size as usize);
+        std::io::Read::read_to_end(&mut file, &mut data).map_err(read_error)?;
+        let cuts = fastcdc::v2020::FastCDC::new(
+            &data,
+            chunker.min_size,
+            chunker.avg_size,
+            chunker.max_size,
+        );
+        for cut in cuts {
+            add_chunk(&data[cut.offset..cut.offset + cut.length])?;
+        }
+    } else {
+        let reader = std::io::BufReader::with_capacity(256 * 1024, file);
+        let cdc = fastcdc::v2020::StreamCDC::new(
+            reader,
+            chunker.min_size,
+            chunker.avg_size,
+            chunker.max_size,
+        );
+        for chunk in cdc {
+            let chunk = chunk.map_err(|e| read_error(std::io::Error::other(e.to_string())))?;
+            add_chunk(&chunk.data)?;
         }
     }
     // A file that changed while being read records what was read.
