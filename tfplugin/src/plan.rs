@@ -21,6 +21,7 @@ pub fn plan_from_schema(
     config: &Value,
 ) -> (Value, Vec<AttributePath>) {
     let mut planned = proposed.clone();
+    drop_blocks_absent_from_config(block, config, &mut planned);
     apply_defaults(block, config, &mut planned);
     if prior.is_null() || planned != *prior {
         mark_computed_nulls_unknown(block, config, &mut planned);
@@ -170,6 +171,27 @@ fn nested_configurable_view(nested: &NestedBlock, value: &Value) -> Value {
     value.map_elements(|v| configurable_view(&nested.block, v))
 }
 
+/// Terraform proposes the prior value for a single block the configuration no longer has
+/// (its `ProposedNew` keeps prior objects whose config is null), yet rejects a plan that keeps
+/// it. A removed single block is planned away, at every depth.
+fn drop_blocks_absent_from_config(block: &Block, config: &Value, planned: &mut Value) {
+    if !matches!(planned, Value::Object(_)) {
+        return;
+    }
+    for nested in &block.blocks {
+        let cfg = config.attr(&nested.type_name);
+        if nested.nesting == Nesting::Single && cfg.is_null() {
+            planned.set_attr(&nested.type_name, Value::Null);
+            continue;
+        }
+        if let Some(p) = planned.attr_mut(&nested.type_name) {
+            zip_nested(nested, cfg, p, &AttributePath::root(), |c, p, _| {
+                drop_blocks_absent_from_config(&nested.block, c, p);
+            });
+        }
+    }
+}
+
 fn apply_defaults(block: &Block, config: &Value, planned: &mut Value) {
     if !matches!(planned, Value::Object(_)) {
         return;
@@ -259,6 +281,29 @@ fn apply_modifiers(
 mod tests {
     use super::*;
     use crate::schema::{Attribute, NestedBlock};
+
+    #[test]
+    fn a_removed_single_block_is_planned_null_though_terraform_proposes_the_prior() {
+        let block = Block::new(vec![Attribute::optional(
+            "name",
+            crate::value::Type::String,
+        )])
+        .with_blocks(vec![NestedBlock::new(
+            "retention",
+            Nesting::Single,
+            Block::new(vec![Attribute::optional(
+                "keep",
+                crate::value::Type::Number,
+            )]),
+        )]);
+        let prior = Value::object([
+            ("name", Value::string("a")),
+            ("retention", Value::object([("keep", Value::number(3u64))])),
+        ]);
+        let config = Value::object([("name", Value::string("a")), ("retention", Value::Null)]);
+        let (planned, _) = plan_from_schema(&block, &prior, &prior, &config);
+        assert_eq!(planned.attr("retention"), &Value::Null);
+    }
     use crate::value::Type;
 
     fn schema() -> Block {
