@@ -54,6 +54,17 @@ impl KdfParams {
         iterations: 1,
         parallelism: 1,
     };
+
+    /// The parameters for a new vault: [`KdfParams::STRONG`], unless the test switch
+    /// `DR_TEST_INSECURE_KDF=1` is set (test suites create hundreds of vaults; a vault made
+    /// that way is cheap to brute-force and must never hold real data).
+    pub fn for_new_vault() -> KdfParams {
+        if std::env::var("DR_TEST_INSECURE_KDF").as_deref() == Ok("1") {
+            KdfParams::INSECURE_FOR_TESTS
+        } else {
+            KdfParams::STRONG
+        }
+    }
 }
 
 /// The vault's master key material.

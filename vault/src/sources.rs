@@ -46,6 +46,19 @@ pub(crate) struct Scanned {
     pub items: Vec<Item>,
 }
 
+/// Checks one include/exclude pattern; the error says what is wrong with it.
+///
+/// # Errors
+/// `InvalidInput` when `pattern` is not a glob.
+pub fn check_glob(pattern: &str) -> Result<()> {
+    Glob::new(pattern).map(|_| ()).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidInput,
+            format!("{pattern:?} is not a glob: {e}"),
+        )
+    })
+}
+
 fn globs(patterns: &[String], source: &str, what: &str) -> Result<Option<GlobSet>> {
     if patterns.is_empty() {
         return Ok(None);
@@ -234,7 +247,7 @@ fn frame(h: &mut blake3::Hasher, bytes: &[u8]) {
 }
 
 /// BLAKE3 of a file's content, streamed.
-pub(crate) fn file_digest(path: &Path) -> Result<String> {
+pub fn file_digest(path: &Path) -> Result<String> {
     let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "read", e))?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];

@@ -28,10 +28,7 @@ pub async fn run(ctx: &Context, args: InitArgs) -> u8 {
     };
     let mut opts = InitOptions::new(&args.name, &args.region);
     opts.labels = args.labels.into_iter().collect();
-    // Tests and benchmarks only: the cheapest key derivation, never for real vaults.
-    if std::env::var("DR_TEST_INSECURE_KDF").as_deref() == Ok("1") {
-        opts.kdf = KdfParams::INSECURE_FOR_TESTS;
-    }
+    opts.kdf = KdfParams::for_new_vault();
     match Vault::init(storage, &opts, &passphrase).await {
         Ok(vault) => {
             if ctx.json {

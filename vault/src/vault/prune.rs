@@ -44,7 +44,7 @@ pub struct PruneSummary {
     pub bytes_freed: u64,
 }
 
-fn age(now: time::OffsetDateTime, time_text: &str) -> Option<Duration> {
+pub(super) fn age(now: time::OffsetDateTime, time_text: &str) -> Option<Duration> {
     let then =
         time::OffsetDateTime::parse(time_text, &time::format_description::well_known::Rfc3339)
             .ok()?;
@@ -62,6 +62,8 @@ impl Vault {
         retention: &Retention,
         now: time::OffsetDateTime,
     ) -> Result<PrunePlan> {
+        // The vault's recorded lock_for binds every caller; a longer one asked for here adds to it.
+        let lock_for = self.policy().await?.lock_for().max(retention.lock_for);
         let snapshots = self.snapshots().await?;
         let count = snapshots.len();
         let mut keep = Vec::new();
@@ -77,9 +79,7 @@ impl Vault {
                     .keep_within
                     .is_some_and(|w| snapshot_age.is_none_or(|a| a <= w));
             // An unreadable time counts as young: never delete what we cannot date.
-            let is_locked = retention
-                .lock_for
-                .is_some_and(|l| snapshot_age.is_none_or(|a| a < l));
+            let is_locked = lock_for.is_some_and(|l| snapshot_age.is_none_or(|a| a < l));
             if by_policy {
                 keep.push(s);
             } else if is_locked {

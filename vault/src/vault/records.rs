@@ -1,0 +1,160 @@
+//! Small mutable records beside the snapshots: the vault's protection policy, the settings a
+//! Terraform resource manages, region pairs and drill reports. They are sealed like every
+//! other object (they name paths and policies) and replaced whole, under `records/`.
+
+use super::{zstd_frame, Vault};
+use crate::error::{Error, ErrorKind, Result};
+use bytes::Bytes;
+use std::time::Duration;
+
+const RECORDS: &str = "records";
+const POLICY: &str = "policy";
+
+/// What the vault itself enforces, whoever operates on it (provider, drctl, prune).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Policy {
+    /// Snapshots younger than this are deleted by nothing: not prune, not destroy.
+    pub lock_for_seconds: Option<u64>,
+}
+
+impl Policy {
+    pub fn lock_for(&self) -> Option<Duration> {
+        self.lock_for_seconds.map(Duration::from_secs)
+    }
+}
+
+fn check_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.split('/').all(|part| {
+            !part.is_empty()
+                && part != ".."
+                && part != "."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!("{name:?} is not a valid record name"),
+        )
+        .hint("use letters, digits, '-', '_', '.', ':', '@', separated by '/'"))
+    }
+}
+
+impl Vault {
+    /// Stores (or replaces) the record `name`, e.g. `pairs/prod` or `drills/nightly/2026…`.
+    ///
+    /// # Errors
+    /// `InvalidInput` for a bad name; `Storage`.
+    pub async fn put_record(&self, name: &str, value: &serde_json::Value) -> Result<()> {
+        check_name(name)?;
+        let raw =
+            serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        let sealed = self
+            .key
+            .seal(format!("record:{name}").as_bytes(), &zstd_frame(&raw));
+        self.storage
+            .put_replace(&format!("{RECORDS}/{name}"), Bytes::from(sealed))
+            .await
+    }
+
+    /// The record `name`, or `None` when there is none.
+    ///
+    /// # Errors
+    /// `Corrupt` when it does not decrypt; `Storage`.
+    pub async fn record(&self, name: &str) -> Result<Option<serde_json::Value>> {
+        check_name(name)?;
+        let key = format!("{RECORDS}/{name}");
+        match self.load_sealed_json(&key, &format!("record:{name}")).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every record under `prefix` (e.g. `drills/nightly`), by name, in name order.
+    ///
+    /// # Errors
+    /// As [`Vault::record`].
+    pub async fn records(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
+        check_name(prefix)?;
+        let mut out = Vec::new();
+        for listed in self.storage.list(&format!("{RECORDS}/{prefix}")).await? {
+            let name = listed.key[RECORDS.len() + 1..].to_string();
+            if let Some(v) = self.record(&name).await? {
+                out.push((name, v));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The protection policy recorded in the vault (none: nothing is locked).
+    ///
+    /// # Errors
+    /// As [`Vault::record`].
+    pub async fn policy(&self) -> Result<Policy> {
+        match self.record(POLICY).await? {
+            Some(v) => serde_json::from_value(v).map_err(|e| {
+                Error::corrupt(&format!("{}/{RECORDS}/{POLICY}", self.storage.url()), e)
+            }),
+            None => Ok(Policy::default()),
+        }
+    }
+
+    /// Records the protection policy; prune and destroy honour it from then on.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub async fn set_policy(&self, policy: &Policy) -> Result<()> {
+        let value =
+            serde_json::to_value(policy).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        self.put_record(POLICY, &value).await
+    }
+
+    /// Bytes the vault's packs take in storage.
+    ///
+    /// # Errors
+    /// `Storage`.
+    pub async fn stored_bytes(&self) -> Result<u64> {
+        Ok(self.pack_sizes().await?.values().sum())
+    }
+
+    /// Deletes the whole vault, refusing while any snapshot is younger than the recorded
+    /// `lock_for` (measured at `now`). The config goes first, so an interrupted destroy
+    /// leaves no half vault that looks whole. Returns how many snapshots were deleted.
+    ///
+    /// # Errors
+    /// `Locked` naming the protected snapshots; `Storage`.
+    pub async fn destroy(&self, now: time::OffsetDateTime) -> Result<usize> {
+        let snapshots = self.snapshots().await?;
+        if let Some(lock_for) = self.policy().await?.lock_for() {
+            let locked: Vec<&str> = snapshots
+                .iter()
+                .filter(|s| super::prune::age(now, &s.time).is_none_or(|a| a < lock_for))
+                .map(|s| s.id.as_str())
+                .collect();
+            if !locked.is_empty() {
+                return Err(Error::new(
+                    ErrorKind::Locked,
+                    format!(
+                        "{} snapshot(s) of the vault at {} are younger than its lock_for ({}) and can be deleted by nothing: {}",
+                        locked.len(),
+                        self.storage.url(),
+                        humantime::format_duration(lock_for),
+                        locked.join(", ")
+                    ),
+                )
+                .hint("wait until they are older than lock_for; lowering lock_for applies only to later changes"));
+            }
+        }
+        self.storage.delete(super::CONFIG).await?;
+        for listed in self.storage.list("").await? {
+            self.storage.delete(&listed.key).await?;
+        }
+        self.storage.remove_empty_local_dirs();
+        Ok(snapshots.len())
+    }
+}
