@@ -3,12 +3,19 @@
 //! This crate is a thin layer: `tfplugin` speaks Terraform's protocol, the vault engine does
 //! the storage work, and the files here map one to the other.
 
+mod backup_vault;
 mod config;
+mod drill;
+mod region_pair;
+mod snapshot_data;
+mod vault_data;
+mod vaults;
 
 pub use config::{ProviderConfig, Secret};
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use tfplugin::{async_trait, DataSource, Diagnostics, Provider, Resource, Schema, Value};
+use vaults::Vaults;
 
 /// The provider's source address, as users write it in `required_providers`.
 pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/dr-project/dr";
@@ -16,13 +23,13 @@ pub const PROVIDER_ADDRESS: &str = "registry.terraform.io/dr-project/dr";
 /// The provider. Its configuration is shared with every resource once Terraform sends it.
 #[derive(Default)]
 pub struct DrProvider {
-    config: Arc<RwLock<Option<ProviderConfig>>>,
+    vaults: Arc<Vaults>,
 }
 
 impl DrProvider {
     /// The configuration received from `ConfigureProvider`, if any yet.
     pub fn config(&self) -> Option<ProviderConfig> {
-        self.config.read().ok().and_then(|c| c.clone())
+        self.vaults.config().ok()
     }
 }
 
@@ -46,16 +53,33 @@ impl Provider for DrProvider {
             return;
         }
         let parsed = ProviderConfig::from_value(config, &|name| std::env::var(name).ok(), diags);
-        if let (Some(parsed), Ok(mut slot)) = (parsed, self.config.write()) {
-            *slot = Some(parsed);
+        if let Some(parsed) = parsed {
+            self.vaults.set_config(parsed);
         }
     }
 
     fn resources(&self) -> Vec<Arc<dyn Resource>> {
-        Vec::new()
+        vec![
+            Arc::new(backup_vault::BackupVault {
+                vaults: self.vaults.clone(),
+            }),
+            Arc::new(region_pair::RegionPair {
+                vaults: self.vaults.clone(),
+            }),
+            Arc::new(drill::Drill {
+                vaults: self.vaults.clone(),
+            }),
+        ]
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {
-        Vec::new()
+        vec![
+            Arc::new(vault_data::VaultData {
+                vaults: self.vaults.clone(),
+            }),
+            Arc::new(snapshot_data::SnapshotData {
+                vaults: self.vaults.clone(),
+            }),
+        ]
     }
 }

@@ -27,3 +27,81 @@ fn provider_docs_are_current() {
     let committed = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(committed == page, "docs/index.md is stale: run `UPDATE_DOCS=1 cargo test -p terraform-provider-dr --test docs`");
 }
+
+/// `docs/resources/<name>.md` and `docs/data-sources/<name>.md`: the schema's descriptions,
+/// with the example (and import command) from `examples/`.
+#[test]
+fn resource_and_data_source_docs_are_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let provider = DrProvider::default();
+    let mut pages = Vec::new();
+    for r in provider.resources() {
+        let name = r.type_name();
+        let dir = root.join("examples/resources").join(name);
+        pages.push((
+            root.join(format!("docs/resources/{}.md", &name[3..])),
+            page(
+                name,
+                "Resource",
+                &r.schema(),
+                &dir.join("resource.tf"),
+                Some(&dir.join("import.sh")),
+            ),
+        ));
+    }
+    for d in provider.data_sources() {
+        let name = d.type_name();
+        let dir = root.join("examples/data-sources").join(name);
+        pages.push((
+            root.join(format!("docs/data-sources/{}.md", &name[3..])),
+            page(
+                name,
+                "Data Source",
+                &d.schema(),
+                &dir.join("data-source.tf"),
+                None,
+            ),
+        ));
+    }
+    let mut stale = Vec::new();
+    for (path, text) in pages {
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        if std::fs::read_to_string(&path).unwrap_or_default() != text {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale docs {stale:?}: run `UPDATE_DOCS=1 cargo test -p terraform-provider-dr --test docs`"
+    );
+}
+
+fn page(
+    name: &str,
+    kind: &str,
+    schema: &tfplugin::Schema,
+    example: &Path,
+    import: Option<&Path>,
+) -> String {
+    let example = std::fs::read_to_string(example).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing: every {kind} needs an example",
+            example.display()
+        )
+    });
+    let mut text = format!(
+        "---\npage_title: \"{name} {kind} - dr\"\ndescription: |-\n  {desc}\n---\n\n# {name} ({kind})\n\n{desc}\n\n\
+         ## Example Usage\n\n```terraform\n{example}```\n\n{schema}",
+        desc = schema.block.description,
+        schema = tfplugin::docs::schema_markdown(&schema.block),
+    );
+    if let Some(import) = import {
+        let script = std::fs::read_to_string(import).unwrap_or_default();
+        text.push_str(&format!("\n## Import\n\n```shell\n{script}```\n"));
+    }
+    text.push_str("\n<!-- Generated from the provider schema by provider/tests/docs.rs; do not edit by hand. -->\n");
+    text
+}

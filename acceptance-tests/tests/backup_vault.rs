@@ -1,0 +1,377 @@
+//! `dr_backup_vault` and the `dr_vault` / `dr_snapshot` data sources through the real
+//! Terraform 1.0.3: every behaviour the resource promises, as a user would see it.
+
+use acceptance_tests::{ProviderBuild, TfDir};
+use std::path::Path;
+
+const PASSPHRASE: &str = "acc-passphrase-7f3a";
+
+/// A root module directory with the dr provider, a passphrase in the environment, cheap
+/// key derivation for new vaults, and a sample pipeline folder as the source.
+fn module() -> TfDir {
+    let mut tf = TfDir::new(&[ProviderBuild::dr()]);
+    tf.set_env("DR_PASSPHRASE", PASSPHRASE);
+    tf.set_env("DR_TEST_INSECURE_KDF", "1");
+    let pipeline = tf.path().join("pipeline");
+    std::fs::create_dir_all(pipeline.join("scripts")).unwrap();
+    std::fs::write(pipeline.join("ci.yml"), "stages: [build, deploy]\n").unwrap();
+    std::fs::write(
+        pipeline.join("scripts/deploy.sh"),
+        "#!/bin/sh\necho deploy\n",
+    )
+    .unwrap();
+    tf
+}
+
+const HEADER: &str = r#"
+terraform {
+  required_providers {
+    dr = { source = "registry.terraform.io/dr-project/dr" }
+  }
+}
+provider "dr" {}
+"#;
+
+fn vault_config(body: &str) -> String {
+    format!(
+        r#"{HEADER}
+resource "dr_backup_vault" "primary" {{
+{body}
+}}
+"#
+    )
+}
+
+const BASIC: &str = r#"
+  name   = "primary"
+  region = "eu-west-1"
+  url    = "vaults/primary"
+  source {
+    name = "pipeline"
+    path = "pipeline"
+  }
+"#;
+
+fn num(v: &serde_json::Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_f64().map(|f| f as u64))
+        .unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+#[test]
+fn create_then_a_changed_file_plans_a_snapshot_and_apply_takes_exactly_one() {
+    let tf = module();
+    tf.config(&vault_config(BASIC));
+    tf.init();
+    tf.apply();
+    let v = tf.values("dr_backup_vault.primary");
+    let id = v["id"].as_str().unwrap();
+    assert_eq!(
+        id,
+        format!("file://{}/vaults/primary", tf.path().display()),
+        "id is the canonical absolute URL"
+    );
+    assert!(tf.path().join("vaults/primary/config").is_file());
+    assert_eq!(num(&v["snapshot_count"]), 1);
+    let first = v["latest_snapshot_id"].as_str().unwrap().to_string();
+    let digest = v["source_digest"].as_str().unwrap().to_string();
+    assert!(num(&v["stored_bytes"]) > 0);
+
+    std::fs::write(
+        tf.path().join("pipeline/ci.yml"),
+        "stages: [build, test, deploy]\n",
+    )
+    .unwrap();
+    let plan = tf.assert_plan_changes(
+        r"~ update in-place .*~ latest_snapshot_id += \S+ -> \(known after apply\).*~ source_digest += \S+ -> \S+",
+    );
+    assert!(!plan.flat().contains(PASSPHRASE));
+    tf.apply();
+    let v = tf.values("dr_backup_vault.primary");
+    assert_eq!(num(&v["snapshot_count"]), 2, "exactly one new snapshot");
+    assert_ne!(v["latest_snapshot_id"], first.as_str());
+    assert_ne!(v["source_digest"], digest.as_str());
+
+    // Retention and labels change in place, without a snapshot.
+    tf.config(&vault_config(&format!(
+        "{BASIC}\n  labels = {{ team = \"platform\" }}\n  retention {{\n    keep_last = 1\n  }}\n"
+    )));
+    tf.assert_plan_changes(r"~ update in-place .*\+ labels");
+    tf.apply();
+    let v = tf.values("dr_backup_vault.primary");
+    assert_eq!(
+        num(&v["snapshot_count"]),
+        1,
+        "keep_last = 1 pruned the older one"
+    );
+
+    // name, region and url force replacement.
+    for (attr, value) in [
+        ("name", "\"renamed\""),
+        ("region", "\"us-east-1\""),
+        ("url", "\"vaults/other\""),
+    ] {
+        let body = BASIC.replace(
+            &BASIC
+                .lines()
+                .find(|l| l.trim_start().starts_with(&format!("{attr} ")))
+                .unwrap()
+                .to_string(),
+            &format!("  {attr} = {value}"),
+        );
+        tf.config(&vault_config(&body));
+        tf.assert_plan_changes(&format!(
+            r"must be replaced .*{attr} .*# forces replacement"
+        ));
+    }
+}
+
+#[test]
+fn an_existing_vault_is_refused_with_the_import_command_and_import_plans_empty() {
+    let tf = module();
+    tf.config(&vault_config(BASIC));
+    tf.init();
+    tf.apply();
+    // The state is lost; the vault is not.
+    std::fs::remove_file(tf.path().join("terraform.tfstate")).unwrap();
+    let _ = std::fs::remove_file(tf.path().join("terraform.tfstate.backup"));
+    tf.fails_with(
+        &["apply", "-no-color", "-auto-approve"],
+        r"Vault Already Exists.*terraform import dr_backup_vault.<NAME> vaults/primary",
+    );
+    tf.ok(&[
+        "import",
+        "-no-color",
+        "dr_backup_vault.primary",
+        "vaults/primary",
+    ]);
+    tf.assert_plan_empty();
+    let v = tf.values("dr_backup_vault.primary");
+    assert_eq!(num(&v["snapshot_count"]), 1);
+}
+
+#[test]
+fn a_vault_deleted_outside_terraform_plans_to_be_created_again() {
+    let tf = module();
+    tf.config(&vault_config(BASIC));
+    tf.init();
+    tf.apply();
+    std::fs::remove_dir_all(tf.path().join("vaults/primary")).unwrap();
+    tf.assert_plan_changes(r"dr_backup_vault.primary will be created");
+    tf.apply();
+}
+
+#[test]
+fn destroy_needs_force_destroy_and_never_deletes_locked_snapshots() {
+    let mut tf = module();
+    tf.set_env("DR_TEST_CLOCK", "1");
+    tf.set_env("DR_TEST_NOW", "2026-11-01T00:00:00Z");
+    tf.config(&vault_config(BASIC));
+    tf.init();
+    tf.apply();
+    tf.fails_with(
+        &["destroy", "-no-color", "-auto-approve"],
+        r"Vault Holds Snapshots.*holds 1 snapshot\(s\).*force_destroy = true",
+    );
+    assert!(
+        tf.path().join("vaults/primary/config").is_file(),
+        "nothing deleted"
+    );
+
+    tf.config(&vault_config(&format!(
+        "{BASIC}\n  force_destroy = true\n  retention {{\n    lock_for = \"30d\"\n  }}\n"
+    )));
+    tf.apply();
+    tf.fails_with(
+        &["destroy", "-no-color", "-auto-approve"],
+        r"younger than its lock_for \(30days\) and can be deleted by nothing",
+    );
+    assert!(
+        tf.path().join("vaults/primary/config").is_file(),
+        "nothing deleted"
+    );
+    // lock_for can only grow: lowering it would unlock what it promised to keep.
+    tf.config(&vault_config(&format!("{BASIC}\n  force_destroy = true\n")));
+    tf.fails_with(&["plan", "-no-color"], r"lock_for Cannot Be Lowered");
+
+    // 31 days later the lock has expired.
+    tf.set_env("DR_TEST_NOW", "2026-12-02T00:00:00Z");
+    tf.config(&vault_config(&format!(
+        "{BASIC}\n  force_destroy = true\n  retention {{\n    lock_for = \"30d\"\n  }}\n"
+    )));
+    tf.ok(&["destroy", "-no-color", "-auto-approve"]);
+    assert!(
+        !tf.path().join("vaults/primary").exists(),
+        "the vault is gone"
+    );
+}
+
+#[test]
+fn bad_input_is_an_error_on_its_attribute_and_writes_nothing() {
+    let tf = module();
+    let cases = [
+        (
+            BASIC.replace("path = \"pipeline\"", "path = \"no-such-dir\""),
+            r"Source Path Not Found.*no-such-dir does not exist",
+        ),
+        (
+            BASIC.replace(
+                "path = \"pipeline\"",
+                "path = \"pipeline\"\n    include = [\"a[\"]",
+            ),
+            r"Invalid Glob.*not a glob",
+        ),
+        (
+            BASIC.replace("name   = \"primary\"", "name   = \"Primary Vault\""),
+            r"name must be 1 to 63 lower-case letters",
+        ),
+        (
+            format!("{BASIC}\n  retention {{\n    keep_within = \"soon\"\n  }}\n"),
+            r"Invalid Duration.*retention.keep_within",
+        ),
+        (
+            format!(
+                "{BASIC}\n  source {{\n    name = \"pipeline\"\n    path = \"pipeline\"\n  }}\n"
+            ),
+            r"Duplicate Source Name",
+        ),
+    ];
+    tf.config(&vault_config(BASIC));
+    tf.init();
+    for (body, pattern) in cases {
+        tf.config(&vault_config(&body));
+        tf.fails_with(&["validate", "-no-color"], pattern);
+        tf.fails_with(&["plan", "-no-color"], pattern);
+    }
+    assert!(!tf.path().join("vaults").exists(), "nothing was written");
+}
+
+#[test]
+fn a_missing_passphrase_is_one_clear_error_and_the_passphrase_is_never_shown() {
+    let mut tf = module();
+    tf.remove_env("DR_PASSPHRASE");
+    tf.config(&vault_config(BASIC));
+    tf.init();
+    let out = tf.fails_with(
+        &["plan", "-no-color"],
+        r"Missing Vault Passphrase.*DR_PASSPHRASE",
+    );
+    assert_eq!(out.flat().matches("Missing Vault Passphrase").count(), 1);
+
+    // In the provider block (from a variable), with full logging on: never printed or stored.
+    let secret = "pp-in-config-93c1e";
+    tf.config(&vault_config(BASIC).replace(
+        "provider \"dr\" {}",
+        &format!("variable \"pp\" {{\n  sensitive = true\n  default = \"{secret}\"\n}}\nprovider \"dr\" {{\n  passphrase = var.pp\n}}"),
+    ));
+    tf.set_env("TF_LOG", "trace");
+    let out = tf.ok(&["apply", "-no-color", "-auto-approve"]);
+    assert!(
+        !out.stdout.contains(secret) && !out.stderr.contains(secret),
+        "secret in output or logs"
+    );
+    let state = std::fs::read_to_string(tf.path().join("terraform.tfstate")).unwrap();
+    assert!(!state.contains(secret), "secret in state");
+    for entry in walk(&tf.path().join("vaults")) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "secret in {}",
+            entry.display()
+        );
+    }
+    tf.remove_env("TF_LOG");
+    tf.assert_plan_empty();
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
+#[test]
+fn data_sources_read_a_vault_made_by_drctl_and_name_what_is_missing() {
+    let tf = module();
+    let drctl = acceptance_tests::workspace_root().join("target/debug/drctl");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&drctl)
+            .args(args)
+            .current_dir(tf.path())
+            .env("DR_PASSPHRASE", PASSPHRASE)
+            .env("DR_TEST_INSECURE_KDF", "1")
+            .output()
+            .expect("drctl is built by scripts/setup (cargo build --workspace --bins)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(&[
+        "vault",
+        "--vault",
+        "made-by-drctl",
+        "init",
+        "--name",
+        "standby",
+        "--region",
+        "us-east-1",
+    ]);
+    run(&[
+        "vault",
+        "--vault",
+        "made-by-drctl",
+        "snapshot",
+        "--source",
+        "pipeline=pipeline",
+        "--label",
+        "env=prod",
+    ]);
+    tf.config(&format!(
+        r#"{HEADER}
+data "dr_vault" "v" {{
+  url = "made-by-drctl"
+}}
+data "dr_snapshot" "s" {{
+  vault_id = data.dr_vault.v.id
+}}
+output "name" {{ value = data.dr_vault.v.name }}
+output "region" {{ value = data.dr_vault.v.region }}
+output "count" {{ value = data.dr_vault.v.snapshot_count }}
+output "same" {{ value = data.dr_vault.v.latest_snapshot_id == data.dr_snapshot.s.id }}
+output "sources" {{ value = data.dr_snapshot.s.sources }}
+output "files" {{ value = data.dr_snapshot.s.files }}
+output "env" {{ value = data.dr_snapshot.s.labels["env"] }}
+"#
+    ));
+    tf.init();
+    tf.apply();
+    let out = tf.ok(&["output", "-json"]);
+    let o: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(o["name"]["value"], "standby");
+    assert_eq!(o["region"]["value"], "us-east-1");
+    assert_eq!(num(&o["count"]["value"]), 1);
+    assert_eq!(o["same"]["value"], true);
+    assert_eq!(o["sources"]["value"], serde_json::json!(["pipeline"]));
+    assert_eq!(num(&o["files"]["value"]), 2);
+    assert_eq!(o["env"]["value"], "prod");
+
+    tf.config(&format!(
+        "{HEADER}\ndata \"dr_vault\" \"v\" {{\n  url = \"nowhere\"\n}}\n"
+    ));
+    tf.fails_with(
+        &["plan", "-no-color"],
+        r"Vault Not Found.*There is no vault at nowhere",
+    );
+    tf.config(&format!(
+        "{HEADER}\ndata \"dr_snapshot\" \"s\" {{\n  vault_id = \"made-by-drctl\"\n  snapshot_id = \"ffff\"\n}}\n"
+    ));
+    tf.fails_with(&["plan", "-no-color"], r"Snapshot Not Found.*ffff");
+}

@@ -1,0 +1,668 @@
+//! `dr_backup_vault`: a vault and the snapshots of its sources. Plan computes the sources'
+//! digest (cheaply: unchanged files are recognised from the latest snapshot's manifest), so a
+//! changed file shows as an update with the new digest; apply then takes exactly one snapshot.
+//!
+//! The configuration-side settings are also recorded inside the vault (sealed), so that
+//! `terraform import` of a vault whose state was lost plans empty.
+
+use crate::vaults::{engine_diagnostic, format_time, parse_time, string_list, string_map, Vaults};
+use dr_vault::{
+    ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Retention, SourceSpec, Vault,
+};
+use std::sync::Arc;
+use tfplugin::{
+    async_trait, validators, Attribute, AttributePath, Block, Diagnostic, Diagnostics, NestedBlock,
+    Nesting, Plan, Resource, Schema, State, Type, Value,
+};
+
+/// Where the resource's settings live inside the vault.
+const SETTINGS_RECORD: &str = "terraform/dr_backup_vault";
+
+pub struct BackupVault {
+    pub vaults: Arc<Vaults>,
+}
+
+pub(crate) fn name_validator() -> impl tfplugin::schema::Validator {
+    validators::matches(
+        "[a-z0-9-]{1,63}",
+        "1 to 63 lower-case letters, digits or dashes",
+    )
+}
+
+/// Checks a duration string such as `15m`, `1h 30m` or `30d`.
+pub(crate) fn duration_validator() -> impl tfplugin::schema::Validator {
+    |v: &Value, path: &AttributePath, diags: &mut Diagnostics| {
+        if let Some(text) = v.as_str() {
+            if let Err(e) = dr_vault::parse_duration(text, &path.to_string()) {
+                diags.error_at(
+                    path.clone(),
+                    "Invalid Duration",
+                    format!(
+                        "{e}. Write a duration such as \"15m\", \"12h\", \"7d\" or \"1h 30m\"."
+                    ),
+                );
+            }
+        }
+    }
+}
+
+fn schema() -> Schema {
+    let attributes = vec![
+        Attribute::required("name", Type::String)
+            .requires_replace()
+            .validator(name_validator())
+            .description("The vault's name, stored in it. Changing it replaces the vault."),
+        Attribute::required("region", Type::String)
+            .requires_replace()
+            .validator(validators::matches("[a-z0-9-]{1,63}", "a region label such as \"eu-west-1\""))
+            .description("A region label, e.g. `eu-west-1`; region pairs require different regions."),
+        Attribute::required("url", Type::String)
+            .requires_replace()
+            .description(
+                "Where the vault lives: a plain path (relative to the root module), `file://…`, \
+                 `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`.",
+            ),
+        Attribute::optional("storage_options", Type::map(Type::String)).description(
+            "Object-store options for this vault, merged over the provider's. Credentials come from the environment.",
+        ),
+        Attribute::optional("force_destroy", Type::Bool).default(false).description(
+            "Let destroy delete the vault with its snapshots. Snapshots younger than `retention.lock_for` block destroy regardless.",
+        ),
+        Attribute::optional("labels", Type::map(Type::String))
+            .description("Labels stored with the vault's snapshots."),
+        Attribute::computed("id", Type::String)
+            .use_state_for_unknown()
+            .description("The vault's canonical absolute URL; also the import ID."),
+        Attribute::computed("created_at", Type::String)
+            .use_state_for_unknown()
+            .description("When the vault was created (RFC 3339, UTC)."),
+        Attribute::computed("source_digest", Type::String).description(
+            "Digest of every source's content. A plan shows the new digest when a source changed; apply then takes a snapshot.",
+        ),
+        Attribute::computed("latest_snapshot_id", Type::String)
+            .description("The newest snapshot's id."),
+        Attribute::computed("latest_snapshot_at", Type::String)
+            .description("When the newest snapshot was taken (RFC 3339, UTC)."),
+        Attribute::computed("snapshot_count", Type::Number)
+            .description("How many snapshots the vault holds."),
+        Attribute::computed("stored_bytes", Type::Number)
+            .description("Bytes the vault's data takes in storage (compressed, encrypted, deduplicated)."),
+    ];
+    let blocks = vec![
+        NestedBlock::new(
+            "retention",
+            Nesting::Single,
+            Block::new(vec![
+                Attribute::optional("keep_last", Type::Number)
+                    .validator(validators::int_between(1, 1_000_000))
+                    .description("Keep the newest N snapshots."),
+                Attribute::optional("keep_within", Type::String)
+                    .validator(duration_validator())
+                    .description("Keep snapshots younger than this duration, e.g. `30d`."),
+                Attribute::optional("lock_for", Type::String)
+                    .validator(duration_validator())
+                    .description(
+                        "Snapshots younger than this can be deleted by nothing: not retention, not destroy, not drctl. \
+                         Recorded in the vault itself.",
+                    ),
+            ])
+            .description("Which snapshots to keep; applied after each snapshot. Without it every snapshot is kept."),
+        ),
+        NestedBlock::new(
+            "source",
+            Nesting::List,
+            Block::new(vec![
+                Attribute::required("name", Type::String)
+                    .validator(validators::matches(
+                        "[A-Za-z0-9._-]{1,63}",
+                        "1 to 63 letters, digits, '.', '_' or '-'",
+                    ))
+                    .description("Unique name of the source; restores address it by this name."),
+                Attribute::required("path", Type::String)
+                    .description("A file or directory; relative paths resolve against the root module."),
+                Attribute::optional("include", Type::list(Type::String))
+                    .description("Only paths matching one of these globs (relative to the source)."),
+                Attribute::optional("exclude", Type::list(Type::String))
+                    .description("Skip paths matching any of these globs."),
+            ])
+            .description("What each snapshot holds: pipeline configuration, scripts, environment state."),
+        ),
+    ];
+    Schema::new(0, Block::new(attributes).with_blocks(blocks).description(
+        "An encrypted, deduplicated snapshot store of pipeline configuration, scripts and state. \
+         Create initialises the vault and takes the first snapshot; a change in any source makes the next apply take one more.",
+    ))
+}
+
+/// The sources as the engine wants them; `None` while any part is unknown.
+fn source_specs(value: &Value) -> Option<Vec<SourceSpec>> {
+    let sources = value.attr("source");
+    if !sources.is_wholly_known() {
+        return None;
+    }
+    Some(
+        sources
+            .elements()
+            .iter()
+            .map(|s| SourceSpec {
+                name: s.attr("name").as_str().unwrap_or_default().to_string(),
+                path: s.attr("path").as_str().unwrap_or_default().into(),
+                include: string_list(s.attr("include")),
+                exclude: string_list(s.attr("exclude")),
+            })
+            .collect(),
+    )
+}
+
+fn retention(value: &Value) -> Retention {
+    let r = value.attr("retention");
+    let duration = |name: &str| {
+        r.attr(name)
+            .as_str()
+            .and_then(|t| dr_vault::parse_duration(t, name).ok())
+    };
+    Retention {
+        keep_last: r
+            .attr("keep_last")
+            .as_number()
+            .and_then(|n| n.to_u64())
+            .map(|n| n as usize),
+        keep_within: duration("keep_within"),
+        lock_for: duration("lock_for"),
+    }
+}
+
+fn url_path() -> AttributePath {
+    AttributePath::attr("url")
+}
+
+fn import_hint(url: &str) -> String {
+    format!(
+        "To manage this vault, import it instead of creating it:\n  terraform import dr_backup_vault.<NAME> {url}\n\
+         where <NAME> is this resource's name in the configuration (shown in the \"with\" line of this message). \
+         Or choose another url."
+    )
+}
+
+impl BackupVault {
+    /// The vault's current facts: latest snapshot, counts, bytes.
+    async fn refresh(&self, vault: &Vault, state: &mut Value) -> Result<(), dr_vault::Error> {
+        let snapshots = vault.snapshots().await?;
+        let config = vault.config();
+        state.set_attr("id", Value::string(vault.storage().url()));
+        state.set_attr("name", Value::string(&config.name));
+        state.set_attr("region", Value::string(&config.region));
+        state.set_attr(
+            "created_at",
+            Value::string(
+                parse_time(&config.created_at).map_or(config.created_at.clone(), format_time),
+            ),
+        );
+        let latest = snapshots.last();
+        state.set_attr(
+            "latest_snapshot_id",
+            latest.map_or(Value::Null, |s| Value::string(&s.id)),
+        );
+        state.set_attr(
+            "latest_snapshot_at",
+            latest.map_or(Value::Null, |s| {
+                Value::string(parse_time(&s.time).map_or(s.time.clone(), format_time))
+            }),
+        );
+        state.set_attr("snapshot_count", Value::number(snapshots.len() as u64));
+        state.set_attr("stored_bytes", Value::number(vault.stored_bytes().await?));
+        Ok(())
+    }
+
+    /// Records the configuration-side settings in the vault (for import) and its policy.
+    async fn record_settings(&self, vault: &Vault, state: &Value) -> Result<(), dr_vault::Error> {
+        let schema = schema();
+        let ty = schema.block.implied_type();
+        // Only what the configuration sets: the computed attributes are read from the vault.
+        let mut settings = state.clone();
+        for a in schema
+            .block
+            .attributes
+            .iter()
+            .filter(|a| a.computed && !a.optional)
+        {
+            settings.set_attr(&a.name, Value::Null);
+        }
+        let json = settings
+            .to_json(&ty)
+            .map_err(|e| dr_vault::Error::new(ErrorKind::Io, e.to_string()))?;
+        vault.put_record(SETTINGS_RECORD, &json).await?;
+        let policy = Policy {
+            lock_for_seconds: retention(state).lock_for.map(|d| d.as_secs()),
+        };
+        if vault.policy().await? != policy {
+            vault.set_policy(&policy).await?;
+        }
+        Ok(())
+    }
+
+    /// Takes a snapshot of the configured sources, then applies retention.
+    async fn snapshot(&self, vault: &Vault, state: &mut Value) -> Result<(), dr_vault::Error> {
+        let specs = source_specs(state).unwrap_or_default();
+        let labels = string_map(state.attr("labels"));
+        let digest = if specs.is_empty() {
+            vault.source_digest(&[]).await?
+        } else {
+            vault
+                .snapshot(&specs, &labels, &NoProgress)
+                .await?
+                .source_digest
+        };
+        let planned = state.attr("source_digest").as_str().map(str::to_string);
+        match planned {
+            Some(p) if p != digest => tracing::warn!(
+                "a source changed between plan and apply; the next plan will snapshot it again ({p} → {digest})"
+            ),
+            _ => state.set_attr("source_digest", Value::string(digest)),
+        }
+        self.apply_retention(vault, state).await
+    }
+
+    async fn apply_retention(&self, vault: &Vault, state: &Value) -> Result<(), dr_vault::Error> {
+        let r = retention(state);
+        if r.keep_last.is_none() && r.keep_within.is_none() {
+            return Ok(());
+        }
+        let plan = vault.plan_prune(&r, dr_vault::clock::now()).await?;
+        if !plan.forget.is_empty() {
+            vault.prune(&plan).await?;
+        }
+        Ok(())
+    }
+
+    /// Builds a full state for an existing vault: its recorded settings when the provider
+    /// created it, else what its config and latest snapshot say.
+    async fn state_of_existing(&self, url: &str, vault: &Vault) -> Result<Value, dr_vault::Error> {
+        let ty = schema().block.implied_type();
+        let mut state = match vault.record(SETTINGS_RECORD).await? {
+            Some(json) => Value::from_json(&json, &ty).map_err(|e| {
+                dr_vault::Error::new(ErrorKind::Corrupt, format!("{SETTINGS_RECORD}: {e}"))
+            })?,
+            None => {
+                let snapshots = vault.snapshots().await?;
+                let mut sources = Vec::new();
+                if let Some(latest) = snapshots.last() {
+                    let snapshot = vault.load_snapshot(&latest.id).await?;
+                    for s in &snapshot.sources {
+                        sources.push(Value::object([
+                            ("name", Value::string(&s.name)),
+                            ("path", Value::string(&s.origin)),
+                            ("include", Value::Null),
+                            ("exclude", Value::Null),
+                        ]));
+                    }
+                }
+                let labels = &vault.config().labels;
+                Value::object([
+                    ("storage_options", Value::Null),
+                    ("force_destroy", Value::Bool(false)),
+                    (
+                        "labels",
+                        if labels.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::Map(
+                                labels
+                                    .iter()
+                                    .map(|(k, v)| (k.clone(), Value::string(v)))
+                                    .collect(),
+                            )
+                        },
+                    ),
+                    ("retention", Value::Null),
+                    ("source", Value::List(sources)),
+                ])
+            }
+        };
+        state.set_attr("url", Value::string(url));
+        let latest = vault.snapshots().await?.pop();
+        let digest = match latest {
+            Some(info) => info.source_digest,
+            None => vault.source_digest(&[]).await?,
+        };
+        state.set_attr("source_digest", Value::string(digest));
+        self.refresh(vault, &mut state).await?;
+        Ok(fill_missing_attributes(state))
+    }
+}
+
+/// Every attribute of the schema present (null when unset), as Terraform requires.
+fn fill_missing_attributes(mut state: Value) -> Value {
+    let block = schema().block;
+    for a in &block.attributes {
+        if matches!(state.attr(&a.name), Value::Null) && state.attr_mut(&a.name).is_none() {
+            state.set_attr(&a.name, Value::Null);
+        }
+    }
+    block.normalize(&mut state);
+    state
+}
+
+#[async_trait]
+impl Resource for BackupVault {
+    fn type_name(&self) -> &'static str {
+        "dr_backup_vault"
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        let mut names = std::collections::BTreeSet::new();
+        for (i, s) in config.attr("source").elements().iter().enumerate() {
+            let at = AttributePath::attr("source").index(i);
+            if let Some(name) = s.attr("name").as_str() {
+                if !names.insert(name.to_string()) {
+                    diags.error_at(
+                        at.clone().attribute("name"),
+                        "Duplicate Source Name",
+                        format!(
+                            "Two source blocks are named {name:?}; each source needs its own name."
+                        ),
+                    );
+                }
+            }
+            if let Some(path) = s.attr("path").as_str() {
+                if std::fs::symlink_metadata(path).is_err() {
+                    let shown = std::path::absolute(path).unwrap_or_else(|_| path.into());
+                    diags.error_at(
+                        at.clone().attribute("path"),
+                        "Source Path Not Found",
+                        format!(
+                            "source {:?}: {} does not exist. Relative paths resolve against the root module directory.",
+                            s.attr("name").as_str().unwrap_or_default(),
+                            shown.display()
+                        ),
+                    );
+                }
+            }
+            for list in ["include", "exclude"] {
+                for (j, g) in s.attr(list).elements().iter().enumerate() {
+                    if let Some(pattern) = g.as_str() {
+                        if let Err(e) = dr_vault::sources::check_glob(pattern) {
+                            diags.error_at(
+                                at.clone().attribute(list).index(j),
+                                "Invalid Glob",
+                                format!("{e}. Use globs such as \"**/*.yml\" or \"scripts/*\"."),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
+        if plan.planned.is_null() || !plan.requires_replace.is_empty() {
+            return;
+        }
+        if self.vaults.config().is_err() {
+            return; // provider block unknown during this plan
+        }
+        if let Err(d) = self.vaults.passphrase() {
+            diags.push(d);
+            return;
+        }
+        let url = plan.config.attr("url").as_str().map(str::to_string);
+        let options = string_map(plan.config.attr("storage_options"));
+        if plan.is_create() {
+            // Whether a vault already exists there is checked by create, not here: during a
+            // replacement the old vault at the same url is still present at plan time.
+            return;
+        }
+        let prior = &plan.prior.value;
+        let (was, now) = (retention(prior).lock_for, retention(plan.config).lock_for);
+        if plan.config.attr("retention").is_wholly_known() && was > now {
+            diags.error_at(
+                AttributePath::attr("retention").attribute("lock_for"),
+                "lock_for Cannot Be Lowered",
+                format!(
+                    "This vault promises that snapshots are kept for {}; lowering that would unlock snapshots \
+                     taken under the promise. Keep lock_for at least that long. (It protects against mistakes \
+                     and attackers alike; once every snapshot is older than it, the vault can be destroyed.)",
+                    prior.attr("retention").attr("lock_for").as_str().unwrap_or_default()
+                ),
+            );
+            return;
+        }
+        // What apply may change: the snapshot fields when a snapshot is due, the counts when
+        // retention runs. Everything else keeps its prior value.
+        let keep =
+            |planned: &mut Value, name: &str| planned.set_attr(name, prior.attr(name).clone());
+        for name in [
+            "source_digest",
+            "latest_snapshot_id",
+            "latest_snapshot_at",
+            "snapshot_count",
+            "stored_bytes",
+        ] {
+            keep(&mut plan.planned, name);
+        }
+        let unknown_after_snapshot = |planned: &mut Value| {
+            for name in [
+                "latest_snapshot_id",
+                "latest_snapshot_at",
+                "snapshot_count",
+                "stored_bytes",
+            ] {
+                planned.set_attr(name, Value::Unknown);
+            }
+        };
+        let digest = match (source_specs(plan.config), url) {
+            (Some(specs), Some(url)) => match self.vaults.open(&url, &options, &url_path()).await {
+                Ok(Some(vault)) => match vault.source_digest(&specs).await {
+                    Ok(d) => Some(d),
+                    Err(e) => {
+                        diags.push(
+                            engine_diagnostic("Cannot Read Sources", &e)
+                                .at(AttributePath::attr("source")),
+                        );
+                        return;
+                    }
+                },
+                Ok(None) => None,
+                Err(d) => {
+                    diags.push(d);
+                    return;
+                }
+            },
+            _ => None,
+        };
+        match digest {
+            Some(d) if prior.attr("source_digest").as_str() == Some(d.as_str()) => {}
+            Some(d) => {
+                plan.planned.set_attr("source_digest", Value::string(d));
+                unknown_after_snapshot(&mut plan.planned);
+            }
+            None => {
+                plan.planned.set_attr("source_digest", Value::Unknown);
+                unknown_after_snapshot(&mut plan.planned);
+            }
+        }
+        if plan.planned.attr("retention") != prior.attr("retention") {
+            plan.planned.set_attr("snapshot_count", Value::Unknown);
+            plan.planned.set_attr("stored_bytes", Value::Unknown);
+        }
+    }
+
+    async fn create(&self, planned: &State, _config: &Value, diags: &mut Diagnostics) -> State {
+        let mut state = planned.value.clone();
+        let url = state.attr("url").as_str().unwrap_or_default().to_string();
+        let options = string_map(state.attr("storage_options"));
+        let storage = match self.vaults.storage(&url, &options, true, &url_path()) {
+            Ok(s) => s,
+            Err(d) => {
+                diags.push(d);
+                return State::default();
+            }
+        };
+        let mut opts = InitOptions::new(
+            state.attr("name").as_str().unwrap_or_default(),
+            state.attr("region").as_str().unwrap_or_default(),
+        );
+        opts.labels = string_map(state.attr("labels"));
+        opts.kdf = KdfParams::for_new_vault();
+        let vault = match self.vaults.init(storage, &opts).await {
+            Ok(v) => v,
+            Err(e) if e.kind == ErrorKind::AlreadyExists => {
+                diags.push(
+                    Diagnostic::error(
+                        "Vault Already Exists",
+                        format!("{e}. {}", import_hint(&url)),
+                    )
+                    .at(url_path()),
+                );
+                return State::default();
+            }
+            Err(e) => {
+                diags.push(engine_diagnostic("Cannot Create Vault", &e).at(url_path()));
+                return State::default();
+            }
+        };
+        state.set_attr("source_digest", Value::Null);
+        let result = async {
+            self.record_settings(&vault, &state).await?;
+            self.snapshot(&vault, &mut state).await?;
+            self.refresh(&vault, &mut state).await
+        }
+        .await;
+        if let Err(e) = result {
+            // The vault exists: keep it in state so the next apply continues from it.
+            diags.push(
+                engine_diagnostic("Cannot Take The First Snapshot", &e)
+                    .at(AttributePath::attr("source")),
+            );
+            let _ = self.refresh(&vault, &mut state).await;
+            state.set_attr("source_digest", Value::string(""));
+        }
+        State::from(state)
+    }
+
+    async fn read(&self, current: &State, diags: &mut Diagnostics) -> State {
+        let mut state = current.value.clone();
+        let url = state.attr("url").as_str().unwrap_or_default().to_string();
+        let options = string_map(state.attr("storage_options"));
+        match self.vaults.open(&url, &options, &url_path()).await {
+            Ok(None) => State::from(Value::Null),
+            Ok(Some(vault)) => {
+                if let Err(e) = self.refresh(&vault, &mut state).await {
+                    diags.push(engine_diagnostic("Cannot Read Vault", &e).at(url_path()));
+                }
+                State::from(state)
+            }
+            Err(d) => {
+                diags.push(d);
+                current.clone()
+            }
+        }
+    }
+
+    async fn update(
+        &self,
+        prior: &State,
+        planned: &State,
+        _config: &Value,
+        diags: &mut Diagnostics,
+    ) -> State {
+        let mut state = planned.value.clone();
+        let url = state.attr("url").as_str().unwrap_or_default().to_string();
+        let options = string_map(state.attr("storage_options"));
+        let vault = match self.vaults.open_existing(&url, &options, &url_path()).await {
+            Ok(v) => v,
+            Err(d) => {
+                diags.push(d);
+                return prior.clone();
+            }
+        };
+        let snapshot_due = state.attr("latest_snapshot_id").is_unknown();
+        let result = async {
+            self.record_settings(&vault, &state).await?;
+            if snapshot_due {
+                self.snapshot(&vault, &mut state).await?;
+            } else {
+                self.apply_retention(&vault, &state).await?;
+            }
+            self.refresh(&vault, &mut state).await
+        }
+        .await;
+        if let Err(e) = result {
+            diags.push(
+                engine_diagnostic("Cannot Update Vault", &e).at(AttributePath::attr("source")),
+            );
+            return prior.clone();
+        }
+        State::from(state)
+    }
+
+    async fn delete(&self, prior: &State, diags: &mut Diagnostics) {
+        let state = &prior.value;
+        let url = state.attr("url").as_str().unwrap_or_default().to_string();
+        let options = string_map(state.attr("storage_options"));
+        let vault = match self.vaults.open(&url, &options, &url_path()).await {
+            Ok(Some(v)) => v,
+            Ok(None) => return,
+            Err(d) => {
+                diags.push(d);
+                return;
+            }
+        };
+        let count = match vault.snapshots().await {
+            Ok(s) => s.len(),
+            Err(e) => {
+                diags.push(engine_diagnostic("Cannot Read Vault", &e).at(url_path()));
+                return;
+            }
+        };
+        if count > 0 && state.attr("force_destroy").as_bool() != Some(true) {
+            diags.push(
+                Diagnostic::error(
+                    "Vault Holds Snapshots",
+                    format!(
+                        "The vault at {} holds {count} snapshot(s); destroying it would delete them. \
+                         Set force_destroy = true on this resource and apply before destroying it, \
+                         or remove it from state with `terraform state rm` to keep the vault.",
+                        vault.storage().url()
+                    ),
+                )
+                .at(AttributePath::attr("force_destroy")),
+            );
+            return;
+        }
+        self.vaults.forget(vault.storage().url());
+        if let Err(e) = vault.destroy(dr_vault::clock::now()).await {
+            let at = if e.kind == ErrorKind::Locked {
+                AttributePath::attr("retention").attribute("lock_for")
+            } else {
+                url_path()
+            };
+            diags.push(engine_diagnostic("Cannot Destroy Vault", &e).at(at));
+        }
+    }
+
+    async fn import(&self, id: &str, diags: &mut Diagnostics) -> State {
+        let vault = match self
+            .vaults
+            .open_existing(id, &Default::default(), &AttributePath::root())
+            .await
+        {
+            Ok(v) => v,
+            Err(d) => {
+                diags.push(d);
+                return State::default();
+            }
+        };
+        match self.state_of_existing(id, &vault).await {
+            Ok(state) => State::from(state),
+            Err(e) => {
+                diags.push(engine_diagnostic("Cannot Import Vault", &e));
+                State::default()
+            }
+        }
+    }
+}

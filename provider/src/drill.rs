@@ -1,0 +1,511 @@
+//! `dr_drill`: restore a snapshot, verify every file against its manifest, run the team's own
+//! check inside the restored tree, and measure what was achieved (RTO: restore time; RPO: the
+//! age of the data) against the targets. The drill re-runs when its configuration or
+//! `triggers` change, or at the first plan made `max_age` after the last run. Every run's
+//! report is also written into the vault, so drill history survives the Terraform state.
+
+use crate::backup_vault::duration_validator;
+use crate::vaults::{format_time, parse_time, string_list, Vaults};
+use dr_vault::{format::EntryKind, NoProgress, Vault};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tfplugin::{
+    async_trait, Attribute, AttributePath, Block, Diagnostics, Plan, Resource, Schema, State, Type,
+    Value,
+};
+
+pub struct Drill {
+    pub vaults: Arc<Vaults>,
+}
+
+/// Written into a restore directory after a drill, so a later run knows it may empty it.
+const MARKER: &str = ".dr-drill";
+
+/// Attributes a run produces: unknown in a plan that re-runs the drill.
+const RUN_OUTPUTS: [&str; 13] = [
+    "status",
+    "restored_snapshot_id",
+    "started_at",
+    "finished_at",
+    "failure_reason",
+    "report",
+    "restore_seconds",
+    "data_age_seconds",
+    "files_verified",
+    "bytes_restored",
+    "rto_met",
+    "rpo_met",
+    "id",
+];
+
+fn schema() -> Schema {
+    let computed =
+        |name: &str, ty: Type, text: &str| Attribute::computed(name, ty).description(text);
+    Schema::new(
+        0,
+        Block::new(vec![
+            Attribute::required("name", Type::String)
+                .requires_replace()
+                .validator(crate::backup_vault::name_validator())
+                .description("The drill's name; reports are stored in the vault under `drills/NAME/`."),
+            Attribute::required("vault_id", Type::String)
+                .description("The vault restored from, usually the pair's standby."),
+            Attribute::optional("snapshot_id", Type::String)
+                .description("The snapshot to restore; default: the latest at run time."),
+            Attribute::optional("region_pair_id", Type::String)
+                .description("A `dr_region_pair`'s `id`: its `rpo` and `rto` are the default targets."),
+            Attribute::optional("rpo", Type::String)
+                .validator(duration_validator())
+                .description("Target for the data's age; overrides the pair's."),
+            Attribute::optional("rto", Type::String)
+                .validator(duration_validator())
+                .description("Target for the restore time; overrides the pair's."),
+            Attribute::optional("verify_command", Type::list(Type::String)).description(
+                "argv run inside the restored tree with `DR_RESTORE_DIR` and `DR_SNAPSHOT_ID` set; exit 0 passes.",
+            ),
+            Attribute::optional("verify_timeout", Type::String)
+                .default("10m")
+                .validator(duration_validator())
+                .description("How long `verify_command` may run before the drill fails."),
+            Attribute::optional("restore_dir", Type::String).description(
+                "Where to restore (emptied first; it must be empty or a previous drill's). Default: `<work_dir>/<name>`.",
+            ),
+            Attribute::optional("keep_restore", Type::Bool)
+                .default(false)
+                .description("Keep the restored tree after the drill."),
+            Attribute::optional("max_age", Type::String)
+                .validator(duration_validator())
+                .description("A plan made longer than this after the last run re-runs the drill."),
+            Attribute::optional("triggers", Type::map(Type::String))
+                .description("Any change re-runs the drill."),
+            Attribute::optional("fail_on_violation", Type::Bool)
+                .default(true)
+                .description("A failed drill fails the apply, with the reason."),
+            computed("id", Type::String, "The drill's name and the start of its last run."),
+            computed("status", Type::String, "`passed` or `failed`."),
+            computed("restored_snapshot_id", Type::String, "The snapshot restored."),
+            computed("started_at", Type::String, "When the last run started (RFC 3339, UTC)."),
+            computed("finished_at", Type::String, "When it finished."),
+            computed("failure_reason", Type::String, "Why it failed; null when it passed."),
+            computed("report", Type::String, "The run's full report (JSON)."),
+            computed("restore_seconds", Type::Number, "Achieved RTO: seconds to restore."),
+            computed("data_age_seconds", Type::Number, "Achieved RPO: the restored snapshot's age at the run."),
+            computed("files_verified", Type::Number, "Files whose content matched the manifest."),
+            computed("bytes_restored", Type::Number, "Bytes restored."),
+            computed("rto_met", Type::Bool, "restore_seconds within the RTO target (true without a target)."),
+            computed("rpo_met", Type::Bool, "data_age_seconds within the RPO target (true without a target)."),
+        ])
+        .description("A restore drill: restore, verify, run a check, and measure the achieved RTO and RPO."),
+    )
+}
+
+fn duration(value: &Value, name: &str) -> Option<Duration> {
+    value
+        .attr(name)
+        .as_str()
+        .and_then(|t| dr_vault::parse_duration(t, name).ok())
+}
+
+/// The outcome of one run, before it becomes state.
+#[derive(Default, serde::Serialize)]
+struct Run {
+    name: String,
+    vault_id: String,
+    snapshot_id: Option<String>,
+    snapshot_time: Option<String>,
+    started_at: String,
+    finished_at: String,
+    restore_seconds: f64,
+    data_age_seconds: u64,
+    files_verified: u64,
+    bytes_restored: u64,
+    rto_target_seconds: Option<u64>,
+    rpo_target_seconds: Option<u64>,
+    rto_met: bool,
+    rpo_met: bool,
+    verify_command: Vec<String>,
+    verify_exit_code: Option<i32>,
+    verify_output_tail: String,
+    failures: Vec<String>,
+}
+
+impl Drill {
+    /// The targets: the drill's own, else the pair's (recorded in the vault by dr_region_pair).
+    async fn targets(&self, state: &Value, vault: &Vault) -> (Option<Duration>, Option<Duration>) {
+        let (mut rpo, mut rto) = (duration(state, "rpo"), duration(state, "rto"));
+        if let Some(pair) = state.attr("region_pair_id").as_str() {
+            let name = pair.split('@').next().unwrap_or_default();
+            if let Ok(Some(record)) = vault.record(&format!("pairs/{name}")).await {
+                let parse = |k: &str| {
+                    record[k]
+                        .as_str()
+                        .and_then(|t| dr_vault::parse_duration(t, k).ok())
+                };
+                rpo = rpo.or_else(|| parse("rpo"));
+                rto = rto.or_else(|| parse("rto"));
+            }
+        }
+        (rpo, rto)
+    }
+
+    fn restore_dir(&self, state: &Value) -> Result<PathBuf, String> {
+        match state.attr("restore_dir").as_str() {
+            Some(dir) => Ok(std::path::absolute(dir).unwrap_or_else(|_| dir.into())),
+            None => {
+                let config = self.vaults.config().map_err(|d| d.detail)?;
+                Ok(config
+                    .work_dir
+                    .join(state.attr("name").as_str().unwrap_or("drill")))
+            }
+        }
+    }
+
+    /// Runs the drill; problems become `failures`, never early errors, so the report is whole.
+    async fn run(&self, state: &Value) -> Run {
+        let mut run = Run {
+            name: state.attr("name").as_str().unwrap_or_default().to_string(),
+            vault_id: state
+                .attr("vault_id")
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            verify_command: string_list(state.attr("verify_command")),
+            started_at: format_time(dr_vault::clock::now()),
+            ..Run::default()
+        };
+        let vault = match self
+            .vaults
+            .open_existing(
+                &run.vault_id,
+                &Default::default(),
+                &AttributePath::attr("vault_id"),
+            )
+            .await
+        {
+            Ok(v) => v,
+            Err(d) => {
+                run.failures.push(d.detail);
+                run.finished_at = format_time(dr_vault::clock::now());
+                return run;
+            }
+        };
+        let (rpo, rto) = self.targets(state, &vault).await;
+        run.rpo_target_seconds = rpo.map(|d| d.as_secs());
+        run.rto_target_seconds = rto.map(|d| d.as_secs());
+        if let Err(e) = self.restore_and_check(state, &vault, &mut run).await {
+            run.failures.push(e);
+        }
+        run.rto_met = rto.is_none_or(|t| run.restore_seconds <= t.as_secs_f64());
+        run.rpo_met = rpo.is_none_or(|t| run.data_age_seconds <= t.as_secs());
+        if run.snapshot_id.is_some() {
+            if !run.rto_met {
+                run.failures.push(format!(
+                    "restore took {:.1}s, more than the rto of {}s",
+                    run.restore_seconds,
+                    run.rto_target_seconds.unwrap_or_default()
+                ));
+            }
+            if !run.rpo_met {
+                run.failures.push(format!(
+                    "the restored data is {}s old, more than the rpo of {}s",
+                    run.data_age_seconds,
+                    run.rpo_target_seconds.unwrap_or_default()
+                ));
+            }
+        }
+        run.finished_at = format_time(dr_vault::clock::now());
+        if let Ok(report) = serde_json::to_value(&run) {
+            let key = format!("drills/{}/{}", run.name, run.started_at.replace(':', "-"));
+            if let Err(e) = vault.put_record(&key, &report).await {
+                run.failures
+                    .push(format!("cannot write the report into the vault: {e}"));
+            }
+        }
+        run
+    }
+
+    async fn restore_and_check(
+        &self,
+        state: &Value,
+        vault: &Vault,
+        run: &mut Run,
+    ) -> Result<(), String> {
+        let wanted = state.attr("snapshot_id").as_str().unwrap_or("latest");
+        let id = vault
+            .resolve_snapshot(wanted)
+            .await
+            .map_err(|e| e.to_string())?;
+        let snapshot = vault.load_snapshot(&id).await.map_err(|e| e.to_string())?;
+        run.snapshot_id = Some(id.clone());
+        run.snapshot_time = Some(snapshot.time.clone());
+        if let Some(t) = parse_time(&snapshot.time) {
+            run.data_age_seconds = (dr_vault::clock::now() - t).whole_seconds().max(0) as u64;
+        }
+        let dir = self.restore_dir(state)?;
+        empty_restore_dir(&dir)?;
+        let started = Instant::now();
+        let restored = vault.restore(&id, &dir, None, &NoProgress).await;
+        run.restore_seconds = started.elapsed().as_secs_f64();
+        let _ = std::fs::write(
+            dir.join(MARKER),
+            "restored by dr_drill; emptied by the next run\n",
+        );
+        let summary = restored.map_err(|e| format!("restore failed: {e}"))?;
+        run.bytes_restored = summary.bytes;
+
+        // Every file against the manifest's whole-file digest.
+        for source in &snapshot.sources {
+            for entry in source.entries.iter().filter(|e| e.kind == EntryKind::File) {
+                let path = entry
+                    .path
+                    .split('/')
+                    .fold(dir.join(&source.name), |p, c| p.join(c));
+                let actual = dr_vault::sources::file_digest(&path).map_err(|e| e.to_string())?;
+                if entry.digest.as_deref() != Some(actual.as_str()) {
+                    return Err(format!(
+                        "{}/{} does not match the manifest",
+                        source.name, entry.path
+                    ));
+                }
+                run.files_verified += 1;
+            }
+        }
+
+        if !run.verify_command.is_empty() {
+            let timeout = duration(state, "verify_timeout").unwrap_or(Duration::from_secs(600));
+            self.verify_command(&dir, &id, timeout, run).await?;
+        }
+        if state.attr("keep_restore").as_bool() != Some(true) {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        Ok(())
+    }
+
+    async fn verify_command(
+        &self,
+        dir: &Path,
+        id: &str,
+        timeout: Duration,
+        run: &mut Run,
+    ) -> Result<(), String> {
+        let argv = &run.verify_command;
+        let mut cmd = tokio::process::Command::new(&argv[0]);
+        cmd.args(&argv[1..])
+            .current_dir(dir)
+            .env("DR_RESTORE_DIR", dir)
+            .env("DR_SNAPSHOT_ID", id)
+            .env_remove("DR_PASSPHRASE")
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let child = cmd.output();
+        match tokio::time::timeout(timeout, child).await {
+            Err(_) => Err(format!(
+                "verify_command did not finish within verify_timeout ({}s) and was killed",
+                timeout.as_secs()
+            )),
+            Ok(Err(e)) => Err(format!("verify_command {:?} could not start: {e}", argv[0])),
+            Ok(Ok(out)) => {
+                let text = format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                let tail: String = text
+                    .lines()
+                    .rev()
+                    .take(20)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                run.verify_output_tail = tail.clone();
+                run.verify_exit_code = out.status.code();
+                if out.status.success() {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "verify_command exited with {}: {}",
+                        out.status
+                            .code()
+                            .map_or("a signal".to_string(), |c| c.to_string()),
+                        tail.lines().last().unwrap_or_default()
+                    ))
+                }
+            }
+        }
+    }
+
+    async fn apply(&self, planned: &State, diags: &mut Diagnostics) -> State {
+        let mut state = planned.value.clone();
+        let run = self.run(&state).await;
+        let failed = !run.failures.is_empty();
+        let reason = run.failures.join("; ");
+        state.set_attr(
+            "id",
+            Value::string(format!("{}@{}", run.name, run.started_at)),
+        );
+        state.set_attr(
+            "status",
+            Value::string(if failed { "failed" } else { "passed" }),
+        );
+        state.set_attr(
+            "restored_snapshot_id",
+            run.snapshot_id.clone().map_or(Value::Null, Value::string),
+        );
+        state.set_attr("started_at", Value::string(&run.started_at));
+        state.set_attr("finished_at", Value::string(&run.finished_at));
+        state.set_attr(
+            "failure_reason",
+            if failed {
+                Value::string(&reason)
+            } else {
+                Value::Null
+            },
+        );
+        state.set_attr(
+            "report",
+            Value::string(serde_json::to_string(&run).unwrap_or_default()),
+        );
+        let seconds = tfplugin::Number::from_f64((run.restore_seconds * 1000.0).round() / 1000.0)
+            .unwrap_or_else(|| 0u64.into());
+        state.set_attr("restore_seconds", Value::Number(seconds));
+        state.set_attr("data_age_seconds", Value::number(run.data_age_seconds));
+        state.set_attr("files_verified", Value::number(run.files_verified));
+        state.set_attr("bytes_restored", Value::number(run.bytes_restored));
+        state.set_attr("rto_met", Value::Bool(run.rto_met));
+        state.set_attr("rpo_met", Value::Bool(run.rpo_met));
+        if failed && state.attr("fail_on_violation").as_bool() != Some(false) {
+            diags.error(
+                "Drill Failed",
+                format!(
+                    "Drill {:?} failed: {reason}. The report is in the vault under drills/{}/ and in this resource's `report`. \
+                     Set fail_on_violation = false to record failures without failing the apply.",
+                    run.name, run.name
+                ),
+            );
+        }
+        State::from(state)
+    }
+}
+
+/// Empties a restore directory: it must be missing, empty, or a previous drill's.
+fn empty_restore_dir(dir: &Path) -> Result<(), String> {
+    match std::fs::read_dir(dir) {
+        Err(_) => {}
+        Ok(mut entries) => {
+            if entries.next().is_some() {
+                if !dir.join(MARKER).is_file() {
+                    return Err(format!(
+                        "restore_dir {} is not empty and was not made by a drill; refusing to empty it. \
+                         Choose an empty or new directory.",
+                        dir.display()
+                    ));
+                }
+                std::fs::remove_dir_all(dir)
+                    .map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
+            } else {
+                std::fs::remove_dir(dir)
+                    .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
+            }
+        }
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl Resource for Drill {
+    fn type_name(&self) -> &'static str {
+        "dr_drill"
+    }
+
+    fn schema(&self) -> Schema {
+        schema()
+    }
+
+    async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        let argv = config.attr("verify_command");
+        if argv.is_wholly_known() && !argv.is_null() && argv.elements().is_empty() {
+            diags.error_at(
+                AttributePath::attr("verify_command"),
+                "Empty Command",
+                "verify_command must name a program, e.g. [\"sh\", \"-c\", \"test -f pipeline/ci.yml\"]; remove it to skip.",
+            );
+        }
+    }
+
+    async fn modify_plan(&self, plan: &mut Plan<'_>, _diags: &mut Diagnostics) {
+        if plan.planned.is_null() || plan.is_create() {
+            return;
+        }
+        let prior = &plan.prior.value;
+        let config_changed = [
+            "vault_id",
+            "snapshot_id",
+            "region_pair_id",
+            "rpo",
+            "rto",
+            "verify_command",
+            "verify_timeout",
+            "restore_dir",
+            "max_age",
+            "triggers",
+        ]
+        .iter()
+        .any(|a| plan.planned.attr(a) != prior.attr(a));
+        let stale = match (
+            duration(&plan.planned, "max_age"),
+            prior.attr("finished_at").as_str().and_then(parse_time),
+        ) {
+            (Some(max_age), Some(finished)) => {
+                dr_vault::clock::now() - finished
+                    > time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX)
+            }
+            _ => false,
+        };
+        for name in RUN_OUTPUTS {
+            let value = if config_changed || stale {
+                Value::Unknown
+            } else {
+                prior.attr(name).clone()
+            };
+            plan.planned.set_attr(name, value);
+        }
+    }
+
+    async fn create(&self, planned: &State, _config: &Value, diags: &mut Diagnostics) -> State {
+        self.apply(planned, diags).await
+    }
+
+    async fn read(&self, current: &State, _diags: &mut Diagnostics) -> State {
+        // A drill's results are history: nothing outside changes them.
+        current.clone()
+    }
+
+    async fn update(
+        &self,
+        _prior: &State,
+        planned: &State,
+        _config: &Value,
+        diags: &mut Diagnostics,
+    ) -> State {
+        if planned.value.attr("status").is_unknown() {
+            self.apply(planned, diags).await
+        } else {
+            State::from(planned.value.clone())
+        }
+    }
+
+    async fn delete(&self, prior: &State, _diags: &mut Diagnostics) {
+        if let Ok(dir) = self.restore_dir(&prior.value) {
+            if dir.join(MARKER).is_file() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! How resources reach vaults: URLs resolved against the root module, storage options merged
+//! over the provider's, the passphrase, engine errors turned into diagnostics, and one open
+//! vault per URL per provider process (opening derives a key with argon2id, deliberately
+//! slow, and one `terraform apply` touches the same vault many times).
+
+use crate::config::ProviderConfig;
+use dr_vault::{ErrorKind, Passphrase, Storage, Vault};
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, RwLock};
+use tfplugin::{AttributePath, Diagnostic, Value};
+
+/// Shared by the provider and every resource.
+#[derive(Default)]
+pub struct Vaults {
+    config: RwLock<Option<ProviderConfig>>,
+    open: Mutex<HashMap<String, Arc<Vault>>>,
+}
+
+impl Vaults {
+    pub(crate) fn set_config(&self, config: ProviderConfig) {
+        if let Ok(mut slot) = self.config.write() {
+            *slot = Some(config);
+        }
+    }
+
+    /// The provider configuration; an error when Terraform has not sent a known one yet.
+    pub fn config(&self) -> Result<ProviderConfig, Diagnostic> {
+        self.config.read().ok().and_then(|c| c.clone()).ok_or_else(|| {
+            Diagnostic::error(
+                "Provider Not Configured",
+                "The provider \"dr\" block is not known yet (it depends on values known only after apply). \
+                 Give it known values, or apply what it depends on first.",
+            )
+        })
+    }
+
+    /// The storage a vault URL names, with `options` merged over the provider's defaults.
+    /// Relative paths resolve against the root module (Terraform's working directory).
+    pub fn storage(
+        &self,
+        url: &str,
+        options: &BTreeMap<String, String>,
+        create: bool,
+        at: &AttributePath,
+    ) -> Result<Storage, Diagnostic> {
+        self.engine_storage(url, options, create)?
+            .map_err(|e| engine_diagnostic("Cannot Open Vault Storage", &e).at(at.clone()))
+    }
+
+    fn engine_storage(
+        &self,
+        url: &str,
+        options: &BTreeMap<String, String>,
+        create: bool,
+    ) -> Result<dr_vault::Result<Storage>, Diagnostic> {
+        let config = self.config()?;
+        let mut merged = config.storage_options.clone();
+        merged.extend(options.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let base = std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf());
+        Ok(Storage::open(url, &merged, &base, create))
+    }
+
+    /// Opens the vault at `url`; `Ok(None)` when there is no vault there.
+    pub async fn open(
+        &self,
+        url: &str,
+        options: &BTreeMap<String, String>,
+        at: &AttributePath,
+    ) -> Result<Option<Arc<Vault>>, Diagnostic> {
+        let storage = match self.engine_storage(url, options, false)? {
+            Ok(s) => s,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(engine_diagnostic("Cannot Open Vault Storage", &e).at(at.clone())),
+        };
+        let key = storage.url().to_string();
+        if let Some(v) = self.cached(&key) {
+            // Still there? A deleted vault must read as gone, not as the cached one.
+            return match Vault::read_config(v.storage()).await {
+                Ok(_) => Ok(Some(v)),
+                Err(e) if e.kind == ErrorKind::NotFound => {
+                    self.forget(&key);
+                    Ok(None)
+                }
+                Err(e) => Err(engine_diagnostic("Cannot Read Vault", &e).at(at.clone())),
+            };
+        }
+        let passphrase = self.passphrase()?;
+        match Vault::open(storage, &passphrase).await {
+            Ok(v) => {
+                let v = Arc::new(v);
+                self.remember(&key, v.clone());
+                Ok(Some(v))
+            }
+            Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(engine_diagnostic("Cannot Open Vault", &e).at(at.clone())),
+        }
+    }
+
+    /// Like [`Vaults::open`], but a missing vault is an error on `at`.
+    pub async fn open_existing(
+        &self,
+        url: &str,
+        options: &BTreeMap<String, String>,
+        at: &AttributePath,
+    ) -> Result<Arc<Vault>, Diagnostic> {
+        self.open(url, options, at).await?.ok_or_else(|| {
+            Diagnostic::error(
+                "Vault Not Found",
+                format!(
+                    "There is no vault at {url}. Check the URL, or create the vault with a dr_backup_vault resource \
+                     or `drctl vault init`."
+                ),
+            )
+            .at(at.clone())
+        })
+    }
+
+    /// Creates a vault at `storage` and keeps it open.
+    pub async fn init(
+        &self,
+        storage: Storage,
+        opts: &dr_vault::InitOptions,
+    ) -> Result<Arc<Vault>, dr_vault::Error> {
+        let passphrase = self.passphrase().map_err(|d| {
+            dr_vault::Error::new(ErrorKind::InvalidInput, d.detail).hint("set the passphrase")
+        })?;
+        let vault = Arc::new(Vault::init(storage, opts, &passphrase).await?);
+        self.remember(vault.storage().url(), vault.clone());
+        Ok(vault)
+    }
+
+    pub fn passphrase(&self) -> Result<Passphrase, Diagnostic> {
+        let config = self.config()?;
+        Ok(Passphrase::new(config.passphrase()?.expose()))
+    }
+
+    pub fn forget(&self, url: &str) {
+        if let Ok(mut open) = self.open.lock() {
+            open.remove(url);
+        }
+    }
+
+    fn cached(&self, url: &str) -> Option<Arc<Vault>> {
+        self.open.lock().ok().and_then(|o| o.get(url).cloned())
+    }
+
+    fn remember(&self, url: &str, vault: Arc<Vault>) {
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(url.to_string(), vault);
+        }
+    }
+}
+
+/// An engine error as a diagnostic: its message, then what to do.
+pub fn engine_diagnostic(summary: &str, e: &dr_vault::Error) -> Diagnostic {
+    let mut detail = e.to_string();
+    if let Some(g) = &e.guidance {
+        detail.push_str(".\n");
+        detail.push_str(g);
+    }
+    Diagnostic::error(summary, detail)
+}
+
+/// A `map(string)` attribute as a map (null → empty).
+pub fn string_map(v: &Value) -> BTreeMap<String, String> {
+    v.entries()
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A `list(string)` attribute as strings (null → empty).
+pub fn string_list(v: &Value) -> Vec<String> {
+    v.elements()
+        .iter()
+        .filter_map(|e| e.as_str().map(str::to_string))
+        .collect()
+}
+
+/// RFC 3339 UTC, seconds precision.
+pub fn format_time(t: time::OffsetDateTime) -> String {
+    let format =
+        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
+    t.to_offset(time::UtcOffset::UTC)
+        .format(&format)
+        .unwrap_or_default()
+}
+
+pub fn parse_time(text: &str) -> Option<time::OffsetDateTime> {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
