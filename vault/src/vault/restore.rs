@@ -15,6 +15,24 @@ use std::sync::Arc;
 /// Files restored at once: enough to overlap storage reads (object stores have latency).
 const RESTORE_PARALLELISM: usize = 16;
 
+/// A file being restored, removed when dropped unless renamed into place first: a failed or
+/// cancelled restore (another file's error stops the rest) leaves no partial file behind.
+struct PartialFile(PathBuf);
+
+impl PartialFile {
+    fn disarm(mut self) {
+        self.0 = PathBuf::new();
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
+    }
+}
+
 impl Vault {
     /// Restores a snapshot into `target` (which must be missing or empty): every source into
     /// `target/<source name>`, or just `only_source` directly into `target`. Never writes
@@ -136,12 +154,12 @@ impl Vault {
     ) -> Result<()> {
         refuse_existing(dest)?;
         let parent = dest.parent().unwrap_or(Path::new("."));
-        let partial = parent.join(format!(".dr-restore-{}", &random_id()[..16]));
+        let partial = PartialFile(parent.join(format!(".dr-restore-{}", &random_id()[..16])));
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&partial)
-            .map_err(|e| Error::io(&partial, "create", e))?;
+            .open(&partial.0)
+            .map_err(|e| Error::io(&partial.0, "create", e))?;
         let result = async {
             let mut hasher = blake3::Hasher::new();
             for chunk_id in &entry.chunks {
@@ -161,13 +179,13 @@ impl Vault {
             // No fsync per file: a restore interrupted by a crash is simply run again, and
             // syncing tens of thousands of small files would dominate its time.
             drop(file);
-            set_mode_and_mtime(&partial, entry.mode, entry.mtime_ns)?;
+            set_mode_and_mtime(&partial.0, entry.mode, entry.mtime_ns)?;
             refuse_existing(dest)?;
-            std::fs::rename(&partial, dest).map_err(|e| Error::io(dest, "create", e))
+            std::fs::rename(&partial.0, dest).map_err(|e| Error::io(dest, "create", e))
         }
         .await;
-        if result.is_err() {
-            let _ = std::fs::remove_file(&partial);
+        if result.is_ok() {
+            partial.disarm(); // renamed into place: nothing left to remove
         }
         result
     }
@@ -189,12 +207,16 @@ impl Vault {
             .storage
             .get_range(&key, loc.offset..loc.offset + u64::from(loc.length))
             .await?;
-        open_blob(
-            &self.key,
-            &format!("{}/{key}", self.storage.url()),
-            loc,
-            &sealed,
-        )
+        // Decrypting, decompressing and re-hashing run on the blocking pool, so the files
+        // restored at once use every core rather than the one this task runs on.
+        let (master, loc, object) = (
+            self.key.clone(),
+            *loc,
+            format!("{}/{key}", self.storage.url()),
+        );
+        tokio::task::spawn_blocking(move || open_blob(&master, &object, &loc, &sealed))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("blob task failed: {e}")))?
     }
 }
 
