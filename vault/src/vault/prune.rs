@@ -73,7 +73,10 @@ impl Vault {
         for (i, s) in snapshots.into_iter().enumerate() {
             let from_newest = count - 1 - i;
             let snapshot_age = age(now, &s.time);
+            // The newest snapshot is always kept: a vault whose sources did not change for
+            // longer than keep_within must not end up empty.
             let by_policy = no_policy
+                || from_newest == 0
                 || retention.keep_last.is_some_and(|n| from_newest < n)
                 || retention
                     .keep_within

@@ -129,6 +129,17 @@ impl Vault {
     /// # Errors
     /// `Locked` naming the protected snapshots; `Storage`.
     pub async fn destroy(&self, now: time::OffsetDateTime) -> Result<usize> {
+        // Exclusive: no snapshot (or replication into this vault) may land after the check.
+        let lock = crate::locks::acquire(&self.storage, true).await?;
+        let result = self.destroy_locked(now).await;
+        lock.release().await?;
+        if result.is_ok() {
+            self.storage.remove_empty_local_dirs();
+        }
+        result
+    }
+
+    async fn destroy_locked(&self, now: time::OffsetDateTime) -> Result<usize> {
         let snapshots = self.snapshots().await?;
         if let Some(lock_for) = self.policy().await?.lock_for() {
             let locked: Vec<&str> = snapshots
@@ -152,9 +163,11 @@ impl Vault {
         }
         self.storage.delete(super::CONFIG).await?;
         for listed in self.storage.list("").await? {
-            self.storage.delete(&listed.key).await?;
+            // Locks last: ours is released by the caller.
+            if !listed.key.starts_with("locks/") {
+                self.storage.delete(&listed.key).await?;
+            }
         }
-        self.storage.remove_empty_local_dirs();
         Ok(snapshots.len())
     }
 }
