@@ -275,6 +275,24 @@ fn a_drill_restores_verifies_runs_the_check_and_records_the_report() {
         "the report is in the vault"
     );
 
+    // A changed trigger re-runs it.
+    let first_run = d["started_at"].clone();
+    tf.set_env("DR_TEST_NOW", "2026-11-01T12:30:00Z");
+    tf.config(&config(
+        "",
+        &drill(
+            r#"  verify_command = ["sh", "-c", "test -f pipeline/ci.yml"]
+  max_age        = "24h"
+  triggers       = { release = "v2" }"#,
+        ),
+    ));
+    tf.assert_plan_changes(r#"dr_drill.nightly will be updated in-place .*status += "passed" -> \(known after apply\).*\+ "release" = "v2""#);
+    tf.apply();
+    let d = tf.values("dr_drill.nightly");
+    assert_eq!(d["status"], "passed");
+    assert_ne!(d["started_at"], first_run, "the drill ran again");
+    assert_eq!(d["started_at"], "2026-11-01T12:30:00Z");
+
     // 25 hours later the plan re-runs the drill (a test clock, not a sleep).
     tf.set_env("DR_TEST_NOW", "2026-11-02T13:00:00Z");
     tf.assert_plan_changes(r#"dr_drill.nightly will be updated in-place .*~ status += "passed" -> \(known after apply\)"#);
@@ -291,7 +309,7 @@ fn failing_checks_timeouts_and_corruption_fail_the_drill_with_the_reason() {
     let cases = [
         (
             r#"  verify_command = ["sh", "-c", "echo pipeline broken >&2; exit 3"]"#,
-            r"verify_command exited with 3: pipeline broken",
+            r"verify_command exited with 3.*last lines verify_command printed: pipeline broken",
         ),
         (
             r#"  verify_command = ["sleep", "30"]

@@ -232,10 +232,14 @@ impl BackupVault {
             .to_json(&ty)
             .map_err(|e| dr_vault::Error::new(ErrorKind::Io, e.to_string()))?;
         vault.put_record(SETTINGS_RECORD, &json).await?;
+        // The vault's lock_for only ever grows, whatever the configuration (or an import of a
+        // vault whose settings were not recorded) says.
+        let recorded = vault.policy().await?;
+        let configured = retention(state).lock_for.map(|d| d.as_secs());
         let policy = Policy {
-            lock_for_seconds: retention(state).lock_for.map(|d| d.as_secs()),
+            lock_for_seconds: recorded.lock_for_seconds.max(configured),
         };
-        if vault.policy().await? != policy {
+        if recorded != policy {
             vault.set_policy(&policy).await?;
         }
         Ok(())
@@ -585,7 +589,8 @@ impl Resource for BackupVault {
             self.record_settings(&vault, &state).await?;
             if snapshot_due {
                 self.snapshot(&vault, &mut state).await?;
-            } else {
+            } else if state.attr("snapshot_count").is_unknown() {
+                // Retention changed: the plan left the counts open for it.
                 self.apply_retention(&vault, &state).await?;
             }
             self.refresh(&vault, &mut state).await

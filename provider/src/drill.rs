@@ -22,6 +22,11 @@ pub struct Drill {
 /// Written into a restore directory after a drill, so a later run knows it may empty it.
 const MARKER: &str = ".dr-drill";
 
+/// The only variables `verify_command` inherits from the provider's environment.
+const CHECK_ENV: [&str; 8] = [
+    "PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
+];
+
 /// Attributes a run produces: unknown in a plan that re-runs the drill.
 const RUN_OUTPUTS: [&str; 13] = [
     "status",
@@ -126,17 +131,40 @@ struct Run {
     rpo_met: bool,
     verify_command: Vec<String>,
     verify_exit_code: Option<i32>,
+    /// The check's last lines: shown in the error, never stored (they may print secrets).
+    #[serde(skip)]
     verify_output_tail: String,
     failures: Vec<String>,
 }
 
 impl Drill {
     /// The targets: the drill's own, else the pair's (recorded in the vault by dr_region_pair).
-    async fn targets(&self, state: &Value, vault: &Vault) -> (Option<Duration>, Option<Duration>) {
+    async fn targets(
+        &self,
+        state: &Value,
+        vault: &Vault,
+    ) -> Result<(Option<Duration>, Option<Duration>), String> {
         let (mut rpo, mut rto) = (duration(state, "rpo"), duration(state, "rto"));
         if let Some(pair) = state.attr("region_pair_id").as_str() {
-            let name = pair.split('@').next().unwrap_or_default();
-            if let Ok(Some(record)) = vault.record(&format!("pairs/{name}")).await {
+            if rpo.is_none() || rto.is_none() {
+                // The pair is recorded in both its vaults: its primary first, then this one.
+                let (name, primary) = pair.split_once('@').unwrap_or((pair, ""));
+                let key = format!("pairs/{name}");
+                let at = AttributePath::attr("region_pair_id");
+                let from_primary = match self.vaults.open(primary, &Default::default(), &at).await {
+                    Ok(Some(v)) => v.record(&key).await.ok().flatten(),
+                    _ => None,
+                };
+                let record = match from_primary {
+                    Some(r) => Some(r),
+                    None => vault.record(&key).await.ok().flatten(),
+                };
+                let Some(record) = record.filter(|r| r.get("deleted").is_none()) else {
+                    return Err(format!(
+                        "the targets of region pair {pair:?} cannot be read (no pair record in its vaults); \
+                         set rpo and rto on the drill, or apply the pair first"
+                    ));
+                };
                 let parse = |k: &str| {
                     record[k]
                         .as_str()
@@ -146,7 +174,7 @@ impl Drill {
                 rto = rto.or_else(|| parse("rto"));
             }
         }
-        (rpo, rto)
+        Ok((rpo, rto))
     }
 
     fn restore_dir(&self, state: &Value) -> Result<PathBuf, String> {
@@ -190,11 +218,26 @@ impl Drill {
                 return run;
             }
         };
-        let (rpo, rto) = self.targets(state, &vault).await;
+        let (rpo, rto) = match self.targets(state, &vault).await {
+            Ok(t) => t,
+            Err(e) => {
+                run.failures.push(e);
+                run.finished_at = format_time(dr_vault::clock::now());
+                return run;
+            }
+        };
         run.rpo_target_seconds = rpo.map(|d| d.as_secs());
         run.rto_target_seconds = rto.map(|d| d.as_secs());
         if let Err(e) = self.restore_and_check(state, &vault, &mut run).await {
             run.failures.push(e);
+        }
+        // The restored tree holds decrypted data: gone on every path unless asked to keep it.
+        if state.attr("keep_restore").as_bool() != Some(true) {
+            if let Ok(dir) = self.restore_dir(state) {
+                if dir.join(MARKER).is_file() {
+                    let _ = std::fs::remove_dir_all(dir);
+                }
+            }
         }
         run.rto_met = rto.is_none_or(|t| run.restore_seconds <= t.as_secs_f64());
         run.rpo_met = rpo.is_none_or(|t| run.data_age_seconds <= t.as_secs());
@@ -276,9 +319,6 @@ impl Drill {
             let timeout = duration(state, "verify_timeout").unwrap_or(Duration::from_secs(600));
             self.verify_command(&dir, &id, timeout, run).await?;
         }
-        if state.attr("keep_restore").as_bool() != Some(true) {
-            let _ = std::fs::remove_dir_all(&dir);
-        }
         Ok(())
     }
 
@@ -291,11 +331,14 @@ impl Drill {
     ) -> Result<(), String> {
         let argv = &run.verify_command;
         let mut cmd = tokio::process::Command::new(&argv[0]);
+        // A clean environment: the provider's holds the passphrase, cloud credentials and
+        // TF_VAR_* values, none of which a check of the restored tree needs.
         cmd.args(&argv[1..])
             .current_dir(dir)
+            .env_clear()
+            .envs(std::env::vars().filter(|(k, _)| CHECK_ENV.contains(&k.as_str())))
             .env("DR_RESTORE_DIR", dir)
             .env("DR_SNAPSHOT_ID", id)
-            .env_remove("DR_PASSPHRASE")
             .stdin(std::process::Stdio::null())
             .kill_on_drop(true);
         let child = cmd.output();
@@ -320,17 +363,16 @@ impl Drill {
                     .rev()
                     .collect::<Vec<_>>()
                     .join("\n");
-                run.verify_output_tail = tail.clone();
+                run.verify_output_tail = tail;
                 run.verify_exit_code = out.status.code();
                 if out.status.success() {
                     Ok(())
                 } else {
                     Err(format!(
-                        "verify_command exited with {}: {}",
+                        "verify_command exited with {}",
                         out.status
                             .code()
                             .map_or("a signal".to_string(), |c| c.to_string()),
-                        tail.lines().last().unwrap_or_default()
                     ))
                 }
             }
@@ -377,11 +419,19 @@ impl Drill {
         state.set_attr("rto_met", Value::Bool(run.rto_met));
         state.set_attr("rpo_met", Value::Bool(run.rpo_met));
         if failed && state.attr("fail_on_violation").as_bool() != Some(false) {
+            let printed = if run.verify_output_tail.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "\nThe last lines verify_command printed:\n{}",
+                    run.verify_output_tail
+                )
+            };
             diags.error(
                 "Drill Failed",
                 format!(
                     "Drill {:?} failed: {reason}. The report is in the vault under drills/{}/ and in this resource's `report`. \
-                     Set fail_on_violation = false to record failures without failing the apply.",
+                     Set fail_on_violation = false to record failures without failing the apply.{printed}",
                     run.name, run.name
                 ),
             );
@@ -468,8 +518,11 @@ impl Resource for Drill {
             }
             _ => false,
         };
+        // A failure that failed the apply is retried by the next one, not accepted silently.
+        let failed_loudly = prior.attr("status").as_str() == Some("failed")
+            && plan.planned.attr("fail_on_violation").as_bool() != Some(false);
         for name in RUN_OUTPUTS {
-            let value = if config_changed || stale {
+            let value = if config_changed || stale || failed_loudly {
                 Value::Unknown
             } else {
                 prior.attr(name).clone()

@@ -183,13 +183,48 @@ impl RegionPair {
                 return;
             }
         };
+        let primary_is_standby = active_attr == "secondary_vault_id";
         let standby = match self.open(state, standby_attr).await {
             Ok(v) => v,
-            Err(d) => {
-                diags.push(d.clone());
+            // A failover must succeed with the old active side unreachable, not only gone.
+            Err(d) if primary_is_standby => {
+                diags.warning(
+                    "Primary Unreachable",
+                    format!("{} Failing over without it.", d.detail),
+                );
                 None
             }
+            Err(d) => {
+                diags.push(d);
+                return;
+            }
         };
+        if standby.is_none() && !primary_is_standby {
+            diags.error_at(
+                AttributePath::attr(standby_attr),
+                "Standby Vault Not Found",
+                format!(
+                    "The standby vault {} does not exist, so the active side cannot be replicated. \
+                     Create it (a dr_backup_vault), or fail over with active = \"secondary\" if the primary is the one lost.",
+                    state.attr(standby_attr).as_str().unwrap_or_default()
+                ),
+            );
+            return;
+        }
+        if let Some(standby) = &standby {
+            if active.config().region == standby.config().region {
+                diags.error_at(
+                    AttributePath::attr("secondary_vault_id"),
+                    "Vaults In The Same Region",
+                    format!(
+                        "Both vaults are in region {:?}. A region pair protects against the loss of a region only \
+                         when its vaults are in different regions.",
+                        active.config().region
+                    ),
+                );
+                return;
+            }
+        }
         match &standby {
             Some(standby) => {
                 let result = async {
@@ -323,13 +358,10 @@ impl Resource for RegionPair {
             config.attr("primary_vault_id").as_str(),
             config.attr("secondary_vault_id").as_str(),
         ) {
-            plan.planned.set_attr(
-                "id",
-                Value::string(format!(
-                    "{}@{p}",
-                    config.attr("name").as_str().unwrap_or_default()
-                )),
-            );
+            if let Some(name) = config.attr("name").as_str() {
+                plan.planned
+                    .set_attr("id", Value::string(format!("{name}@{p}")));
+            }
             // Regions come from the vaults' plain configs: no passphrase needed to check them.
             let region = |url: &str| {
                 let storage = self
@@ -386,7 +418,10 @@ impl Resource for RegionPair {
         let (_, standby_attr) = sides(&plan.planned);
         let standby_there = matches!(self.open(&plan.planned, standby_attr).await, Ok(Some(_)));
         let lagging = prior.attr("in_sync").as_bool() != Some(true) && standby_there;
-        if lagging || failover || wanted_changed || wanted.is_unknown() {
+        let settings_changed = ["strategy", "rpo", "rto"]
+            .iter()
+            .any(|a| plan.planned.attr(a) != prior.attr(a));
+        if lagging || failover || wanted_changed || wanted.is_unknown() || settings_changed {
             // Apply replicates: the standby will hold every active-side snapshot.
             plan.planned.set_attr("in_sync", Value::Bool(true));
             plan.planned
