@@ -29,6 +29,84 @@ pub struct Cli {
 pub enum Command {
     /// Work with a backup vault directly (restic-like).
     Vault(VaultArgs),
+    /// Back up and restore Terraform state in a vault, with lineage and serial safety.
+    State(StateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StateArgs {
+    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// An object-store option (endpoint, region, allow_http, …); repeatable.
+    #[arg(long = "option", short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+
+    /// Print machine-readable JSON on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: StateCommand,
+}
+
+pub const STATE_EXAMPLES: &str = "\
+Examples:
+  drctl state push s3://dr-eu/state --dir infra/prod      # runs `terraform state pull` there
+  drctl state push ./vault --state terraform.tfstate
+  drctl state history ./vault
+  drctl state pull ./vault --out terraform.tfstate        # refuses newer serials / other lineages
+  drctl state pull ./vault --snapshot 3fa2 --out old.tfstate --force";
+
+#[derive(Subcommand, Debug)]
+pub enum StateCommand {
+    /// Back up Terraform state into VAULT: from --state FILE, or `terraform state pull` run in
+    /// --dir (any backend). Records lineage, serial and Terraform version; pushing state
+    /// identical to the newest version is a no-op.
+    #[command(after_help = format!("{STATE_EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
+    Push(StatePushArgs),
+    /// Restore the newest state version (or --snapshot) into --out. Refuses to replace a file
+    /// of another lineage or a newer serial unless --force; always keeps a backup of it.
+    #[command(after_help = format!("{STATE_EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
+    Pull(StatePullArgs),
+    /// List the state versions: serial, lineage, time, resource count.
+    #[command(after_help = format!("{STATE_EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
+    History(StateHistoryArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatePushArgs {
+    /// The vault URL (a path, file://, s3://, gs://, az://).
+    pub vault: String,
+    /// A state file to back up.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub state: Option<PathBuf>,
+    /// A Terraform working directory: its state is read with `terraform state pull`
+    /// ($TERRAFORM or terraform on PATH).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatePullArgs {
+    /// The vault URL.
+    pub vault: String,
+    /// Where to write the state.
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// A state version: a snapshot id or a unique prefix (default: the newest).
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+    /// Replace --out even when it holds a newer serial or another lineage (a backup is kept).
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StateHistoryArgs {
+    /// The vault URL.
+    pub vault: String,
 }
 
 #[derive(Args, Debug)]

@@ -2,6 +2,7 @@
 
 mod cli;
 mod output;
+mod state;
 mod vault;
 
 use clap::Parser as _;
@@ -22,6 +23,7 @@ fn main() -> ExitCode {
     let code = runtime.block_on(async move {
         match cli.command {
             cli::Command::Vault(args) => vault::run(args).await,
+            cli::Command::State(args) => state::run(args).await,
         }
     });
     ExitCode::from(code)

@@ -1,0 +1,185 @@
+//! `drctl state push VAULT`: back up the current state; a no-op when the newest version in
+//! the vault has the same content.
+
+use super::{versions, StateMeta, FILE, KIND, KIND_LABEL, SOURCE};
+use crate::cli::StatePushArgs;
+use crate::output;
+use crate::vault::Context;
+use dr_vault::{NoProgress, SourceSpec};
+use std::collections::BTreeMap;
+
+pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
+    let (bytes, what) = match read_state(&args) {
+        Ok(r) => r,
+        Err(code) => return code,
+    };
+    let meta = match StateMeta::parse(&bytes, &what) {
+        Ok(m) => m,
+        Err(message) => {
+            return output::usage(
+                &message,
+                "pass --state FILE or --dir DIR of a Terraform working directory",
+            )
+        }
+    };
+    let vault = match ctx.open().await {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    // The content digest decides "unchanged": same serial with other content is still new.
+    let staging = match tempfile::Builder::new().prefix("drctl-state-").tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            return output::usage(
+                &format!("cannot create a temporary directory: {e}"),
+                "check TMPDIR",
+            )
+        }
+    };
+    let file = staging.path().join(FILE);
+    if let Err(e) = write_private(&file, &bytes) {
+        return output::usage(
+            &format!("cannot stage the state in {}: {e}", file.display()),
+            "check TMPDIR",
+        );
+    }
+    let digest = content_digest(&bytes);
+    let history = match versions(&vault).await {
+        Ok(h) => h,
+        Err(code) => return code,
+    };
+    if let Some((latest, _)) = history.last() {
+        if latest.labels.get("state_digest") == Some(&digest) {
+            if ctx.json {
+                output::json(
+                    &serde_json::json!({"pushed": false, "snapshot": latest.id, "state": meta}),
+                );
+            } else {
+                println!(
+                    "unchanged: state serial {} (lineage {}) is already snapshot {}",
+                    meta.serial,
+                    meta.lineage,
+                    &latest.id[..12]
+                );
+            }
+            return output::EXIT_OK;
+        }
+    }
+    if let Some((_, newest)) = history
+        .iter()
+        .rev()
+        .find(|(_, m)| m.lineage == meta.lineage)
+    {
+        if newest.serial > meta.serial {
+            eprintln!(
+                "warning: the vault already holds serial {} of this lineage; pushing the older serial {} as a new version",
+                newest.serial, meta.serial
+            );
+        }
+    }
+    let labels: BTreeMap<String, String> = [
+        (KIND_LABEL, KIND.to_string()),
+        ("lineage", meta.lineage.clone()),
+        ("serial", meta.serial.to_string()),
+        ("terraform_version", meta.terraform_version.clone()),
+        ("resources", meta.resources.to_string()),
+        ("state_digest", digest),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let spec = SourceSpec::new(SOURCE, staging.path());
+    match vault.snapshot(&[spec], &labels, &NoProgress).await {
+        Ok(summary) => {
+            if ctx.json {
+                output::json(
+                    &serde_json::json!({"pushed": true, "snapshot": summary.id, "state": meta}),
+                );
+            } else {
+                println!(
+                    "pushed state serial {} (lineage {}, {} resources) as snapshot {}",
+                    meta.serial,
+                    meta.lineage,
+                    meta.resources,
+                    &summary.id[..12]
+                );
+            }
+            output::EXIT_OK
+        }
+        Err(e) => output::fail(&e),
+    }
+}
+
+/// The state's bytes: from --state, or `terraform state pull` in --dir (any backend).
+fn read_state(args: &StatePushArgs) -> Result<(Vec<u8>, String), u8> {
+    match (&args.state, &args.dir) {
+        (Some(path), None) => std::fs::read(path)
+            .map(|b| (b, path.display().to_string()))
+            .map_err(|e| {
+                output::usage(
+                    &format!("cannot read state file {}: {e}", path.display()),
+                    "check the --state path",
+                )
+            }),
+        (None, Some(dir)) => {
+            let terraform = std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into());
+            let out = std::process::Command::new(&terraform)
+                .args(["state", "pull"])
+                .current_dir(dir)
+                .env("TF_IN_AUTOMATION", "1")
+                .output()
+                .map_err(|e| {
+                    output::usage(
+                        &format!(
+                            "cannot run {terraform:?} state pull in {}: {e}",
+                            dir.display()
+                        ),
+                        "install terraform or set TERRAFORM to its path",
+                    )
+                })?;
+            if !out.status.success() {
+                return Err(output::usage(
+                    &format!(
+                        "`terraform state pull` failed in {}: {}",
+                        dir.display(),
+                        String::from_utf8_lossy(&out.stderr).trim()
+                    ),
+                    "run `terraform init` there first",
+                ));
+            }
+            if out.stdout.iter().all(u8::is_ascii_whitespace) {
+                return Err(output::usage(
+                    &format!("{} has no state yet", dir.display()),
+                    "apply the configuration first",
+                ));
+            }
+            Ok((out.stdout, format!("the state of {}", dir.display())))
+        }
+        _ => Err(output::usage(
+            "give exactly one of --state FILE or --dir DIR",
+            "--dir runs `terraform state pull`, which works with every backend",
+        )),
+    }
+}
+
+/// Writes a file readable by its owner only: state holds secrets.
+pub fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+/// BLAKE3 of the state's JSON in compact form: `terraform state pull` and the state file hold
+/// the same document with different whitespace, and both must count as the same version.
+fn content_digest(bytes: &[u8]) -> String {
+    let compact = serde_json::from_slice::<serde_json::Value>(bytes)
+        .and_then(|v| serde_json::to_vec(&v))
+        .unwrap_or_else(|_| bytes.to_vec());
+    blake3::hash(&compact).to_hex().to_string()
+}
