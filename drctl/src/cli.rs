@@ -31,6 +31,52 @@ pub enum Command {
     Vault(VaultArgs),
     /// Back up and restore Terraform state in a vault, with lineage and serial safety.
     State(StateArgs),
+    /// Policy checks over a plan (`terraform show -json PLANFILE`), for CI.
+    #[command(after_help = CHECK_HELP)]
+    Check(CheckArgs),
+}
+
+pub const CHECK_HELP: &str = "\
+Rules (disable any with --disable ID):
+  DR001 error    a dr_backup_vault that holds snapshots is destroyed or replaced
+  DR002 warning  force_destroy is turned on for a vault that holds snapshots
+  DR003 error    a region pair's vaults are in the same region
+  DR004 warning  a region pair has no drill on its standby vault
+  DR005 warning  a drill's max_age is missing or longer than its pair's rpo
+  DR006 error    a vault in a pair keeps snapshots (keep_within) for less than the pair's rpo
+  DR007 warning  a vault in a warm_standby/active_active pair has no retention.lock_for
+Values unknown until apply are skipped, never guessed.
+
+Examples:
+  terraform plan -out plan.tfplan && terraform show -json plan.tfplan > plan.json
+  drctl check plan.json
+  drctl check plan.json --format sarif > drctl.sarif     # upload to code scanning
+  drctl check plan.json --format github --disable DR004  # annotations in GitHub Actions
+
+Exit status:
+  0  no error-level violation (warnings are printed)
+  1  at least one error-level violation
+  2  the input is unreadable, not JSON, not a plan, or has no dr_* resources; or a bad flag";
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// The plan as JSON: the output of `terraform show -json PLANFILE`.
+    pub plan: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: CheckFormat,
+    /// Skip a rule by ID (e.g. DR004); repeatable.
+    #[arg(long, value_name = "ID")]
+    pub disable: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum CheckFormat {
+    Text,
+    Json,
+    Junit,
+    Sarif,
+    Github,
 }
 
 #[derive(Args, Debug)]

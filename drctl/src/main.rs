@@ -1,5 +1,6 @@
 //! `drctl`: the state-aware helper of terraform-provider-dr.
 
+mod check;
 mod cli;
 mod output;
 mod state;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         match cli.command {
             cli::Command::Vault(args) => vault::run(args).await,
             cli::Command::State(args) => state::run(args).await,
+            cli::Command::Check(args) => check::run(args),
         }
     });
     ExitCode::from(code)
