@@ -14,6 +14,35 @@ use std::sync::OnceLock;
 /// The version providers are installed under in test mirrors.
 pub const TEST_VERSION: &str = "0.1.0";
 
+/// A JSON number from Terraform's output as an integer (state holds numbers as floats too).
+///
+/// # Panics
+/// When `v` is not a number.
+pub fn num(v: &serde_json::Value) -> u64 {
+    v.as_u64()
+        .or_else(|| v.as_f64().map(|f| f as u64))
+        .unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+/// Every file under `dir`, recursively.
+///
+/// # Panics
+/// When `dir` cannot be read.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)
+        .expect("readable directory")
+        .flatten()
+    {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            out.extend(files_under(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -1,8 +1,7 @@
 //! `dr_backup_vault` and the `dr_vault` / `dr_snapshot` data sources through the real
 //! Terraform 1.0.3: every behaviour the resource promises, as a user would see it.
 
-use acceptance_tests::{ProviderBuild, TfDir};
-use std::path::Path;
+use acceptance_tests::{files_under, num, ProviderBuild, TfDir};
 
 const PASSPHRASE: &str = "acc-passphrase-7f3a";
 
@@ -51,12 +50,6 @@ const BASIC: &str = r#"
     path = "pipeline"
   }
 "#;
-
-fn num(v: &serde_json::Value) -> u64 {
-    v.as_u64()
-        .or_else(|| v.as_f64().map(|f| f as u64))
-        .unwrap_or_else(|| panic!("not a number: {v}"))
-}
 
 #[test]
 fn create_then_a_changed_file_plans_a_snapshot_and_apply_takes_exactly_one() {
@@ -272,7 +265,7 @@ fn a_missing_passphrase_is_one_clear_error_and_the_passphrase_is_never_shown() {
     );
     let state = std::fs::read_to_string(tf.path().join("terraform.tfstate")).unwrap();
     assert!(!state.contains(secret), "secret in state");
-    for entry in walk(&tf.path().join("vaults")) {
+    for entry in files_under(&tf.path().join("vaults")) {
         let bytes = std::fs::read(&entry).unwrap();
         assert!(
             !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
@@ -282,18 +275,6 @@ fn a_missing_passphrase_is_one_clear_error_and_the_passphrase_is_never_shown() {
     }
     tf.remove_env("TF_LOG");
     tf.assert_plan_empty();
-}
-
-fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! apply, lag and catch-up, failover with the primary gone, import; drills that pass, fail in
 //! each documented way, and re-run when stale (on a test clock, never by sleeping).
 
-use acceptance_tests::{ProviderBuild, TfDir};
+use acceptance_tests::{files_under, num, ProviderBuild, TfDir};
 
 const PASSPHRASE: &str = "pair-passphrase-51d0";
 
@@ -59,12 +59,6 @@ resource "dr_region_pair" "prod" {{
 {extra}
 "#
     )
-}
-
-fn num(v: &serde_json::Value) -> u64 {
-    v.as_u64()
-        .or_else(|| v.as_f64().map(|f| f as u64))
-        .unwrap_or_else(|| panic!("not a number: {v}"))
 }
 
 #[test]
@@ -342,7 +336,7 @@ fn failing_checks_timeouts_and_corruption_fail_the_drill_with_the_reason() {
     tf.ok(&["state", "rm", "dr_drill.nightly"]);
 
     // A corrupted pack in the standby: the drill fails naming the damage.
-    for pack in walk(&tf.path().join("vaults/us/data")) {
+    for pack in files_under(&tf.path().join("vaults/us/data")) {
         // The first blob sits at the start of the pack (its sealed header is at the end).
         let mut bytes = std::fs::read(&pack).unwrap();
         bytes[30] ^= 0xff;
@@ -353,16 +347,4 @@ fn failing_checks_timeouts_and_corruption_fail_the_drill_with_the_reason() {
         &["apply", "-no-color", "-auto-approve"],
         r"Drill Failed.*restore failed",
     );
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
 }

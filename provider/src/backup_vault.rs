@@ -5,7 +5,9 @@
 //! The configuration-side settings are also recorded inside the vault (sealed), so that
 //! `terraform import` of a vault whose state was lost plans empty.
 
-use crate::vaults::{engine_diagnostic, format_time, parse_time, string_list, string_map, Vaults};
+use crate::vaults::{
+    duration_attr, engine_diagnostic, map_value, string_list, string_map, time_value, Vaults,
+};
 use dr_vault::{
     ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Retention, SourceSpec, Vault,
 };
@@ -156,19 +158,14 @@ fn source_specs(value: &Value) -> Option<Vec<SourceSpec>> {
 
 fn retention(value: &Value) -> Retention {
     let r = value.attr("retention");
-    let duration = |name: &str| {
-        r.attr(name)
-            .as_str()
-            .and_then(|t| dr_vault::parse_duration(t, name).ok())
-    };
     Retention {
         keep_last: r
             .attr("keep_last")
             .as_number()
             .and_then(|n| n.to_u64())
             .map(|n| n as usize),
-        keep_within: duration("keep_within"),
-        lock_for: duration("lock_for"),
+        keep_within: duration_attr(r, "keep_within"),
+        lock_for: duration_attr(r, "lock_for"),
     }
 }
 
@@ -192,12 +189,7 @@ impl BackupVault {
         state.set_attr("id", Value::string(vault.storage().url()));
         state.set_attr("name", Value::string(&config.name));
         state.set_attr("region", Value::string(&config.region));
-        state.set_attr(
-            "created_at",
-            Value::string(
-                parse_time(&config.created_at).map_or(config.created_at.clone(), format_time),
-            ),
-        );
+        state.set_attr("created_at", time_value(&config.created_at));
         let latest = snapshots.last();
         state.set_attr(
             "latest_snapshot_id",
@@ -205,9 +197,7 @@ impl BackupVault {
         );
         state.set_attr(
             "latest_snapshot_at",
-            latest.map_or(Value::Null, |s| {
-                Value::string(parse_time(&s.time).map_or(s.time.clone(), format_time))
-            }),
+            latest.map_or(Value::Null, |s| time_value(&s.time)),
         );
         state.set_attr("snapshot_count", Value::number(snapshots.len() as u64));
         state.set_attr("stored_bytes", Value::number(vault.stored_bytes().await?));
@@ -283,12 +273,12 @@ impl BackupVault {
     /// created it, else what its config and latest snapshot say.
     async fn state_of_existing(&self, url: &str, vault: &Vault) -> Result<Value, dr_vault::Error> {
         let ty = schema().block.implied_type();
+        let snapshots = vault.snapshots().await?;
         let mut state = match vault.record(SETTINGS_RECORD).await? {
             Some(json) => Value::from_json(&json, &ty).map_err(|e| {
                 dr_vault::Error::new(ErrorKind::Corrupt, format!("{SETTINGS_RECORD}: {e}"))
             })?,
             None => {
-                let snapshots = vault.snapshots().await?;
                 let mut sources = Vec::new();
                 if let Some(latest) = snapshots.last() {
                     let snapshot = vault.load_snapshot(&latest.id).await?;
@@ -310,12 +300,7 @@ impl BackupVault {
                         if labels.is_empty() {
                             Value::Null
                         } else {
-                            Value::Map(
-                                labels
-                                    .iter()
-                                    .map(|(k, v)| (k.clone(), Value::string(v)))
-                                    .collect(),
-                            )
+                            map_value(labels)
                         },
                     ),
                     ("retention", Value::Null),
@@ -324,27 +309,16 @@ impl BackupVault {
             }
         };
         state.set_attr("url", Value::string(url));
-        let latest = vault.snapshots().await?.pop();
-        let digest = match latest {
-            Some(info) => info.source_digest,
+        let digest = match snapshots.last() {
+            Some(info) => info.source_digest.clone(),
             None => vault.source_digest(&[]).await?,
         };
         state.set_attr("source_digest", Value::string(digest));
         self.refresh(vault, &mut state).await?;
-        Ok(fill_missing_attributes(state))
+        // Every attribute and block present, as Terraform requires.
+        schema().block.normalize(&mut state);
+        Ok(state)
     }
-}
-
-/// Every attribute of the schema present (null when unset), as Terraform requires.
-fn fill_missing_attributes(mut state: Value) -> Value {
-    let block = schema().block;
-    for a in &block.attributes {
-        if matches!(state.attr(&a.name), Value::Null) && state.attr_mut(&a.name).is_none() {
-            state.set_attr(&a.name, Value::Null);
-        }
-    }
-    block.normalize(&mut state);
-    state
 }
 
 #[async_trait]

@@ -83,15 +83,7 @@ impl ProviderConfig {
             Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir)),
             None => std::env::temp_dir().join("terraform-provider-dr"),
         };
-        let storage_options = config
-            .attr("storage_options")
-            .entries()
-            .map(|m| {
-                m.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let storage_options = crate::vaults::string_map(config.attr("storage_options"));
         Some(ProviderConfig {
             passphrase,
             work_dir,

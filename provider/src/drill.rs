@@ -5,7 +5,7 @@
 //! report is also written into the vault, so drill history survives the Terraform state.
 
 use crate::backup_vault::duration_validator;
-use crate::vaults::{format_time, parse_time, string_list, Vaults};
+use crate::vaults::{duration_attr, format_time, parse_time, string_list, Vaults};
 use dr_vault::{format::EntryKind, NoProgress, Vault};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -105,13 +105,6 @@ fn schema() -> Schema {
     )
 }
 
-fn duration(value: &Value, name: &str) -> Option<Duration> {
-    value
-        .attr(name)
-        .as_str()
-        .and_then(|t| dr_vault::parse_duration(t, name).ok())
-}
-
 /// The outcome of one run, before it becomes state.
 #[derive(Default, serde::Serialize)]
 struct Run {
@@ -144,7 +137,7 @@ impl Drill {
         state: &Value,
         vault: &Vault,
     ) -> Result<(Option<Duration>, Option<Duration>), String> {
-        let (mut rpo, mut rto) = (duration(state, "rpo"), duration(state, "rto"));
+        let (mut rpo, mut rto) = (duration_attr(state, "rpo"), duration_attr(state, "rto"));
         if let Some(pair) = state.attr("region_pair_id").as_str() {
             if rpo.is_none() || rto.is_none() {
                 // The pair is recorded in both its vaults: its primary first, then this one.
@@ -316,7 +309,8 @@ impl Drill {
         }
 
         if !run.verify_command.is_empty() {
-            let timeout = duration(state, "verify_timeout").unwrap_or(Duration::from_secs(600));
+            let timeout =
+                duration_attr(state, "verify_timeout").unwrap_or(Duration::from_secs(600));
             self.verify_command(&dir, &id, timeout, run).await?;
         }
         Ok(())
@@ -509,7 +503,7 @@ impl Resource for Drill {
         .iter()
         .any(|a| plan.planned.attr(a) != prior.attr(a));
         let stale = match (
-            duration(&plan.planned, "max_age"),
+            duration_attr(&plan.planned, "max_age"),
             prior.attr("finished_at").as_str().and_then(parse_time),
         ) {
             (Some(max_age), Some(finished)) => {

@@ -5,7 +5,7 @@
 //! primary is gone, and warns how much time of backups that loses when it exceeds `rpo`.
 
 use crate::backup_vault::{duration_validator, name_validator};
-use crate::vaults::{engine_diagnostic, format_time, parse_time, Vaults};
+use crate::vaults::{duration_attr, engine_diagnostic, format_time, parse_time, Vaults};
 use dr_vault::{NoProgress, Vault};
 use std::sync::Arc;
 use std::time::Duration;
@@ -72,6 +72,19 @@ fn schema() -> Schema {
     )
 }
 
+/// The error for two vaults in one region, at plan time and again at apply (a pair created
+/// with its vaults cannot be checked before they exist).
+fn same_region(region: &str, one: &str, other: &str) -> Diagnostic {
+    Diagnostic::error(
+        "Vaults In The Same Region",
+        format!(
+            "Both vaults are in region {region:?} ({one} and {other}). A region pair protects against the loss of a \
+             region only when its vaults are in different regions."
+        ),
+    )
+    .at(AttributePath::attr("secondary_vault_id"))
+}
+
 /// Which attribute names the active and the standby vault.
 fn sides(value: &Value) -> (&'static str, &'static str) {
     if value.attr("active").as_str() == Some("secondary") {
@@ -101,13 +114,6 @@ async fn status(active: &Vault, standby: &Vault) -> Result<Status, dr_vault::Err
         lag_seconds,
         in_sync: plan.to_copy.is_empty(),
     })
-}
-
-fn duration(value: &Value, name: &str) -> Option<Duration> {
-    value
-        .attr(name)
-        .as_str()
-        .and_then(|t| dr_vault::parse_duration(t, name).ok())
 }
 
 impl RegionPair {
@@ -213,15 +219,11 @@ impl RegionPair {
         }
         if let Some(standby) = &standby {
             if active.config().region == standby.config().region {
-                diags.error_at(
-                    AttributePath::attr("secondary_vault_id"),
-                    "Vaults In The Same Region",
-                    format!(
-                        "Both vaults are in region {:?}. A region pair protects against the loss of a region only \
-                         when its vaults are in different regions.",
-                        active.config().region
-                    ),
-                );
+                diags.push(same_region(
+                    &active.config().region,
+                    active.storage().url(),
+                    standby.storage().url(),
+                ));
                 return;
             }
         }
@@ -300,7 +302,7 @@ impl RegionPair {
         let age = newest.as_ref().and_then(|s| parse_time(&s.time)).map(|t| {
             Duration::from_secs((dr_vault::clock::now() - t).whole_seconds().max(0) as u64)
         });
-        let rpo = duration(state, "rpo");
+        let rpo = duration_attr(state, "rpo");
         if let (Some(age), Some(rpo)) = (age, rpo) {
             if age > rpo {
                 diags.warning(
@@ -383,14 +385,7 @@ impl Resource for RegionPair {
                         format!("{p} and {s} are the same vault; a pair needs two vaults in two regions."),
                     );
                 } else if pr == sr {
-                    diags.error_at(
-                        AttributePath::attr("secondary_vault_id"),
-                        "Vaults In The Same Region",
-                        format!(
-                            "Both vaults are in region {pr:?} ({p} and {s}). A region pair protects against the loss of a \
-                             region only when its vaults are in different regions."
-                        ),
-                    );
+                    diags.push(same_region(&pr, p, s));
                 }
                 if plan.is_create() {
                     plan.planned.set_attr("primary_region", Value::string(pr));

@@ -1,6 +1,6 @@
 //! The `dr_snapshot` data source: one snapshot's facts (default: the latest).
 
-use crate::vaults::{engine_diagnostic, format_time, parse_time, string_map, Vaults};
+use crate::vaults::{engine_diagnostic, map_value, string_map, time_value, Vaults};
 use std::sync::Arc;
 use tfplugin::{
     async_trait, Attribute, AttributePath, Block, DataSource, Diagnostics, Schema, Type, Value,
@@ -84,10 +84,7 @@ impl DataSource for SnapshotData {
             }
         };
         out.set_attr("id", Value::string(&id));
-        out.set_attr(
-            "time",
-            Value::string(parse_time(&s.time).map_or(s.time.clone(), format_time)),
-        );
+        out.set_attr("time", time_value(&s.time));
         out.set_attr("source_digest", Value::string(&s.source_digest));
         out.set_attr(
             "sources",
@@ -95,15 +92,7 @@ impl DataSource for SnapshotData {
         );
         out.set_attr("files", Value::number(s.file_count() as u64));
         out.set_attr("bytes", Value::number(s.total_bytes()));
-        out.set_attr(
-            "labels",
-            Value::Map(
-                s.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::string(v)))
-                    .collect(),
-            ),
-        );
+        out.set_attr("labels", map_value(&s.labels));
         out
     }
 }

@@ -1,7 +1,7 @@
 //! The `dr_vault` data source: an existing vault's facts, for modules that rebuild from a
 //! vault they do not manage (one made by another configuration or by `drctl vault init`).
 
-use crate::vaults::{engine_diagnostic, format_time, parse_time, string_map, Vaults};
+use crate::vaults::{engine_diagnostic, map_value, string_map, time_value, Vaults};
 use std::sync::Arc;
 use tfplugin::{
     async_trait, Attribute, AttributePath, Block, DataSource, Diagnostics, Schema, Type, Value,
@@ -65,20 +65,12 @@ impl DataSource for VaultData {
             }
         };
         let c = vault.config();
-        let time = |t: &str| Value::string(parse_time(t).map_or(t.to_string(), format_time));
+
         out.set_attr("id", Value::string(vault.storage().url()));
         out.set_attr("name", Value::string(&c.name));
         out.set_attr("region", Value::string(&c.region));
-        out.set_attr("created_at", time(&c.created_at));
-        out.set_attr(
-            "labels",
-            Value::Map(
-                c.labels
-                    .iter()
-                    .map(|(k, v)| (k.clone(), Value::string(v)))
-                    .collect(),
-            ),
-        );
+        out.set_attr("created_at", time_value(&c.created_at));
+        out.set_attr("labels", map_value(&c.labels));
         out.set_attr("snapshot_count", Value::number(snapshots.len() as u64));
         out.set_attr("stored_bytes", Value::number(stored));
         let latest = snapshots.last();
@@ -88,7 +80,7 @@ impl DataSource for VaultData {
         );
         out.set_attr(
             "latest_snapshot_at",
-            latest.map_or(Value::Null, |s| time(&s.time)),
+            latest.map_or(Value::Null, |s| time_value(&s.time)),
         );
         out
     }

@@ -173,7 +173,25 @@ pub fn string_map(v: &Value) -> BTreeMap<String, String> {
         .unwrap_or_default()
 }
 
-/// A `list(string)` attribute as strings (null → empty).
+/// A map of strings as a `map(string)` value.
+pub fn map_value(map: &BTreeMap<String, String>) -> Value {
+    Value::Map(
+        map.iter()
+            .map(|(k, v)| (k.clone(), Value::string(v)))
+            .collect(),
+    )
+}
+
+/// A duration attribute (`15m`, `7d`); `None` when unset, unknown or invalid (validation
+/// reports invalid ones on the attribute).
+pub fn duration_attr(value: &Value, name: &str) -> Option<std::time::Duration> {
+    value
+        .attr(name)
+        .as_str()
+        .and_then(|t| dr_vault::parse_duration(t, name).ok())
+}
+
+/// A list(string) attribute as strings (null → empty).
 pub fn string_list(v: &Value) -> Vec<String> {
     v.elements()
         .iter()
@@ -192,4 +210,10 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
 
 pub fn parse_time(text: &str) -> Option<time::OffsetDateTime> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+}
+
+/// An engine time (RFC 3339 with nanoseconds) as the attributes show it, to the second;
+/// unparsable text is shown as it is.
+pub fn time_value(text: &str) -> Value {
+    Value::string(parse_time(text).map_or_else(|| text.to_string(), format_time))
 }
