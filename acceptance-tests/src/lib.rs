@@ -43,6 +43,22 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Copies a directory tree (files and directories only).
+///
+/// # Panics
+/// On I/O failure.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for e in std::fs::read_dir(from).expect("read dir").flatten() {
+        let dest = to.join(e.file_name());
+        if e.file_type().expect("file type").is_dir() {
+            copy_dir(&e.path(), &dest);
+        } else {
+            std::fs::copy(e.path(), dest).expect("copy file");
+        }
+    }
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -204,6 +220,11 @@ impl TfDir {
 
     pub fn path(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The filesystem mirror holding the providers under test (what `init` installs from).
+    pub fn mirror(&self) -> &Path {
+        &self.mirror
     }
 
     /// Sets an environment variable for every later terraform command (and so the provider).

@@ -1,20 +1,7 @@
 //! Every example under `examples/` applies with the real Terraform, then plans empty: the
 //! quickstart as the README's first command runs it, and the per-type examples the docs show.
 
-use acceptance_tests::{workspace_root, ProviderBuild, TfDir};
-use std::path::Path;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let dest = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &dest);
-        } else {
-            std::fs::copy(e.path(), dest).unwrap();
-        }
-    }
-}
+use acceptance_tests::{copy_dir, workspace_root, ProviderBuild, TfDir};
 
 fn module() -> TfDir {
     let mut tf = TfDir::new(&[ProviderBuild::dr()]);

@@ -34,6 +34,76 @@ pub enum Command {
     /// Policy checks over a plan (`terraform show -json PLANFILE`), for CI.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// After a disaster: restore the root module (configuration + state) and the newest
+    /// pipeline snapshot from the standby vault into a new directory, fail the region pairs
+    /// over to it, and with --apply run `terraform init` and `terraform apply` there.
+    #[command(after_help = REBUILD_HELP)]
+    Rebuild(RebuildArgs),
+}
+
+pub const REBUILD_HELP: &str = "\
+What it needs in the vault (usually the standby, which receives everything by replication):
+  - a state version pushed with `drctl state push VAULT --dir ROOT_MODULE`, which keeps the
+    module's *.tf, *.tfvars and .terraform.lock.hcl files with the state;
+  - pipeline snapshots taken by a dr_backup_vault: each source is restored at the `path` the
+    state gives it (inside the module), so the rebuilt configuration finds its data.
+
+What it does, in order (printed first; --dry-run stops there):
+  1. restore the newest state version (or --state-snapshot) and its configuration into --into;
+     with a `backend` block the state goes to terraform.tfstate.restored and is pushed with
+     `terraform state push`, which refuses another lineage or an older serial
+  2. restore the newest pipeline snapshot
+  3. set `active` of each dr_region_pair with this vault on one side to that side: the
+     literal is edited in place (comments and layout kept) or, for `active = var.X`, X is set
+     in drctl-rebuild.auto.tfvars; what cannot be edited is listed under \"to do by hand\"
+  4. with --apply: terraform init -input=false, then terraform apply -auto-approve with
+     -replace for every dr_drill, so the rebuilt setup is proven by a fresh drill; Terraform's
+     output is streamed and the total time (the achieved recovery time) is printed
+
+Examples:
+  drctl rebuild --vault s3://dr-us/pipelines --into ./rebuilt --dry-run
+  DR_PASSPHRASE=… drctl rebuild --vault s3://dr-us/pipelines --into ./rebuilt --apply
+
+Exit status:
+  0  rebuilt (with --apply: applied, every drill passed)
+  1  terraform failed or a drill did not pass (the restored module stays in --into)
+  2  usage error: --into is not empty, a bad flag or option; nothing was changed
+  3  no vault at --vault, or no Terraform state in it
+  4  wrong passphrase
+
+Environment:
+  DR_PASSPHRASE  the vault passphrase (also used by the provider during --apply)
+  TERRAFORM      the terraform binary (default: terraform on PATH)";
+
+#[derive(Args, Debug)]
+pub struct RebuildArgs {
+    /// The vault to rebuild from: the standby side of the region pair.
+    #[arg(long, env = "DR_VAULT", value_name = "URL")]
+    pub vault: String,
+    /// The directory to rebuild the root module in; must be new or empty.
+    #[arg(long, value_name = "DIR")]
+    pub into: PathBuf,
+    /// Run terraform init and apply in --into (the apply is approved by this flag).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub apply: bool,
+    /// Print the steps and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Leave every pair's `active` as the restored configuration has it.
+    #[arg(long)]
+    pub no_failover: bool,
+    /// The state version to rebuild from: a snapshot id or prefix (default: the newest).
+    #[arg(long, value_name = "ID")]
+    pub state_snapshot: Option<String>,
+    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// An object-store option (endpoint, region, allow_http, …); repeatable.
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+    /// Print a JSON report on stdout (Terraform's output goes to stderr).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub const CHECK_HELP: &str = "\
@@ -129,9 +199,13 @@ pub struct StatePushArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "dir")]
     pub state: Option<PathBuf>,
     /// A Terraform working directory: its state is read with `terraform state pull`
-    /// ($TERRAFORM or terraform on PATH).
+    /// ($TERRAFORM or terraform on PATH), and its configuration files (*.tf, *.tf.json,
+    /// *.tfvars, .terraform.lock.hcl) are kept with it for `drctl rebuild`.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// With --state: the root module whose configuration files are kept with the state.
+    #[arg(long, value_name = "DIR", requires = "state")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]

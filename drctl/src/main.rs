@@ -3,7 +3,9 @@
 mod check;
 mod cli;
 mod output;
+mod rebuild;
 mod state;
+mod tfstate;
 mod vault;
 
 use clap::Parser as _;
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
             cli::Command::Vault(args) => vault::run(args).await,
             cli::Command::State(args) => state::run(args).await,
             cli::Command::Check(args) => check::run(args),
+            cli::Command::Rebuild(args) => rebuild::run(args).await,
         }
     });
     ExitCode::from(code)

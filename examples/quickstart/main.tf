@@ -12,6 +12,18 @@ terraform {
   }
 }
 
+variable "primary_vault_url" {
+  description = "Where the primary vault lives: a path (relative to this module), s3://…, gs://… or az://…"
+  type        = string
+  default     = "./vaults/eu-west-1"
+}
+
+variable "secondary_vault_url" {
+  description = "Where the secondary vault lives, in another region than the primary."
+  type        = string
+  default     = "./vaults/us-east-1"
+}
+
 provider "dr" {
   work_dir = "${path.module}/.dr-work"
 }
@@ -19,7 +31,7 @@ provider "dr" {
 resource "dr_backup_vault" "primary" {
   name   = "pipelines-eu"
   region = "eu-west-1"
-  url    = "${path.module}/vaults/eu-west-1"
+  url    = var.primary_vault_url
 
   source {
     name = "pipeline"
@@ -38,7 +50,7 @@ resource "dr_backup_vault" "primary" {
 resource "dr_backup_vault" "secondary" {
   name   = "pipelines-us"
   region = "us-east-1"
-  url    = "${path.module}/vaults/us-east-1"
+  url    = var.secondary_vault_url
 }
 
 resource "dr_region_pair" "pipelines" {

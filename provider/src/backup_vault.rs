@@ -190,7 +190,7 @@ impl BackupVault {
         state.set_attr("name", Value::string(&config.name));
         state.set_attr("region", Value::string(&config.region));
         state.set_attr("created_at", time_value(&config.created_at));
-        let latest = snapshots.last();
+        let latest = dr_vault::latest_of(&snapshots);
         state.set_attr(
             "latest_snapshot_id",
             latest.map_or(Value::Null, |s| Value::string(&s.id)),
@@ -280,7 +280,7 @@ impl BackupVault {
             })?,
             None => {
                 let mut sources = Vec::new();
-                if let Some(latest) = snapshots.last() {
+                if let Some(latest) = dr_vault::latest_of(&snapshots) {
                     let snapshot = vault.load_snapshot(&latest.id).await?;
                     for s in &snapshot.sources {
                         sources.push(Value::object([
@@ -309,7 +309,7 @@ impl BackupVault {
             }
         };
         state.set_attr("url", Value::string(url));
-        let digest = match snapshots.last() {
+        let digest = match dr_vault::latest_of(&snapshots) {
             Some(info) => info.source_digest.clone(),
             None => vault.source_digest(&[]).await?,
         };

@@ -73,7 +73,7 @@ impl DataSource for VaultData {
         out.set_attr("labels", map_value(&c.labels));
         out.set_attr("snapshot_count", Value::number(snapshots.len() as u64));
         out.set_attr("stored_bytes", Value::number(stored));
-        let latest = snapshots.last();
+        let latest = dr_vault::latest_of(&snapshots);
         out.set_attr(
             "latest_snapshot_id",
             latest.map_or(Value::Null, |s| Value::string(&s.id)),

@@ -613,3 +613,63 @@ async fn empty_objects_and_a_missing_index_are_named_and_nothing_panics() {
     assert_eq!(err.kind, ErrorKind::Corrupt);
     assert!(err.to_string().contains(&first.id), "{err}");
 }
+
+#[tokio::test]
+async fn a_labelled_series_never_stands_in_for_the_latest_snapshot_nor_crowds_out_retention() {
+    use dr_vault::{latest_of, Retention, SERIES_LABEL};
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let state = dir.path().join("state");
+    write(&state.join("terraform.tfstate"), b"{\"serial\": 1}\n");
+    let vault = Vault::init(
+        Storage::local(&dir.path().join("vault"), true).unwrap(),
+        &opts(),
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let spec = [SourceSpec::new("pipeline", &src)];
+    let data = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let series: BTreeMap<String, String> =
+        [(SERIES_LABEL.to_string(), "terraform-state".to_string())].into();
+    let state_spec = [SourceSpec::new("state", &state)];
+    let first = vault
+        .snapshot(&state_spec, &series, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(first.files_read, 1);
+    // The state series finds its own parent: an unchanged file is not read again.
+    let second = vault
+        .snapshot(&state_spec, &series, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(second.files_read, 0);
+
+    assert_eq!(vault.resolve_snapshot("latest").await.unwrap(), data.id);
+    let all = vault.snapshots().await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(latest_of(&all).unwrap().id, data.id);
+    assert_eq!(
+        vault.source_digest(&spec).await.unwrap(),
+        data.source_digest,
+        "unchanged sources still match the latest pipeline snapshot"
+    );
+
+    // keep_last counts within each series: the pipeline snapshot is the newest of its own.
+    let plan = vault
+        .plan_prune(
+            &Retention {
+                keep_last: Some(1),
+                ..Default::default()
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let forgotten: Vec<&str> = plan.forget.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(forgotten, [first.id.as_str()]);
+}

@@ -1,21 +1,24 @@
 //! `drctl state …`: Terraform state backed up into a vault, with lineage and serial safety.
 //! A state version is a snapshot with one source, `state`, holding `terraform.tfstate`, and
 //! labels that say what it is (`kind=terraform-state`, lineage, serial, Terraform version,
-//! resource count, content digest), so history needs no decryption of the state itself.
+//! resource count, content digest), so history needs no decryption of the state itself. A
+//! second source, `config`, holds the root module's configuration files when they were given.
 
 mod history;
 mod pull;
-mod push;
+pub mod push;
 
 use crate::cli::{StateArgs, StateCommand};
 use crate::output;
 use crate::vault::Context;
 use dr_vault::{SnapshotInfo, Vault};
 
-pub const KIND_LABEL: &str = "kind";
+pub const KIND_LABEL: &str = dr_vault::SERIES_LABEL;
 pub const KIND: &str = "terraform-state";
 pub const SOURCE: &str = "state";
 pub const FILE: &str = "terraform.tfstate";
+/// The root module's configuration files, kept with the state when pushed with --dir.
+pub const CONFIG_SOURCE: &str = "config";
 
 pub async fn run(args: StateArgs) -> u8 {
     let vault = match &args.command {

@@ -1,7 +1,9 @@
 //! `drctl state push VAULT`: back up the current state; a no-op when the newest version in
-//! the vault has the same content.
+//! the vault has the same content. With `--dir` (or `--config`) the root module's
+//! configuration is kept beside the state (source `config`), so `drctl rebuild` can bring the
+//! whole working directory back after a disaster.
 
-use super::{versions, StateMeta, FILE, KIND, KIND_LABEL, SOURCE};
+use super::{versions, StateMeta, CONFIG_SOURCE, FILE, KIND, KIND_LABEL, SOURCE};
 use crate::cli::StatePushArgs;
 use crate::output;
 use crate::vault::Context;
@@ -36,20 +38,37 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
             )
         }
     };
-    let file = staging.path().join(FILE);
-    if let Err(e) = write_private(&file, &bytes) {
+    let file = staging.path().join(SOURCE).join(FILE);
+    if let Err(e) =
+        std::fs::create_dir(staging.path().join(SOURCE)).and_then(|()| write_private(&file, &bytes))
+    {
         return output::usage(
             &format!("cannot stage the state in {}: {e}", file.display()),
             "check TMPDIR",
         );
     }
+    let config_dir = args.config.as_ref().or(args.dir.as_ref());
+    let config = match config_dir {
+        Some(dir) => match stage_config(dir, &staging.path().join(CONFIG_SOURCE)) {
+            Ok(c) => Some(c),
+            Err(code) => return code,
+        },
+        None => None,
+    };
     let digest = content_digest(&bytes);
+    let config_digest = config
+        .as_ref()
+        .map(|c| c.digest.clone())
+        .unwrap_or_default();
     let history = match versions(&vault).await {
         Ok(h) => h,
         Err(code) => return code,
     };
     if let Some((latest, _)) = history.last() {
-        if latest.labels.get("state_digest") == Some(&digest) {
+        // Without a configuration to compare, the state alone decides.
+        let same_config = config.is_none()
+            || latest.labels.get("config_digest").map(String::as_str) == Some(&config_digest);
+        if latest.labels.get("state_digest") == Some(&digest) && same_config {
             if ctx.json {
                 output::json(
                     &serde_json::json!({"pushed": false, "snapshot": latest.id, "state": meta}),
@@ -86,10 +105,17 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
         ("state_digest", digest),
     ]
     .into_iter()
+    .chain(config.as_ref().map(|c| ("config_digest", c.digest.clone())))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
-    let spec = SourceSpec::new(SOURCE, staging.path());
-    match vault.snapshot(&[spec], &labels, &NoProgress).await {
+    let mut specs = vec![SourceSpec::new(SOURCE, staging.path().join(SOURCE))];
+    if config.is_some() {
+        specs.push(SourceSpec::new(
+            CONFIG_SOURCE,
+            staging.path().join(CONFIG_SOURCE),
+        ));
+    }
+    match vault.snapshot(&specs, &labels, &NoProgress).await {
         Ok(summary) => {
             if ctx.json {
                 output::json(
@@ -103,6 +129,15 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
                     meta.resources,
                     &summary.id[..12]
                 );
+                if let Some(c) = &config {
+                    println!(
+                        "with the configuration of {}: {}",
+                        config_dir
+                            .map(|d| d.display().to_string())
+                            .unwrap_or_default(),
+                        c.files.join(", ")
+                    );
+                }
             }
             output::EXIT_OK
         }
@@ -160,6 +195,63 @@ fn read_state(args: &StatePushArgs) -> Result<(Vec<u8>, String), u8> {
             "--dir runs `terraform state pull`, which works with every backend",
         )),
     }
+}
+
+/// The root module's own files, copied into a staging directory.
+struct StagedConfig {
+    files: Vec<String>,
+    digest: String,
+}
+
+/// Whether a file of the root module belongs in the configuration backup: the Terraform files,
+/// variable files and the dependency lock. Not state, not `.terraform/`, not data folders
+/// (those are what the vaults back up).
+fn is_config_file(name: &str) -> bool {
+    [".tf", ".tf.json", ".tfvars", ".tfvars.json"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+        || name == ".terraform.lock.hcl"
+}
+
+/// Copies the configuration files at the top of `dir` into `into`; the digest covers names and
+/// contents, so "unchanged" means the same files with the same bytes.
+fn stage_config(dir: &std::path::Path, into: &std::path::Path) -> Result<StagedConfig, u8> {
+    let fail = |e: std::io::Error| {
+        output::usage(
+            &format!("cannot read the configuration in {}: {e}", dir.display()),
+            "check --dir (or --config): a Terraform root module",
+        )
+    };
+    let mut files: Vec<String> = std::fs::read_dir(dir)
+        .map_err(fail)?
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|name| is_config_file(name))
+        .collect();
+    files.sort();
+    if !files
+        .iter()
+        .any(|f| f.ends_with(".tf") || f.ends_with(".tf.json"))
+    {
+        return Err(output::usage(
+            &format!("{} holds no .tf files", dir.display()),
+            "point --dir (or --config) at the root module whose state this is",
+        ));
+    }
+    std::fs::create_dir(into).map_err(fail)?;
+    let mut hasher = blake3::Hasher::new();
+    for name in &files {
+        let bytes = std::fs::read(dir.join(name)).map_err(fail)?;
+        hasher.update(name.as_bytes());
+        hasher.update(&(bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+        write_private(&into.join(name), &bytes).map_err(fail)?;
+    }
+    Ok(StagedConfig {
+        files,
+        digest: hasher.finalize().to_hex().to_string(),
+    })
 }
 
 /// Writes a file readable by its owner only: state holds secrets.

@@ -59,6 +59,12 @@ impl InitOptions {
     }
 }
 
+/// The label that puts a snapshot in a series of its own (e.g. `kind=terraform-state` for the
+/// state versions `drctl state push` writes). "latest", change detection, the source digest
+/// and retention's counting each look within one series, so state versions pushed into a
+/// vault never stand in for its pipeline snapshots.
+pub const SERIES_LABEL: &str = "kind";
+
 /// A snapshot as listed.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotInfo {
@@ -69,6 +75,18 @@ pub struct SnapshotInfo {
     pub bytes: u64,
     pub labels: BTreeMap<String, String>,
     pub source_digest: String,
+}
+
+impl SnapshotInfo {
+    /// The snapshot's series: its `kind` label, empty for ordinary (source) snapshots.
+    pub fn series(&self) -> &str {
+        self.labels.get(SERIES_LABEL).map_or("", String::as_str)
+    }
+}
+
+/// The newest ordinary snapshot of a list in time order (what "latest" means).
+pub fn latest_of(snapshots: &[SnapshotInfo]) -> Option<&SnapshotInfo> {
+    snapshots.iter().rev().find(|s| s.series().is_empty())
 }
 
 /// What a snapshot did.
@@ -428,8 +446,7 @@ impl Vault {
     /// `NotFound` when nothing matches; `InvalidInput` when a prefix is ambiguous.
     pub async fn resolve_snapshot(&self, wanted: &str) -> Result<String> {
         if wanted == "latest" {
-            let infos = self.snapshots().await?;
-            return infos.last().map(|i| i.id.clone()).ok_or_else(|| {
+            return self.latest_in_series("").await?.ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotFound,
                     format!("the vault at {} holds no snapshot yet", self.storage.url()),
@@ -455,6 +472,19 @@ impl Vault {
             )
             .hint("give more characters of the id")),
         }
+    }
+
+    /// The newest snapshot of a series ("" for ordinary snapshots), if any.
+    ///
+    /// # Errors
+    /// `Corrupt`, `Storage`.
+    pub async fn latest_in_series(&self, series: &str) -> Result<Option<String>> {
+        let infos = self.snapshots().await?;
+        Ok(infos
+            .iter()
+            .rev()
+            .find(|i| i.series() == series)
+            .map(|i| i.id.clone()))
     }
 
     /// Reads one snapshot manifest.

@@ -11,7 +11,7 @@ use crate::crypto::{random_id, BlobId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{IndexFile, PackEntry};
 use crate::locks;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Which snapshots to keep. With neither `keep_last` nor `keep_within`, all are kept and prune
@@ -65,15 +65,23 @@ impl Vault {
         // The vault's recorded lock_for binds every caller; a longer one asked for here adds to it.
         let lock_for = self.policy().await?.lock_for().max(retention.lock_for);
         let snapshots = self.snapshots().await?;
-        let count = snapshots.len();
+        // Retention counts within each series (see SERIES_LABEL): frequent state pushes must
+        // not push a vault's pipeline snapshots out of keep_last.
+        let mut newer_in_series: HashMap<String, usize> = HashMap::new();
+        let mut from_newest_of = vec![0; snapshots.len()];
+        for (i, s) in snapshots.iter().enumerate().rev() {
+            let n = newer_in_series.entry(s.series().to_string()).or_default();
+            from_newest_of[i] = *n;
+            *n += 1;
+        }
         let mut keep = Vec::new();
         let mut forget = Vec::new();
         let mut locked = Vec::new();
         let no_policy = retention.keep_last.is_none() && retention.keep_within.is_none();
         for (i, s) in snapshots.into_iter().enumerate() {
-            let from_newest = count - 1 - i;
+            let from_newest = from_newest_of[i];
             let snapshot_age = age(now, &s.time);
-            // The newest snapshot is always kept: a vault whose sources did not change for
+            // The newest snapshot (of each series) is always kept: a vault whose sources did not change for
             // longer than keep_within must not end up empty.
             let by_policy = no_policy
                 || from_newest == 0

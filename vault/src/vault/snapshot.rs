@@ -44,11 +44,9 @@ impl Vault {
         let scanned = tokio::task::spawn_blocking(move || sources::scan(&scan_specs))
             .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("scan task failed: {e}")))??;
-        let parent_id = match self.resolve_snapshot("latest").await {
-            Ok(id) => Some(id),
-            Err(e) if e.kind == ErrorKind::NotFound => None,
-            Err(e) => return Err(e),
-        };
+        // Unchanged files are recognised from the newest snapshot of the same series.
+        let series = labels.get(super::SERIES_LABEL).map_or("", String::as_str);
+        let parent_id = self.latest_in_series(series).await?;
         let parent = match &parent_id {
             Some(id) => Some(self.load_snapshot(id).await?),
             None => None,

@@ -1,0 +1,197 @@
+//! Edits of the restored configuration: setting a region pair's `active` to the side being
+//! rebuilt from, and finding the state backend. The files are parsed with hcl-edit, which
+//! keeps comments and layout, so the only change a reviewer sees in the diff is the one line.
+
+use hcl_edit::expr::{Expression, TraversalOperator};
+use hcl_edit::structure::{Attribute, Body};
+use hcl_edit::{Decor, Decorate as _, Ident};
+use std::collections::BTreeMap;
+
+/// The file drctl writes when `active` is set from a variable.
+pub const TFVARS: &str = "drctl-rebuild.auto.tfvars";
+
+/// How one pair's `active` is changed.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "how", rename_all = "snake_case")]
+pub enum Edit {
+    /// `active` was a literal (or absent) in `file`: the file is rewritten.
+    Literal { file: String },
+    /// `active = var.NAME`: the variable is set in drctl-rebuild.auto.tfvars.
+    Variable { variable: String },
+    /// Nothing to change: the configuration already names this side.
+    AlreadySet { file: String },
+}
+
+/// The configuration files (name → text) of a root module.
+pub type Files = BTreeMap<String, String>;
+
+/// Sets `active = "<side>"` on `resource "dr_region_pair" "<name>"`. Returns the edit and,
+/// for a literal, the file's new text; `Err` says why drctl cannot do it (the user must).
+pub fn set_active(files: &Files, name: &str, side: &str) -> Result<(Edit, Option<String>), String> {
+    for (file, text) in files.iter().filter(|(f, _)| f.ends_with(".tf")) {
+        let mut body: Body = text
+            .parse()
+            .map_err(|e| format!("{file} does not parse as HCL: {e}"))?;
+        let mut found = None;
+        for block in body.get_blocks_mut("resource") {
+            if !block.has_exact_labels(&["dr_region_pair", name]) {
+                continue;
+            }
+            found = Some(match block.body.get_attribute_mut("active") {
+                None => {
+                    let mut attr = Attribute::new(Ident::new("active"), Expression::from(side));
+                    attr.decorate(Decor::new(
+                        "\n  # Set by `drctl rebuild`: the pair fails over to the side it was rebuilt from.\n  ",
+                        "",
+                    ));
+                    block.body.push(attr);
+                    Edit::Literal { file: file.clone() }
+                }
+                Some(mut attr) => match attr.value_mut() {
+                    Expression::String(s) if s.as_str() == side => {
+                        Edit::AlreadySet { file: file.clone() }
+                    }
+                    value @ Expression::String(_) => {
+                        let decor = value.decor().clone();
+                        *value = Expression::from(side).decorated(decor);
+                        Edit::Literal { file: file.clone() }
+                    }
+                    Expression::Traversal(t) => match (&t.expr, t.operators.as_slice()) {
+                        (Expression::Variable(v), [op]) if v.as_str() == "var" => match &**op {
+                            TraversalOperator::GetAttr(variable) => Edit::Variable {
+                                variable: variable.as_str().to_string(),
+                            },
+                            _ => return Err(not_editable(file, name)),
+                        },
+                        _ => return Err(not_editable(file, name)),
+                    },
+                    _ => return Err(not_editable(file, name)),
+                },
+            });
+            break;
+        }
+        if let Some(edit) = found {
+            let text = matches!(edit, Edit::Literal { .. }).then(|| body.to_string());
+            return Ok((edit, text));
+        }
+    }
+    Err(format!(
+        "no `resource \"dr_region_pair\" \"{name}\"` block in the restored .tf files"
+    ))
+}
+
+fn not_editable(file: &str, name: &str) -> String {
+    format!(
+        "`active` of dr_region_pair.{name} in {file} is an expression drctl cannot change; set it to the rebuilt side yourself"
+    )
+}
+
+/// The `*.auto.tfvars` text setting each variable to a side.
+pub fn tfvars(variables: &[(String, String)]) -> String {
+    let mut text = String::from(
+        "# Written by `drctl rebuild`: the region pairs fail over to the side they were rebuilt from.\n",
+    );
+    for (variable, side) in variables {
+        text.push_str(&format!("{variable} = \"{side}\"\n"));
+    }
+    text
+}
+
+/// The type of the `backend` in the `terraform` block, if the module declares one.
+pub fn backend(files: &Files) -> Option<String> {
+    files
+        .iter()
+        .filter(|(f, _)| f.ends_with(".tf"))
+        .filter_map(|(_, text)| text.parse::<Body>().ok())
+        .find_map(|body| {
+            body.get_blocks("terraform").find_map(|t| {
+                t.body
+                    .get_blocks("backend")
+                    .chain(t.body.get_blocks("cloud"))
+                    .next()
+                    .map(|b| {
+                        b.labels
+                            .first()
+                            .map_or("cloud".to_string(), |l| l.as_str().to_string())
+                    })
+            })
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PAIR: &str = r#"# the pair
+resource "dr_region_pair" "p" {
+  name               = "p" # keep me
+  primary_vault_id   = dr_backup_vault.a.id
+  secondary_vault_id = dr_backup_vault.b.id
+  rpo                = "1h"
+  rto                = "15m"
+}
+
+resource "dr_drill" "d" {
+  name = "d"
+}
+"#;
+
+    fn files(text: &str) -> Files {
+        [("main.tf".to_string(), text.to_string())].into()
+    }
+
+    #[test]
+    fn an_absent_active_is_added_and_nothing_else_changes() {
+        let (edit, text) = set_active(&files(PAIR), "p", "secondary").unwrap();
+        assert!(matches!(edit, Edit::Literal { .. }));
+        let text = text.unwrap();
+        let expected = PAIR.replace(
+            "  rto                = \"15m\"\n}",
+            "  rto                = \"15m\"\n\n  # Set by `drctl rebuild`: the pair fails over to the side it was rebuilt from.\n  active = \"secondary\"\n}",
+        );
+        assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn a_literal_active_is_replaced_in_place() {
+        let with = PAIR.replace(
+            "  rto                = \"15m\"\n",
+            "  rto                = \"15m\"\n  active             = \"primary\" # failover here\n",
+        );
+        let (_, text) = set_active(&files(&with), "p", "secondary").unwrap();
+        assert_eq!(
+            text.unwrap(),
+            with.replace("\"primary\" # failover", "\"secondary\" # failover")
+        );
+        let (edit, text) = set_active(&files(&with), "p", "primary").unwrap();
+        assert!(matches!(edit, Edit::AlreadySet { .. }) && text.is_none());
+    }
+
+    #[test]
+    fn a_variable_is_set_through_tfvars_and_other_expressions_are_refused() {
+        let with = PAIR.replace("  rpo ", "  active = var.side\n  rpo ");
+        let (edit, text) = set_active(&files(&with), "p", "secondary").unwrap();
+        assert!(matches!(edit, Edit::Variable { ref variable } if variable == "side"));
+        assert!(text.is_none());
+        assert_eq!(
+            tfvars(&[("side".into(), "secondary".into())])
+                .lines()
+                .last(),
+            Some("side = \"secondary\"")
+        );
+        let cond = PAIR.replace("  rpo ", "  active = var.x ? \"a\" : \"b\"\n  rpo ");
+        assert!(set_active(&files(&cond), "p", "secondary")
+            .unwrap_err()
+            .contains("cannot change"));
+        assert!(set_active(&files(PAIR), "other", "secondary")
+            .unwrap_err()
+            .contains("no `resource"));
+    }
+
+    #[test]
+    fn the_backend_is_found() {
+        assert_eq!(backend(&files(PAIR)), None);
+        let s3 = "terraform {\n  backend \"s3\" {\n    bucket = \"b\"\n  }\n}\n";
+        assert_eq!(backend(&files(s3)).as_deref(), Some("s3"));
+    }
+}
