@@ -34,11 +34,76 @@ pub enum Command {
     /// Policy checks over a plan (`terraform show -json PLANFILE`), for CI.
     #[command(after_help = CHECK_HELP)]
     Check(CheckArgs),
+    /// DR posture from Terraform state and the vaults: snapshot ages, replication lag against
+    /// rpo, drill results against max_age and targets. Exit 1 when anything is out of policy.
+    #[command(after_help = STATUS_HELP)]
+    Status(StatusArgs),
     /// After a disaster: restore the root module (configuration + state) and the newest
     /// pipeline snapshot from the standby vault into a new directory, fail the region pairs
     /// over to it, and with --apply run `terraform init` and `terraform apply` there.
     #[command(after_help = REBUILD_HELP)]
     Rebuild(RebuildArgs),
+}
+
+pub const STATUS_HELP: &str = "\
+Out of policy (each is listed, naming the resource):
+  - a vault that cannot be opened or listed
+  - a region pair whose standby lags behind the active side by more than its rpo, or whose
+    vaults cannot be compared
+  - a drill whose last run failed or never happened, is older than its max_age, or missed its
+    rto or rpo (the last run is the newer of the state's and the report in the drill's vault)
+
+Prometheus metrics (gauges; labels address, vault/pair/drill, region):
+  dr_vault_up, dr_vault_snapshots, dr_vault_latest_snapshot_timestamp_seconds,
+  dr_vault_latest_snapshot_age_seconds, dr_region_pair_replication_lag_seconds,
+  dr_region_pair_rpo_seconds, dr_region_pair_rto_seconds, dr_region_pair_in_sync,
+  dr_region_pair_secondary_active, dr_drill_passed, dr_drill_last_run_timestamp_seconds,
+  dr_drill_age_seconds, dr_drill_max_age_seconds, dr_drill_restore_seconds,
+  dr_drill_data_age_seconds, dr_drill_rto_met, dr_drill_rpo_met, dr_resource_in_policy,
+  dr_status_problems
+
+Examples:
+  drctl status --dir infra/dr                       # runs `terraform show -json` there
+  drctl status --state terraform.tfstate --json
+  drctl status --dir infra/dr --format prometheus > /var/lib/node_exporter/dr.prom
+
+Exit status:
+  0  everything within policy
+  1  something is out of policy (listed)
+  2  usage or input error: not a state, no dr_* resources, no passphrase
+
+Environment:
+  DR_PASSPHRASE  the vaults' passphrase (or --passphrase-file)
+  TERRAFORM      the terraform binary for --dir (default: terraform on PATH)";
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// A state file, or the output of `terraform show -json`.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub state: Option<PathBuf>,
+    /// A Terraform root module: its state is read with `terraform show -json`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: StatusFormat,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    pub json: bool,
+    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+    /// An object-store option for every vault (endpoint, region, …); repeatable. A vault's
+    /// own storage_options in the state take precedence.
+    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum StatusFormat {
+    Table,
+    Json,
+    Prometheus,
 }
 
 pub const REBUILD_HELP: &str = "\

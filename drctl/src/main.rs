@@ -5,6 +5,7 @@ mod cli;
 mod output;
 mod rebuild;
 mod state;
+mod status;
 mod tfstate;
 mod vault;
 
@@ -28,6 +29,7 @@ fn main() -> ExitCode {
             cli::Command::Vault(args) => vault::run(args).await,
             cli::Command::State(args) => state::run(args).await,
             cli::Command::Check(args) => check::run(args),
+            cli::Command::Status(args) => status::run(args).await,
             cli::Command::Rebuild(args) => rebuild::run(args).await,
         }
     });

@@ -1,0 +1,190 @@
+//! `drctl status` on the quickstart applied by the real Terraform 1.0.3: in policy right after
+//! apply; out of policy (exit 1, each finding named) once the standby lags past the rpo and
+//! the drill is older than its max_age; Prometheus text that the real `prometheus_client`
+//! parser reads; malformed input refused with exit 2.
+
+use acceptance_tests::{copy_dir, terraform_bin, workspace_root, ProviderBuild, TfDir};
+use std::collections::HashMap;
+use std::process::Output;
+
+const PASSPHRASE: &str = "status-passphrase-77b2";
+
+fn drctl(tf: &TfDir, now: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(workspace_root().join("target/debug/drctl"));
+    cmd.args(args)
+        .current_dir(tf.path())
+        .env("DR_PASSPHRASE", PASSPHRASE)
+        .env("DR_TEST_INSECURE_KDF", "1")
+        .env("TERRAFORM", terraform_bin())
+        .env("TF_CLI_CONFIG_FILE", tf.path().join(".terraformrc"))
+        .env_remove("DR_TEST_CLOCK")
+        .env_remove("TF_LOG");
+    if let Some(now) = now {
+        cmd.env("DR_TEST_CLOCK", "1").env("DR_TEST_NOW", now);
+    }
+    cmd.output().expect("drctl is built by scripts/setup")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Parses exposition text with prometheus_client (installed by scripts/setup) into
+/// "name{address}" → value.
+fn parse_prometheus(exposition: &[u8]) -> HashMap<String, f64> {
+    let python = workspace_root().join(".tools/venv/bin/python");
+    let script = r#"
+import json, sys
+from prometheus_client.parser import text_string_to_metric_families
+out = {}
+for family in text_string_to_metric_families(sys.stdin.read()):
+    assert family.type == "gauge", family
+    for s in family.samples:
+        out[s.name + "{" + s.labels.get("address", "") + "}"] = s.value
+print(json.dumps(out))
+"#;
+    let mut child = std::process::Command::new(python)
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python from scripts/setup");
+    use std::io::Write as _;
+    child.stdin.take().unwrap().write_all(exposition).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client rejected it: {}",
+        text(&out)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn rfc3339_in(hours: i64) -> String {
+    (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+#[test]
+fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
+    let mut tf = TfDir::new(&[ProviderBuild::dr()]);
+    tf.set_env("DR_PASSPHRASE", PASSPHRASE);
+    tf.set_env("DR_TEST_INSECURE_KDF", "1");
+    copy_dir(&workspace_root().join("examples/quickstart"), tf.path());
+    tf.init();
+    tf.apply();
+
+    let table = drctl(&tf, None, &["status", "--dir", "."]);
+    assert_eq!(table.status.code(), Some(0), "{}", text(&table));
+    let t = text(&table);
+    for row in [
+        "dr_backup_vault.primary",
+        "dr_backup_vault.secondary",
+        "dr_region_pair.pipelines",
+        "dr_drill.restore_pipeline",
+        "all within policy",
+    ] {
+        assert!(t.contains(row), "missing {row:?}:\n{t}");
+    }
+
+    let json = drctl(
+        &tf,
+        None,
+        &["status", "--state", "terraform.tfstate", "--json"],
+    );
+    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
+    let posture: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(posture["pairs"][0]["in_sync"], true);
+    assert_eq!(posture["pairs"][0]["replication_lag_seconds"], 0);
+    assert_eq!(posture["pairs"][0]["rpo_seconds"], 86400);
+    assert_eq!(posture["drills"][0]["status"], "passed");
+    assert_eq!(posture["drills"][0]["from"], "state");
+    assert_eq!(posture["vaults"][0]["snapshots"], 1);
+
+    let prom = drctl(
+        &tf,
+        None,
+        &["status", "--dir", ".", "--format", "prometheus"],
+    );
+    assert_eq!(prom.status.code(), Some(0), "{}", text(&prom));
+    let metrics = parse_prometheus(&prom.stdout);
+    assert_eq!(metrics["dr_drill_passed{dr_drill.restore_pipeline}"], 1.0);
+    assert_eq!(
+        metrics["dr_region_pair_in_sync{dr_region_pair.pipelines}"],
+        1.0
+    );
+    assert_eq!(metrics["dr_vault_up{dr_backup_vault.secondary}"], 1.0);
+    assert_eq!(metrics["dr_status_problems{}"], 0.0);
+
+    // An hour later a snapshot lands on the primary and is not replicated; two days later
+    // the standby lags past the 24h rpo and the drill is past its 24h max_age.
+    let snap = drctl(
+        &tf,
+        Some(&rfc3339_in(1)),
+        &[
+            "vault",
+            "--vault",
+            "vaults/eu-west-1",
+            "snapshot",
+            "--source",
+            "pipeline=pipeline",
+        ],
+    );
+    assert!(snap.status.success(), "{}", text(&snap));
+    let later = rfc3339_in(49);
+    let stale = drctl(&tf, Some(&later), &["status", "--dir", "."]);
+    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
+    let t = text(&stale);
+    assert!(t.contains("2 out of policy"), "{t}");
+    assert!(
+        t.contains("dr_region_pair.pipelines: the standby lags 2days"),
+        "{t}"
+    );
+    assert!(
+        t.contains("dr_drill.restore_pipeline: the last run is 2days"),
+        "{t}"
+    );
+    let prom = drctl(
+        &tf,
+        Some(&later),
+        &["status", "--dir", ".", "--format", "prometheus"],
+    );
+    assert_eq!(prom.status.code(), Some(1));
+    let metrics = parse_prometheus(&prom.stdout);
+    assert_eq!(
+        metrics["dr_region_pair_in_sync{dr_region_pair.pipelines}"],
+        0.0
+    );
+    assert_eq!(
+        metrics["dr_resource_in_policy{dr_drill.restore_pipeline}"],
+        0.0
+    );
+    assert_eq!(
+        metrics["dr_resource_in_policy{dr_backup_vault.primary}"],
+        1.0
+    );
+    assert_eq!(metrics["dr_status_problems{}"], 2.0);
+    assert!(metrics["dr_region_pair_replication_lag_seconds{dr_region_pair.pipelines}"] > 86400.0);
+
+    // Input that is not a state: exit 2 saying what was expected.
+    std::fs::write(tf.path().join("notes.txt"), "not json").unwrap();
+    std::fs::write(
+        tf.path().join("plan.json"),
+        r#"{"format_version":"0.2","planned_values":{}}"#,
+    )
+    .unwrap();
+    for (file, expected) in [
+        ("notes.txt", "is not JSON"),
+        ("plan.json", "is a plan, not a state"),
+    ] {
+        let bad = drctl(&tf, None, &["status", "--state", file]);
+        assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+        assert!(text(&bad).contains(expected), "{}", text(&bad));
+    }
+}
