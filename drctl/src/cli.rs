@@ -43,6 +43,59 @@ pub enum Command {
     /// over to it, and with --apply run `terraform init` and `terraform apply` there.
     #[command(after_help = REBUILD_HELP)]
     Rebuild(RebuildArgs),
+    /// Write a ready multi-region module: the provider, a vault in each region, a region pair
+    /// replicating the primary to the secondary, and a drill restoring from the secondary.
+    #[command(after_help = SCAFFOLD_HELP)]
+    Scaffold(ScaffoldArgs),
+}
+
+pub const SCAFFOLD_HELP: &str = "\
+The module is formatted like `terraform fmt` and passes `terraform validate`. Retention keeps
+30 snapshots with a 7-day lock; the drill's max_age is the rpo, so `drctl check` finds
+nothing to report on it.
+
+Examples:
+  drctl scaffold --primary-region eu-west-1 --secondary-region us-east-1 \\
+    --vault-url-primary s3://dr-eu/pipelines --vault-url-secondary s3://dr-us/pipelines \\
+    --source ci --source scripts --out infra/dr
+  drctl scaffold … > main.tf          # without --out the module goes to stdout
+
+Exit status:
+  0  written
+  2  a bad flag (same regions or URLs, a bad name or duration), or --out/main.tf exists";
+
+#[derive(Args, Debug)]
+pub struct ScaffoldArgs {
+    /// The primary vault's region label, e.g. eu-west-1.
+    #[arg(long, value_name = "REGION")]
+    pub primary_region: String,
+    /// The secondary vault's region label; must differ from the primary's.
+    #[arg(long, value_name = "REGION")]
+    pub secondary_region: String,
+    /// The primary vault's URL (a path, s3://, gs://, az://).
+    #[arg(long, value_name = "URL")]
+    pub vault_url_primary: String,
+    /// The secondary vault's URL.
+    #[arg(long, value_name = "URL")]
+    pub vault_url_secondary: String,
+    /// A file or directory to back up (relative to the module); repeatable.
+    #[arg(long, value_name = "PATH", required = true)]
+    pub source: Vec<String>,
+    /// The pair's name; vaults are named NAME-REGION.
+    #[arg(long, default_value = "pipelines")]
+    pub name: String,
+    /// The recovery point objective: the most data, in time, a disaster may lose.
+    #[arg(long, default_value = "1h", value_name = "DURATION")]
+    pub rpo: String,
+    /// The recovery time objective: how long a restore may take.
+    #[arg(long, default_value = "30m", value_name = "DURATION")]
+    pub rto: String,
+    /// Write DIR/main.tf instead of printing the module.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing DIR/main.tf.
+    #[arg(long)]
+    pub force: bool,
 }
 
 pub const STATUS_HELP: &str = "\

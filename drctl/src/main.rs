@@ -4,6 +4,7 @@ mod check;
 mod cli;
 mod output;
 mod rebuild;
+mod scaffold;
 mod state;
 mod status;
 mod tfstate;
@@ -31,6 +32,7 @@ fn main() -> ExitCode {
             cli::Command::Check(args) => check::run(args),
             cli::Command::Status(args) => status::run(args).await,
             cli::Command::Rebuild(args) => rebuild::run(args).await,
+            cli::Command::Scaffold(args) => scaffold::run(args),
         }
     });
     ExitCode::from(code)
