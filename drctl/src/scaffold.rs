@@ -263,7 +263,9 @@ fn terraform_fmt_layout(text: &str) -> String {
         }
         let line = lines[i];
         // A nested block after attributes, or any block after the previous one's end.
-        let opens_block = line.trim_end().ends_with('{') && attribute_key(line).is_none();
+        let trimmed = line.trim_end();
+        let opens_block =
+            (trimmed.ends_with('{') || trimmed.ends_with("{}")) && attribute_key(line).is_none();
         if opens_block {
             if let Some(prev) = out.last() {
                 if !prev.trim().is_empty() && !prev.trim_end().ends_with('{') {
