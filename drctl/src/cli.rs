@@ -296,8 +296,9 @@ Examples:
 #[derive(Subcommand, Debug)]
 pub enum StateCommand {
     /// Back up Terraform state into VAULT: from --state FILE, or `terraform state pull` run in
-    /// --dir (any backend). Records lineage, serial and Terraform version; pushing state
-    /// identical to the newest version is a no-op.
+    /// --dir (any backend), keeping the module's configuration files with it for `drctl
+    /// rebuild`. Records lineage, serial and Terraform version; pushing state and
+    /// configuration identical to the newest version is a no-op.
     #[command(after_help = format!("{STATE_EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
     Push(StatePushArgs),
     /// Restore the newest state version (or --snapshot) into --out. Refuses to replace a file
