@@ -207,8 +207,32 @@ fn every_output_format_parses() {
         .iter()
         .any(|v| v["rule"] == "DR003" && v["attribute"] == "secondary_vault_id"));
 
-    let sarif: serde_json::Value =
-        serde_json::from_slice(&check(&tf, &["plan.json", "--format", "sarif"]).stdout).unwrap();
+    let sarif_out = check(&tf, &["plan.json", "--format", "sarif"]);
+    std::fs::write(tf.path().join("drctl.sarif"), &sarif_out.stdout).unwrap();
+    // The official SARIF 2.1.0 schema (fetched by scripts/setup), checked by the jsonschema
+    // package: every error is printed.
+    let schema = workspace_root().join(".tools/sarif/sarif-schema-2.1.0.json");
+    let validated = std::process::Command::new(workspace_root().join(".tools/venv/bin/python"))
+        .args([
+            "-c",
+            "import json, sys, jsonschema\n\
+             schema = json.load(open(sys.argv[1])); doc = json.load(open(sys.argv[2]))\n\
+             errors = list(jsonschema.Draft7Validator(schema).iter_errors(doc))\n\
+             [print(e.json_path, e.message) for e in errors]\n\
+             sys.exit(1 if errors else 0)",
+        ])
+        .arg(&schema)
+        .arg(tf.path().join("drctl.sarif"))
+        .output()
+        .unwrap();
+    assert!(
+        validated.status.success(),
+        "SARIF does not validate against {}: {}{}",
+        schema.display(),
+        String::from_utf8_lossy(&validated.stdout),
+        String::from_utf8_lossy(&validated.stderr)
+    );
+    let sarif: serde_json::Value = serde_json::from_slice(&sarif_out.stdout).unwrap();
     assert_eq!(sarif["version"], "2.1.0");
     let run = &sarif["runs"][0];
     let rules = run["tool"]["driver"]["rules"].as_array().unwrap();

@@ -179,9 +179,15 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
         r#"{"format_version":"0.2","planned_values":{}}"#,
     )
     .unwrap();
+    // A huge file (sparse, 600 MiB) is refused before it is read.
+    std::fs::File::create(tf.path().join("huge.json"))
+        .unwrap()
+        .set_len(600 << 20)
+        .unwrap();
     for (file, expected) in [
         ("notes.txt", "is not JSON"),
         ("plan.json", "is a plan, not a state"),
+        ("huge.json", "more than the 512 MiB drctl reads"),
     ] {
         let bad = drctl(&tf, None, &["status", "--state", file]);
         assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));

@@ -28,6 +28,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Work with a backup vault directly (restic-like).
+    #[command(after_help = format!("{VAULT_EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
     Vault(VaultArgs),
     /// Back up and restore Terraform state in a vault, with lineage and serial safety.
     State(StateArgs),
@@ -224,6 +225,17 @@ pub struct RebuildArgs {
     pub json: bool,
 }
 
+pub const VAULT_EXAMPLES: &str = "\
+Examples:
+  export DR_PASSPHRASE=…      # or --passphrase-file FILE; never a prompt
+  drctl vault --vault ./vault init --name primary --region eu-west-1
+  drctl vault --vault ./vault snapshot --source pipelines=./ci --source state=./prod.tfstate
+  drctl vault --vault ./vault snapshots
+  drctl vault --vault ./vault restore latest --target ./rebuilt
+  drctl vault --vault ./vault verify --read-data
+  drctl vault --vault ./vault prune --keep-last 30 --keep-within 14d --lock-for 7d --dry-run
+  drctl vault --vault ./vault replicate --to s3://dr-standby/ci";
+
 pub const CHECK_HELP: &str = "\
 Rules (disable any with --disable ID):
   DR001 error    a dr_backup_vault that holds snapshots is destroyed or replaced
@@ -373,27 +385,27 @@ pub struct VaultArgs {
 #[derive(Subcommand, Debug)]
 pub enum VaultCommand {
     /// Create a vault at --vault. Refuses when one exists there.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = format!("Example:\n  drctl vault --vault s3://dr-eu/pipelines -o region=eu-west-1 init --name pipelines-eu --region eu-west-1\n\n{EXIT_STATUS_HELP}"))]
     Init(InitArgs),
     /// Take a snapshot of one or more sources. Unchanged files (size, mtime, mode) are not re-read.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = format!("Example:\n  drctl vault --vault ./vault snapshot --source pipeline=./ci --exclude '**/*.log' --label team=platform\n\n{EXIT_STATUS_HELP}"))]
     Snapshot(SnapshotArgs),
     /// List the snapshots, oldest first.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = format!("Example:\n  drctl vault --vault ./vault snapshots --json\n\n{EXIT_STATUS_HELP}"))]
     Snapshots,
     /// Restore a snapshot into a new or empty directory; never writes outside it.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = format!("Example:\n  drctl vault --vault ./vault restore latest --target ./restored\n  drctl vault --vault ./vault restore 3fa2 --source pipeline --target ./ci-restored\n\n{EXIT_STATUS_HELP}"))]
     Restore(RestoreArgs),
     /// Check the vault's structure; with --read-data, decrypt and re-hash every blob.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = format!("Example:\n  drctl vault --vault s3://dr-us/pipelines verify --read-data\n\n{EXIT_STATUS_HELP}"))]
     Verify(VerifyArgs),
     /// Remove snapshots the retention policy lets go, then the data only they used. Prints the
     /// plan first; --dry-run stops there. Snapshots younger than --lock-for are never removed.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = format!("Example:\n  drctl vault --vault ./vault prune --keep-last 30 --keep-within 14d --lock-for 7d --dry-run\n\n{EXIT_STATUS_HELP}"))]
     Prune(PruneArgs),
     /// Copy every snapshot the standby vault --to lacks (only missing data moves); a re-run
     /// after an interruption finishes the job. The standby restores on its own.
-    #[command(after_help = EXIT_STATUS_HELP)]
+    #[command(after_help = format!("Example:\n  drctl vault --vault s3://dr-eu/pipelines replicate --to s3://dr-us/pipelines --dry-run\n\n{EXIT_STATUS_HELP}"))]
     Replicate(ReplicateArgs),
 }
 

@@ -255,6 +255,7 @@ impl Log {
     }
 
     fn plan(&mut self, plan: &Plan, into: &Path, commands: &[Vec<String>], apply: bool) {
+        let commands: Vec<String> = commands.iter().map(|c| c.join(" ")).collect();
         self.line(&format!(
             "rebuild from {} into {}:",
             plan.vault,
@@ -306,7 +307,9 @@ impl Log {
             });
         }
         if apply {
-            steps.extend(commands.iter().map(|c| c.join(" ")));
+            steps.extend(commands);
+        } else {
+            steps.push(format!("with --apply: {}", commands.join(", then ")));
         }
         for (n, step) in steps.iter().enumerate() {
             self.line(&format!("  {}. {step}", n + 1));

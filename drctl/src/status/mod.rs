@@ -14,6 +14,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+/// State files larger than this are refused rather than read into memory.
+const MAX_STATE_BYTES: u64 = 512 << 20;
+
 #[derive(Debug, serde::Serialize)]
 pub struct Posture {
     pub checked_at: String,
@@ -126,6 +129,16 @@ pub async fn run(args: StatusArgs) -> u8 {
 fn read_resources(args: &StatusArgs) -> Result<Vec<Resource>, String> {
     match (&args.state, &args.dir) {
         (Some(path), None) => {
+            let len = std::fs::metadata(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .len();
+            if len > MAX_STATE_BYTES {
+                return Err(format!(
+                    "{} is {len} bytes, more than the {} MiB drctl reads; it is not a state file",
+                    path.display(),
+                    MAX_STATE_BYTES >> 20
+                ));
+            }
             let bytes =
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             tfstate::resources(&bytes, &path.display().to_string())

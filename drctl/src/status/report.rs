@@ -12,7 +12,7 @@ pub fn table(p: &Posture) -> String {
     if !p.vaults.is_empty() {
         let _ = writeln!(
             out,
-            "{:<36} {:<14} {:>9}  {:<18} status",
+            "{:<36} {:<14} {:>9}  {:<18} STATUS",
             "VAULT", "REGION", "SNAPSHOTS", "LATEST AGE"
         );
         for v in &p.vaults {
@@ -34,7 +34,7 @@ pub fn table(p: &Posture) -> String {
     if !p.pairs.is_empty() {
         let _ = writeln!(
             out,
-            "\n{:<36} {:<10} {:<18} {:<10} {:<8} status",
+            "\n{:<36} {:<10} {:<18} {:<10} {:<8} STATUS",
             "REGION PAIR", "ACTIVE", "LAG", "RPO", "IN SYNC"
         );
         for r in &p.pairs {
@@ -53,7 +53,7 @@ pub fn table(p: &Posture) -> String {
     if !p.drills.is_empty() {
         let _ = writeln!(
             out,
-            "\n{:<36} {:<8} {:<18} {:<10} {:<7} {:<7} status",
+            "\n{:<36} {:<8} {:<18} {:<10} {:<7} {:<7} STATUS",
             "DRILL", "RESULT", "AGE", "MAX AGE", "RTO MET", "RPO MET"
         );
         for d in &p.drills {
