@@ -8,12 +8,13 @@
 
 use crate::error::{Error, ErrorKind, Result};
 use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 const NONCE_LEN: usize = 24;
+const TAG_LEN: usize = 16;
 const KEY_AD: &[u8] = b"dr-vault key file v1";
 
 /// A passphrase; never printed.
@@ -121,6 +122,11 @@ impl MasterKey {
         seal_with(&self.encryption, ad, plaintext)
     }
 
+    /// Seals the concatenation of `parts` (as [`MasterKey::seal`] of it, without building it).
+    pub fn seal_parts(&self, ad: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        seal_parts_with(&self.encryption, ad, parts)
+    }
+
     /// Decrypts what [`MasterKey::seal`] produced with the same `ad`.
     ///
     /// # Errors
@@ -224,20 +230,24 @@ fn derive(passphrase: &Passphrase, salt: &[u8], p: KdfParams) -> Result<[u8; 32]
 }
 
 fn seal_with(key: &[u8; 32], ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    seal_parts_with(key, ad, &[plaintext])
+}
+
+/// Seals the concatenation of `parts`: the output (nonce, ciphertext, tag) is allocated once
+/// and encrypted in place, so a blob's bytes are copied once on their way into a pack.
+fn seal_parts_with(key: &[u8; 32], ad: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(key.into());
     let nonce: [u8; NONCE_LEN] = random();
-    let sealed = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad: ad,
-            },
-        )
-        .expect("XChaCha20-Poly1305 encrypts any length a vault writes");
-    let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+    let len: usize = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(NONCE_LEN + len + TAG_LEN);
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&sealed);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    let tag = cipher
+        .encrypt_in_place_detached(XNonce::from_slice(&nonce), ad, &mut out[NONCE_LEN..])
+        .expect("XChaCha20-Poly1305 encrypts any length a vault writes");
+    out.extend_from_slice(&tag);
     out
 }
 

@@ -19,7 +19,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use sources::SourceSpec;
 pub use storage::Storage;
 pub use vault::{
-    latest_of, parse_duration, InitOptions, NoProgress, Policy, Problem, Progress, PrunePlan,
-    PruneSummary, ReplicationPlan, ReplicationSummary, RestoreSummary, Retention, SnapshotInfo,
-    SnapshotSummary, Vault, VerifyReport, SERIES_LABEL,
+    latest_of, parse_duration, InitOptions, NoProgress, PendingScan, Policy, Problem, Progress,
+    PrunePlan, PruneSummary, ReplicationPlan, ReplicationSummary, RestoreSummary, Retention,
+    SnapshotInfo, SnapshotSummary, Vault, VerifyReport, SERIES_LABEL,
 };

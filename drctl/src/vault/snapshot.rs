@@ -3,13 +3,9 @@
 use super::Context;
 use crate::cli::SnapshotArgs;
 use crate::output;
-use dr_vault::SourceSpec;
+use dr_vault::{PendingScan, SourceSpec};
 
 pub async fn run(ctx: &Context, args: SnapshotArgs) -> u8 {
-    let vault = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
     let specs: Vec<SourceSpec> = args
         .sources
         .iter()
@@ -20,9 +16,15 @@ pub async fn run(ctx: &Context, args: SnapshotArgs) -> u8 {
             exclude: args.exclude.clone(),
         })
         .collect();
+    // The scan waits on the disk while the key derivation in `open` keeps a core busy.
+    let scan = PendingScan::start(&specs);
+    let vault = match ctx.open().await {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
     let labels = args.labels.into_iter().collect();
     let bar = output::Bar::new();
-    let result = vault.snapshot(&specs, &labels, &bar).await;
+    let result = vault.snapshot_scanned(scan, &labels, &bar).await;
     drop(bar);
     match result {
         Ok(s) => {

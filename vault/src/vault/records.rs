@@ -2,7 +2,7 @@
 //! Terraform resource manages, region pairs and drill reports. They are sealed like every
 //! other object (they name paths and policies) and replaced whole, under `records/`.
 
-use super::{zstd_frame, Vault};
+use super::{seal_framed, Vault};
 use crate::error::{Error, ErrorKind, Result};
 use bytes::Bytes;
 use std::time::Duration;
@@ -53,9 +53,7 @@ impl Vault {
         check_name(name)?;
         let raw =
             serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        let sealed = self
-            .key
-            .seal(format!("record:{name}").as_bytes(), &zstd_frame(&raw));
+        let sealed = seal_framed(&self.key, format!("record:{name}").as_bytes(), &raw);
         self.storage
             .put_replace(&format!("{RECORDS}/{name}"), Bytes::from(sealed))
             .await

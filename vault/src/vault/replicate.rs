@@ -7,7 +7,7 @@
 //! its chunk list from there without reading the source again, so only new data moves.
 
 use super::snapshot::{pack_writer, SealedBlob};
-use super::{zstd_frame, Progress, SnapshotInfo, Vault};
+use super::{seal_framed, Progress, SnapshotInfo, Vault};
 use crate::crypto::{random_id, BlobId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{EntryKind, IndexFile};
@@ -130,9 +130,10 @@ impl Vault {
                             hasher.update(&data);
                             let id = dest.key.blob_id(&data);
                             if known.insert(id) {
-                                let sealed = dest.key.seal(
+                                let sealed = seal_framed(
+                                    &dest.key,
                                     format!("blob:{}", id.to_hex()).as_bytes(),
-                                    &zstd_frame(&data),
+                                    &data,
                                 );
                                 summary.blobs_copied += 1;
                                 summary.bytes_copied += data.len() as u64;

@@ -1,7 +1,7 @@
 //! Taking a snapshot: scan, reuse unchanged files, chunk/hash/seal the rest on blocking
 //! threads, pack, then write the index and, last, the manifest.
 
-use super::{hostname, now_rfc3339, pack_key, zstd_frame, Progress, SnapshotSummary, Vault};
+use super::{hostname, now_rfc3339, pack_key, seal_framed, Progress, SnapshotSummary, Vault};
 use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
@@ -15,6 +15,25 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 
+/// Sources being scanned (metadata only) on a blocking thread, started ahead of the snapshot
+/// so the scan's disk waits overlap other work: the key derivation when a command opens the
+/// vault, and reading the previous manifest and the index.
+pub struct PendingScan(tokio::task::JoinHandle<Result<Vec<sources::Scanned>>>);
+
+impl PendingScan {
+    /// Starts scanning `specs`. Needs a Tokio runtime.
+    pub fn start(specs: &[SourceSpec]) -> PendingScan {
+        let specs = specs.to_vec();
+        PendingScan(tokio::task::spawn_blocking(move || sources::scan(&specs)))
+    }
+
+    async fn finish(self) -> Result<Vec<sources::Scanned>> {
+        self.0
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("scan task failed: {e}")))?
+    }
+}
+
 impl Vault {
     /// Takes a snapshot of `specs`. Packs are written first, then the index, then the
     /// manifest: an interrupted snapshot leaves no visible half snapshot.
@@ -27,31 +46,47 @@ impl Vault {
         labels: &BTreeMap<String, String>,
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
+        self.snapshot_scanned(PendingScan::start(specs), labels, progress)
+            .await
+    }
+
+    /// Takes a snapshot of sources whose scan was started earlier (see [`PendingScan`]).
+    ///
+    /// # Errors
+    /// As [`Vault::snapshot`].
+    pub async fn snapshot_scanned(
+        &self,
+        scan: PendingScan,
+        labels: &BTreeMap<String, String>,
+        progress: &dyn Progress,
+    ) -> Result<SnapshotSummary> {
         // Held until the manifest is written, so no prune deletes data this snapshot reuses.
         let lock = crate::locks::acquire(&self.storage, false).await?;
-        let summary = self.snapshot_locked(specs, labels, progress).await;
+        let summary = self.snapshot_locked(scan, labels, progress).await;
         lock.release().await?;
         summary
     }
 
     async fn snapshot_locked(
         &self,
-        specs: &[SourceSpec],
+        scan: PendingScan,
         labels: &BTreeMap<String, String>,
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
-        let scan_specs = specs.to_vec();
-        let scanned = tokio::task::spawn_blocking(move || sources::scan(&scan_specs))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("scan task failed: {e}")))??;
-        // Unchanged files are recognised from the newest snapshot of the same series.
+        // Unchanged files are recognised from the newest snapshot of the same series. The
+        // previous manifest and the index are read while the scan runs.
         let series = labels.get(super::SERIES_LABEL).map_or("", String::as_str);
-        let parent_id = self.latest_in_series(series).await?;
-        let parent = match &parent_id {
-            Some(id) => Some(self.load_snapshot(id).await?),
-            None => None,
+        let parent = async {
+            match self.latest_in_series(series).await? {
+                Some(id) => self.load_snapshot(&id).await.map(|p| Some((id, p))),
+                None => Ok(None),
+            }
         };
-        let index = self.load_index().await?;
+        let (scanned, parent, index) = tokio::try_join!(scan.finish(), parent, self.load_index())?;
+        let (parent_id, parent) = match parent {
+            Some((id, p)) => (Some(id), Some(p)),
+            None => (None, None),
+        };
         let claimed: Arc<Mutex<HashSet<BlobId>>> =
             Arc::new(Mutex::new(index.keys().copied().collect()));
         let previous: HashMap<(String, String), Entry> = parent
@@ -80,54 +115,93 @@ impl Vault {
             rx,
         ));
 
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+        // Files are read in batches on blocking threads: many small files per batch (one
+        // thread handoff per file cost more than reading it), a large file alone. Several
+        // batches run at once so reads waiting on the disk overlap; each reserves what it holds
+        // (file sizes up to the largest chunk) from a shared budget, which bounds memory.
+        let budget = Arc::new(tokio::sync::Semaphore::new(READ_BUDGET_KIB as usize));
+        let largest_chunk = u64::from(self.config.chunker.max_size);
         let mut files_read = 0usize;
         let mut bytes_new = 0u64;
         let mut snapshot_sources = Vec::new();
         for source in scanned {
-            let mut jobs = Vec::new();
+            let mut batches = vec![Batch::default()];
             for item in source.items {
-                match previous.get(&(source.name.clone(), item.entry.path.clone())) {
+                let job = match previous.get(&(source.name.clone(), item.entry.path.clone())) {
                     Some(old) if sources::unchanged(old, &item.entry) => {
                         progress.advance(item.entry.size);
-                        jobs.push(Job::Reuse(old.clone()));
+                        Job::Reuse(old.clone())
                     }
-                    _ if item.entry.kind == EntryKind::File => jobs.push(Job::Read(item)),
-                    _ => jobs.push(Job::Reuse(item.entry)),
+                    _ if item.entry.kind == EntryKind::File => Job::Read(item),
+                    _ => Job::Reuse(item.entry),
+                };
+                if let Job::Read(item) = &job {
+                    let holds_kib = item.entry.size.min(largest_chunk).div_ceil(1024).max(1);
+                    let current = batches.last_mut().expect("one batch at least");
+                    if current.reads > 0
+                        && (current.reads >= BATCH_FILES
+                            || current.holds_kib + holds_kib > BATCH_KIB)
+                    {
+                        batches.push(Batch::default());
+                    }
+                    let current = batches.last_mut().expect("one batch at least");
+                    current.reads += 1;
+                    current.holds_kib += holds_kib;
                 }
+                batches
+                    .last_mut()
+                    .expect("one batch at least")
+                    .jobs
+                    .push(job);
             }
-            let results: Vec<Result<(Entry, bool, u64)>> = futures_util::stream::iter(jobs)
-                .map(|job| {
+            let results: Vec<Result<Vec<(Entry, bool, u64)>>> = futures_util::stream::iter(batches)
+                .map(|batch| {
                     let tx = tx.clone();
                     let key = self.key.clone();
                     let claimed = claimed.clone();
                     let chunker = self.config.chunker;
+                    let budget = budget.clone();
                     async move {
-                        match job {
-                            Job::Reuse(entry) => Ok((entry, false, 0)),
-                            Job::Read(item) => tokio::task::spawn_blocking(move || {
-                                read_file(item, &key, chunker, &claimed, &tx)
-                            })
-                            .await
-                            .map_err(|e| {
-                                Error::new(ErrorKind::Io, format!("read task failed: {e}"))
-                            })?
-                            .map(|(e, new)| (e, true, new)),
+                        if batch.reads == 0 {
+                            return Ok(batch.jobs.into_iter().map(Job::reused).collect());
                         }
+                        let want = batch.holds_kib.min(u64::from(READ_BUDGET_KIB)) as u32;
+                        let reserved = budget
+                            .acquire_many_owned(want)
+                            .await
+                            .map_err(|e| Error::new(ErrorKind::Io, format!("read budget: {e}")))?;
+                        tokio::task::spawn_blocking(move || {
+                            let done = batch
+                                .jobs
+                                .into_iter()
+                                .map(|job| match job {
+                                    Job::Reuse(entry) => Ok((entry, false, 0)),
+                                    Job::Read(item) => {
+                                        read_file(item, &key, chunker, &claimed, &tx)
+                                            .map(|(e, new)| (e, true, new))
+                                    }
+                                })
+                                .collect();
+                            drop(reserved);
+                            done
+                        })
+                        .await
+                        .map_err(|e| Error::new(ErrorKind::Io, format!("read task failed: {e}")))?
                     }
                 })
-                .buffered(workers)
+                .buffered(BATCHES_IN_FLIGHT)
                 .collect()
                 .await;
-            let mut entries = Vec::with_capacity(results.len());
-            for r in results {
-                let (entry, read, new) = r?;
-                if read {
-                    files_read += 1;
-                    progress.advance(entry.size);
+            let mut entries = Vec::new();
+            for batch in results {
+                for (entry, read, new) in batch? {
+                    if read {
+                        files_read += 1;
+                        progress.advance(entry.size);
+                    }
+                    bytes_new += new;
+                    entries.push(entry);
                 }
-                bytes_new += new;
-                entries.push(entry);
             }
             snapshot_sources.push(SnapshotSource {
                 name: source.name,
@@ -189,6 +263,25 @@ enum Job {
     Read(Item),
 }
 
+impl Job {
+    /// The entry of a job that reads nothing.
+    fn reused(self) -> (Entry, bool, u64) {
+        match self {
+            Job::Reuse(entry) => (entry, false, 0),
+            Job::Read(item) => (item.entry, false, 0),
+        }
+    }
+}
+
+/// Consecutive jobs handed to one blocking thread.
+#[derive(Default)]
+struct Batch {
+    jobs: Vec<Job>,
+    reads: usize,
+    /// What its reads hold at most at once, in KiB (see `READ_BUDGET_KIB`).
+    holds_kib: u64,
+}
+
 pub(super) struct SealedBlob {
     pub(super) id: BlobId,
     pub(super) sealed: Vec<u8>,
@@ -220,10 +313,7 @@ fn read_file(
             .unwrap_or(false);
         if fresh {
             new_bytes += data.len() as u64;
-            let sealed = key.seal(
-                format!("blob:{}", id.to_hex()).as_bytes(),
-                &zstd_frame(data),
-            );
+            let sealed = seal_framed(key, format!("blob:{}", id.to_hex()).as_bytes(), data);
             let blob = SealedBlob {
                 id,
                 sealed,
@@ -272,6 +362,21 @@ fn read_file(
     Ok((entry, new_bytes))
 }
 
+/// Batches read at once at most; the budget below admits fewer when they hold much.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// A batch ends after this many files to read, or when its files hold this many KiB.
+const BATCH_FILES: usize = 64;
+const BATCH_KIB: u64 = 1024;
+
+/// What the batches being read may hold at once, in KiB: four large files (each reserves the
+/// largest chunk size), or eight batches of small ones.
+const READ_BUDGET_KIB: u32 = 16 * 1024;
+
+/// Packs uploaded at once: the next pack fills while the previous one is written (a local
+/// write ends with an fsync, an object store with a round trip).
+const PACK_UPLOADS_IN_FLIGHT: usize = 2;
+
 /// Collects sealed blobs into packs of about `target` bytes and uploads each; returns the packs
 /// written and the bytes stored.
 pub(super) async fn pack_writer(
@@ -284,6 +389,12 @@ pub(super) async fn pack_writer(
     let mut stored = 0u64;
     let mut buf: Vec<u8> = Vec::new();
     let mut blobs: Vec<BlobLocation> = Vec::new();
+    let mut uploads = std::collections::VecDeque::new();
+    let finish = |upload: tokio::task::JoinHandle<Result<(PackEntry, u64)>>| async move {
+        upload
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("pack upload failed: {e}")))?
+    };
     while let Some(blob) = rx.recv().await {
         blobs.push(BlobLocation {
             id: blob.id,
@@ -293,35 +404,47 @@ pub(super) async fn pack_writer(
         });
         buf.extend_from_slice(&blob.sealed);
         if buf.len() >= target {
-            stored += flush_pack(&storage, &key, &mut buf, &mut blobs, &mut packs).await?;
+            if uploads.len() >= PACK_UPLOADS_IN_FLIGHT {
+                if let Some(oldest) = uploads.pop_front() {
+                    let (pack, len) = finish(oldest).await?;
+                    packs.push(pack);
+                    stored += len;
+                }
+            }
+            uploads.push_back(tokio::spawn(upload_pack(
+                storage.clone(),
+                key.clone(),
+                std::mem::take(&mut buf),
+                std::mem::take(&mut blobs),
+            )));
         }
     }
     if !blobs.is_empty() {
-        stored += flush_pack(&storage, &key, &mut buf, &mut blobs, &mut packs).await?;
+        uploads.push_back(tokio::spawn(upload_pack(storage, key, buf, blobs)));
+    }
+    for upload in uploads {
+        let (pack, len) = finish(upload).await?;
+        packs.push(pack);
+        stored += len;
     }
     Ok((packs, stored))
 }
 
 /// Appends the sealed header (so an index can be rebuilt from packs alone) and uploads.
-async fn flush_pack(
-    storage: &Storage,
-    key: &MasterKey,
-    buf: &mut Vec<u8>,
-    blobs: &mut Vec<BlobLocation>,
-    packs: &mut Vec<PackEntry>,
-) -> Result<u64> {
+async fn upload_pack(
+    storage: Storage,
+    key: Arc<MasterKey>,
+    mut buf: Vec<u8>,
+    blobs: Vec<BlobLocation>,
+) -> Result<(PackEntry, u64)> {
     let id = random_id();
     let header =
         serde_json::to_vec(&blobs).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
     let sealed_header = key.seal(format!("pack:{id}").as_bytes(), &header);
     buf.extend_from_slice(&sealed_header);
     buf.extend_from_slice(&(sealed_header.len() as u32).to_le_bytes());
-    let bytes = Bytes::from(std::mem::take(buf));
+    let bytes = Bytes::from(buf);
     let len = bytes.len() as u64;
     storage.put_new(&pack_key(&id), bytes).await?;
-    packs.push(PackEntry {
-        id,
-        blobs: std::mem::take(blobs),
-    });
-    Ok(len)
+    Ok((PackEntry { id, blobs }, len))
 }

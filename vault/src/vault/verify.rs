@@ -2,9 +2,10 @@
 //! Problems are collected and named, never thrown.
 
 use super::{open_blob, pack_key, Problem, Progress, Vault, VerifyReport};
-use crate::crypto::BlobId;
+use crate::crypto::{BlobId, MasterKey};
 use crate::error::Result;
 use crate::format::{BlobLocation, IndexFile};
+use futures_util::StreamExt as _;
 use std::collections::{BTreeMap, HashMap};
 
 impl Vault {
@@ -95,73 +96,124 @@ impl Vault {
         if read_data {
             let total: u64 = pack_sizes.values().sum();
             progress.phase("verify data", total);
-            for (pack, blobs) in &packs {
-                let key = pack_key(pack);
-                let object = format!("{url}/{key}");
-                if !pack_sizes.contains_key(pack) {
-                    continue;
-                }
-                let data = match self.storage.get(&key).await {
-                    Ok(d) => d,
-                    Err(e) => {
-                        report.problems.push(Problem {
-                            object,
-                            message: e.to_string(),
-                        });
-                        continue;
+            // Several packs at once: reads overlap, and each pack's blobs are opened on a
+            // blocking thread, so both cores decrypt and hash.
+            // Owned inputs: the futures must be Send for any caller (the provider's too).
+            let to_check: Vec<(String, Vec<BlobLocation>)> = packs
+                .into_iter()
+                .filter(|(pack, _)| pack_sizes.contains_key(pack))
+                .collect();
+            let mut checked = futures_util::stream::iter(to_check)
+                .map(|(pack, blobs)| {
+                    let storage = self.storage.clone();
+                    let master = self.key.clone();
+                    let object = format!("{url}/{}", pack_key(&pack));
+                    async move {
+                        let data = match storage.get(&pack_key(&pack)).await {
+                            Ok(d) => d,
+                            Err(e) => {
+                                let problem = Problem {
+                                    object,
+                                    message: e.to_string(),
+                                };
+                                return PackCheck {
+                                    problems: vec![problem],
+                                    ..PackCheck::default()
+                                };
+                            }
+                        };
+                        let named = object.clone();
+                        tokio::task::spawn_blocking(move || {
+                            check_pack(&master, &pack, &named, &blobs, &data)
+                        })
+                        .await
+                        .unwrap_or_else(|e| PackCheck {
+                            problems: vec![Problem {
+                                object,
+                                message: format!("check task failed: {e}"),
+                            }],
+                            ..PackCheck::default()
+                        })
                     }
-                };
-                report.bytes_read += data.len() as u64;
-                progress.advance(data.len() as u64);
-                if let Err(message) = self.check_pack_header(pack, &data) {
-                    report.problems.push(Problem {
-                        object: object.clone(),
-                        message,
-                    });
-                }
-                for blob in blobs {
-                    report.blobs_checked += 1;
-                    let range = blob.offset as usize
-                        ..(blob.offset as usize).saturating_add(blob.length as usize);
-                    let Some(sealed) = data.get(range) else {
-                        report.problems.push(Problem {
-                            object: object.clone(),
-                            message: format!("blob {} lies past the end", &blob.id.to_hex()[..16]),
-                        });
-                        continue;
-                    };
-                    if let Err(e) = open_blob(&self.key, &object, blob, sealed) {
-                        report.problems.push(Problem {
-                            object: object.clone(),
-                            message: format!("blob {}: {}", &blob.id.to_hex()[..16], e.message),
-                        });
-                    }
-                }
+                })
+                .buffer_unordered(PACKS_IN_FLIGHT);
+            while let Some(done) = checked.next().await {
+                report.bytes_read += done.bytes_read;
+                report.blobs_checked += done.blobs_checked;
+                progress.advance(done.bytes_read);
+                report.problems.extend(done.problems);
             }
         }
         Ok(report)
     }
 }
 
-impl Vault {
-    /// The sealed header at the end of a pack (how an index is rebuilt from packs alone) must
-    /// open and list blobs; a pack cut short loses it even when every indexed blob survives.
-    fn check_pack_header(&self, pack: &str, data: &[u8]) -> std::result::Result<(), String> {
-        let (rest, len_bytes) = data
-            .split_at_checked(data.len().wrapping_sub(4))
-            .ok_or("pack header is missing")?;
-        let len = u32::from_le_bytes(len_bytes.try_into().map_err(|_| "pack header is missing")?)
-            as usize;
-        let sealed = rest
-            .get(rest.len().wrapping_sub(len)..)
-            .filter(|_| len <= rest.len())
-            .ok_or("pack header is truncated")?;
-        let header = self
-            .key
-            .open(pack, format!("pack:{pack}").as_bytes(), sealed)
-            .map_err(|e| format!("pack header: {}", e.message))?;
-        serde_json::from_slice::<Vec<BlobLocation>>(&header)
-            .map(|_| ())
-            .map_err(|e| format!("pack header is not valid: {e}"))
+/// Packs read and checked at once by `verify --read-data`.
+const PACKS_IN_FLIGHT: usize = 3;
+
+/// What checking one pack found.
+#[derive(Default)]
+struct PackCheck {
+    bytes_read: u64,
+    blobs_checked: usize,
+    problems: Vec<Problem>,
+}
+
+/// Opens (decrypts and re-hashes) every indexed blob of one pack, and its header.
+fn check_pack(
+    key: &MasterKey,
+    pack: &str,
+    object: &str,
+    blobs: &[BlobLocation],
+    data: &[u8],
+) -> PackCheck {
+    let mut done = PackCheck {
+        bytes_read: data.len() as u64,
+        ..PackCheck::default()
+    };
+    if let Err(message) = check_pack_header(key, pack, data) {
+        done.problems.push(Problem {
+            object: object.to_string(),
+            message,
+        });
     }
+    for blob in blobs {
+        done.blobs_checked += 1;
+        let range =
+            blob.offset as usize..(blob.offset as usize).saturating_add(blob.length as usize);
+        let Some(sealed) = data.get(range) else {
+            done.problems.push(Problem {
+                object: object.to_string(),
+                message: format!("blob {} lies past the end", &blob.id.to_hex()[..16]),
+            });
+            continue;
+        };
+        if let Err(e) = open_blob(key, object, blob, sealed) {
+            done.problems.push(Problem {
+                object: object.to_string(),
+                message: format!("blob {}: {}", &blob.id.to_hex()[..16], e.message),
+            });
+        }
+    }
+    done
+}
+
+/// The sealed header at the end of a pack (how an index is rebuilt from packs alone) must
+/// open and list blobs; a pack cut short loses it even when every indexed blob survives.
+fn check_pack_header(key: &MasterKey, pack: &str, data: &[u8]) -> std::result::Result<(), String> {
+    let (rest, len_bytes) = data
+        .split_at_checked(data.len().wrapping_sub(4))
+        .ok_or("pack header is missing")?;
+    let len =
+        u32::from_le_bytes(len_bytes.try_into().map_err(|_| "pack header is missing")?) as usize;
+    let sealed = rest
+        .get(rest.len().wrapping_sub(len)..)
+        .filter(|_| len <= rest.len())
+        .ok_or("pack header is truncated")?;
+    let header = key
+        .open(pack, format!("pack:{pack}").as_bytes(), sealed)
+        .map_err(|e| format!("pack header: {}", e.message))?;
+    serde_json::from_slice::<Vec<BlobLocation>>(&header)
+        .map(|_| ())
+        .map_err(|e| format!("pack header is not valid: {e}"))
 }
