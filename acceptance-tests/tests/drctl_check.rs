@@ -2,7 +2,7 @@
 //! fires on the attribute it names, values unknown at plan time raise nothing, every output
 //! format parses, and input that is not a dr plan exits 2 without a panic.
 
-use acceptance_tests::{workspace_root, ProviderBuild, TfDir};
+use acceptance_tests::{output_text, workspace_root, ProviderBuild, TfDir};
 use std::process::Output;
 
 fn module() -> TfDir {
@@ -21,14 +21,6 @@ fn check(tf: &TfDir, args: &[&str]) -> Output {
         .current_dir(tf.path())
         .output()
         .expect("drctl is built by scripts/setup")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// `terraform plan -out` then `terraform show -json` into plan.json.
@@ -106,7 +98,7 @@ fn each_rule_names_its_resource_and_attribute_and_unknowns_raise_nothing() {
     tf.init();
     plan_json(&tf);
     let out = check(&tf, &["plan.json"]);
-    let report = text(&out);
+    let report = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{report}");
     for expected in [
         "error DR003 dr_region_pair.prod.secondary_vault_id: dr_backup_vault.primary and dr_backup_vault.secondary are both in region \"us-east-1\"",
@@ -129,9 +121,9 @@ fn each_rule_names_its_resource_and_attribute_and_unknowns_raise_nothing() {
         out.status.code(),
         Some(0),
         "only warnings are left: {}",
-        text(&out)
+        output_text(&out)
     );
-    assert!(!text(&out).contains("DR003"));
+    assert!(!output_text(&out).contains("DR003"));
 
     // A good setup plans clean, unknown ids and all.
     tf.config(&setup(
@@ -142,11 +134,11 @@ fn each_rule_names_its_resource_and_attribute_and_unknowns_raise_nothing() {
     ));
     plan_json(&tf);
     let out = check(&tf, &["plan.json"]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", output_text(&out));
     assert!(
-        text(&out).contains("0 error(s), 0 warning(s)"),
+        output_text(&out).contains("0 error(s), 0 warning(s)"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
 
     // Applied, then a rename replaces the vault holding a snapshot; force_destroy turns on.
@@ -165,7 +157,7 @@ fn each_rule_names_its_resource_and_attribute_and_unknowns_raise_nothing() {
     tf.config(&renamed);
     plan_json(&tf);
     let out = check(&tf, &["plan.json"]);
-    let report = text(&out);
+    let report = output_text(&out);
     assert_eq!(out.status.code(), Some(1), "{report}");
     assert!(report.contains("error DR001 dr_backup_vault.primary.name: this plan replaces a vault holding 1 snapshot(s) because name changed"), "{report}");
     // The secondary holds the snapshot the pair replicated into it.
@@ -182,7 +174,7 @@ fn each_rule_names_its_resource_and_attribute_and_unknowns_raise_nothing() {
         &GOOD_DRILL.replace("30m", "6h"),
     ));
     plan_json(&tf);
-    let report = text(&check(&tf, &["plan.json"]));
+    let report = output_text(&check(&tf, &["plan.json"]));
     assert!(
         report.contains(
             "warning DR005 dr_drill.standby.max_age: max_age 6h is longer than the rpo 1h"
@@ -318,12 +310,16 @@ fn input_that_is_not_a_dr_plan_exits_2_and_says_what_was_expected() {
         ("plan.json", "a plan without dr_* resources"),
     ] {
         let out = check(&tf, &[file]);
-        assert_eq!(out.status.code(), Some(2), "{file}: {}", text(&out));
-        assert!(text(&out).contains(expected), "{file}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{file}: {}", output_text(&out));
         assert!(
-            text(&out).contains("terraform show -json"),
+            output_text(&out).contains(expected),
+            "{file}: {}",
+            output_text(&out)
+        );
+        assert!(
+            output_text(&out).contains("terraform show -json"),
             "says what is expected: {}",
-            text(&out)
+            output_text(&out)
         );
     }
     let out = check(&tf, &["plan.json", "--disable", "DR999"]);

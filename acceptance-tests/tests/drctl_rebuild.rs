@@ -3,7 +3,9 @@
 //! vault and the working directory, then `drctl rebuild --apply` from the secondary alone.
 //! The rebuilt setup must fail over, apply, pass a fresh drill and then plan no changes.
 
-use acceptance_tests::{copy_dir, terraform_bin, workspace_root, ProviderBuild, TfDir};
+use acceptance_tests::{
+    copy_dir, output_text, terraform_bin, workspace_root, ProviderBuild, TfDir,
+};
 use std::path::Path;
 use std::process::Output;
 
@@ -21,14 +23,6 @@ fn drctl(cwd: &Path, cli_config: &Path, args: &[&str]) -> Output {
         .env_remove("TF_LOG")
         .output()
         .expect("drctl is built by scripts/setup")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 #[test]
@@ -69,11 +63,11 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
         &cli_config,
         &["state", "push", &secondary_url, "--dir", "."],
     );
-    assert!(pushed.status.success(), "{}", text(&pushed));
+    assert!(pushed.status.success(), "{}", output_text(&pushed));
     assert!(
-        text(&pushed).contains("main.tf, terraform.tfvars"),
+        output_text(&pushed).contains("main.tf, terraform.tfvars"),
         "{}",
-        text(&pushed)
+        output_text(&pushed)
     );
 
     // The disaster: the primary region's vault and the working directory are gone.
@@ -98,7 +92,7 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
             "--dry-run",
         ],
     );
-    let dry_text = text(&dry);
+    let dry_text = output_text(&dry);
     assert!(dry.status.success(), "{dry_text}");
     for step in [
         "restore Terraform state serial",
@@ -122,7 +116,7 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
             "--apply",
         ],
     );
-    let out_text = text(&out);
+    let out_text = output_text(&out);
     assert!(out.status.success(), "{out_text}");
     assert!(
         out_text.contains("dr_drill.restore_pipeline: passed"),
@@ -157,9 +151,13 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
             .unwrap()
     };
     let fmt = tf_in_rebuilt(&["fmt", "-check"]);
-    assert!(fmt.status.success(), "terraform fmt -check: {}", text(&fmt));
+    assert!(
+        fmt.status.success(),
+        "terraform fmt -check: {}",
+        output_text(&fmt)
+    );
     let plan = tf_in_rebuilt(&["plan", "-detailed-exitcode", "-no-color", "-input=false"]);
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
+    assert_eq!(plan.status.code(), Some(0), "{}", output_text(&plan));
     let show = tf_in_rebuilt(&["show", "-json"]);
     let state: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
     let pair = state["values"]["root_module"]["resources"]
@@ -181,6 +179,10 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
         &cli_config,
         &["rebuild", "--vault", &secondary_url, "--into", "rebuilt"],
     );
-    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
-    assert!(text(&again).contains("is not empty"), "{}", text(&again));
+    assert_eq!(again.status.code(), Some(2), "{}", output_text(&again));
+    assert!(
+        output_text(&again).contains("is not empty"),
+        "{}",
+        output_text(&again)
+    );
 }

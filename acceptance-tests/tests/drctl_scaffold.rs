@@ -2,7 +2,7 @@
 //! (`fmt -check`), valid (`validate`), clean under `drctl check`, and applying to a passed
 //! drill with nothing left to change.
 
-use acceptance_tests::{terraform_bin, workspace_root, ProviderBuild, TfDir};
+use acceptance_tests::{output_text, terraform_bin, workspace_root, ProviderBuild, TfDir};
 use std::process::Output;
 
 fn drctl(tf: &TfDir, args: &[&str]) -> Output {
@@ -12,14 +12,6 @@ fn drctl(tf: &TfDir, args: &[&str]) -> Output {
         .env("TERRAFORM", terraform_bin())
         .output()
         .expect("drctl is built by scripts/setup")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 const SCAFFOLD: &[&str] = &[
@@ -51,7 +43,7 @@ fn the_scaffolded_module_is_formatted_valid_checked_and_applies() {
     std::fs::write(tf.path().join("scripts/deploy.sh"), "#!/bin/sh\n").unwrap();
 
     let out = drctl(&tf, SCAFFOLD);
-    assert!(out.status.success(), "{}", text(&out));
+    assert!(out.status.success(), "{}", output_text(&out));
     let module = std::fs::read_to_string(tf.path().join("main.tf")).unwrap();
     for expected in [
         "resource \"dr_backup_vault\" \"primary\"",
@@ -64,8 +56,12 @@ fn the_scaffolded_module_is_formatted_valid_checked_and_applies() {
 
     // Written once; not replaced without --force.
     let again = drctl(&tf, SCAFFOLD);
-    assert_eq!(again.status.code(), Some(2), "{}", text(&again));
-    assert!(text(&again).contains("exists"), "{}", text(&again));
+    assert_eq!(again.status.code(), Some(2), "{}", output_text(&again));
+    assert!(
+        output_text(&again).contains("exists"),
+        "{}",
+        output_text(&again)
+    );
     assert_eq!(
         std::fs::read_to_string(tf.path().join("main.tf")).unwrap(),
         module
@@ -78,11 +74,11 @@ fn the_scaffolded_module_is_formatted_valid_checked_and_applies() {
     let show = tf.ok(&["show", "-json", "plan.tfplan"]);
     std::fs::write(tf.path().join("plan.json"), &show.stdout).unwrap();
     let check = drctl(&tf, &["check", "plan.json"]);
-    assert_eq!(check.status.code(), Some(0), "{}", text(&check));
+    assert_eq!(check.status.code(), Some(0), "{}", output_text(&check));
     assert!(
-        !text(&check).contains("DR0"),
+        !output_text(&check).contains("DR0"),
         "the scaffold trips no rule: {}",
-        text(&check)
+        output_text(&check)
     );
 
     tf.apply();
@@ -99,14 +95,18 @@ fn bad_flags_are_refused_naming_them() {
     let out = drctl(&tf, &same);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("--primary-region and --secondary-region are both"),
+        output_text(&out).contains("--primary-region and --secondary-region are both"),
         "{}",
-        text(&out)
+        output_text(&out)
     );
     let mut bad_rpo = SCAFFOLD.to_vec();
     bad_rpo.extend(["--rpo", "soon"]);
     let out = drctl(&tf, &bad_rpo);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("--rpo \"soon\""), "{}", text(&out));
+    assert!(
+        output_text(&out).contains("--rpo \"soon\""),
+        "{}",
+        output_text(&out)
+    );
     assert!(!tf.path().join("main.tf").exists());
 }

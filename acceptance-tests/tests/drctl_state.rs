@@ -1,7 +1,7 @@
 //! `drctl state push / pull / history` on state written by the real Terraform 1.0.3 with the
 //! real provider: versions, the no-op push, and the lineage/serial refusals of pull.
 
-use acceptance_tests::{terraform_bin, workspace_root, ProviderBuild, TfDir};
+use acceptance_tests::{output_text, terraform_bin, workspace_root, ProviderBuild, TfDir};
 use std::process::Output;
 
 const PASSPHRASE: &str = "state-passphrase-0c4d";
@@ -16,14 +16,6 @@ fn drctl(tf: &TfDir, args: &[&str]) -> Output {
         .env("TF_CLI_CONFIG_FILE", tf.path().join(".terraformrc"))
         .output()
         .expect("drctl is built by scripts/setup")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 fn config(labels: &str) -> String {
@@ -54,8 +46,8 @@ fn push_pull_and_history_keep_state_safe() {
     tf.init();
     tf.apply();
     let ok = |out: Output| {
-        assert!(out.status.success(), "{}", text(&out));
-        text(&out)
+        assert!(out.status.success(), "{}", output_text(&out));
+        output_text(&out)
     };
     ok(drctl(
         &tf,
@@ -133,11 +125,11 @@ fn push_pull_and_history_keep_state_safe() {
             "terraform.tfstate",
         ],
     );
-    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert_eq!(refused.status.code(), Some(1), "{}", output_text(&refused));
     assert!(
-        text(&refused).contains("newer than the vault's serial"),
+        output_text(&refused).contains("newer than the vault's serial"),
         "{}",
-        text(&refused)
+        output_text(&refused)
     );
     assert_eq!(
         std::fs::read(tf.path().join("terraform.tfstate")).unwrap(),
@@ -185,9 +177,9 @@ fn push_pull_and_history_keep_state_safe() {
     );
     assert_eq!(refused.status.code(), Some(1));
     assert!(
-        text(&refused).contains("different states"),
+        output_text(&refused).contains("different states"),
         "{}",
-        text(&refused)
+        output_text(&refused)
     );
 
     // Input that is not state: exit 2 with what was expected; nothing pushed.
@@ -198,9 +190,9 @@ fn push_pull_and_history_keep_state_safe() {
     );
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        text(&bad).contains("expected a Terraform state file"),
+        output_text(&bad).contains("expected a Terraform state file"),
         "{}",
-        text(&bad)
+        output_text(&bad)
     );
     std::fs::write(
         tf.path().join("plan.json"),
@@ -213,9 +205,9 @@ fn push_pull_and_history_keep_state_safe() {
     );
     assert_eq!(bad.status.code(), Some(2));
     assert!(
-        text(&bad).contains("not a Terraform state file"),
+        output_text(&bad).contains("not a Terraform state file"),
         "{}",
-        text(&bad)
+        output_text(&bad)
     );
     let history: serde_json::Value = serde_json::from_str(&ok(drctl(
         &tf,

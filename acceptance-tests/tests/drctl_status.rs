@@ -3,7 +3,9 @@
 //! the drill is older than its max_age; Prometheus text that the real `prometheus_client`
 //! parser reads; malformed input refused with exit 2.
 
-use acceptance_tests::{copy_dir, terraform_bin, workspace_root, ProviderBuild, TfDir};
+use acceptance_tests::{
+    copy_dir, output_text, terraform_bin, workspace_root, ProviderBuild, TfDir,
+};
 use std::collections::HashMap;
 use std::process::Output;
 
@@ -23,14 +25,6 @@ fn drctl(tf: &TfDir, now: Option<&str>, args: &[&str]) -> Output {
         cmd.env("DR_TEST_CLOCK", "1").env("DR_TEST_NOW", now);
     }
     cmd.output().expect("drctl is built by scripts/setup")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
 }
 
 /// Parses exposition text with prometheus_client (installed by scripts/setup) into
@@ -60,7 +54,7 @@ print(json.dumps(out))
     assert!(
         out.status.success(),
         "prometheus_client rejected it: {}",
-        text(&out)
+        output_text(&out)
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
@@ -81,8 +75,8 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
     tf.apply();
 
     let table = drctl(&tf, None, &["status", "--dir", "."]);
-    assert_eq!(table.status.code(), Some(0), "{}", text(&table));
-    let t = text(&table);
+    assert_eq!(table.status.code(), Some(0), "{}", output_text(&table));
+    let t = output_text(&table);
     for row in [
         "dr_backup_vault.primary",
         "dr_backup_vault.secondary",
@@ -98,7 +92,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
         None,
         &["status", "--state", "terraform.tfstate", "--json"],
     );
-    assert_eq!(json.status.code(), Some(0), "{}", text(&json));
+    assert_eq!(json.status.code(), Some(0), "{}", output_text(&json));
     let posture: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(posture["pairs"][0]["in_sync"], true);
     assert_eq!(posture["pairs"][0]["replication_lag_seconds"], 0);
@@ -112,7 +106,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
         None,
         &["status", "--dir", ".", "--format", "prometheus"],
     );
-    assert_eq!(prom.status.code(), Some(0), "{}", text(&prom));
+    assert_eq!(prom.status.code(), Some(0), "{}", output_text(&prom));
     let metrics = parse_prometheus(&prom.stdout);
     assert_eq!(metrics["dr_drill_passed{dr_drill.restore_pipeline}"], 1.0);
     assert_eq!(
@@ -136,11 +130,11 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
             "pipeline=pipeline",
         ],
     );
-    assert!(snap.status.success(), "{}", text(&snap));
+    assert!(snap.status.success(), "{}", output_text(&snap));
     let later = rfc3339_in(49);
     let stale = drctl(&tf, Some(&later), &["status", "--dir", "."]);
-    assert_eq!(stale.status.code(), Some(1), "{}", text(&stale));
-    let t = text(&stale);
+    assert_eq!(stale.status.code(), Some(1), "{}", output_text(&stale));
+    let t = output_text(&stale);
     assert!(t.contains("2 out of policy"), "{t}");
     assert!(
         t.contains("dr_region_pair.pipelines: the standby lags 2days"),
@@ -190,7 +184,11 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
         ("huge.json", "more than the 512 MiB drctl reads"),
     ] {
         let bad = drctl(&tf, None, &["status", "--state", file]);
-        assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
-        assert!(text(&bad).contains(expected), "{}", text(&bad));
+        assert_eq!(bad.status.code(), Some(2), "{}", output_text(&bad));
+        assert!(
+            output_text(&bad).contains(expected),
+            "{}",
+            output_text(&bad)
+        );
     }
 }

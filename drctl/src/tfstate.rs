@@ -5,6 +5,11 @@
 
 use serde_json::Value;
 
+/// The terraform binary drctl runs: $TERRAFORM, else `terraform` on PATH.
+pub fn terraform_bin() -> String {
+    std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into())
+}
+
 /// One resource instance.
 #[derive(Debug, Clone)]
 pub struct Resource {

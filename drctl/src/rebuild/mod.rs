@@ -158,7 +158,7 @@ fn write_module(plan: &Plan, into: &Path) -> Result<(), String> {
 /// `terraform init`, a state push when a backend holds the state, and an apply that re-runs
 /// every drill, so the rebuilt setup is proven by a fresh restore.
 fn terraform_commands(plan: &Plan) -> Vec<Vec<String>> {
-    let terraform = std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into());
+    let terraform = crate::tfstate::terraform_bin();
     let mut commands = vec![vec![
         terraform.clone(),
         "init".into(),
@@ -186,7 +186,7 @@ fn terraform_commands(plan: &Plan) -> Vec<Vec<String>> {
 
 /// Each drill's status after the apply, from `terraform show -json`.
 fn drill_results(dir: &Path) -> Vec<(String, String)> {
-    let terraform = std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into());
+    let terraform = crate::tfstate::terraform_bin();
     let Ok(out) = Command::new(terraform)
         .args(["show", "-json"])
         .current_dir(dir)

@@ -157,7 +157,7 @@ fn read_state(args: &StatePushArgs) -> Result<(Vec<u8>, String), u8> {
                 )
             }),
         (None, Some(dir)) => {
-            let terraform = std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into());
+            let terraform = crate::tfstate::terraform_bin();
             let out = std::process::Command::new(&terraform)
                 .args(["state", "pull"])
                 .current_dir(dir)

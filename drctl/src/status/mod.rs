@@ -144,7 +144,7 @@ fn read_resources(args: &StatusArgs) -> Result<Vec<Resource>, String> {
             tfstate::resources(&bytes, &path.display().to_string())
         }
         (None, Some(dir)) => {
-            let terraform = std::env::var("TERRAFORM").unwrap_or_else(|_| "terraform".into());
+            let terraform = crate::tfstate::terraform_bin();
             let out = std::process::Command::new(&terraform)
                 .args(["show", "-json"])
                 .current_dir(dir)
