@@ -123,7 +123,40 @@ pub struct Snapshot {
     pub source_digest: String,
 }
 
+/// What listing needs of a snapshot (encrypted, small), written right after its manifest so
+/// that listing a vault never decodes manifests, which grow with the number of files. Optional:
+/// a manifest without one (older writers, a crash between the two writes) is listed from the
+/// manifest itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestSummary {
+    pub time: String,
+    pub hostname: String,
+    /// Source names, in manifest order.
+    pub sources: Vec<String>,
+    pub files: u64,
+    pub bytes: u64,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    pub source_digest: String,
+}
+
 impl Snapshot {
+    /// The summary stored next to this manifest.
+    pub fn summary(&self) -> ManifestSummary {
+        ManifestSummary {
+            time: self.time.clone(),
+            hostname: self.hostname.clone(),
+            sources: self.sources.iter().map(|s| s.name.clone()).collect(),
+            files: self.file_count() as u64,
+            bytes: self.total_bytes(),
+            labels: self.labels.clone(),
+            parent: self.parent.clone(),
+            source_digest: self.source_digest.clone(),
+        }
+    }
+
     pub fn file_count(&self) -> usize {
         self.sources
             .iter()
@@ -139,5 +172,84 @@ impl Snapshot {
             .filter(|e| e.kind == EntryKind::File)
             .map(|e| e.size)
             .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn entry() -> impl Strategy<Value = Entry> {
+        (
+            "[a-z0-9._/ -]{0,40}",
+            prop_oneof![
+                Just(EntryKind::File),
+                Just(EntryKind::Dir),
+                Just(EntryKind::Symlink)
+            ],
+            0u32..0o7777,
+            0u64..(1 << 48),
+            any::<i64>(),
+            proptest::option::of("[0-9a-f]{64}"),
+            proptest::collection::vec(proptest::array::uniform32(any::<u8>()), 0..3),
+            proptest::option::of("\\PC{0,20}"),
+        )
+            .prop_map(
+                |(path, kind, mode, size, mtime_ns, digest, chunks, link_target)| Entry {
+                    path,
+                    kind,
+                    mode,
+                    size,
+                    mtime_ns,
+                    digest,
+                    chunks: chunks.into_iter().map(BlobId).collect(),
+                    link_target,
+                },
+            )
+    }
+
+    fn snapshot() -> impl Strategy<Value = Snapshot> {
+        let source = (
+            "\\PC{1,12}",
+            any::<bool>(),
+            proptest::collection::vec(entry(), 0..6),
+        )
+            .prop_map(|(name, single_file, entries)| SnapshotSource {
+                origin: format!("/srv/{name}"),
+                name,
+                single_file,
+                entries,
+            });
+        (
+            proptest::collection::vec(source, 0..3),
+            proptest::collection::btree_map("[a-z]{1,6}", "\\PC{0,10}", 0..3),
+            proptest::option::of("[0-9a-f]{64}"),
+        )
+            .prop_map(|(sources, labels, parent)| Snapshot {
+                time: "2026-11-27T03:00:00.000000000Z".into(),
+                hostname: "ci-runner-1".into(),
+                sources,
+                labels,
+                parent,
+                source_digest: "0".repeat(64),
+            })
+    }
+
+    proptest! {
+        /// A manifest and its summary read back as written, whatever the names, labels and
+        /// sizes; the summary counts files and bytes of file entries only.
+        #[test]
+        fn manifests_and_summaries_round_trip(snapshot in snapshot()) {
+            let text = serde_json::to_vec(&snapshot).unwrap();
+            prop_assert_eq!(&serde_json::from_slice::<Snapshot>(&text).unwrap(), &snapshot);
+            let summary = snapshot.summary();
+            let text = serde_json::to_vec(&summary).unwrap();
+            prop_assert_eq!(&serde_json::from_slice::<ManifestSummary>(&text).unwrap(), &summary);
+            let files = snapshot.sources.iter().flat_map(|s| &s.entries)
+                .filter(|e| e.kind == EntryKind::File);
+            prop_assert_eq!(summary.files, files.clone().count() as u64);
+            prop_assert_eq!(summary.bytes, files.map(|e| e.size).sum::<u64>());
+        }
     }
 }

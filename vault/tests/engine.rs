@@ -547,6 +547,12 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
         .replicate(&standby, &plan, &NoProgress)
         .await
         .unwrap();
+    // The standby lists its copies from summaries of its own, as the primary lists them.
+    assert_eq!(standby_storage.list("summaries").await.unwrap().len(), 2);
+    assert_eq!(
+        standby.snapshots().await.unwrap(),
+        primary.snapshots().await.unwrap()
+    );
 
     // The primary region is gone: the standby restores on its own, bit for bit.
     std::fs::remove_dir_all(&primary_dir).unwrap();
@@ -672,4 +678,81 @@ async fn a_labelled_series_never_stands_in_for_the_latest_snapshot_nor_crowds_ou
         .unwrap();
     let forgotten: Vec<&str> = plan.forget.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(forgotten, [first.id.as_str()]);
+}
+
+#[tokio::test]
+async fn listing_reads_summaries_and_falls_back_to_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let root = dir.path().join("vault");
+    let storage = Storage::local(&root, true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let spec = [SourceSpec::new("p", &src)];
+    let labels = BTreeMap::from([("team".to_string(), "platform".to_string())]);
+    let first = vault.snapshot(&spec, &labels, &NoProgress).await.unwrap();
+    write(&src.join("new.txt"), b"second snapshot data\n");
+    let second = vault.snapshot(&spec, &labels, &NoProgress).await.unwrap();
+    let summary_path = |id: &str| root.join("summaries").join(id);
+    assert!(summary_path(&first.id).is_file() && summary_path(&second.id).is_file());
+    let listed = vault.snapshots().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    assert_eq!(
+        (listed[1].files, listed[1].bytes),
+        (second.files, second.bytes)
+    );
+    assert_eq!(listed[1].labels, labels);
+    assert_eq!(listed[1].source_digest, second.source_digest);
+
+    // Listing does not open manifests: a damaged one still lists (verify and restore name it).
+    let manifest = root.join("snapshots").join(&first.id);
+    let manifest_bytes = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, b"").unwrap();
+    assert_eq!(vault.snapshots().await.unwrap(), listed);
+    std::fs::write(&manifest, &manifest_bytes).unwrap();
+
+    // A summary sealed for one snapshot does not pass for another's.
+    let first_summary = std::fs::read(summary_path(&first.id)).unwrap();
+    std::fs::copy(summary_path(&second.id), summary_path(&first.id)).unwrap();
+    assert_eq!(vault.snapshots().await.unwrap(), listed);
+    let report = vault.verify(false, &NoProgress).await.unwrap();
+    assert_eq!(report.problems.len(), 1, "{report:#?}");
+    assert!(report.problems[0]
+        .object
+        .ends_with(&format!("summaries/{}", first.id)));
+    std::fs::write(summary_path(&first.id), &first_summary).unwrap();
+
+    // A missing summary and a damaged one: the manifests say the same, and verify names only
+    // the damaged summary.
+    let second_summary = std::fs::read(summary_path(&second.id)).unwrap();
+    std::fs::remove_file(summary_path(&first.id)).unwrap();
+    std::fs::write(summary_path(&second.id), b"not sealed").unwrap();
+    assert_eq!(vault.snapshots().await.unwrap(), listed);
+    let report = vault.verify(false, &NoProgress).await.unwrap();
+    assert_eq!(report.problems.len(), 1, "{report:#?}");
+    assert!(report.problems[0]
+        .object
+        .ends_with(&format!("summaries/{}", second.id)));
+    std::fs::write(summary_path(&second.id), &second_summary).unwrap();
+
+    // Prune removes the summary with its manifest, and summaries whose manifest is gone.
+    std::fs::write(summary_path(&"0".repeat(64)), b"left by an older build").unwrap();
+    let retention = dr_vault::Retention {
+        keep_last: Some(1),
+        ..Default::default()
+    };
+    let plan = vault
+        .plan_prune(&retention, time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(plan.forget.len(), 1);
+    vault.prune(&plan).await.unwrap();
+    let summaries = storage.list("summaries").await.unwrap();
+    assert_eq!(summaries.len(), 1);
+    assert!(summaries[0].key.ends_with(&second.id));
+    let remaining = vault.snapshots().await.unwrap();
+    assert_eq!(remaining, listed[1..]);
+    assert!(vault.verify(false, &NoProgress).await.unwrap().is_clean());
 }

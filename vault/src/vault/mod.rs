@@ -17,11 +17,14 @@ pub use snapshot::PendingScan;
 
 use crate::crypto::{random_id, BlobId, KdfParams, KeyFile, MasterKey, Passphrase};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{BlobLocation, ChunkerParams, Config, IndexFile, Snapshot, FORMAT_VERSION};
+use crate::format::{
+    BlobLocation, ChunkerParams, Config, IndexFile, ManifestSummary, Snapshot, FORMAT_VERSION,
+};
 use crate::sources::{self, SourceSpec};
 use crate::storage::Storage;
 use bytes::Bytes;
-use std::collections::{BTreeMap, HashMap};
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 /// Reports progress of long operations; the engine has no terminal code.
@@ -79,6 +82,18 @@ pub struct SnapshotInfo {
 }
 
 impl SnapshotInfo {
+    fn new(id: String, summary: ManifestSummary) -> SnapshotInfo {
+        SnapshotInfo {
+            id,
+            time: summary.time,
+            sources: summary.sources,
+            files: summary.files as usize,
+            bytes: summary.bytes,
+            labels: summary.labels,
+            source_digest: summary.source_digest,
+        }
+    }
+
     /// The snapshot's series: its `kind` label, empty for ordinary (source) snapshots.
     pub fn series(&self) -> &str {
         self.labels.get(SERIES_LABEL).map_or("", String::as_str)
@@ -166,6 +181,13 @@ fn hostname() -> String {
         .map(|h| h.trim().to_string())
         .unwrap_or_default()
 }
+
+fn summary_key(snapshot_id: &str) -> String {
+    format!("summaries/{snapshot_id}")
+}
+
+/// Summaries read at once when listing (they are small; on object stores each is a request).
+const SUMMARY_READS_IN_FLIGHT: usize = 16;
 
 fn pack_key(id: &str) -> String {
     format!("data/{}/{id}", &id[..2.min(id.len())])
@@ -361,17 +383,7 @@ impl Vault {
         key: &str,
         ad: &str,
     ) -> Result<T> {
-        let sealed = self.storage.get(key).await?;
-        let object = format!("{}/{key}", self.storage.url());
-        let framed = self.key.open(&object, ad.as_bytes(), &sealed)?;
-        let raw = match framed.split_first() {
-            Some((1, z)) => zstd::stream::decode_all(z)
-                .map_err(|e| Error::corrupt(&object, format!("does not decompress: {e}")))?,
-            Some((0, raw)) => raw.to_vec(),
-            _ => return Err(Error::corrupt(&object, "unknown compression tag")),
-        };
-        serde_json::from_slice(&raw)
-            .map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
+        load_sealed_json(&self.storage, &self.key, key, ad).await
     }
 
     async fn store_sealed_json<T: serde::Serialize>(
@@ -436,26 +448,65 @@ impl Vault {
             .collect())
     }
 
-    /// Every snapshot, oldest first.
+    /// The ids of the snapshots that have a summary (some may have lost their manifest to an
+    /// interrupted prune of an older build: callers intersect with [`Vault::snapshot_ids`]).
+    pub(super) async fn summary_ids(&self) -> Result<Vec<String>> {
+        Ok(self
+            .storage
+            .list("summaries")
+            .await?
+            .into_iter()
+            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
+            .collect())
+    }
+
+    /// Every snapshot, oldest first. Reads the small summaries, not the manifests.
     ///
     /// # Errors
     /// `Corrupt` naming an unreadable manifest; `Storage`.
     pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
-        let mut out = Vec::new();
-        for id in self.snapshot_ids().await? {
-            let s = self.load_snapshot(&id).await?;
-            out.push(SnapshotInfo {
-                id,
-                time: s.time.clone(),
-                sources: s.sources.iter().map(|x| x.name.clone()).collect(),
-                files: s.file_count(),
-                bytes: s.total_bytes(),
-                labels: s.labels.clone(),
-                source_digest: s.source_digest.clone(),
-            });
-        }
+        let (ids, summarised) = tokio::try_join!(self.snapshot_ids(), self.summary_ids())?;
+        let summarised: HashSet<String> = summarised.into_iter().collect();
+        // Owned inputs: the futures must be Send for any caller (the provider's too).
+        let mut out: Vec<SnapshotInfo> = futures_util::stream::iter(ids)
+            .map(|id| {
+                let has_summary = summarised.contains(&id);
+                snapshot_info(self.storage.clone(), self.key.clone(), id, has_summary)
+            })
+            .buffer_unordered(SUMMARY_READS_IN_FLIGHT)
+            .try_collect()
+            .await?;
         out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
         Ok(out)
+    }
+
+    /// Writes a manifest under `id`, then its summary. The manifest is what makes the snapshot
+    /// exist; the summary only makes listing cheap.
+    ///
+    /// # Errors
+    /// `AlreadyExists` when a manifest `id` exists; `Storage`.
+    async fn store_manifest(&self, id: &str, snapshot: &Snapshot) -> Result<u64> {
+        let manifest = self
+            .store_sealed_json(
+                &format!("snapshots/{id}"),
+                &format!("snapshot:{id}"),
+                snapshot,
+            )
+            .await?;
+        let summary = match self
+            .store_sealed_json(
+                &summary_key(id),
+                &format!("summary:{id}"),
+                &snapshot.summary(),
+            )
+            .await
+        {
+            Ok(n) => n,
+            // Left by an earlier, interrupted write of this very manifest (replication).
+            Err(e) if e.kind == ErrorKind::AlreadyExists => 0,
+            Err(e) => return Err(e),
+        };
+        Ok(manifest + summary)
     }
 
     /// Resolves `latest`, a full id or a unique prefix of one.
@@ -532,6 +583,58 @@ impl Vault {
     }
 }
 
+/// Reads, opens and parses one sealed JSON object (index, manifest, summary, record).
+async fn load_sealed_json<T: serde::de::DeserializeOwned>(
+    storage: &Storage,
+    master: &MasterKey,
+    key: &str,
+    ad: &str,
+) -> Result<T> {
+    let sealed = storage.get(key).await?;
+    let object = format!("{}/{key}", storage.url());
+    let framed = master.open(&object, ad.as_bytes(), &sealed)?;
+    let raw = match framed.split_first() {
+        Some((1, z)) => zstd::stream::decode_all(z)
+            .map_err(|e| Error::corrupt(&object, format!("does not decompress: {e}")))?,
+        Some((0, raw)) => raw.to_vec(),
+        _ => return Err(Error::corrupt(&object, "unknown compression tag")),
+    };
+    serde_json::from_slice(&raw).map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
+}
+
+/// One snapshot as listed: from its summary when there is a readable one, else from the
+/// manifest. A damaged summary only loses the shortcut (the manifest says the same, and
+/// verify reports the summary).
+async fn snapshot_info(
+    storage: Storage,
+    master: Arc<MasterKey>,
+    id: String,
+    summarised: bool,
+) -> Result<SnapshotInfo> {
+    if summarised {
+        match load_sealed_json::<ManifestSummary>(
+            &storage,
+            &master,
+            &summary_key(&id),
+            &format!("summary:{id}"),
+        )
+        .await
+        {
+            Ok(summary) => return Ok(SnapshotInfo::new(id, summary)),
+            Err(e) if matches!(e.kind, ErrorKind::Corrupt | ErrorKind::NotFound) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let manifest: Snapshot = load_sealed_json(
+        &storage,
+        &master,
+        &format!("snapshots/{id}"),
+        &format!("snapshot:{id}"),
+    )
+    .await?;
+    Ok(SnapshotInfo::new(id, manifest.summary()))
+}
+
 /// Decrypts, decompresses and re-hashes one blob.
 fn open_blob(key: &MasterKey, object: &str, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
     let framed = key.open(
@@ -547,4 +650,36 @@ fn open_blob(key: &MasterKey, object: &str, loc: &BlobLocation, sealed: &[u8]) -
         ));
     }
     Ok(raw)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The compression frame round-trips for text, for incompressible bytes and for chunks
+        /// large enough to be sampled, and stores nothing larger than the bytes plus the flag.
+        #[test]
+        fn framed_blobs_round_trip(
+            seed in proptest::collection::vec(any::<u8>(), 1..64),
+            repeat in 1usize..6000,
+            random_tail in proptest::collection::vec(any::<u8>(), 0..2000),
+        ) {
+            let mut raw: Vec<u8> = seed.iter().copied().cycle().take(seed.len() * repeat).collect();
+            raw.extend_from_slice(&random_tail);
+            let key = MasterKey::generate();
+            let sealed = seal_framed(&key, b"blob:x", &raw);
+            let framed = key.open("o", b"blob:x", &sealed).unwrap();
+            prop_assert!(framed.len() <= raw.len() + 1);
+            prop_assert_eq!(unframe("o", &framed, raw.len()).unwrap(), raw);
+        }
+    }
+
+    #[test]
+    fn an_unknown_compression_tag_is_named_not_guessed() {
+        let err = unframe("data/ab/pack", &[7, 1, 2], 2).unwrap_err();
+        assert_eq!(err.kind, ErrorKind::Corrupt);
+        assert!(err.to_string().contains("data/ab/pack"), "{err}");
+    }
 }

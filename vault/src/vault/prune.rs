@@ -6,7 +6,7 @@
 //! snapshot uses deleted. Packs that fully hold unused blobs are deleted; packs that mix used
 //! and unused blobs are kept as they are (no repacking yet).
 
-use super::{pack_key, SnapshotInfo, Vault};
+use super::{pack_key, summary_key, SnapshotInfo, Vault};
 use crate::crypto::{random_id, BlobId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{IndexFile, PackEntry};
@@ -150,11 +150,21 @@ impl Vault {
 
     async fn prune_locked(&self, plan: &PrunePlan) -> Result<PruneSummary> {
         let forget: HashSet<&str> = plan.forget.iter().map(|s| s.id.as_str()).collect();
+        // The summary goes first: a crash in between leaves a manifest without one, which
+        // lists as before, never a summary of a snapshot that is gone.
         for id in &forget {
+            self.storage.delete(&summary_key(id)).await?;
             self.storage.delete(&format!("snapshots/{id}")).await?;
         }
         // Recompute what is used now: snapshots written since the plan keep their data.
         let remaining = self.snapshot_ids().await?;
+        // Summaries whose manifest is gone (an older build's prune deleted only manifests).
+        let live: HashSet<&str> = remaining.iter().map(String::as_str).collect();
+        for id in self.summary_ids().await? {
+            if !live.contains(id.as_str()) {
+                self.storage.delete(&summary_key(&id)).await?;
+            }
+        }
         let used = self
             .blobs_used_by(remaining.iter().map(String::as_str))
             .await?;

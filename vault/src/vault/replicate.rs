@@ -182,14 +182,7 @@ impl Vault {
                 .await?;
             }
             // Same id at the destination: that is how a re-run knows it is done.
-            match dest
-                .store_sealed_json(
-                    &format!("snapshots/{}", info.id),
-                    &format!("snapshot:{}", info.id),
-                    &snapshot,
-                )
-                .await
-            {
+            match dest.store_manifest(&info.id, &snapshot).await {
                 Ok(_) => summary.snapshots_copied += 1,
                 Err(e) if e.kind == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),

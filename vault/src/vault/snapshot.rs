@@ -77,28 +77,17 @@ impl Vault {
         // previous manifest and the index are read while the scan runs.
         let series = labels.get(super::SERIES_LABEL).map_or("", String::as_str);
         let parent = async {
-            match self.latest_in_series(series).await? {
-                Some(id) => self.load_snapshot(&id).await.map(|p| Some((id, p))),
-                None => Ok(None),
-            }
+            let Some(id) = self.latest_in_series(series).await? else {
+                return Ok((None, HashMap::new()));
+            };
+            let manifest = self.load_snapshot(&id).await?;
+            Ok::<_, Error>((Some(id), entries_by_path(manifest)))
         };
-        let (scanned, parent, index) = tokio::try_join!(scan.finish(), parent, self.load_index())?;
-        let (parent_id, parent) = match parent {
-            Some((id, p)) => (Some(id), Some(p)),
-            None => (None, None),
-        };
+        let (scanned, (parent_id, mut previous), index) =
+            tokio::try_join!(scan.finish(), parent, self.load_index())?;
         let claimed: Arc<Mutex<HashSet<BlobId>>> =
             Arc::new(Mutex::new(index.keys().copied().collect()));
-        let previous: HashMap<(String, String), Entry> = parent
-            .iter()
-            .flat_map(|p| {
-                p.sources.iter().flat_map(|s| {
-                    s.entries
-                        .iter()
-                        .map(move |e| ((s.name.clone(), e.path.clone()), e.clone()))
-                })
-            })
-            .collect();
+        drop(index);
 
         let total: u64 = scanned
             .iter()
@@ -125,12 +114,13 @@ impl Vault {
         let mut bytes_new = 0u64;
         let mut snapshot_sources = Vec::new();
         for source in scanned {
+            let mut before = previous.remove(&source.name).unwrap_or_default();
             let mut batches = vec![Batch::default()];
             for item in source.items {
-                let job = match previous.get(&(source.name.clone(), item.entry.path.clone())) {
-                    Some(old) if sources::unchanged(old, &item.entry) => {
+                let job = match before.remove(item.entry.path.as_str()) {
+                    Some(old) if sources::unchanged(&old, &item.entry) => {
                         progress.advance(item.entry.size);
-                        Job::Reuse(old.clone())
+                        Job::Reuse(old)
                     }
                     _ if item.entry.kind == EntryKind::File => Job::Read(item),
                     _ => Job::Reuse(item.entry),
@@ -163,7 +153,8 @@ impl Vault {
                     let budget = budget.clone();
                     async move {
                         if batch.reads == 0 {
-                            return Ok(batch.jobs.into_iter().map(Job::reused).collect());
+                            // Nothing to read: no thread handoff, no budget.
+                            return batch.run(&key, chunker, &claimed, &tx);
                         }
                         let want = batch.holds_kib.min(u64::from(READ_BUDGET_KIB)) as u32;
                         let reserved = budget
@@ -171,17 +162,7 @@ impl Vault {
                             .await
                             .map_err(|e| Error::new(ErrorKind::Io, format!("read budget: {e}")))?;
                         tokio::task::spawn_blocking(move || {
-                            let done = batch
-                                .jobs
-                                .into_iter()
-                                .map(|job| match job {
-                                    Job::Reuse(entry) => Ok((entry, false, 0)),
-                                    Job::Read(item) => {
-                                        read_file(item, &key, chunker, &claimed, &tx)
-                                            .map(|(e, new)| (e, true, new))
-                                    }
-                                })
-                                .collect();
+                            let done = batch.run(&key, chunker, &claimed, &tx);
                             drop(reserved);
                             done
                         })
@@ -238,13 +219,7 @@ impl Vault {
             source_digest: source_digest.clone(),
         };
         let id = random_id();
-        bytes_stored += self
-            .store_sealed_json(
-                &format!("snapshots/{id}"),
-                &format!("snapshot:{id}"),
-                &snapshot,
-            )
-            .await?;
+        bytes_stored += self.store_manifest(&id, &snapshot).await?;
         Ok(SnapshotSummary {
             id,
             time: snapshot.time.clone(),
@@ -258,19 +233,21 @@ impl Vault {
     }
 }
 
+/// A manifest's entries by source name and path, moved out of it (no copies).
+fn entries_by_path(manifest: Snapshot) -> HashMap<String, HashMap<String, Entry>> {
+    manifest
+        .sources
+        .into_iter()
+        .map(|s| {
+            let by_path = s.entries.into_iter().map(|e| (e.path.clone(), e));
+            (s.name, by_path.collect())
+        })
+        .collect()
+}
+
 enum Job {
     Reuse(Entry),
     Read(Item),
-}
-
-impl Job {
-    /// The entry of a job that reads nothing.
-    fn reused(self) -> (Entry, bool, u64) {
-        match self {
-            Job::Reuse(entry) => (entry, false, 0),
-            Job::Read(item) => (item.entry, false, 0),
-        }
-    }
 }
 
 /// Consecutive jobs handed to one blocking thread.
@@ -286,6 +263,28 @@ pub(super) struct SealedBlob {
     pub(super) id: BlobId,
     pub(super) sealed: Vec<u8>,
     pub(super) raw_length: u32,
+}
+
+impl Batch {
+    /// Runs the jobs in order (blocking when any reads): each file's entry, whether it was
+    /// read, and the bytes of blobs it added.
+    fn run(
+        self,
+        key: &MasterKey,
+        chunker: ChunkerParams,
+        claimed: &Mutex<HashSet<BlobId>>,
+        tx: &mpsc::Sender<SealedBlob>,
+    ) -> Result<Vec<(Entry, bool, u64)>> {
+        self.jobs
+            .into_iter()
+            .map(|job| match job {
+                Job::Reuse(entry) => Ok((entry, false, 0)),
+                Job::Read(item) => {
+                    read_file(item, key, chunker, claimed, tx).map(|(e, new)| (e, true, new))
+                }
+            })
+            .collect()
+    }
 }
 
 /// Reads, chunks, hashes and seals one file (a blocking task). Returns its entry and the

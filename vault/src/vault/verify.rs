@@ -1,12 +1,12 @@
 //! Verifying a vault: structure always; with `read_data`, every blob decrypted and re-hashed.
 //! Problems are collected and named, never thrown.
 
-use super::{open_blob, pack_key, Problem, Progress, Vault, VerifyReport};
+use super::{open_blob, pack_key, summary_key, Problem, Progress, Vault, VerifyReport};
 use crate::crypto::{BlobId, MasterKey};
 use crate::error::Result;
-use crate::format::{BlobLocation, IndexFile};
+use crate::format::{BlobLocation, IndexFile, ManifestSummary, Snapshot};
 use futures_util::StreamExt as _;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 impl Vault {
     /// Checks the vault: every index and snapshot decrypts, every referenced blob is indexed,
@@ -64,11 +64,17 @@ impl Vault {
             }
         }
         report.packs = packs.len();
+        let summarised: HashSet<String> = self.summary_ids().await?.into_iter().collect();
         for listed in self.storage.list("snapshots").await? {
             report.snapshots += 1;
             let id = listed.key.rsplit('/').next().unwrap_or_default();
             match self.load_snapshot(id).await {
                 Ok(s) => {
+                    if summarised.contains(id) {
+                        if let Some(problem) = self.check_summary(id, &s).await {
+                            report.problems.push(problem);
+                        }
+                    }
                     for src in &s.sources {
                         for e in &src.entries {
                             for c in &e.chunks {
@@ -216,4 +222,26 @@ fn check_pack_header(key: &MasterKey, pack: &str, data: &[u8]) -> std::result::R
     serde_json::from_slice::<Vec<BlobLocation>>(&header)
         .map(|_| ())
         .map_err(|e| format!("pack header is not valid: {e}"))
+}
+
+impl Vault {
+    /// A summary that does not open, or says something its manifest does not, is a problem:
+    /// listing would show it (a missing summary is not: listing reads the manifest then).
+    async fn check_summary(&self, id: &str, manifest: &Snapshot) -> Option<Problem> {
+        let key = summary_key(id);
+        let message = match self
+            .load_sealed_json::<ManifestSummary>(&key, &format!("summary:{id}"))
+            .await
+        {
+            Ok(summary) if summary == manifest.summary() => return None,
+            Ok(_) => "does not match its snapshot's manifest, and listings show the summary: \
+                      delete this object and the manifest is listed instead"
+                .to_string(),
+            Err(e) => e.to_string(),
+        };
+        Some(Problem {
+            object: format!("{}/{key}", self.storage.url()),
+            message,
+        })
+    }
 }
