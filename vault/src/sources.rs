@@ -119,12 +119,14 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
             items: vec![item],
         });
     }
-    let mut items = Vec::new();
+    // The walk only reads directories (each entry's type comes with it); the metadata of what
+    // it finds is read afterwards, on several threads.
+    let mut found = Vec::new();
     let walker = walkdir::WalkDir::new(&spec.path)
         .follow_links(false)
         .sort_by_file_name();
-    for found in walker {
-        let found = found.map_err(|e| {
+    for entry in walker {
+        let entry = entry.map_err(|e| {
             let path = e
                 .path()
                 .map(Path::to_path_buf)
@@ -134,39 +136,67 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
                 .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
             Error::io(&path, "read", io)
         })?;
-        let rel = found
+        let rel = entry
             .path()
             .strip_prefix(&spec.path)
-            .unwrap_or(found.path());
+            .unwrap_or(entry.path());
         let rel = rel
             .components()
             .map(|c| c.as_os_str().to_string_lossy().into_owned())
             .collect::<Vec<_>>()
             .join("/");
-        let meta = found.metadata().map_err(|e| {
-            Error::io(
-                found.path(),
-                "read",
-                e.into_io_error()
-                    .unwrap_or_else(|| std::io::Error::other("metadata")),
-            )
-        })?;
         if !rel.is_empty() {
             if exclude.as_ref().is_some_and(|g| g.is_match(&rel)) {
                 continue;
             }
-            if !meta.is_dir() && include.as_ref().is_some_and(|g| !g.is_match(&rel)) {
+            let is_dir = entry.file_type().is_dir();
+            if !is_dir && include.as_ref().is_some_and(|g| !g.is_match(&rel)) {
                 continue;
             }
         }
-        items.push(item_for(found.path(), rel, &meta)?);
+        found.push((entry.into_path(), rel));
     }
     Ok(Scanned {
         name: spec.name.clone(),
         origin,
         single_file: false,
-        items,
+        items: stat_all(&found)?,
     })
+}
+
+/// Threads reading metadata at once. On a cold cache each `lstat` waits on the disk; with 8
+/// in flight the benchmark tree (32 768 files) scanned in 0.26 s instead of 0.53 s, and on a
+/// warm cache the threads cost next to nothing.
+const STAT_THREADS: usize = 8;
+/// Consecutive paths one thread takes at a time.
+const STAT_BATCH: usize = 64;
+
+/// The items for walked paths, in the walk's order.
+fn stat_all(found: &[(PathBuf, String)]) -> Result<Vec<Item>> {
+    let stat = |(abs, rel): &(PathBuf, String)| {
+        let meta = std::fs::symlink_metadata(abs).map_err(|e| Error::io(abs, "read", e))?;
+        item_for(abs, rel.clone(), &meta)
+    };
+    let batches: Vec<&[(PathBuf, String)]> = found.chunks(STAT_BATCH).collect();
+    let threads = STAT_THREADS.min(batches.len());
+    if threads <= 1 {
+        return found.iter().map(stat).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let done: Vec<std::sync::OnceLock<Vec<Result<Item>>>> =
+        batches.iter().map(|_| std::sync::OnceLock::new()).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(batch) = batches.get(i) else { break };
+                let _ = done[i].set(batch.iter().map(stat).collect());
+            });
+        }
+    });
+    done.into_iter()
+        .flat_map(|batch| batch.into_inner().expect("every batch was taken"))
+        .collect()
 }
 
 fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Item> {
@@ -222,12 +252,16 @@ pub(crate) fn unchanged(stored: &Entry, now: &Entry) -> bool {
 /// digest (or link target). Modification times are left out, so touching a file changes
 /// nothing.
 pub(crate) fn digest_entries<'a>(sources: impl Iterator<Item = (&'a str, &'a [Entry])>) -> String {
+    use std::fmt::Write as _;
     let mut h = blake3::Hasher::new();
+    let mut kind_mode = String::new();
     for (name, entries) in sources {
         frame(&mut h, name.as_bytes());
         for e in entries {
             frame(&mut h, e.path.as_bytes());
-            frame(&mut h, format!("{:?}:{:o}", e.kind, e.mode).as_bytes());
+            kind_mode.clear();
+            let _ = write!(kind_mode, "{:?}:{:o}", e.kind, e.mode);
+            frame(&mut h, kind_mode.as_bytes());
             frame(
                 &mut h,
                 e.digest
