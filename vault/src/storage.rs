@@ -2,7 +2,9 @@
 //! memory, S3, Google Cloud Storage, Azure Blob).
 //!
 //! Immutable objects are written with create-if-absent, so two writers can never replace each
-//! other's data; local writes are fsynced (file and directory) before they count as done.
+//! other's data (packs, named by fresh random ids, are written in parts instead: see
+//! [`Storage::writer_for_new`]); local writes are fsynced (file and directory) before they
+//! count as done.
 //! Credentials come only from the standard environment variables (`AWS_*`, `GOOGLE_*`,
 //! `AZURE_*`), read by object_store's own `from_env` builders; options never carry them.
 
@@ -16,13 +18,62 @@ use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// An object being written in parts; see [`Storage::writer_for_new`].
+pub struct ObjectWriter {
+    upload: object_store::WriteMultipart,
+    object: String,
+}
+
+impl ObjectWriter {
+    /// Appends bytes (without copying them), waiting while the parts in flight are many.
+    ///
+    /// # Errors
+    /// `Storage` when writing an earlier part failed; call [`ObjectWriter::abort`] then.
+    pub async fn write(&mut self, bytes: Bytes) -> Result<()> {
+        self.upload
+            .wait_for_capacity(PARTS_IN_FLIGHT)
+            .await
+            .map_err(|e| storage_error(&self.object, "write", e))?;
+        self.upload.put(bytes);
+        Ok(())
+    }
+
+    /// Writes what is left and makes the object appear.
+    ///
+    /// # Errors
+    /// `Storage` naming the object; nothing appears then.
+    pub async fn finish(self) -> Result<()> {
+        let object = self.object;
+        self.upload
+            .finish()
+            .await
+            .map(|_| ())
+            .map_err(|e| storage_error(&object, "write", e))
+    }
+
+    /// Gives up the object, removing the parts written (best effort: what a failed cleanup
+    /// leaves is invisible to readers).
+    pub async fn abort(self) {
+        let _ = self.upload.abort().await;
+    }
+}
+
 /// A vault's object store, rooted at the vault's prefix.
 #[derive(Clone)]
 pub struct Storage {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     url: String,
+    /// Part size of objects written in parts (see [`Storage::writer_for_new`]).
+    part_size: usize,
 }
+
+/// S3 refuses parts under 5 MiB (but the last); the other stores follow the same size.
+const REMOTE_PART_SIZE: usize = 5 * 1024 * 1024;
+/// A local part is one positioned write to the staging file: small parts hold little memory.
+const LOCAL_PART_SIZE: usize = 1024 * 1024;
+/// Parts of one object being written at once.
+const PARTS_IN_FLIGHT: usize = 2;
 
 impl std::fmt::Debug for Storage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -125,6 +176,7 @@ impl Storage {
             store,
             prefix,
             url: url.trim_end_matches('/').to_string(),
+            part_size: REMOTE_PART_SIZE,
         })
     }
 
@@ -134,6 +186,7 @@ impl Storage {
             store: Arc::new(object_store::memory::InMemory::new()),
             prefix: ObjectPath::default(),
             url: "memory://".into(),
+            part_size: LOCAL_PART_SIZE,
         }
     }
 
@@ -163,6 +216,7 @@ impl Storage {
             store: Arc::new(fs),
             prefix: ObjectPath::default(),
             url: format!("file://{}", dir.display()),
+            part_size: LOCAL_PART_SIZE,
         })
     }
 
@@ -218,6 +272,28 @@ impl Storage {
             Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
             Err(e) => Err(storage_error(&self.object_name(key), "write", e)),
         }
+    }
+
+    /// Starts writing an object part by part, for objects too large to hold whole in memory
+    /// (packs): at most [`PARTS_IN_FLIGHT`] parts and the one filling are held. The object
+    /// appears only when [`ObjectWriter::finish`] succeeds (a local one is fsynced first).
+    ///
+    /// Multipart uploads have no create-if-absent condition on every store, so this is only
+    /// for objects named by a fresh random id, which no other writer can choose.
+    ///
+    /// # Errors
+    /// `Storage` when the store refuses to start the upload.
+    pub async fn writer_for_new(&self, key: &str) -> Result<ObjectWriter> {
+        let object = self.object_name(key);
+        let upload = self
+            .store
+            .put_multipart(&self.path(key))
+            .await
+            .map_err(|e| storage_error(&object, "write", e))?;
+        Ok(ObjectWriter {
+            upload: object_store::WriteMultipart::new_with_chunk_size(upload, self.part_size),
+            object,
+        })
     }
 
     /// Writes or replaces an object (locks only).

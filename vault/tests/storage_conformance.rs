@@ -57,6 +57,31 @@ async fn conformance(s: &Storage) {
     s.delete("data/cd/two").await.unwrap();
     s.delete("data/cd/two").await.unwrap();
     assert!(!s.exists("data/cd/two").await.unwrap());
+
+    // Written in parts (packs): larger than any part size, in uneven pieces, and invisible
+    // until finished; an aborted one never appears.
+    let big: Vec<u8> = (0..6 * 1024 * 1024 + 123)
+        .map(|i| (i * 7 % 251) as u8)
+        .collect();
+    let mut writer = s.writer_for_new("data/ef/big").await.unwrap();
+    for piece in big.chunks(700 * 1024 + 1) {
+        writer.write(Bytes::copy_from_slice(piece)).await.unwrap();
+    }
+    assert!(!s.exists("data/ef/big").await.unwrap());
+    writer.finish().await.unwrap();
+    assert_eq!(
+        s.get("data/ef/big").await.unwrap(),
+        Bytes::from(big.clone())
+    );
+    let mut abandoned = s.writer_for_new("data/ef/abandoned").await.unwrap();
+    abandoned
+        .write(Bytes::from_static(b"never seen"))
+        .await
+        .unwrap();
+    abandoned.abort().await;
+    let listed = s.list("data/ef").await.unwrap();
+    let keys: Vec<(&str, u64)> = listed.iter().map(|l| (l.key.as_str(), l.size)).collect();
+    assert_eq!(keys, [("data/ef/big", big.len() as u64)]);
 }
 
 #[tokio::test]

@@ -6,14 +6,13 @@
 //! file digests are key-independent: a file the destination already holds (same digest) takes
 //! its chunk list from there without reading the source again, so only new data moves.
 
-use super::snapshot::{pack_writer, SealedBlob};
+use super::snapshot::{blob_queue, pack_writer, SealedBlob};
 use super::{seal_framed, Progress, SnapshotInfo, Vault};
 use crate::crypto::{random_id, BlobId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{EntryKind, IndexFile};
 use crate::locks;
 use std::collections::{HashMap, HashSet};
-use tokio::sync::mpsc;
 
 /// What a replication would copy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -104,7 +103,7 @@ impl Vault {
         let mut summary = ReplicationSummary::default();
         for info in plan.to_copy.iter().filter(|s| !present.contains(&s.id)) {
             let mut snapshot = self.load_snapshot(&info.id).await?;
-            let (tx, rx) = mpsc::channel::<SealedBlob>(16);
+            let (tx, rx) = blob_queue();
             let packer = tokio::spawn(pack_writer(
                 dest.storage.clone(),
                 dest.key.clone(),
@@ -142,9 +141,7 @@ impl Vault {
                                     sealed,
                                     raw_length: data.len() as u32,
                                 };
-                                tx.send(blob).await.map_err(|_| {
-                                    Error::new(ErrorKind::Storage, "the pack writer stopped")
-                                })?;
+                                tx.send(blob).await?;
                             }
                             progress.advance(data.len() as u64);
                             dest_chunks.push(id);

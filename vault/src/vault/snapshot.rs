@@ -8,12 +8,12 @@ use crate::format::{
     BlobLocation, ChunkerParams, Entry, EntryKind, IndexFile, PackEntry, Snapshot, SnapshotSource,
 };
 use crate::sources::{self, Item, SourceSpec};
-use crate::storage::Storage;
+use crate::storage::{ObjectWriter, Storage};
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
 /// Sources being scanned (metadata only) on a blocking thread, started ahead of the snapshot
 /// so the scan's disk waits overlap other work: the key derivation when a command opens the
@@ -96,7 +96,7 @@ impl Vault {
             .sum();
         progress.phase("snapshot", total);
 
-        let (tx, rx) = mpsc::channel::<SealedBlob>(16);
+        let (tx, rx) = blob_queue();
         let packer = tokio::spawn(pack_writer(
             self.storage.clone(),
             self.key.clone(),
@@ -112,89 +112,101 @@ impl Vault {
         let largest_chunk = u64::from(self.config.chunker.max_size);
         let mut files_read = 0usize;
         let mut bytes_new = 0u64;
-        let mut snapshot_sources = Vec::new();
-        for source in scanned {
-            let mut before = previous.remove(&source.name).unwrap_or_default();
-            let mut batches = vec![Batch::default()];
-            for item in source.items {
-                let job = match before.remove(item.entry.path.as_str()) {
-                    Some(old) if sources::unchanged(&old, &item.entry) => {
-                        progress.advance(item.entry.size);
-                        Job::Reuse(old)
-                    }
-                    _ if item.entry.kind == EntryKind::File => Job::Read(item),
-                    _ => Job::Reuse(item.entry),
-                };
-                if let Job::Read(item) = &job {
-                    let holds_kib = item.entry.size.min(largest_chunk).div_ceil(1024).max(1);
-                    let current = batches.last_mut().expect("one batch at least");
-                    if current.reads > 0
-                        && (current.reads >= BATCH_FILES
-                            || current.holds_kib + holds_kib > BATCH_KIB)
-                    {
-                        batches.push(Batch::default());
-                    }
-                    let current = batches.last_mut().expect("one batch at least");
-                    current.reads += 1;
-                    current.holds_kib += holds_kib;
-                }
-                batches
-                    .last_mut()
-                    .expect("one batch at least")
-                    .jobs
-                    .push(job);
-            }
-            let results: Vec<Result<Vec<(Entry, bool, u64)>>> = futures_util::stream::iter(batches)
-                .map(|batch| {
-                    let tx = tx.clone();
-                    let key = self.key.clone();
-                    let claimed = claimed.clone();
-                    let chunker = self.config.chunker;
-                    let budget = budget.clone();
-                    async move {
-                        if batch.reads == 0 {
-                            // Nothing to read: no thread handoff, no budget.
-                            return batch.run(&key, chunker, &claimed, &tx);
+        let read = async {
+            let mut snapshot_sources = Vec::new();
+            for source in scanned {
+                let mut before = previous.remove(&source.name).unwrap_or_default();
+                let mut batches = vec![Batch::default()];
+                for item in source.items {
+                    let job = match before.remove(item.entry.path.as_str()) {
+                        Some(old) if sources::unchanged(&old, &item.entry) => {
+                            progress.advance(item.entry.size);
+                            Job::Reuse(old)
                         }
-                        let want = batch.holds_kib.min(u64::from(READ_BUDGET_KIB)) as u32;
-                        let reserved = budget
-                            .acquire_many_owned(want)
-                            .await
-                            .map_err(|e| Error::new(ErrorKind::Io, format!("read budget: {e}")))?;
-                        tokio::task::spawn_blocking(move || {
-                            let done = batch.run(&key, chunker, &claimed, &tx);
-                            drop(reserved);
-                            done
-                        })
-                        .await
-                        .map_err(|e| Error::new(ErrorKind::Io, format!("read task failed: {e}")))?
+                        _ if item.entry.kind == EntryKind::File => Job::Read(item),
+                        _ => Job::Reuse(item.entry),
+                    };
+                    if let Job::Read(item) = &job {
+                        let holds_kib = item.entry.size.min(largest_chunk).div_ceil(1024).max(1);
+                        let current = batches.last_mut().expect("one batch at least");
+                        if current.reads > 0
+                            && (current.reads >= BATCH_FILES
+                                || current.holds_kib + holds_kib > BATCH_KIB)
+                        {
+                            batches.push(Batch::default());
+                        }
+                        let current = batches.last_mut().expect("one batch at least");
+                        current.reads += 1;
+                        current.holds_kib += holds_kib;
                     }
-                })
-                .buffered(BATCHES_IN_FLIGHT)
-                .collect()
-                .await;
-            let mut entries = Vec::new();
-            for batch in results {
-                for (entry, read, new) in batch? {
-                    if read {
-                        files_read += 1;
-                        progress.advance(entry.size);
-                    }
-                    bytes_new += new;
-                    entries.push(entry);
+                    batches
+                        .last_mut()
+                        .expect("one batch at least")
+                        .jobs
+                        .push(job);
                 }
+                let results: Vec<Result<Vec<(Entry, bool, u64)>>> =
+                    futures_util::stream::iter(batches)
+                        .map(|batch| {
+                            let tx = tx.clone();
+                            let key = self.key.clone();
+                            let claimed = claimed.clone();
+                            let chunker = self.config.chunker;
+                            let budget = budget.clone();
+                            async move {
+                                if batch.reads == 0 {
+                                    // Nothing to read: no thread handoff, no budget.
+                                    return batch.run(&key, chunker, &claimed, &tx);
+                                }
+                                let want = batch.holds_kib.min(u64::from(READ_BUDGET_KIB)) as u32;
+                                let reserved =
+                                    budget.acquire_many_owned(want).await.map_err(|e| {
+                                        Error::new(ErrorKind::Io, format!("read budget: {e}"))
+                                    })?;
+                                tokio::task::spawn_blocking(move || {
+                                    let done = batch.run(&key, chunker, &claimed, &tx);
+                                    drop(reserved);
+                                    done
+                                })
+                                .await
+                                .map_err(|e| {
+                                    Error::new(ErrorKind::Io, format!("read task failed: {e}"))
+                                })?
+                            }
+                        })
+                        .buffered(BATCHES_IN_FLIGHT)
+                        .collect()
+                        .await;
+                let mut entries = Vec::new();
+                for batch in results {
+                    for (entry, read, new) in batch? {
+                        if read {
+                            files_read += 1;
+                            progress.advance(entry.size);
+                        }
+                        bytes_new += new;
+                        entries.push(entry);
+                    }
+                }
+                snapshot_sources.push(SnapshotSource {
+                    name: source.name,
+                    origin: source.origin.display().to_string(),
+                    single_file: source.single_file,
+                    entries,
+                });
             }
-            snapshot_sources.push(SnapshotSource {
-                name: source.name,
-                origin: source.origin.display().to_string(),
-                single_file: source.single_file,
-                entries,
-            });
+            Ok::<_, Error>(snapshot_sources)
         }
+        .await;
         drop(tx);
-        let (packs, mut bytes_stored) = packer
+        let written = packer
             .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("pack writer failed: {e}")))??;
+            .map_err(|e| Error::new(ErrorKind::Io, format!("pack writer failed: {e}")))?;
+        // When both fail, the pack writer's error is the cause: the readers only saw it stop.
+        let (snapshot_sources, (packs, mut bytes_stored)) = match (read, written) {
+            (Ok(sources), Ok(written)) => (sources, written),
+            (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
+        };
         if !packs.is_empty() {
             let index_id = random_id();
             bytes_stored += self
@@ -265,6 +277,52 @@ pub(super) struct SealedBlob {
     pub(super) raw_length: u32,
 }
 
+/// What sealed blobs waiting for the pack writer may hold, in KiB. Blobs range from a few
+/// bytes to the largest chunk, so a count of blobs bounds nothing (16 large ones were 64 MiB).
+const QUEUED_KIB: u32 = 4 * 1024;
+
+/// The sending side of the queue to the pack writer, bounded by bytes.
+#[derive(Clone)]
+pub(super) struct BlobSender {
+    tx: mpsc::UnboundedSender<(SealedBlob, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+}
+
+pub(super) type BlobReceiver = mpsc::UnboundedReceiver<(SealedBlob, OwnedSemaphorePermit)>;
+
+/// A queue of sealed blobs to [`pack_writer`] holding at most [`QUEUED_KIB`] (one blob larger
+/// than that goes alone).
+pub(super) fn blob_queue() -> (BlobSender, BlobReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let room = Arc::new(Semaphore::new(QUEUED_KIB as usize));
+    (BlobSender { tx, room }, rx)
+}
+
+impl BlobSender {
+    /// Waits for room, then queues the blob.
+    ///
+    /// # Errors
+    /// `Storage` when the pack writer has stopped (its own error says why).
+    pub(super) async fn send(&self, blob: SealedBlob) -> Result<()> {
+        let kib = (blob.sealed.len().div_ceil(1024) as u32).clamp(1, QUEUED_KIB);
+        let permit = self.room.clone().acquire_many_owned(kib).await;
+        permit
+            .ok()
+            .and_then(|permit| self.tx.send((blob, permit)).ok())
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Storage,
+                    "the pack writer stopped; see the error before this one",
+                )
+            })
+    }
+
+    /// [`BlobSender::send`] from a blocking thread.
+    fn send_blocking(&self, blob: SealedBlob) -> Result<()> {
+        tokio::runtime::Handle::current().block_on(self.send(blob))
+    }
+}
+
 impl Batch {
     /// Runs the jobs in order (blocking when any reads): each file's entry, whether it was
     /// read, and the bytes of blobs it added.
@@ -273,7 +331,7 @@ impl Batch {
         key: &MasterKey,
         chunker: ChunkerParams,
         claimed: &Mutex<HashSet<BlobId>>,
-        tx: &mpsc::Sender<SealedBlob>,
+        tx: &BlobSender,
     ) -> Result<Vec<(Entry, bool, u64)>> {
         self.jobs
             .into_iter()
@@ -294,7 +352,7 @@ fn read_file(
     key: &MasterKey,
     chunker: ChunkerParams,
     claimed: &Mutex<HashSet<BlobId>>,
-    tx: &mpsc::Sender<SealedBlob>,
+    tx: &BlobSender,
 ) -> Result<(Entry, u64)> {
     let mut entry = item.entry;
     let mut file = std::fs::File::open(&item.abs).map_err(|e| Error::io(&item.abs, "read", e))?;
@@ -318,12 +376,7 @@ fn read_file(
                 sealed,
                 raw_length: data.len() as u32,
             };
-            tx.blocking_send(blob).map_err(|_| {
-                Error::new(
-                    ErrorKind::Storage,
-                    "the pack writer stopped; see the error before this one",
-                )
-            })?;
+            tx.send_blocking(blob)?;
         }
         Ok(())
     };
@@ -372,78 +425,110 @@ const BATCH_KIB: u64 = 1024;
 /// largest chunk size), or eight batches of small ones.
 const READ_BUDGET_KIB: u32 = 16 * 1024;
 
-/// Packs uploaded at once: the next pack fills while the previous one is written (a local
-/// write ends with an fsync, an object store with a round trip).
-const PACK_UPLOADS_IN_FLIGHT: usize = 2;
-
-/// Collects sealed blobs into packs of about `target` bytes and uploads each; returns the packs
-/// written and the bytes stored.
+/// Collects sealed blobs into packs of about `target` bytes, writing each blob into its pack
+/// as it comes (a pack is never held whole in memory); a full pack is finished while the next
+/// one fills. Returns the packs written and the bytes stored.
 pub(super) async fn pack_writer(
     storage: Storage,
     key: Arc<MasterKey>,
     target: usize,
-    mut rx: mpsc::Receiver<SealedBlob>,
+    mut rx: BlobReceiver,
 ) -> Result<(Vec<PackEntry>, u64)> {
     let mut packs = Vec::new();
     let mut stored = 0u64;
-    let mut buf: Vec<u8> = Vec::new();
-    let mut blobs: Vec<BlobLocation> = Vec::new();
-    let mut uploads = std::collections::VecDeque::new();
-    let finish = |upload: tokio::task::JoinHandle<Result<(PackEntry, u64)>>| async move {
-        upload
-            .await
+    let mut open: Option<OpenPack> = None;
+    let mut finishing: Option<tokio::task::JoinHandle<Result<(PackEntry, u64)>>> = None;
+    let finished = |task: tokio::task::JoinHandle<Result<(PackEntry, u64)>>| async move {
+        task.await
             .map_err(|e| Error::new(ErrorKind::Io, format!("pack upload failed: {e}")))?
     };
-    while let Some(blob) = rx.recv().await {
-        blobs.push(BlobLocation {
-            id: blob.id,
-            offset: buf.len() as u64,
-            length: blob.sealed.len() as u32,
-            raw_length: blob.raw_length,
-        });
-        buf.extend_from_slice(&blob.sealed);
-        if buf.len() >= target {
-            if uploads.len() >= PACK_UPLOADS_IN_FLIGHT {
-                if let Some(oldest) = uploads.pop_front() {
-                    let (pack, len) = finish(oldest).await?;
-                    packs.push(pack);
-                    stored += len;
-                }
+    while let Some((blob, queued)) = rx.recv().await {
+        let pack = match &mut open {
+            Some(pack) => pack,
+            None => open.insert(OpenPack::start(&storage).await?),
+        };
+        if let Err(e) = pack.add(blob).await {
+            if let Some(pack) = open.take() {
+                pack.writer.abort().await;
             }
-            uploads.push_back(tokio::spawn(upload_pack(
-                storage.clone(),
-                key.clone(),
-                std::mem::take(&mut buf),
-                std::mem::take(&mut blobs),
-            )));
+            return Err(e);
+        }
+        drop(queued);
+        if pack.len >= target as u64 {
+            let full = open.take().expect("the pack just written to");
+            if let Some(previous) = finishing.take() {
+                let (pack, len) = finished(previous).await?;
+                packs.push(pack);
+                stored += len;
+            }
+            finishing = Some(tokio::spawn(full.finish(key.clone())));
         }
     }
-    if !blobs.is_empty() {
-        uploads.push_back(tokio::spawn(upload_pack(storage, key, buf, blobs)));
-    }
-    for upload in uploads {
-        let (pack, len) = finish(upload).await?;
+    for task in finishing
+        .into_iter()
+        .chain(open.map(|pack| tokio::spawn(pack.finish(key))))
+    {
+        let (pack, len) = finished(task).await?;
         packs.push(pack);
         stored += len;
     }
     Ok((packs, stored))
 }
 
-/// Appends the sealed header (so an index can be rebuilt from packs alone) and uploads.
-async fn upload_pack(
-    storage: Storage,
-    key: Arc<MasterKey>,
-    mut buf: Vec<u8>,
+/// A pack being written: its blobs so far, where they are, and its length.
+struct OpenPack {
+    id: String,
+    writer: ObjectWriter,
     blobs: Vec<BlobLocation>,
-) -> Result<(PackEntry, u64)> {
-    let id = random_id();
-    let header =
-        serde_json::to_vec(&blobs).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-    let sealed_header = key.seal(format!("pack:{id}").as_bytes(), &header);
-    buf.extend_from_slice(&sealed_header);
-    buf.extend_from_slice(&(sealed_header.len() as u32).to_le_bytes());
-    let bytes = Bytes::from(buf);
-    let len = bytes.len() as u64;
-    storage.put_new(&pack_key(&id), bytes).await?;
-    Ok((PackEntry { id, blobs }, len))
+    len: u64,
+}
+
+impl OpenPack {
+    async fn start(storage: &Storage) -> Result<OpenPack> {
+        let id = random_id();
+        let writer = storage.writer_for_new(&pack_key(&id)).await?;
+        Ok(OpenPack {
+            id,
+            writer,
+            blobs: Vec::new(),
+            len: 0,
+        })
+    }
+
+    async fn add(&mut self, blob: SealedBlob) -> Result<()> {
+        self.blobs.push(BlobLocation {
+            id: blob.id,
+            offset: self.len,
+            length: blob.sealed.len() as u32,
+            raw_length: blob.raw_length,
+        });
+        self.len += blob.sealed.len() as u64;
+        self.writer.write(Bytes::from(blob.sealed)).await
+    }
+
+    /// Appends the sealed header (so an index can be rebuilt from packs alone) and its
+    /// length, and makes the pack appear.
+    async fn finish(mut self, key: Arc<MasterKey>) -> Result<(PackEntry, u64)> {
+        let header = serde_json::to_vec(&self.blobs)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        let mut sealed_header = key.seal(format!("pack:{}", self.id).as_bytes(), &header);
+        let header_len = sealed_header.len() as u32;
+        sealed_header.extend_from_slice(&header_len.to_le_bytes());
+        let len = self.len + sealed_header.len() as u64;
+        let written = self.writer.write(Bytes::from(sealed_header)).await;
+        match written {
+            Ok(()) => self.writer.finish().await?,
+            Err(e) => {
+                self.writer.abort().await;
+                return Err(e);
+            }
+        }
+        Ok((
+            PackEntry {
+                id: self.id,
+                blobs: self.blobs,
+            },
+            len,
+        ))
+    }
 }

@@ -155,7 +155,7 @@ impl Vault {
 }
 
 /// Packs read and checked at once by `verify --read-data`.
-const PACKS_IN_FLIGHT: usize = 3;
+const PACKS_IN_FLIGHT: usize = 2;
 
 /// What checking one pack found.
 #[derive(Default)]
