@@ -275,7 +275,7 @@ impl Storage {
     }
 
     /// Starts writing an object part by part, for objects too large to hold whole in memory
-    /// (packs): at most [`PARTS_IN_FLIGHT`] parts and the one filling are held. The object
+    /// (packs): at most two parts in flight and the one filling are held. The object
     /// appears only when [`ObjectWriter::finish`] succeeds (a local one is fsynced first).
     ///
     /// Multipart uploads have no create-if-absent condition on every store, so this is only
