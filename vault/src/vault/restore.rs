@@ -18,9 +18,10 @@ use std::sync::Arc;
 const RESTORE_PARALLELISM: usize = 16;
 
 /// What the files in flight may reserve, in KiB: each reserves its size up to the largest
-/// chunk (it holds about one chunk, sealed and plain, at a time). Small files run sixteen at
-/// a time; large ones four, which bounds restore's memory whatever the snapshot holds.
-const RESTORE_BUDGET_KIB: u32 = 16 * 1024;
+/// chunk (it holds about one chunk, sealed and plain, at a time). Small files run eight
+/// batches at a time; large ones two (one per core), which bounds restore's memory whatever
+/// the snapshot holds.
+const RESTORE_BUDGET_KIB: u32 = 8 * 1024;
 
 /// Small files restored by one blocking thread in a row: at most this many, holding at most
 /// this many KiB, so one storage read fetches many of their blobs.
@@ -98,27 +99,22 @@ impl Vault {
     ) -> Result<RestoreSummary> {
         let id = self.resolve_snapshot(snapshot_id).await?;
         let snapshot = self.load_snapshot(&id).await?;
-        let chosen: Vec<&SnapshotSource> = match only_source {
-            Some(name) => {
-                let s = snapshot
-                    .sources
-                    .iter()
-                    .find(|s| s.name == name)
-                    .ok_or_else(|| {
-                        let names: Vec<&str> =
-                            snapshot.sources.iter().map(|s| s.name.as_str()).collect();
-                        Error::new(
-                            ErrorKind::InvalidInput,
-                            format!(
-                                "snapshot {} has no source {name:?}; it has {names:?}",
-                                &id[..8]
-                            ),
-                        )
-                    })?;
-                vec![s]
-            }
-            None => snapshot.sources.iter().collect(),
-        };
+        // Owned: file entries move into the restore jobs instead of being copied.
+        let names: Vec<String> = snapshot.sources.iter().map(|s| s.name.clone()).collect();
+        let chosen: Vec<SnapshotSource> = snapshot
+            .sources
+            .into_iter()
+            .filter(|s| only_source.is_none_or(|name| s.name == name))
+            .collect();
+        if let (Some(name), true) = (only_source, chosen.is_empty()) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "snapshot {} has no source {name:?}; it has {names:?}",
+                    &id[..8]
+                ),
+            ));
+        }
         prepare_target(target)?;
         let index = self.load_index().await?;
         let total: u64 = chosen.iter().flat_map(|s| &s.entries).map(|e| e.size).sum();
@@ -141,7 +137,7 @@ impl Vault {
             if only_source.is_none() {
                 ensure_dirs(target, &[source.name.as_str()])?;
             }
-            for entry in &source.entries {
+            for entry in source.entries {
                 let parts = safe_components(&entry.path)?;
                 let dest = parts.iter().fold(root.clone(), |p, c| p.join(c));
                 match entry.kind {
@@ -162,7 +158,7 @@ impl Vault {
                     EntryKind::File => {
                         let (parent_parts, _) = parts.split_at(parts.len().saturating_sub(1));
                         ensure_dirs(&root, parent_parts)?;
-                        files.push((entry.clone(), dest));
+                        files.push((entry, dest));
                     }
                 }
             }

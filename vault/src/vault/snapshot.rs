@@ -73,8 +73,8 @@ impl Vault {
         labels: &BTreeMap<String, String>,
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
-        // Unchanged files are recognised from the newest snapshot of the same series. The
-        // previous manifest and the index are read while the scan runs.
+        // Unchanged files are recognised from the newest snapshot of the same series, whose
+        // manifest is read while the scan runs.
         let series = labels.get(super::SERIES_LABEL).map_or("", String::as_str);
         let parent = async {
             let Some(id) = self.latest_in_series(series).await? else {
@@ -83,11 +83,7 @@ impl Vault {
             let manifest = self.load_snapshot(&id).await?;
             Ok::<_, Error>((Some(id), entries_by_path(manifest)))
         };
-        let (scanned, (parent_id, mut previous), index) =
-            tokio::try_join!(scan.finish(), parent, self.load_index())?;
-        let claimed: Arc<Mutex<HashSet<BlobId>>> =
-            Arc::new(Mutex::new(index.keys().copied().collect()));
-        drop(index);
+        let (scanned, (parent_id, mut previous)) = tokio::try_join!(scan.finish(), parent)?;
 
         let total: u64 = scanned
             .iter()
@@ -95,6 +91,24 @@ impl Vault {
             .map(|i| i.entry.size)
             .sum();
         progress.phase("snapshot", total);
+        let largest_chunk = u64::from(self.config.chunker.max_size);
+        let planned: Vec<(sources::Scanned, Vec<Batch>)> = scanned
+            .into_iter()
+            .map(|mut source| {
+                let before = previous.remove(&source.name).unwrap_or_default();
+                let items = std::mem::take(&mut source.items);
+                let batches = batch_jobs(items, before, largest_chunk, progress);
+                (source, batches)
+            })
+            .collect();
+        // The index (which blobs the vault holds) is read only when some file must be read.
+        let any_reads = planned.iter().flat_map(|(_, b)| b).any(|b| b.reads > 0);
+        let held = if any_reads {
+            self.load_index().await?.into_keys().collect()
+        } else {
+            HashSet::new()
+        };
+        let claimed: Arc<Mutex<HashSet<BlobId>>> = Arc::new(Mutex::new(held));
 
         let (tx, rx) = blob_queue();
         let packer = tokio::spawn(pack_writer(
@@ -109,42 +123,11 @@ impl Vault {
         // batches run at once so reads waiting on the disk overlap; each reserves what it holds
         // (file sizes up to the largest chunk) from a shared budget, which bounds memory.
         let budget = Arc::new(tokio::sync::Semaphore::new(READ_BUDGET_KIB as usize));
-        let largest_chunk = u64::from(self.config.chunker.max_size);
         let mut files_read = 0usize;
         let mut bytes_new = 0u64;
         let read = async {
             let mut snapshot_sources = Vec::new();
-            for source in scanned {
-                let mut before = previous.remove(&source.name).unwrap_or_default();
-                let mut batches = vec![Batch::default()];
-                for item in source.items {
-                    let job = match before.remove(item.entry.path.as_str()) {
-                        Some(old) if sources::unchanged(&old, &item.entry) => {
-                            progress.advance(item.entry.size);
-                            Job::Reuse(old)
-                        }
-                        _ if item.entry.kind == EntryKind::File => Job::Read(item),
-                        _ => Job::Reuse(item.entry),
-                    };
-                    if let Job::Read(item) = &job {
-                        let holds_kib = item.entry.size.min(largest_chunk).div_ceil(1024).max(1);
-                        let current = batches.last_mut().expect("one batch at least");
-                        if current.reads > 0
-                            && (current.reads >= BATCH_FILES
-                                || current.holds_kib + holds_kib > BATCH_KIB)
-                        {
-                            batches.push(Batch::default());
-                        }
-                        let current = batches.last_mut().expect("one batch at least");
-                        current.reads += 1;
-                        current.holds_kib += holds_kib;
-                    }
-                    batches
-                        .last_mut()
-                        .expect("one batch at least")
-                        .jobs
-                        .push(job);
-                }
+            for (source, batches) in planned {
                 let results: Vec<Result<Vec<(Entry, bool, u64)>>> =
                     futures_util::stream::iter(batches)
                         .map(|batch| {
@@ -260,6 +243,45 @@ fn entries_by_path(manifest: Snapshot) -> HashMap<String, HashMap<String, Entry>
 enum Job {
     Reuse(Entry),
     Read(Item),
+}
+
+/// Sorts a source's items into reused entries and files to read, in order, and groups them
+/// into batches for blocking threads: small files together, each large file alone.
+fn batch_jobs(
+    items: Vec<Item>,
+    mut before: HashMap<String, Entry>,
+    largest_chunk: u64,
+    progress: &dyn Progress,
+) -> Vec<Batch> {
+    let mut batches = vec![Batch::default()];
+    for item in items {
+        let job = match before.remove(item.entry.path.as_str()) {
+            Some(old) if sources::unchanged(&old, &item.entry) => {
+                progress.advance(item.entry.size);
+                Job::Reuse(old)
+            }
+            _ if item.entry.kind == EntryKind::File => Job::Read(item),
+            _ => Job::Reuse(item.entry),
+        };
+        if let Job::Read(item) = &job {
+            let holds_kib = item.entry.size.min(largest_chunk).div_ceil(1024).max(1);
+            let current = batches.last_mut().expect("one batch at least");
+            if current.reads > 0
+                && (current.reads >= BATCH_FILES || current.holds_kib + holds_kib > BATCH_KIB)
+            {
+                batches.push(Batch::default());
+            }
+            let current = batches.last_mut().expect("one batch at least");
+            current.reads += 1;
+            current.holds_kib += holds_kib;
+        }
+        batches
+            .last_mut()
+            .expect("one batch at least")
+            .jobs
+            .push(job);
+    }
+    batches
 }
 
 /// Consecutive jobs handed to one blocking thread.

@@ -6,7 +6,8 @@ use crate::crypto::{BlobId, MasterKey};
 use crate::error::Result;
 use crate::format::{BlobLocation, IndexFile, ManifestSummary, Snapshot};
 use futures_util::StreamExt as _;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
+use std::ops::Range;
 
 impl Vault {
     /// Checks the vault: every index and snapshot decrypts, every referenced blob is indexed,
@@ -19,7 +20,7 @@ impl Vault {
         let mut report = VerifyReport::default();
         let url = self.storage.url().to_string();
         let pack_sizes = self.pack_sizes().await?;
-        let mut index: HashMap<BlobId, (String, BlobLocation)> = HashMap::new();
+        let mut indexed: HashSet<BlobId> = HashSet::new();
         let mut packs: BTreeMap<String, Vec<BlobLocation>> = BTreeMap::new();
         for listed in self.storage.list("index").await? {
             report.index_files += 1;
@@ -30,9 +31,7 @@ impl Vault {
             {
                 Ok(file) => {
                     for pack in file.packs {
-                        for blob in &pack.blobs {
-                            index.insert(blob.id, (pack.id.clone(), *blob));
-                        }
+                        indexed.extend(pack.blobs.iter().map(|b| b.id));
                         packs.entry(pack.id).or_default().extend(pack.blobs);
                     }
                 }
@@ -78,7 +77,7 @@ impl Vault {
                     for src in &s.sources {
                         for e in &src.entries {
                             for c in &e.chunks {
-                                if !index.contains_key(c) {
+                                if !indexed.contains(c) {
                                     report.problems.push(Problem {
                                         object: format!("{url}/{}", listed.key),
                                         message: format!(
@@ -102,45 +101,22 @@ impl Vault {
         if read_data {
             let total: u64 = pack_sizes.values().sum();
             progress.phase("verify data", total);
-            // Several packs at once: reads overlap, and each pack's blobs are opened on a
-            // blocking thread, so both cores decrypt and hash.
+            // Several packs at once, each read a few MiB of whole blobs at a time: reads overlap,
+            // both cores decrypt and hash (on blocking threads), and memory stays small.
             // Owned inputs: the futures must be Send for any caller (the provider's too).
-            let to_check: Vec<(String, Vec<BlobLocation>)> = packs
+            let to_check: Vec<(String, Vec<BlobLocation>, u64)> = packs
                 .into_iter()
-                .filter(|(pack, _)| pack_sizes.contains_key(pack))
+                .filter_map(|(pack, blobs)| Some((pack.clone(), blobs, *pack_sizes.get(&pack)?)))
                 .collect();
             let mut checked = futures_util::stream::iter(to_check)
-                .map(|(pack, blobs)| {
-                    let storage = self.storage.clone();
-                    let master = self.key.clone();
-                    let object = format!("{url}/{}", pack_key(&pack));
-                    async move {
-                        let data = match storage.get(&pack_key(&pack)).await {
-                            Ok(d) => d,
-                            Err(e) => {
-                                let problem = Problem {
-                                    object,
-                                    message: e.to_string(),
-                                };
-                                return PackCheck {
-                                    problems: vec![problem],
-                                    ..PackCheck::default()
-                                };
-                            }
-                        };
-                        let named = object.clone();
-                        tokio::task::spawn_blocking(move || {
-                            check_pack(&master, &pack, &named, &blobs, &data)
-                        })
-                        .await
-                        .unwrap_or_else(|e| PackCheck {
-                            problems: vec![Problem {
-                                object,
-                                message: format!("check task failed: {e}"),
-                            }],
-                            ..PackCheck::default()
-                        })
-                    }
+                .map(|(pack, blobs, size)| {
+                    let checker = PackChecker {
+                        storage: self.storage.clone(),
+                        key: self.key.clone(),
+                        object: format!("{url}/{}", pack_key(&pack)),
+                        pack,
+                    };
+                    checker.check(blobs, size)
                 })
                 .buffer_unordered(PACKS_IN_FLIGHT);
             while let Some(done) = checked.next().await {
@@ -155,7 +131,10 @@ impl Vault {
 }
 
 /// Packs read and checked at once by `verify --read-data`.
-const PACKS_IN_FLIGHT: usize = 2;
+const PACKS_IN_FLIGHT: usize = 3;
+
+/// Bytes of a pack read at once: whole blobs up to this much (a larger blob alone).
+const READ_AT_ONCE: u64 = 4 * 1024 * 1024;
 
 /// What checking one pack found.
 #[derive(Default)]
@@ -165,57 +144,117 @@ struct PackCheck {
     problems: Vec<Problem>,
 }
 
-/// Opens (decrypts and re-hashes) every indexed blob of one pack, and its header.
-fn check_pack(
-    key: &MasterKey,
-    pack: &str,
-    object: &str,
-    blobs: &[BlobLocation],
-    data: &[u8],
-) -> PackCheck {
-    let mut done = PackCheck {
-        bytes_read: data.len() as u64,
-        ..PackCheck::default()
-    };
-    if let Err(message) = check_pack_header(key, pack, data) {
-        done.problems.push(Problem {
-            object: object.to_string(),
+/// Checks one pack's data: its header, and every indexed blob decrypted and re-hashed.
+struct PackChecker {
+    storage: crate::storage::Storage,
+    key: std::sync::Arc<MasterKey>,
+    pack: String,
+    /// The pack's URL, as problems name it.
+    object: String,
+}
+
+impl PackChecker {
+    async fn check(self, mut blobs: Vec<BlobLocation>, size: u64) -> PackCheck {
+        let mut done = PackCheck::default();
+        let problem = |message: String| Problem {
+            object: self.object.clone(),
             message,
-        });
-    }
-    for blob in blobs {
-        done.blobs_checked += 1;
-        let range =
-            blob.offset as usize..(blob.offset as usize).saturating_add(blob.length as usize);
-        let Some(sealed) = data.get(range) else {
-            done.problems.push(Problem {
-                object: object.to_string(),
-                message: format!("blob {} lies past the end", &blob.id.to_hex()[..16]),
-            });
-            continue;
         };
-        if let Err(e) = open_blob(key, object, blob, sealed) {
-            done.problems.push(Problem {
-                object: object.to_string(),
-                message: format!("blob {}: {}", &blob.id.to_hex()[..16], e.message),
-            });
+        match self.header(size).await {
+            Ok(read) => done.bytes_read += read,
+            Err(message) => done.problems.push(problem(message)),
+        }
+        blobs.sort_by_key(|b| b.offset);
+        let (inside, past_end): (Vec<BlobLocation>, Vec<BlobLocation>) = blobs
+            .into_iter()
+            .partition(|b| b.offset + u64::from(b.length) <= size);
+        for blob in &past_end {
+            done.blobs_checked += 1;
+            let id = &blob.id.to_hex()[..16];
+            done.problems
+                .push(problem(format!("blob {id} lies past the end")));
+        }
+        for (range, run) in runs_of_blobs(inside) {
+            let start = range.start;
+            done.blobs_checked += run.len();
+            let data = match self.storage.get_range(&pack_key(&self.pack), range).await {
+                Ok(data) => data,
+                Err(e) => {
+                    done.problems.push(problem(e.to_string()));
+                    continue;
+                }
+            };
+            done.bytes_read += data.len() as u64;
+            let (key, object) = (self.key.clone(), self.object.clone());
+            let opened = tokio::task::spawn_blocking(move || {
+                run.iter()
+                    .filter_map(|blob| {
+                        let at = (blob.offset - start) as usize;
+                        let sealed = &data[at..at + blob.length as usize];
+                        open_blob(&key, &object, blob, sealed)
+                            .err()
+                            .map(|e| format!("blob {}: {}", &blob.id.to_hex()[..16], e.message))
+                    })
+                    .collect::<Vec<String>>()
+            })
+            .await
+            .unwrap_or_else(|e| vec![format!("check task failed: {e}")]);
+            done.problems.extend(opened.into_iter().map(problem));
+        }
+        done
+    }
+
+    /// Reads and opens the sealed header at the end of the pack (how an index is rebuilt from
+    /// packs alone); returns the bytes read.
+    async fn header(&self, size: u64) -> std::result::Result<u64, String> {
+        let key = pack_key(&self.pack);
+        let length = match size.checked_sub(4) {
+            Some(at) => self.storage.get_range(&key, at..size).await,
+            None => return Err("pack header is missing".into()),
+        }
+        .map_err(|e| e.to_string())?;
+        let length = u64::from(u32::from_le_bytes(
+            length[..]
+                .try_into()
+                .map_err(|_| "pack header is missing")?,
+        ));
+        let start = (size - 4)
+            .checked_sub(length)
+            .ok_or("pack header is truncated")?;
+        let sealed = self
+            .storage
+            .get_range(&key, start..size - 4)
+            .await
+            .map_err(|e| e.to_string())?;
+        check_pack_header(&self.key, &self.pack, &sealed)?;
+        Ok(4 + length)
+    }
+}
+
+/// Splits blobs (sorted by offset) into runs read with one request each: the byte range to
+/// read, spanning at most [`READ_AT_ONCE`] (or one larger blob), and its blobs.
+fn runs_of_blobs(blobs: Vec<BlobLocation>) -> Vec<(Range<u64>, Vec<BlobLocation>)> {
+    let mut runs: Vec<(Range<u64>, Vec<BlobLocation>)> = Vec::new();
+    for blob in blobs {
+        let end = blob.offset + u64::from(blob.length);
+        match runs.last_mut() {
+            Some((range, run)) if end.max(range.end) - range.start <= READ_AT_ONCE => {
+                range.end = range.end.max(end);
+                run.push(blob);
+            }
+            _ => runs.push((blob.offset..end, vec![blob])),
         }
     }
-    done
+    runs
 }
 
 /// The sealed header at the end of a pack (how an index is rebuilt from packs alone) must
 /// open and list blobs; a pack cut short loses it even when every indexed blob survives.
-fn check_pack_header(key: &MasterKey, pack: &str, data: &[u8]) -> std::result::Result<(), String> {
-    let (rest, len_bytes) = data
-        .split_at_checked(data.len().wrapping_sub(4))
-        .ok_or("pack header is missing")?;
-    let len =
-        u32::from_le_bytes(len_bytes.try_into().map_err(|_| "pack header is missing")?) as usize;
-    let sealed = rest
-        .get(rest.len().wrapping_sub(len)..)
-        .filter(|_| len <= rest.len())
-        .ok_or("pack header is truncated")?;
+fn check_pack_header(
+    key: &MasterKey,
+    pack: &str,
+    sealed: &[u8],
+) -> std::result::Result<(), String> {
     let header = key
         .open(pack, format!("pack:{pack}").as_bytes(), sealed)
         .map_err(|e| format!("pack header: {}", e.message))?;
