@@ -599,13 +599,28 @@ async fn load_sealed_json<T: serde::de::DeserializeOwned>(
     let sealed = storage.get(key).await?;
     let object = format!("{}/{key}", storage.url());
     let framed = master.open(&object, ad.as_bytes(), &sealed)?;
-    let raw = match framed.split_first() {
-        Some((1, z)) => zstd::stream::decode_all(z)
+    let raw = match framed.first() {
+        Some(1) => decompress_json(&framed[1..])
             .map_err(|e| Error::corrupt(&object, format!("does not decompress: {e}")))?,
-        Some((0, raw)) => raw.to_vec(),
+        Some(0) => {
+            let mut raw = framed;
+            raw.remove(0);
+            raw
+        }
         _ => return Err(Error::corrupt(&object, "unknown compression tag")),
     };
     serde_json::from_slice(&raw).map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
+}
+
+/// Decompresses a sealed JSON object's frame into one buffer of the size the frame records
+/// (a manifest is megabytes: growing a buffer by doubling copied and faulted in twice that).
+fn decompress_json(z: &[u8]) -> std::io::Result<Vec<u8>> {
+    /// Larger recorded sizes are not trusted up front; the stream decoder grows as needed.
+    const PRESIZE_UP_TO: u64 = 1 << 30;
+    match zstd::zstd_safe::get_frame_content_size(z) {
+        Ok(Some(size)) if size <= PRESIZE_UP_TO => zstd::bulk::decompress(z, size as usize),
+        _ => zstd::stream::decode_all(z),
+    }
 }
 
 /// One snapshot as listed: from its summary when there is a readable one, else from the

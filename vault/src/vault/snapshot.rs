@@ -128,40 +128,37 @@ impl Vault {
         let read = async {
             let mut snapshot_sources = Vec::new();
             for (source, batches) in planned {
-                let results: Vec<Result<Vec<(Entry, bool, u64)>>> =
-                    futures_util::stream::iter(batches)
-                        .map(|batch| {
-                            let tx = tx.clone();
-                            let key = self.key.clone();
-                            let claimed = claimed.clone();
-                            let chunker = self.config.chunker;
-                            let budget = budget.clone();
-                            async move {
-                                if batch.reads == 0 {
-                                    // Nothing to read: no thread handoff, no budget.
-                                    return batch.run(&key, chunker, &claimed, &tx);
-                                }
-                                let want = batch.holds_kib.min(u64::from(READ_BUDGET_KIB)) as u32;
-                                let reserved =
-                                    budget.acquire_many_owned(want).await.map_err(|e| {
-                                        Error::new(ErrorKind::Io, format!("read budget: {e}"))
-                                    })?;
-                                tokio::task::spawn_blocking(move || {
-                                    let done = batch.run(&key, chunker, &claimed, &tx);
-                                    drop(reserved);
-                                    done
-                                })
-                                .await
-                                .map_err(|e| {
-                                    Error::new(ErrorKind::Io, format!("read task failed: {e}"))
-                                })?
+                let mut results = futures_util::stream::iter(batches)
+                    .map(|batch| {
+                        let tx = tx.clone();
+                        let key = self.key.clone();
+                        let claimed = claimed.clone();
+                        let chunker = self.config.chunker;
+                        let budget = budget.clone();
+                        async move {
+                            if batch.reads == 0 {
+                                // Nothing to read: no thread handoff, no budget.
+                                return batch.run(&key, chunker, &claimed, &tx);
                             }
-                        })
-                        .buffered(BATCHES_IN_FLIGHT)
-                        .collect()
-                        .await;
+                            let want = batch.holds_kib.min(u64::from(READ_BUDGET_KIB)) as u32;
+                            let reserved = budget.acquire_many_owned(want).await.map_err(|e| {
+                                Error::new(ErrorKind::Io, format!("read budget: {e}"))
+                            })?;
+                            tokio::task::spawn_blocking(move || {
+                                let done = batch.run(&key, chunker, &claimed, &tx);
+                                drop(reserved);
+                                done
+                            })
+                            .await
+                            .map_err(|e| {
+                                Error::new(ErrorKind::Io, format!("read task failed: {e}"))
+                            })?
+                        }
+                    })
+                    .buffered(BATCHES_IN_FLIGHT);
                 let mut entries = Vec::new();
-                for batch in results {
+                // In order, as each batch is done: progress moves while files are read.
+                while let Some(batch) = results.next().await {
                     for (entry, read, new) in batch? {
                         if read {
                             files_read += 1;
@@ -254,10 +251,11 @@ fn batch_jobs(
     progress: &dyn Progress,
 ) -> Vec<Batch> {
     let mut batches = vec![Batch::default()];
+    let mut reused_bytes = 0;
     for item in items {
         let job = match before.remove(item.entry.path.as_str()) {
             Some(old) if sources::unchanged(&old, &item.entry) => {
-                progress.advance(item.entry.size);
+                reused_bytes += item.entry.size;
                 Job::Reuse(old)
             }
             _ if item.entry.kind == EntryKind::File => Job::Read(item),
@@ -281,6 +279,7 @@ fn batch_jobs(
             .jobs
             .push(job);
     }
+    progress.advance(reused_bytes);
     batches
 }
 
