@@ -6,13 +6,18 @@
 //! file digests are key-independent: a file the destination already holds (same digest) takes
 //! its chunk list from there without reading the source again, so only new data moves.
 
-use super::snapshot::{blob_queue, pack_writer, SealedBlob};
+use super::restore::{batch_files, fetch_blobs, read_sealed_blob, Batch, BlobIndex};
+use super::snapshot::{blob_queue, pack_writer, BlobSender, SealedBlob};
 use super::{seal_framed, Progress, SnapshotInfo, Vault};
-use crate::crypto::{random_id, BlobId};
+use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{EntryKind, IndexFile};
+use crate::format::{Entry, EntryKind, IndexFile};
 use crate::locks;
+use crate::storage::Storage;
+use futures_util::StreamExt as _;
 use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
 
 /// What a replication would copy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -85,7 +90,7 @@ impl Vault {
         progress: &dyn Progress,
     ) -> Result<ReplicationSummary> {
         let source_index = self.load_index().await?;
-        let mut known: HashSet<BlobId> = dest.load_index().await?.into_keys().collect();
+        let known: HashSet<BlobId> = dest.load_index().await?.into_keys().collect();
         let present: HashSet<String> = dest.snapshot_ids().await?.into_iter().collect();
         // Files the destination already holds, by content digest.
         let mut by_digest: HashMap<String, Vec<BlobId>> = HashMap::new();
@@ -100,9 +105,39 @@ impl Vault {
             }
         }
         progress.phase("replicate", plan.to_copy.iter().map(|s| s.bytes).sum());
+        let source_index = Arc::new(source_index);
+        let known = Arc::new(Mutex::new(known));
+        let largest_chunk = u64::from(self.config.chunker.max_size);
         let mut summary = ReplicationSummary::default();
         for info in plan.to_copy.iter().filter(|s| !present.contains(&s.id)) {
             let mut snapshot = self.load_snapshot(&info.id).await?;
+            // Files the destination holds (same content digest) take its chunk list; the
+            // rest are copied, in batches on blocking threads as restore reads them. Entries
+            // move out to the copies and back (a manifest is megabytes).
+            let mut sources = std::mem::take(&mut snapshot.sources);
+            let mut slots: Vec<Vec<Option<Entry>>> = Vec::with_capacity(sources.len());
+            let mut to_copy: Vec<(Entry, FileAt)> = Vec::new();
+            for (s, source) in sources.iter_mut().enumerate() {
+                let name: Arc<str> = Arc::from(source.name.as_str());
+                let entries = std::mem::take(&mut source.entries);
+                let mut slot = Vec::with_capacity(entries.len());
+                for (e, mut entry) in entries.into_iter().enumerate() {
+                    let held = entry.digest.as_ref().and_then(|d| by_digest.get(d));
+                    match held {
+                        _ if entry.kind != EntryKind::File => slot.push(Some(entry)),
+                        Some(chunks) => {
+                            entry.chunks = chunks.clone();
+                            progress.advance(entry.size);
+                            slot.push(Some(entry));
+                        }
+                        None => {
+                            to_copy.push((entry, (s, e, name.clone())));
+                            slot.push(None);
+                        }
+                    }
+                }
+                slots.push(slot);
+            }
             let (tx, rx) = blob_queue();
             let packer = tokio::spawn(pack_writer(
                 dest.storage.clone(),
@@ -110,65 +145,75 @@ impl Vault {
                 dest.config.pack_size as usize,
                 rx,
             ));
+            let copier = Copier {
+                storage: self.storage.clone(),
+                key: self.key.clone(),
+                index: source_index.clone(),
+                runtime: tokio::runtime::Handle::current(),
+                dest_key: dest.key.clone(),
+                known: known.clone(),
+                tx,
+                snapshot_object: format!("{}/snapshots/{}", self.storage.url(), info.id),
+            };
+            let budget = Arc::new(Semaphore::new(COPY_BUDGET_KIB as usize));
             let copied = async {
-                for source in &mut snapshot.sources {
-                    for entry in source
-                        .entries
-                        .iter_mut()
-                        .filter(|e| e.kind == EntryKind::File)
-                    {
-                        if let Some(chunks) = entry.digest.as_ref().and_then(|d| by_digest.get(d)) {
-                            entry.chunks = chunks.clone();
-                            progress.advance(entry.size);
-                            continue;
+                let mut copies = futures_util::stream::iter(batch_files(to_copy, largest_chunk))
+                    .map(|batch| {
+                        let copier = copier.clone();
+                        let budget = budget.clone();
+                        async move {
+                            let want = batch.holds_kib.min(u64::from(COPY_BUDGET_KIB)) as u32;
+                            let reserved = budget.acquire_many_owned(want).await.map_err(|e| {
+                                Error::new(ErrorKind::Io, format!("copy budget: {e}"))
+                            })?;
+                            tokio::task::spawn_blocking(move || {
+                                let copied = copier.copy_batch(batch);
+                                drop(reserved);
+                                copied
+                            })
+                            .await
+                            .map_err(|e| {
+                                Error::new(ErrorKind::Io, format!("copy task failed: {e}"))
+                            })?
                         }
-                        let mut hasher = blake3::Hasher::new();
-                        let mut dest_chunks = Vec::with_capacity(entry.chunks.len());
-                        for chunk in &entry.chunks {
-                            let data = self.read_blob(chunk, &source_index, &entry.path).await?;
-                            hasher.update(&data);
-                            let id = dest.key.blob_id(&data);
-                            if known.insert(id) {
-                                let sealed = seal_framed(
-                                    &dest.key,
-                                    format!("blob:{}", id.to_hex()).as_bytes(),
-                                    &data,
-                                );
-                                summary.blobs_copied += 1;
-                                summary.bytes_copied += data.len() as u64;
-                                let blob = SealedBlob {
-                                    id,
-                                    sealed,
-                                    raw_length: data.len() as u32,
-                                };
-                                tx.send(blob).await?;
-                            }
-                            progress.advance(data.len() as u64);
-                            dest_chunks.push(id);
-                        }
-                        let digest = hasher.finalize().to_hex().to_string();
-                        if entry.digest.as_deref().is_some_and(|d| d != digest) {
-                            return Err(Error::corrupt(
-                                &format!("{}/snapshots/{}", self.storage.url(), info.id),
-                                format!(
-                                    "{}/{}: the source data does not match its digest",
-                                    source.name, entry.path
-                                ),
-                            ));
-                        }
+                    })
+                    .buffer_unordered(COPY_BATCHES_IN_FLIGHT);
+                while let Some(batch) = copies.next().await {
+                    for file in batch? {
+                        let (s, e, _) = file.at;
                         summary.files_copied += 1;
-                        by_digest.insert(digest, dest_chunks.clone());
-                        entry.chunks = dest_chunks;
+                        summary.blobs_copied += file.blobs;
+                        summary.bytes_copied += file.bytes;
+                        progress.advance(file.entry.size);
+                        if let Some(digest) = &file.entry.digest {
+                            by_digest.insert(digest.clone(), file.entry.chunks.clone());
+                        }
+                        slots[s][e] = Some(file.entry);
                     }
                 }
                 Ok::<_, Error>(())
             }
             .await;
-            drop(tx);
-            let (packs, _) = packer
+            drop(copier);
+            let written = packer
                 .await
-                .map_err(|e| Error::new(ErrorKind::Io, format!("pack writer failed: {e}")))??;
-            copied?;
+                .map_err(|e| Error::new(ErrorKind::Io, format!("pack writer failed: {e}")))?;
+            // When both fail, the pack writer's error is the cause.
+            let packs = match (copied, written) {
+                (Ok(()), Ok((packs, _))) => packs,
+                (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
+            };
+            for (source, slot) in sources.iter_mut().zip(slots) {
+                // Every copy came back (an error returned above): a gap would drop a file.
+                let entries: Option<Vec<Entry>> = slot.into_iter().collect();
+                source.entries = entries.ok_or_else(|| {
+                    Error::new(
+                        ErrorKind::Io,
+                        format!("{}: a file was not copied", source.name),
+                    )
+                })?;
+            }
+            snapshot.sources = sources;
             if !packs.is_empty() {
                 let index_id = random_id();
                 dest.store_sealed_json(
@@ -186,5 +231,120 @@ impl Vault {
             }
         }
         Ok(summary)
+    }
+}
+
+/// Batches of files copied at once, and what they may hold (KiB): as restore.
+const COPY_BATCHES_IN_FLIGHT: usize = 8;
+const COPY_BUDGET_KIB: u32 = 8 * 1024;
+
+/// Where a file's entry is in the snapshot being copied: source, entry, and the source's name.
+type FileAt = (usize, usize, Arc<str>);
+
+/// One file copied: its entry, now with the destination's chunk ids, and what it took.
+struct CopiedFile {
+    at: FileAt,
+    entry: Entry,
+    blobs: usize,
+    bytes: u64,
+}
+
+/// What copying files on a blocking thread needs, owned.
+#[derive(Clone)]
+struct Copier {
+    storage: Storage,
+    key: Arc<MasterKey>,
+    index: Arc<BlobIndex>,
+    runtime: tokio::runtime::Handle,
+    dest_key: Arc<MasterKey>,
+    /// Blob ids the destination holds or this run has queued.
+    known: Arc<Mutex<HashSet<BlobId>>>,
+    tx: BlobSender,
+    /// The source manifest, as errors name it.
+    snapshot_object: String,
+}
+
+impl Copier {
+    /// Copies a batch: small files' blobs are read first, one read per run of neighbours.
+    fn copy_batch(&self, batch: Batch<FileAt>) -> Result<Vec<CopiedFile>> {
+        let preloaded = if batch.files.len() > 1 {
+            let entries = batch.files.iter().map(|(entry, _)| entry);
+            fetch_blobs(
+                &self.storage,
+                &self.key,
+                &self.index,
+                &self.runtime,
+                entries,
+            )?
+        } else {
+            HashMap::new()
+        };
+        batch
+            .files
+            .into_iter()
+            .map(|(entry, at)| self.copy_file(entry, at, &preloaded))
+            .collect()
+    }
+
+    /// Re-seals one file's chunks under the destination's key, queueing those it lacks, and
+    /// checks the content against the file's digest.
+    fn copy_file(
+        &self,
+        mut entry: Entry,
+        at: FileAt,
+        preloaded: &HashMap<BlobId, Vec<u8>>,
+    ) -> Result<CopiedFile> {
+        let mut hasher = blake3::Hasher::new();
+        let mut dest_chunks = Vec::with_capacity(entry.chunks.len());
+        let (mut blobs, mut bytes) = (0, 0);
+        for chunk in &entry.chunks {
+            let read;
+            let data = match preloaded.get(chunk) {
+                Some(data) => data,
+                None => {
+                    let sealed = self.runtime.block_on(read_sealed_blob(
+                        &self.storage,
+                        chunk,
+                        &self.index,
+                        &entry.path,
+                    ))?;
+                    read = sealed.open(&self.key)?;
+                    &read
+                }
+            };
+            hasher.update(data);
+            let id = self.dest_key.blob_id(data);
+            let fresh = self.known.lock().map(|mut k| k.insert(id)).unwrap_or(false);
+            if fresh {
+                let ad = format!("blob:{}", id.to_hex());
+                let sealed = seal_framed(&self.dest_key, ad.as_bytes(), data);
+                blobs += 1;
+                bytes += data.len() as u64;
+                self.tx.send_blocking(SealedBlob {
+                    id,
+                    sealed,
+                    raw_length: data.len() as u32,
+                })?;
+            }
+            dest_chunks.push(id);
+        }
+        let digest = hasher.finalize().to_hex().to_string();
+        if entry.digest.as_deref().is_some_and(|d| d != digest) {
+            return Err(Error::corrupt(
+                &self.snapshot_object,
+                format!(
+                    "{}/{}: the source data does not match its digest",
+                    at.2, entry.path
+                ),
+            ));
+        }
+        entry.chunks = dest_chunks;
+        entry.digest = Some(digest);
+        Ok(CopiedFile {
+            at,
+            entry,
+            blobs,
+            bytes,
+        })
     }
 }

@@ -31,15 +31,16 @@ const BATCH_KIB: u64 = 1024;
 /// Blobs of one pack closer than this are fetched by one read (the gap is read and dropped).
 const COALESCE_GAP: u64 = 64 * 1024;
 
-/// Files restored by one blocking task, and what they hold at most at once (KiB).
-struct Batch {
-    files: Vec<(Entry, PathBuf)>,
-    holds_kib: u64,
+/// Files handled by one blocking task (restored, or copied by replication), each with where
+/// it goes, and what they hold at most at once (KiB).
+pub(super) struct Batch<T> {
+    pub(super) files: Vec<(Entry, T)>,
+    pub(super) holds_kib: u64,
 }
 
 /// Groups files in order: small ones into batches, each large one alone.
-fn batch_files(files: Vec<(Entry, PathBuf)>, largest_chunk: u64) -> Vec<Batch> {
-    let mut batches: Vec<Batch> = Vec::new();
+pub(super) fn batch_files<T>(files: Vec<(Entry, T)>, largest_chunk: u64) -> Vec<Batch<T>> {
+    let mut batches: Vec<Batch<T>> = Vec::new();
     for (entry, dest) in files {
         let holds_kib = entry.size.min(largest_chunk).div_ceil(1024).max(1);
         let small = entry.size <= BATCH_KIB * 1024;
@@ -234,35 +235,25 @@ impl Vault {
         }
         Ok(summary)
     }
-
-    pub(super) async fn read_blob(
-        &self,
-        id: &BlobId,
-        index: &HashMap<BlobId, (Arc<str>, BlobLocation)>,
-        file: &str,
-    ) -> Result<Vec<u8>> {
-        let sealed = read_sealed_blob(&self.storage, id, index, file).await?;
-        sealed.open(&self.key)
-    }
 }
 
 /// A blob as stored, with what is needed to open it.
-struct SealedRead<'a> {
+pub(super) struct SealedRead<'a> {
     object: String,
     location: &'a BlobLocation,
     bytes: bytes::Bytes,
 }
 
 impl SealedRead<'_> {
-    fn open(&self, key: &MasterKey) -> Result<Vec<u8>> {
+    pub(super) fn open(&self, key: &MasterKey) -> Result<Vec<u8>> {
         open_blob(key, &self.object, self.location, &self.bytes)
     }
 }
 
-async fn read_sealed_blob<'a>(
+pub(super) async fn read_sealed_blob<'a>(
     storage: &Storage,
     id: &BlobId,
-    index: &'a HashMap<BlobId, (Arc<str>, BlobLocation)>,
+    index: &'a BlobIndex,
     file: &str,
 ) -> Result<SealedRead<'a>> {
     let (pack, location) = index.get(id).ok_or_else(|| {
@@ -290,7 +281,7 @@ async fn read_sealed_blob<'a>(
 struct FileRestorer {
     storage: Storage,
     key: Arc<MasterKey>,
-    index: Arc<HashMap<BlobId, (Arc<str>, BlobLocation)>>,
+    index: Arc<BlobIndex>,
     runtime: tokio::runtime::Handle,
     /// Bytes written so far, for the progress bar.
     restored: Arc<AtomicU64>,
@@ -301,9 +292,16 @@ struct FileRestorer {
 impl FileRestorer {
     /// Restores a batch of files; returns how many and their bytes. Small files' blobs are
     /// read first, one storage read per run of neighbouring blobs in a pack.
-    fn restore_batch(&self, batch: &Batch) -> Result<(usize, u64)> {
+    fn restore_batch(&self, batch: &Batch<PathBuf>) -> Result<(usize, u64)> {
         let preloaded = if batch.files.len() > 1 {
-            self.preload(&batch.files)?
+            let entries = batch.files.iter().map(|(entry, _)| entry);
+            fetch_blobs(
+                &self.storage,
+                &self.key,
+                &self.index,
+                &self.runtime,
+                entries,
+            )?
         } else {
             HashMap::new()
         };
@@ -313,59 +311,6 @@ impl FileRestorer {
             bytes += entry.size;
         }
         Ok((batch.files.len(), bytes))
-    }
-
-    /// Reads and opens every blob of `files`, coalescing reads of blobs that lie close
-    /// together in one pack (a snapshot packs small files in the order it read them).
-    fn preload(&self, files: &[(Entry, PathBuf)]) -> Result<HashMap<BlobId, Vec<u8>>> {
-        let mut wanted: Vec<(&BlobId, &str, &BlobLocation)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (entry, _) in files {
-            for id in &entry.chunks {
-                if !seen.insert(id) {
-                    continue;
-                }
-                let (pack, location) = self.index.get(id).ok_or_else(|| {
-                    Error::corrupt(
-                        &format!("{}/index", self.storage.url()),
-                        format!(
-                            "blob {} of {:?} is in no index",
-                            &id.to_hex()[..16],
-                            entry.path
-                        ),
-                    )
-                })?;
-                wanted.push((id, pack, location));
-            }
-        }
-        wanted.sort_by(|a, b| (a.1, a.2.offset).cmp(&(b.1, b.2.offset)));
-        let mut opened = HashMap::with_capacity(wanted.len());
-        let mut i = 0;
-        while i < wanted.len() {
-            // A run: blobs of one pack whose gaps are small next to what is read.
-            let (_, pack, first) = wanted[i];
-            let mut end = first.offset + u64::from(first.length);
-            let mut j = i + 1;
-            while j < wanted.len()
-                && wanted[j].1 == pack
-                && wanted[j].2.offset <= end + COALESCE_GAP
-            {
-                end = end.max(wanted[j].2.offset + u64::from(wanted[j].2.length));
-                j += 1;
-            }
-            let key = pack_key(pack);
-            let object = format!("{}/{key}", self.storage.url());
-            let bytes = self
-                .runtime
-                .block_on(self.storage.get_range(&key, first.offset..end))?;
-            for (id, _, location) in &wanted[i..j] {
-                let start = (location.offset - first.offset) as usize;
-                let sealed = &bytes[start..start + location.length as usize];
-                opened.insert(**id, open_blob(&self.key, &object, location, sealed)?);
-            }
-            i = j;
-        }
-        Ok(opened)
     }
 
     /// Writes one file beside `dest`, checks its digest, and renames it into place. Runs on a
@@ -428,6 +373,64 @@ impl FileRestorer {
         partial.disarm(); // renamed into place: nothing left to remove
         Ok(())
     }
+}
+
+/// Which pack holds each blob, and where.
+pub(super) type BlobIndex = HashMap<BlobId, (Arc<str>, BlobLocation)>;
+
+/// Reads and opens every blob of `entries` (on a blocking thread), coalescing reads of blobs
+/// that lie close together in one pack: a snapshot packs small files in the order it read
+/// them, so a batch of neighbouring files usually takes one read.
+pub(super) fn fetch_blobs<'a>(
+    storage: &Storage,
+    key: &MasterKey,
+    index: &BlobIndex,
+    runtime: &tokio::runtime::Handle,
+    entries: impl Iterator<Item = &'a Entry>,
+) -> Result<HashMap<BlobId, Vec<u8>>> {
+    let mut wanted: Vec<(&BlobId, &str, &BlobLocation)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for entry in entries {
+        for id in &entry.chunks {
+            if !seen.insert(*id) {
+                continue;
+            }
+            let (pack, location) = index.get(id).ok_or_else(|| {
+                Error::corrupt(
+                    &format!("{}/index", storage.url()),
+                    format!(
+                        "blob {} of {:?} is in no index",
+                        &id.to_hex()[..16],
+                        entry.path
+                    ),
+                )
+            })?;
+            wanted.push((id, pack, location));
+        }
+    }
+    wanted.sort_by(|a, b| (a.1, a.2.offset).cmp(&(b.1, b.2.offset)));
+    let mut opened = HashMap::with_capacity(wanted.len());
+    let mut i = 0;
+    while i < wanted.len() {
+        // A run: blobs of one pack whose gaps are small next to what is read.
+        let (_, pack, first) = wanted[i];
+        let mut end = first.offset + u64::from(first.length);
+        let mut j = i + 1;
+        while j < wanted.len() && wanted[j].1 == pack && wanted[j].2.offset <= end + COALESCE_GAP {
+            end = end.max(wanted[j].2.offset + u64::from(wanted[j].2.length));
+            j += 1;
+        }
+        let pack_object = pack_key(pack);
+        let object = format!("{}/{pack_object}", storage.url());
+        let bytes = runtime.block_on(storage.get_range(&pack_object, first.offset..end))?;
+        for (id, _, location) in &wanted[i..j] {
+            let start = (location.offset - first.offset) as usize;
+            let sealed = &bytes[start..start + location.length as usize];
+            opened.insert(**id, open_blob(key, &object, location, sealed)?);
+        }
+        i = j;
+    }
+    Ok(opened)
 }
 
 /// The restore target must be missing or an empty directory (never a symlink).

@@ -339,7 +339,7 @@ impl BlobSender {
     }
 
     /// [`BlobSender::send`] from a blocking thread.
-    fn send_blocking(&self, blob: SealedBlob) -> Result<()> {
+    pub(super) fn send_blocking(&self, blob: SealedBlob) -> Result<()> {
         tokio::runtime::Handle::current().block_on(self.send(blob))
     }
 }
