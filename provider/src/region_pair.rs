@@ -103,16 +103,10 @@ struct Status {
 
 async fn status(active: &Vault, standby: &Vault) -> Result<Status, dr_vault::Error> {
     let plan = active.plan_replication(standby).await?;
-    let now = dr_vault::clock::now();
-    let lag_seconds = plan
-        .to_copy
-        .first()
-        .and_then(|s| parse_time(&s.time))
-        .map_or(0, |t| (now - t).whole_seconds().max(0) as u64);
     Ok(Status {
         standby_latest: standby.snapshots().await?.pop().map(|s| s.id),
-        lag_seconds,
-        in_sync: plan.to_copy.is_empty(),
+        lag_seconds: plan.lag(dr_vault::clock::now()).as_secs(),
+        in_sync: plan.in_sync(),
     })
 }
 

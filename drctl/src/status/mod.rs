@@ -287,13 +287,9 @@ async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
             (Ok(a), Ok(s)) => match a.plan_replication(&s).await {
                 Err(e) => problems.push(format!("{}: cannot compare the vaults: {e}", r.address)),
                 Ok(plan) => {
-                    let lag = plan
-                        .to_copy
-                        .first()
-                        .and_then(|s| age(now, &s.time))
-                        .unwrap_or(0);
+                    let lag = plan.lag(now).as_secs();
                     row.replication_lag_seconds = Some(lag);
-                    row.in_sync = Some(plan.to_copy.is_empty());
+                    row.in_sync = Some(plan.in_sync());
                     row.ok = rpo.is_none_or(|rpo| lag <= rpo);
                     if !row.ok {
                         problems.push(format!(

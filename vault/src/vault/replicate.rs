@@ -28,6 +28,22 @@ pub struct ReplicationPlan {
     pub already_there: usize,
 }
 
+impl ReplicationPlan {
+    /// How far the destination is behind at `now`: the age of the oldest snapshot it lacks
+    /// (zero when it lacks none, or when that snapshot's time does not parse).
+    pub fn lag(&self, now: time::OffsetDateTime) -> std::time::Duration {
+        self.to_copy
+            .first()
+            .and_then(|s| super::prune::age(now, &s.time))
+            .unwrap_or_default()
+    }
+
+    /// Whether the destination holds every snapshot of the source.
+    pub fn in_sync(&self) -> bool {
+        self.to_copy.is_empty()
+    }
+}
+
 /// What a replication did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ReplicationSummary {
