@@ -756,3 +756,43 @@ async fn listing_reads_summaries_and_falls_back_to_the_manifest() {
     assert_eq!(remaining, listed[1..]);
     assert!(vault.verify(false, &NoProgress).await.unwrap().is_clean());
 }
+
+#[tokio::test]
+async fn files_added_and_removed_between_unchanged_ones_leave_those_unread() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let vault = Vault::init(
+        Storage::local(&dir.path().join("vault"), true).unwrap(),
+        &opts(),
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let spec = [SourceSpec::new("p", &src)];
+    vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+
+    // New files before, between and after the unchanged ones; one file gone.
+    std::fs::remove_file(src.join("scripts/deploy.sh")).unwrap();
+    write(&src.join("0-first.txt"), b"sorts first\n");
+    write(
+        &src.join("env-extra/notes.txt"),
+        b"after env/, before scripts/\n",
+    );
+    write(&src.join("scripts/build.sh"), b"#!/bin/sh\nmake\n");
+    write(&src.join("zz/last.txt"), b"sorts last\n");
+    let second = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(second.files_read, 4, "only the new files: {second:?}");
+    let out = dir.path().join("out");
+    vault
+        .restore("latest", &out, Some("p"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out);
+}

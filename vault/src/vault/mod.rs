@@ -398,8 +398,21 @@ impl Vault {
         ad: &str,
         value: &T,
     ) -> Result<u64> {
-        let raw =
-            serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        self.store_sealed_json_sized(key, ad, value, 0).await
+    }
+
+    /// [`Vault::store_sealed_json`] with room for `expected` bytes of JSON reserved up front
+    /// (a manifest is megabytes: growing the buffer by doubling copied it twice over).
+    async fn store_sealed_json_sized<T: serde::Serialize>(
+        &self,
+        key: &str,
+        ad: &str,
+        value: &T,
+        expected: usize,
+    ) -> Result<u64> {
+        let mut raw = Vec::with_capacity(expected);
+        serde_json::to_writer(&mut raw, value)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         let sealed = seal_framed(&self.key, ad.as_bytes(), &raw);
         let len = sealed.len() as u64;
         if !self.storage.put_new(key, Bytes::from(sealed)).await? {
@@ -492,11 +505,14 @@ impl Vault {
     /// # Errors
     /// `AlreadyExists` when a manifest `id` exists; `Storage`.
     async fn store_manifest(&self, id: &str, snapshot: &Snapshot) -> Result<u64> {
+        // About 250 bytes of JSON per entry (a path, two hex digests, numbers).
+        let entries: usize = snapshot.sources.iter().map(|s| s.entries.len()).sum();
         let manifest = self
-            .store_sealed_json(
+            .store_sealed_json_sized(
                 &format!("snapshots/{id}"),
                 &format!("snapshot:{id}"),
                 snapshot,
+                entries * 256,
             )
             .await?;
         let summary = match self

@@ -81,7 +81,7 @@ impl Vault {
                 return Ok((None, HashMap::new()));
             };
             let manifest = self.load_snapshot(&id).await?;
-            Ok::<_, Error>((Some(id), entries_by_path(manifest)))
+            Ok::<_, Error>((Some(id), entries_by_source(manifest)))
         };
         let (scanned, (parent_id, mut previous)) = tokio::try_join!(scan.finish(), parent)?;
 
@@ -226,15 +226,19 @@ impl Vault {
 }
 
 /// A manifest's entries by source name and path, moved out of it (no copies).
-fn entries_by_path(manifest: Snapshot) -> HashMap<String, HashMap<String, Entry>> {
+/// A manifest's entries by source name, in the order they were scanned.
+fn entries_by_source(manifest: Snapshot) -> HashMap<String, Vec<Entry>> {
     manifest
         .sources
         .into_iter()
-        .map(|s| {
-            let by_path = s.entries.into_iter().map(|e| (e.path.clone(), e));
-            (s.name, by_path.collect())
-        })
+        .map(|s| (s.name, s.entries))
         .collect()
+}
+
+/// The order a scan lists paths in: a directory, then its contents, names compared as bytes
+/// (what the walk's sort by file name gives), i.e. paths compared component by component.
+fn scan_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
 }
 
 enum Job {
@@ -244,16 +248,27 @@ enum Job {
 
 /// Sorts a source's items into reused entries and files to read, in order, and groups them
 /// into batches for blocking threads: small files together, each large file alone.
+///
+/// The parent's entries and the scan are both in scan order, so they are matched by walking
+/// the two lists side by side (no hashing of tens of thousands of paths). Should a parent be
+/// in another order, its files only look new and are read again: slower, never wrong.
 fn batch_jobs(
     items: Vec<Item>,
-    mut before: HashMap<String, Entry>,
+    before: Vec<Entry>,
     largest_chunk: u64,
     progress: &dyn Progress,
 ) -> Vec<Batch> {
     let mut batches = vec![Batch::default()];
     let mut reused_bytes = 0;
+    let mut before = before.into_iter().peekable();
     for item in items {
-        let job = match before.remove(item.entry.path.as_str()) {
+        // Entries before this path are gone from the sources now.
+        let path = item.entry.path.as_str();
+        while before
+            .next_if(|old| scan_order(&old.path, path).is_lt())
+            .is_some()
+        {}
+        let job = match before.next_if(|old| old.path == path) {
             Some(old) if sources::unchanged(&old, &item.entry) => {
                 reused_bytes += item.entry.size;
                 Job::Reuse(old)
@@ -551,5 +566,34 @@ impl OpenPack {
             },
             len,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Matching a parent relies on the scan listing paths in `scan_order`: names that sort
+    /// differently as whole paths than component by component ("a-c" vs "a/b"), case, and
+    /// non-ASCII names.
+    #[test]
+    fn the_scan_lists_paths_in_scan_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in ["a/b", "a-c", "a.d/e", "B", "é/x", "a/b0/c", "ab", "a0"] {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, path).unwrap();
+        }
+        let scanned = sources::scan(&[sources::SourceSpec::new("s", dir.path())]).unwrap();
+        let paths: Vec<&str> = scanned[0]
+            .items
+            .iter()
+            .map(|i| i.entry.path.as_str())
+            .collect();
+        assert_eq!(paths.len(), 13, "{paths:?}");
+        assert!(
+            paths.is_sorted_by(|a, b| scan_order(a, b).is_lt()),
+            "{paths:?}"
+        );
     }
 }
