@@ -4,7 +4,6 @@
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, Snapshot};
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use std::collections::HashMap;
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
@@ -237,6 +236,39 @@ fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Item> {
     })
 }
 
+/// The order a scan lists paths in: a directory, then its contents, names compared as bytes
+/// (what the walk's sort by file name gives), i.e. paths compared component by component.
+pub(crate) fn scan_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+/// Pairs scanned paths with a previous snapshot's entries at the same path. Both lists are in
+/// scan order, so they are walked side by side (no hashing of tens of thousands of paths).
+/// Previous entries in another order are only left unpaired: their files look new and are
+/// read again, slower but never wrong.
+pub(crate) struct Matcher<I: Iterator> {
+    before: std::iter::Peekable<I>,
+}
+
+impl<E: std::borrow::Borrow<Entry>, I: Iterator<Item = E>> Matcher<I> {
+    pub(crate) fn new(before: impl IntoIterator<IntoIter = I>) -> Self {
+        Matcher {
+            before: before.into_iter().peekable(),
+        }
+    }
+
+    /// The previous entry at `path`, if any; paths must be asked for in scan order.
+    pub(crate) fn take(&mut self, path: &str) -> Option<E> {
+        // Entries before `path` are gone from the sources now.
+        while self
+            .before
+            .next_if(|old| scan_order(&old.borrow().path, path).is_lt())
+            .is_some()
+        {}
+        self.before.next_if(|old| old.borrow().path == path)
+    }
+}
+
 /// Whether a stored entry still describes the file on disk (same kind, size, mtime, mode), so
 /// its chunks and digest can be reused without reading it.
 pub(crate) fn unchanged(stored: &Entry, now: &Entry) -> bool {
@@ -305,25 +337,18 @@ pub fn file_digest(path: &Path) -> Result<String> {
 /// As for a snapshot's scan, plus read errors naming the file.
 pub fn source_digest(specs: &[SourceSpec], previous: Option<&Snapshot>) -> Result<String> {
     let scanned = scan(specs)?;
-    let known: HashMap<(&str, &str), &Entry> = previous
-        .map(|s| {
-            s.sources
-                .iter()
-                .flat_map(|src| {
-                    src.entries
-                        .iter()
-                        .map(move |e| ((src.name.as_str(), e.path.as_str()), e))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
     let mut sources = Vec::new();
     for s in &scanned {
+        let before = previous
+            .and_then(|p| p.sources.iter().find(|src| src.name == s.name))
+            .map_or(&[][..], |src| src.entries.as_slice());
+        let mut before = Matcher::new(before);
         let mut entries = Vec::new();
         for item in &s.items {
             let mut entry = item.entry.clone();
+            let old = before.take(&entry.path);
             if entry.kind == EntryKind::File {
-                entry.digest = match known.get(&(s.name.as_str(), entry.path.as_str())) {
+                entry.digest = match old {
                     Some(old) if unchanged(old, &entry) => old.digest.clone(),
                     _ => Some(file_digest(&item.abs)?),
                 };
@@ -335,4 +360,33 @@ pub fn source_digest(specs: &[SourceSpec], previous: Option<&Snapshot>) -> Resul
     Ok(digest_entries(
         sources.iter().map(|(n, e)| (n.as_str(), e.as_slice())),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Matching a parent relies on the scan listing paths in `scan_order`: names that sort
+    /// differently as whole paths than component by component ("a-c" vs "a/b"), case, and
+    /// non-ASCII names.
+    #[test]
+    fn the_scan_lists_paths_in_scan_order() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in ["a/b", "a-c", "a.d/e", "B", "é/x", "a/b0/c", "ab", "a0"] {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, path).unwrap();
+        }
+        let scanned = scan(&[SourceSpec::new("s", dir.path())]).unwrap();
+        let paths: Vec<&str> = scanned[0]
+            .items
+            .iter()
+            .map(|i| i.entry.path.as_str())
+            .collect();
+        assert_eq!(paths.len(), 13, "{paths:?}");
+        assert!(
+            paths.is_sorted_by(|a, b| scan_order(a, b).is_lt()),
+            "{paths:?}"
+        );
+    }
 }

@@ -22,19 +22,24 @@ use std::sync::Arc;
 pub struct ObjectWriter {
     upload: object_store::WriteMultipart,
     object: String,
+    part_size: usize,
 }
 
 impl ObjectWriter {
-    /// Appends bytes (without copying them), waiting while the parts in flight are many.
+    /// Appends bytes (without copying them), a part's worth at a time, waiting while the
+    /// parts in flight are many.
     ///
     /// # Errors
     /// `Storage` when writing an earlier part failed; call [`ObjectWriter::abort`] then.
-    pub async fn write(&mut self, bytes: Bytes) -> Result<()> {
-        self.upload
-            .wait_for_capacity(PARTS_IN_FLIGHT)
-            .await
-            .map_err(|e| storage_error(&self.object, "write", e))?;
-        self.upload.put(bytes);
+    pub async fn write(&mut self, mut bytes: Bytes) -> Result<()> {
+        while !bytes.is_empty() {
+            self.upload
+                .wait_for_capacity(PARTS_IN_FLIGHT)
+                .await
+                .map_err(|e| storage_error(&self.object, "write", e))?;
+            let piece = bytes.split_to(bytes.len().min(self.part_size));
+            self.upload.put(piece);
+        }
         Ok(())
     }
 
@@ -42,7 +47,13 @@ impl ObjectWriter {
     ///
     /// # Errors
     /// `Storage` naming the object; nothing appears then.
-    pub async fn finish(self) -> Result<()> {
+    pub async fn finish(mut self) -> Result<()> {
+        // Parts in flight first: when one failed, that failure is the cause to report
+        // (object_store's own finish would report the abort's error over it).
+        if let Err(e) = self.upload.wait_for_capacity(0).await {
+            let _ = self.upload.abort().await;
+            return Err(storage_error(&self.object, "write", e));
+        }
         let object = self.object;
         self.upload
             .finish()
@@ -293,6 +304,7 @@ impl Storage {
         Ok(ObjectWriter {
             upload: object_store::WriteMultipart::new_with_chunk_size(upload, self.part_size),
             object,
+            part_size: self.part_size,
         })
     }
 

@@ -237,14 +237,17 @@ fn compress_if_it_pays(raw: &[u8]) -> Option<Vec<u8>> {
     compress(raw).ok().filter(|z| z.len() < raw.len())
 }
 
-/// The plaintext of a framed blob. A stored one keeps the decrypted buffer (the flag byte is
-/// dropped in place): no second copy of a 4 MiB chunk.
-fn unframe(object: &str, mut framed: Vec<u8>, raw_length: usize) -> Result<Vec<u8>> {
+/// A stored frame's bytes: the decrypted buffer itself, its flag byte shifted out (no second
+/// allocation of a 4 MiB chunk).
+fn without_flag(mut framed: Vec<u8>) -> Vec<u8> {
+    framed.remove(0);
+    framed
+}
+
+/// The plaintext of a framed blob.
+fn unframe(object: &str, framed: Vec<u8>, raw_length: usize) -> Result<Vec<u8>> {
     match framed.first() {
-        Some(0) => {
-            framed.remove(0);
-            Ok(framed)
-        }
+        Some(0) => Ok(without_flag(framed)),
         Some(1) => {
             thread_local! {
                 static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
@@ -467,8 +470,9 @@ impl Vault {
             .collect())
     }
 
-    /// The ids of the snapshots that have a summary (some may have lost their manifest to an
-    /// interrupted prune of an older build: callers intersect with [`Vault::snapshot_ids`]).
+    /// The ids of the snapshots that have a summary (some may have lost their manifest to a
+    /// prune by an older build, which knew no summaries: callers intersect with
+    /// [`Vault::snapshot_ids`]).
     pub(super) async fn summary_ids(&self) -> Result<Vec<String>> {
         Ok(self
             .storage
@@ -500,7 +504,8 @@ impl Vault {
     }
 
     /// Writes a manifest under `id`, then its summary. The manifest is what makes the snapshot
-    /// exist; the summary only makes listing cheap.
+    /// exist; the summary only makes listing cheap, so failing to write it fails nothing
+    /// (listing reads the manifest instead).
     ///
     /// # Errors
     /// `AlreadyExists` when a manifest `id` exists; `Storage`.
@@ -515,19 +520,17 @@ impl Vault {
                 entries * 256,
             )
             .await?;
-        let summary = match self
+        // Already there when a manifest of this id was deleted but not its summary (a prune by
+        // an older build, or by hand) and is now written again (replication): it is the
+        // same snapshot, sealed for the same id.
+        let summary = self
             .store_sealed_json(
                 &summary_key(id),
                 &format!("summary:{id}"),
                 &snapshot.summary(),
             )
             .await
-        {
-            Ok(n) => n,
-            // Left by an earlier, interrupted write of this very manifest (replication).
-            Err(e) if e.kind == ErrorKind::AlreadyExists => 0,
-            Err(e) => return Err(e),
-        };
+            .unwrap_or(0);
         Ok(manifest + summary)
     }
 
@@ -618,11 +621,7 @@ async fn load_sealed_json<T: serde::de::DeserializeOwned>(
     let raw = match framed.first() {
         Some(1) => decompress_json(&framed[1..])
             .map_err(|e| Error::corrupt(&object, format!("does not decompress: {e}")))?,
-        Some(0) => {
-            let mut raw = framed;
-            raw.remove(0);
-            raw
-        }
+        Some(0) => without_flag(framed),
         _ => return Err(Error::corrupt(&object, "unknown compression tag")),
     };
     serde_json::from_slice(&raw).map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))

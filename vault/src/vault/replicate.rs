@@ -16,6 +16,7 @@ use crate::locks;
 use crate::storage::Storage;
 use futures_util::StreamExt as _;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::Semaphore;
 
@@ -147,7 +148,12 @@ impl Vault {
                             slot.push(Some(entry));
                         }
                         None => {
-                            to_copy.push((entry, (s, e, name.clone())));
+                            let at = FileAt {
+                                source: s,
+                                entry: e,
+                                source_name: name.clone(),
+                            };
+                            to_copy.push((entry, at));
                             slot.push(None);
                         }
                     }
@@ -170,7 +176,9 @@ impl Vault {
                 known: known.clone(),
                 tx,
                 snapshot_object: format!("{}/snapshots/{}", self.storage.url(), info.id),
+                copied_bytes: Arc::new(AtomicU64::new(0)),
             };
+            let copied_bytes = copier.copied_bytes.clone();
             let budget = Arc::new(Semaphore::new(COPY_BUDGET_KIB as usize));
             let copied = async {
                 let mut copies = futures_util::stream::iter(batch_files(to_copy, largest_chunk))
@@ -194,18 +202,28 @@ impl Vault {
                         }
                     })
                     .buffer_unordered(COPY_BATCHES_IN_FLIGHT);
-                while let Some(batch) = copies.next().await {
-                    for file in batch? {
-                        let (s, e, _) = file.at;
-                        summary.files_copied += 1;
-                        summary.blobs_copied += file.blobs;
-                        summary.bytes_copied += file.bytes;
-                        progress.advance(file.entry.size);
-                        if let Some(digest) = &file.entry.digest {
-                            by_digest.insert(digest.clone(), file.entry.chunks.clone());
+                // Progress follows the bytes copied (a large file moves the bar as it goes).
+                let mut reported = 0;
+                let mut tick = tokio::time::interval(std::time::Duration::from_millis(200));
+                loop {
+                    tokio::select! {
+                        batch = copies.next() => {
+                            let Some(batch) = batch else { break };
+                            for file in batch? {
+                                summary.files_copied += 1;
+                                summary.blobs_copied += file.blobs;
+                                summary.bytes_copied += file.bytes;
+                                if let Some(digest) = &file.entry.digest {
+                                    by_digest.insert(digest.clone(), file.entry.chunks.clone());
+                                }
+                                slots[file.at.source][file.at.entry] = Some(file.entry);
+                            }
                         }
-                        slots[s][e] = Some(file.entry);
+                        _ = tick.tick() => {}
                     }
+                    let now = copied_bytes.load(Ordering::Relaxed);
+                    progress.advance(now - reported);
+                    reported = now;
                 }
                 Ok::<_, Error>(())
             }
@@ -254,8 +272,14 @@ impl Vault {
 const COPY_BATCHES_IN_FLIGHT: usize = 8;
 const COPY_BUDGET_KIB: u32 = 8 * 1024;
 
-/// Where a file's entry is in the snapshot being copied: source, entry, and the source's name.
-type FileAt = (usize, usize, Arc<str>);
+/// Where a file's entry is in the snapshot being copied.
+struct FileAt {
+    /// Index of its source, and of the entry in that source.
+    source: usize,
+    entry: usize,
+    /// The source's name, as errors name the file.
+    source_name: Arc<str>,
+}
 
 /// One file copied: its entry, now with the destination's chunk ids, and what it took.
 struct CopiedFile {
@@ -278,6 +302,8 @@ struct Copier {
     tx: BlobSender,
     /// The source manifest, as errors name it.
     snapshot_object: String,
+    /// Bytes of files read so far, for the progress bar.
+    copied_bytes: Arc<AtomicU64>,
 }
 
 impl Copier {
@@ -329,8 +355,15 @@ impl Copier {
                 }
             };
             hasher.update(data);
+            self.copied_bytes
+                .fetch_add(data.len() as u64, Ordering::Relaxed);
             let id = self.dest_key.blob_id(data);
-            let fresh = self.known.lock().map(|mut k| k.insert(id)).unwrap_or(false);
+            // A poisoned set still answers (a panicked copy left it as it was).
+            let fresh = self
+                .known
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(id);
             if fresh {
                 let ad = format!("blob:{}", id.to_hex());
                 let sealed = seal_framed(&self.dest_key, ad.as_bytes(), data);
@@ -350,12 +383,12 @@ impl Copier {
                 &self.snapshot_object,
                 format!(
                     "{}/{}: the source data does not match its digest",
-                    at.2, entry.path
+                    at.source_name, entry.path
                 ),
             ));
         }
+        // The digest stays as the source recorded it: the snapshot's source digest covers it.
         entry.chunks = dest_chunks;
-        entry.digest = Some(digest);
         Ok(CopiedFile {
             at,
             entry,

@@ -15,9 +15,9 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 
-/// Sources being scanned (metadata only) on a blocking thread, started ahead of the snapshot
-/// so the scan's disk waits overlap other work: the key derivation when a command opens the
-/// vault, and reading the previous manifest and the index.
+/// Sources being scanned (metadata only) on blocking threads, started ahead of the snapshot
+/// so the scan overlaps other work: the key derivation when a command opens the vault, and
+/// reading the previous manifest.
 pub struct PendingScan(tokio::task::JoinHandle<Result<Vec<sources::Scanned>>>);
 
 impl PendingScan {
@@ -92,7 +92,7 @@ impl Vault {
             .sum();
         progress.phase("snapshot", total);
         let largest_chunk = u64::from(self.config.chunker.max_size);
-        let planned: Vec<(sources::Scanned, Vec<Batch>)> = scanned
+        let planned: Vec<(sources::Scanned, Vec<ReadBatch>)> = scanned
             .into_iter()
             .map(|mut source| {
                 let before = previous.remove(&source.name).unwrap_or_default();
@@ -136,10 +136,6 @@ impl Vault {
                         let chunker = self.config.chunker;
                         let budget = budget.clone();
                         async move {
-                            if batch.reads == 0 {
-                                // Nothing to read: no thread handoff, no budget.
-                                return batch.run(&key, chunker, &claimed, &tx);
-                            }
                             let want = batch.holds_kib.min(u64::from(READ_BUDGET_KIB)) as u32;
                             let reserved = budget.acquire_many_owned(want).await.map_err(|e| {
                                 Error::new(ErrorKind::Io, format!("read budget: {e}"))
@@ -225,20 +221,13 @@ impl Vault {
     }
 }
 
-/// A manifest's entries by source name and path, moved out of it (no copies).
-/// A manifest's entries by source name, in the order they were scanned.
+/// A manifest's entries by source name, in the order they were scanned (moved, not copied).
 fn entries_by_source(manifest: Snapshot) -> HashMap<String, Vec<Entry>> {
     manifest
         .sources
         .into_iter()
         .map(|s| (s.name, s.entries))
         .collect()
-}
-
-/// The order a scan lists paths in: a directory, then its contents, names compared as bytes
-/// (what the walk's sort by file name gives), i.e. paths compared component by component.
-fn scan_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.split('/').cmp(b.split('/'))
 }
 
 enum Job {
@@ -248,27 +237,18 @@ enum Job {
 
 /// Sorts a source's items into reused entries and files to read, in order, and groups them
 /// into batches for blocking threads: small files together, each large file alone.
-///
-/// The parent's entries and the scan are both in scan order, so they are matched by walking
-/// the two lists side by side (no hashing of tens of thousands of paths). Should a parent be
-/// in another order, its files only look new and are read again: slower, never wrong.
+/// The parent's entries are matched by [`sources::Matcher`].
 fn batch_jobs(
     items: Vec<Item>,
     before: Vec<Entry>,
     largest_chunk: u64,
     progress: &dyn Progress,
-) -> Vec<Batch> {
-    let mut batches = vec![Batch::default()];
+) -> Vec<ReadBatch> {
+    let mut batches = vec![ReadBatch::default()];
     let mut reused_bytes = 0;
-    let mut before = before.into_iter().peekable();
+    let mut before = sources::Matcher::new(before);
     for item in items {
-        // Entries before this path are gone from the sources now.
-        let path = item.entry.path.as_str();
-        while before
-            .next_if(|old| scan_order(&old.path, path).is_lt())
-            .is_some()
-        {}
-        let job = match before.next_if(|old| old.path == path) {
+        let job = match before.take(&item.entry.path) {
             Some(old) if sources::unchanged(&old, &item.entry) => {
                 reused_bytes += item.entry.size;
                 Job::Reuse(old)
@@ -282,7 +262,7 @@ fn batch_jobs(
             if current.reads > 0
                 && (current.reads >= BATCH_FILES || current.holds_kib + holds_kib > BATCH_KIB)
             {
-                batches.push(Batch::default());
+                batches.push(ReadBatch::default());
             }
             let current = batches.last_mut().expect("one batch at least");
             current.reads += 1;
@@ -300,7 +280,7 @@ fn batch_jobs(
 
 /// Consecutive jobs handed to one blocking thread.
 #[derive(Default)]
-struct Batch {
+struct ReadBatch {
     jobs: Vec<Job>,
     reads: usize,
     /// What its reads hold at most at once, in KiB (see `READ_BUDGET_KIB`).
@@ -324,14 +304,35 @@ pub(super) struct BlobSender {
     room: Arc<Semaphore>,
 }
 
-pub(super) type BlobReceiver = mpsc::UnboundedReceiver<(SealedBlob, OwnedSemaphorePermit)>;
+/// The receiving side. Dropped (the pack writer stopped), it closes the room too, so a sender
+/// waiting for room fails at once instead of waiting for permits nobody will return.
+pub(super) struct BlobReceiver {
+    rx: mpsc::UnboundedReceiver<(SealedBlob, OwnedSemaphorePermit)>,
+    room: Arc<Semaphore>,
+}
+
+impl BlobReceiver {
+    async fn recv(&mut self) -> Option<(SealedBlob, OwnedSemaphorePermit)> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for BlobReceiver {
+    fn drop(&mut self) {
+        self.room.close();
+    }
+}
 
 /// A queue of sealed blobs to [`pack_writer`] holding at most [`QUEUED_KIB`] (one blob larger
 /// than that goes alone).
 pub(super) fn blob_queue() -> (BlobSender, BlobReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let room = Arc::new(Semaphore::new(QUEUED_KIB as usize));
-    (BlobSender { tx, room }, rx)
+    let receiver = BlobReceiver {
+        rx,
+        room: room.clone(),
+    };
+    (BlobSender { tx, room }, receiver)
 }
 
 impl BlobSender {
@@ -359,9 +360,9 @@ impl BlobSender {
     }
 }
 
-impl Batch {
-    /// Runs the jobs in order (blocking when any reads): each file's entry, whether it was
-    /// read, and the bytes of blobs it added.
+impl ReadBatch {
+    /// Runs the jobs in order, on a blocking thread: each file's entry, whether it was read,
+    /// and the bytes of blobs it added.
     fn run(
         self,
         key: &MasterKey,
@@ -402,8 +403,8 @@ fn read_file(
         entry.chunks.push(id);
         let fresh = claimed
             .lock()
-            .map(|mut set| set.insert(id))
-            .unwrap_or(false);
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(id);
         if fresh {
             new_bytes += data.len() as u64;
             let sealed = seal_framed(key, format!("blob:{}", id.to_hex()).as_bytes(), data);
@@ -493,9 +494,16 @@ pub(super) async fn pack_writer(
         if pack.len >= target as u64 {
             let full = open.take().expect("the pack just written to");
             if let Some(previous) = finishing.take() {
-                let (pack, len) = finished(previous).await?;
-                packs.push(pack);
-                stored += len;
+                match finished(previous).await {
+                    Ok((pack, len)) => {
+                        packs.push(pack);
+                        stored += len;
+                    }
+                    Err(e) => {
+                        full.writer.abort().await;
+                        return Err(e);
+                    }
+                }
             }
             finishing = Some(tokio::spawn(full.finish(key.clone())));
         }
@@ -566,34 +574,5 @@ impl OpenPack {
             },
             len,
         ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Matching a parent relies on the scan listing paths in `scan_order`: names that sort
-    /// differently as whole paths than component by component ("a-c" vs "a/b"), case, and
-    /// non-ASCII names.
-    #[test]
-    fn the_scan_lists_paths_in_scan_order() {
-        let dir = tempfile::tempdir().unwrap();
-        for path in ["a/b", "a-c", "a.d/e", "B", "é/x", "a/b0/c", "ab", "a0"] {
-            let full = dir.path().join(path);
-            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
-            std::fs::write(&full, path).unwrap();
-        }
-        let scanned = sources::scan(&[sources::SourceSpec::new("s", dir.path())]).unwrap();
-        let paths: Vec<&str> = scanned[0]
-            .items
-            .iter()
-            .map(|i| i.entry.path.as_str())
-            .collect();
-        assert_eq!(paths.len(), 13, "{paths:?}");
-        assert!(
-            paths.is_sorted_by(|a, b| scan_order(a, b).is_lt()),
-            "{paths:?}"
-        );
     }
 }
