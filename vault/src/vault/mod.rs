@@ -459,28 +459,27 @@ impl Vault {
             .collect())
     }
 
-    /// The ids of every snapshot manifest, unordered.
-    pub(super) async fn snapshot_ids(&self) -> Result<Vec<String>> {
+    /// The names (last path segment) of the objects under `prefix`, unordered.
+    async fn ids_under(&self, prefix: &str) -> Result<Vec<String>> {
         Ok(self
             .storage
-            .list("snapshots")
+            .list(prefix)
             .await?
             .into_iter()
             .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
             .collect())
     }
 
+    /// The ids of every snapshot manifest, unordered.
+    pub(super) async fn snapshot_ids(&self) -> Result<Vec<String>> {
+        self.ids_under("snapshots").await
+    }
+
     /// The ids of the snapshots that have a summary (some may have lost their manifest to a
     /// prune by an older build, which knew no summaries: callers intersect with
     /// [`Vault::snapshot_ids`]).
     pub(super) async fn summary_ids(&self) -> Result<Vec<String>> {
-        Ok(self
-            .storage
-            .list("summaries")
-            .await?
-            .into_iter()
-            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
-            .collect())
+        self.ids_under("summaries").await
     }
 
     /// Every snapshot, oldest first. Reads the small summaries, not the manifests.
@@ -605,6 +604,49 @@ impl Vault {
         tokio::task::spawn_blocking(move || sources::source_digest(&specs, latest.as_ref()))
             .await
             .map_err(|e| Error::new(ErrorKind::Io, format!("digest task failed: {e}")))?
+    }
+}
+
+/// A bound, in KiB, on what work running on blocking threads holds at once (file data being
+/// read, restored or copied). Each piece of work reserves what it holds, up to the whole.
+#[derive(Clone)]
+struct Budget {
+    kib: u32,
+    room: Arc<tokio::sync::Semaphore>,
+    /// What the work is, as errors say it ("read", "restore", "copy").
+    work: &'static str,
+}
+
+impl Budget {
+    fn new(kib: u32, work: &'static str) -> Budget {
+        Budget {
+            kib,
+            room: Arc::new(tokio::sync::Semaphore::new(kib as usize)),
+            work,
+        }
+    }
+
+    /// Runs `job` on a blocking thread once `holds_kib` is free; the reservation ends with it.
+    async fn run_blocking<T: Send + 'static>(
+        &self,
+        holds_kib: u64,
+        job: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let work = self.work;
+        let want = holds_kib.min(u64::from(self.kib)) as u32;
+        let reserved = self
+            .room
+            .clone()
+            .acquire_many_owned(want)
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("{work} budget: {e}")))?;
+        tokio::task::spawn_blocking(move || {
+            let done = job();
+            drop(reserved);
+            done
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("{work} task failed: {e}")))?
     }
 }
 

@@ -6,19 +6,17 @@
 //! file digests are key-independent: a file the destination already holds (same digest) takes
 //! its chunk list from there without reading the source again, so only new data moves.
 
-use super::restore::{batch_files, fetch_blobs, read_sealed_blob, Batch, BlobIndex};
+use super::restore::{batch_files, Batch, BlobReader};
 use super::snapshot::{blob_queue, pack_writer, BlobSender, SealedBlob};
-use super::{seal_framed, Progress, SnapshotInfo, Vault};
+use super::{seal_framed, Budget, Progress, SnapshotInfo, Vault};
 use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, IndexFile};
 use crate::locks;
-use crate::storage::Storage;
 use futures_util::StreamExt as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::Semaphore;
 
 /// What a replication would copy.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -168,10 +166,7 @@ impl Vault {
                 rx,
             ));
             let copier = Copier {
-                storage: self.storage.clone(),
-                key: self.key.clone(),
-                index: source_index.clone(),
-                runtime: tokio::runtime::Handle::current(),
+                blobs: BlobReader::new(self, source_index.clone()),
                 dest_key: dest.key.clone(),
                 known: known.clone(),
                 tx,
@@ -179,26 +174,16 @@ impl Vault {
                 copied_bytes: Arc::new(AtomicU64::new(0)),
             };
             let copied_bytes = copier.copied_bytes.clone();
-            let budget = Arc::new(Semaphore::new(COPY_BUDGET_KIB as usize));
+            let budget = Budget::new(COPY_BUDGET_KIB, "copy");
             let copied = async {
                 let mut copies = futures_util::stream::iter(batch_files(to_copy, largest_chunk))
                     .map(|batch| {
                         let copier = copier.clone();
                         let budget = budget.clone();
                         async move {
-                            let want = batch.holds_kib.min(u64::from(COPY_BUDGET_KIB)) as u32;
-                            let reserved = budget.acquire_many_owned(want).await.map_err(|e| {
-                                Error::new(ErrorKind::Io, format!("copy budget: {e}"))
-                            })?;
-                            tokio::task::spawn_blocking(move || {
-                                let copied = copier.copy_batch(batch);
-                                drop(reserved);
-                                copied
-                            })
-                            .await
-                            .map_err(|e| {
-                                Error::new(ErrorKind::Io, format!("copy task failed: {e}"))
-                            })?
+                            let holds = batch.holds_kib;
+                            let job = move || copier.copy_batch(batch);
+                            budget.run_blocking(holds, job).await
                         }
                     })
                     .buffer_unordered(COPY_BATCHES_IN_FLIGHT);
@@ -292,10 +277,7 @@ struct CopiedFile {
 /// What copying files on a blocking thread needs, owned.
 #[derive(Clone)]
 struct Copier {
-    storage: Storage,
-    key: Arc<MasterKey>,
-    index: Arc<BlobIndex>,
-    runtime: tokio::runtime::Handle,
+    blobs: BlobReader,
     dest_key: Arc<MasterKey>,
     /// Blob ids the destination holds or this run has queued.
     known: Arc<Mutex<HashSet<BlobId>>>,
@@ -309,18 +291,7 @@ struct Copier {
 impl Copier {
     /// Copies a batch: small files' blobs are read first, one read per run of neighbours.
     fn copy_batch(&self, batch: Batch<FileAt>) -> Result<Vec<CopiedFile>> {
-        let preloaded = if batch.files.len() > 1 {
-            let entries = batch.files.iter().map(|(entry, _)| entry);
-            fetch_blobs(
-                &self.storage,
-                &self.key,
-                &self.index,
-                &self.runtime,
-                entries,
-            )?
-        } else {
-            HashMap::new()
-        };
+        let preloaded = self.blobs.preload(&batch)?;
         batch
             .files
             .into_iter()
@@ -340,20 +311,8 @@ impl Copier {
         let mut dest_chunks = Vec::with_capacity(entry.chunks.len());
         let (mut blobs, mut bytes) = (0, 0);
         for chunk in &entry.chunks {
-            let read;
-            let data = match preloaded.get(chunk) {
-                Some(data) => data,
-                None => {
-                    let sealed = self.runtime.block_on(read_sealed_blob(
-                        &self.storage,
-                        chunk,
-                        &self.index,
-                        &entry.path,
-                    ))?;
-                    read = sealed.open(&self.key)?;
-                    &read
-                }
-            };
+            let data = self.blobs.chunk(chunk, &entry.path, preloaded)?;
+            let data = &data[..];
             hasher.update(data);
             self.copied_bytes
                 .fetch_add(data.len() as u64, Ordering::Relaxed);

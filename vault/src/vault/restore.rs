@@ -1,12 +1,13 @@
 //! Restoring a snapshot: never outside the target, never through a symlink, every file checked
 //! against its digest before it is moved into place.
 
-use super::{open_blob, pack_key, Progress, RestoreSummary, Vault};
+use super::{open_blob, pack_key, Budget, Progress, RestoreSummary, Vault};
 use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{BlobLocation, Entry, EntryKind, SnapshotSource};
 use crate::storage::Storage;
 use futures_util::StreamExt as _;
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
@@ -169,14 +170,11 @@ impl Vault {
         // and use every core. Each file is written beside its destination and renamed into
         // place, which never follows a symlink, whatever the snapshot planted meanwhile.
         let restorer = FileRestorer {
-            storage: self.storage.clone(),
-            key: self.key.clone(),
-            index: Arc::new(index),
-            runtime: tokio::runtime::Handle::current(),
+            blobs: BlobReader::new(self, Arc::new(index)),
             restored: Arc::new(AtomicU64::new(0)),
             cancelled: Arc::new(AtomicBool::new(false)),
         };
-        let budget = Arc::new(tokio::sync::Semaphore::new(RESTORE_BUDGET_KIB as usize));
+        let budget = Budget::new(RESTORE_BUDGET_KIB, "restore");
         let largest_chunk = u64::from(self.config.chunker.max_size);
         let batches = batch_files(files, largest_chunk);
         // Lazily: a future per batch exists only while it is in flight; after an error no
@@ -188,18 +186,9 @@ impl Vault {
                 let restorer = restorer.clone();
                 let budget = budget.clone();
                 async move {
-                    let want = batch.holds_kib.min(u64::from(RESTORE_BUDGET_KIB)) as u32;
-                    let reserved = budget
-                        .acquire_many_owned(want)
-                        .await
-                        .map_err(|e| Error::new(ErrorKind::Io, format!("restore budget: {e}")))?;
-                    tokio::task::spawn_blocking(move || {
-                        let restored = restorer.restore_batch(&batch);
-                        drop(reserved);
-                        restored
-                    })
-                    .await
-                    .map_err(|e| Error::new(ErrorKind::Io, format!("restore task failed: {e}")))?
+                    let holds = batch.holds_kib;
+                    let job = move || restorer.restore_batch(&batch);
+                    budget.run_blocking(holds, job).await
                 }
             })
             .buffer_unordered(RESTORE_PARALLELISM);
@@ -237,52 +226,10 @@ impl Vault {
     }
 }
 
-/// A blob as stored, with what is needed to open it.
-pub(super) struct SealedRead<'a> {
-    object: String,
-    location: &'a BlobLocation,
-    bytes: bytes::Bytes,
-}
-
-impl SealedRead<'_> {
-    pub(super) fn open(&self, key: &MasterKey) -> Result<Vec<u8>> {
-        open_blob(key, &self.object, self.location, &self.bytes)
-    }
-}
-
-pub(super) async fn read_sealed_blob<'a>(
-    storage: &Storage,
-    id: &BlobId,
-    index: &'a BlobIndex,
-    file: &str,
-) -> Result<SealedRead<'a>> {
-    let (pack, location) = index.get(id).ok_or_else(|| {
-        Error::corrupt(
-            &format!("{}/index", storage.url()),
-            format!("blob {} of {file:?} is in no index", &id.to_hex()[..16]),
-        )
-    })?;
-    let key = pack_key(pack);
-    let bytes = storage
-        .get_range(
-            &key,
-            location.offset..location.offset + u64::from(location.length),
-        )
-        .await?;
-    Ok(SealedRead {
-        object: format!("{}/{key}", storage.url()),
-        location,
-        bytes,
-    })
-}
-
 /// What restoring one file on a blocking thread needs, owned.
 #[derive(Clone)]
 struct FileRestorer {
-    storage: Storage,
-    key: Arc<MasterKey>,
-    index: Arc<BlobIndex>,
-    runtime: tokio::runtime::Handle,
+    blobs: BlobReader,
     /// Bytes written so far, for the progress bar.
     restored: Arc<AtomicU64>,
     /// Set when another file failed: the rest stop and remove what they wrote.
@@ -293,18 +240,7 @@ impl FileRestorer {
     /// Restores a batch of files; returns how many and their bytes. Small files' blobs are
     /// read first, one storage read per run of neighbouring blobs in a pack.
     fn restore_batch(&self, batch: &Batch<PathBuf>) -> Result<(usize, u64)> {
-        let preloaded = if batch.files.len() > 1 {
-            let entries = batch.files.iter().map(|(entry, _)| entry);
-            fetch_blobs(
-                &self.storage,
-                &self.key,
-                &self.index,
-                &self.runtime,
-                entries,
-            )?
-        } else {
-            HashMap::new()
-        };
+        let preloaded = self.blobs.preload(batch)?;
         let mut bytes = 0;
         for (entry, dest) in &batch.files {
             self.restore(entry, dest, &preloaded)?;
@@ -337,22 +273,9 @@ impl FileRestorer {
                     "restore stopped: another file failed",
                 ));
             }
-            let read;
-            let data = match preloaded.get(chunk_id) {
-                Some(data) => data,
-                None => {
-                    let sealed = self.runtime.block_on(read_sealed_blob(
-                        &self.storage,
-                        chunk_id,
-                        &self.index,
-                        &entry.path,
-                    ))?;
-                    read = sealed.open(&self.key)?;
-                    &read
-                }
-            };
-            hasher.update(data);
-            file.write_all(data)
+            let data = self.blobs.chunk(chunk_id, &entry.path, preloaded)?;
+            hasher.update(&data);
+            file.write_all(&data)
                 .map_err(|e| Error::io(dest, "write", e))?;
             self.restored
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -378,59 +301,106 @@ impl FileRestorer {
 /// Which pack holds each blob, and where.
 pub(super) type BlobIndex = HashMap<BlobId, (Arc<str>, BlobLocation)>;
 
-/// Reads and opens every blob of `entries` (on a blocking thread), coalescing reads of blobs
-/// that lie close together in one pack: a snapshot packs small files in the order it read
-/// them, so a batch of neighbouring files usually takes one read.
-pub(super) fn fetch_blobs<'a>(
-    storage: &Storage,
-    key: &MasterKey,
-    index: &BlobIndex,
-    runtime: &tokio::runtime::Handle,
-    entries: impl Iterator<Item = &'a Entry>,
-) -> Result<HashMap<BlobId, Vec<u8>>> {
-    let mut wanted: Vec<(&BlobId, &str, &BlobLocation)> = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    for entry in entries {
-        for id in &entry.chunks {
-            if !seen.insert(*id) {
-                continue;
+/// Reads a vault's blobs from blocking threads, where restore and replication do their work:
+/// the vault's storage, key and index, and the runtime its storage reads go through.
+#[derive(Clone)]
+pub(super) struct BlobReader {
+    storage: Storage,
+    key: Arc<MasterKey>,
+    index: Arc<BlobIndex>,
+    runtime: tokio::runtime::Handle,
+}
+
+impl BlobReader {
+    /// Needs a Tokio runtime (its handle serves the blocking threads).
+    pub(super) fn new(vault: &Vault, index: Arc<BlobIndex>) -> BlobReader {
+        BlobReader {
+            storage: vault.storage.clone(),
+            key: vault.key.clone(),
+            index,
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// The blobs of a batch of several (small) files, read and opened ahead, coalescing reads
+    /// of blobs that lie close together in one pack: a snapshot packs small files in the
+    /// order it read them, so a batch of neighbouring files usually takes one read. A batch
+    /// of one (large) file preloads nothing: it reads chunk by chunk, holding one at a time.
+    pub(super) fn preload<T>(&self, batch: &Batch<T>) -> Result<HashMap<BlobId, Vec<u8>>> {
+        if batch.files.len() < 2 {
+            return Ok(HashMap::new());
+        }
+        let mut wanted: Vec<(&BlobId, &str, &BlobLocation)> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for (entry, _) in &batch.files {
+            for id in &entry.chunks {
+                if !seen.insert(*id) {
+                    continue;
+                }
+                let (pack, location) = self.locate(id, &entry.path)?;
+                wanted.push((id, pack, location));
             }
-            let (pack, location) = index.get(id).ok_or_else(|| {
-                Error::corrupt(
-                    &format!("{}/index", storage.url()),
-                    format!(
-                        "blob {} of {:?} is in no index",
-                        &id.to_hex()[..16],
-                        entry.path
-                    ),
-                )
-            })?;
-            wanted.push((id, pack, location));
         }
+        wanted.sort_by(|a, b| (a.1, a.2.offset).cmp(&(b.1, b.2.offset)));
+        let mut opened = HashMap::with_capacity(wanted.len());
+        let mut i = 0;
+        while i < wanted.len() {
+            // A run: blobs of one pack whose gaps are small next to what is read.
+            let (_, pack, first) = wanted[i];
+            let mut end = first.offset + u64::from(first.length);
+            let mut j = i + 1;
+            while j < wanted.len()
+                && wanted[j].1 == pack
+                && wanted[j].2.offset <= end + COALESCE_GAP
+            {
+                end = end.max(wanted[j].2.offset + u64::from(wanted[j].2.length));
+                j += 1;
+            }
+            let pack_object = pack_key(pack);
+            let object = format!("{}/{pack_object}", self.storage.url());
+            let bytes = self
+                .runtime
+                .block_on(self.storage.get_range(&pack_object, first.offset..end))?;
+            for (id, _, location) in &wanted[i..j] {
+                let start = (location.offset - first.offset) as usize;
+                let sealed = &bytes[start..start + location.length as usize];
+                opened.insert(**id, open_blob(&self.key, &object, location, sealed)?);
+            }
+            i = j;
+        }
+        Ok(opened)
     }
-    wanted.sort_by(|a, b| (a.1, a.2.offset).cmp(&(b.1, b.2.offset)));
-    let mut opened = HashMap::with_capacity(wanted.len());
-    let mut i = 0;
-    while i < wanted.len() {
-        // A run: blobs of one pack whose gaps are small next to what is read.
-        let (_, pack, first) = wanted[i];
-        let mut end = first.offset + u64::from(first.length);
-        let mut j = i + 1;
-        while j < wanted.len() && wanted[j].1 == pack && wanted[j].2.offset <= end + COALESCE_GAP {
-            end = end.max(wanted[j].2.offset + u64::from(wanted[j].2.length));
-            j += 1;
+
+    /// The pack and place of a blob of `file`.
+    fn locate(&self, id: &BlobId, file: &str) -> Result<(&str, &BlobLocation)> {
+        let (pack, location) = self.index.get(id).ok_or_else(|| {
+            Error::corrupt(
+                &format!("{}/index", self.storage.url()),
+                format!("blob {} of {file:?} is in no index", &id.to_hex()[..16]),
+            )
+        })?;
+        Ok((pack, location))
+    }
+
+    /// One chunk of `file`: from `preloaded`, else read and opened now.
+    pub(super) fn chunk<'a>(
+        &self,
+        id: &BlobId,
+        file: &str,
+        preloaded: &'a HashMap<BlobId, Vec<u8>>,
+    ) -> Result<Cow<'a, [u8]>> {
+        if let Some(data) = preloaded.get(id) {
+            return Ok(Cow::Borrowed(data));
         }
+        let (pack, location) = self.locate(id, file)?;
         let pack_object = pack_key(pack);
-        let object = format!("{}/{pack_object}", storage.url());
-        let bytes = runtime.block_on(storage.get_range(&pack_object, first.offset..end))?;
-        for (id, _, location) in &wanted[i..j] {
-            let start = (location.offset - first.offset) as usize;
-            let sealed = &bytes[start..start + location.length as usize];
-            opened.insert(**id, open_blob(key, &object, location, sealed)?);
-        }
-        i = j;
+        let range = location.offset..location.offset + u64::from(location.length);
+        let sealed = self
+            .runtime
+            .block_on(self.storage.get_range(&pack_object, range))?;
+        let object = format!("{}/{pack_object}", self.storage.url());
+        open_blob(&self.key, &object, location, &sealed).map(Cow::Owned)
     }
-    Ok(opened)
 }
 
 /// The restore target must be missing or an empty directory (never a symlink).

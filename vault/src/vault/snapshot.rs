@@ -1,7 +1,9 @@
 //! Taking a snapshot: scan, reuse unchanged files, chunk/hash/seal the rest on blocking
 //! threads, pack, then write the index and, last, the manifest.
 
-use super::{hostname, now_rfc3339, pack_key, seal_framed, Progress, SnapshotSummary, Vault};
+use super::{
+    hostname, now_rfc3339, pack_key, seal_framed, Budget, Progress, SnapshotSummary, Vault,
+};
 use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
@@ -122,7 +124,7 @@ impl Vault {
         // thread handoff per file cost more than reading it), a large file alone. Several
         // batches run at once so reads waiting on the disk overlap; each reserves what it holds
         // (file sizes up to the largest chunk) from a shared budget, which bounds memory.
-        let budget = Arc::new(tokio::sync::Semaphore::new(READ_BUDGET_KIB as usize));
+        let budget = Budget::new(READ_BUDGET_KIB, "read");
         let mut files_read = 0usize;
         let mut bytes_new = 0u64;
         let read = async {
@@ -136,19 +138,9 @@ impl Vault {
                         let chunker = self.config.chunker;
                         let budget = budget.clone();
                         async move {
-                            let want = batch.holds_kib.min(u64::from(READ_BUDGET_KIB)) as u32;
-                            let reserved = budget.acquire_many_owned(want).await.map_err(|e| {
-                                Error::new(ErrorKind::Io, format!("read budget: {e}"))
-                            })?;
-                            tokio::task::spawn_blocking(move || {
-                                let done = batch.run(&key, chunker, &claimed, &tx);
-                                drop(reserved);
-                                done
-                            })
-                            .await
-                            .map_err(|e| {
-                                Error::new(ErrorKind::Io, format!("read task failed: {e}"))
-                            })?
+                            let holds = batch.holds_kib;
+                            let job = move || batch.run(&key, chunker, &claimed, &tx);
+                            budget.run_blocking(holds, job).await
                         }
                     })
                     .buffered(BATCHES_IN_FLIGHT);
