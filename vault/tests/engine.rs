@@ -23,6 +23,35 @@ fn write(path: &Path, content: &[u8]) {
     std::fs::write(path, content).unwrap();
 }
 
+/// A temporary directory holding the sample tree (`src`) and a new local vault (`root`).
+struct LocalVault {
+    dir: tempfile::TempDir,
+    src: std::path::PathBuf,
+    root: std::path::PathBuf,
+    storage: Storage,
+    vault: Vault,
+}
+
+impl LocalVault {
+    async fn with_tree() -> LocalVault {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        tree(&src);
+        let root = dir.path().join("vault");
+        let storage = Storage::local(&root, true).unwrap();
+        let vault = Vault::init(storage.clone(), &opts(), &pass())
+            .await
+            .unwrap();
+        LocalVault {
+            dir,
+            src,
+            root,
+            storage,
+            vault,
+        }
+    }
+}
+
 /// A small tree: text files, a nested dir, a 3 MiB pseudo-random binary, a symlink.
 fn tree(root: &Path) {
     write(&root.join(".gitlab-ci.yml"), b"stages: [build, deploy]\n");
@@ -91,13 +120,13 @@ fn walkdir_like(root: &Path) -> Vec<std::path::PathBuf> {
 
 #[tokio::test]
 async fn snapshot_restore_round_trip_dedup_and_change_detection() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    tree(&src);
-    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
-    let vault = Vault::init(storage.clone(), &opts(), &pass())
-        .await
-        .unwrap();
+    let LocalVault {
+        dir,
+        src,
+        storage,
+        vault,
+        ..
+    } = LocalVault::with_tree().await;
     let specs = vec![SourceSpec::new("pipelines", &src)];
 
     let first = vault
@@ -206,13 +235,13 @@ async fn opening_fails_clearly() {
 
 #[tokio::test]
 async fn corruption_is_reported_naming_the_object() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    tree(&src);
-    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
-    let vault = Vault::init(storage.clone(), &opts(), &pass())
-        .await
-        .unwrap();
+    let LocalVault {
+        dir,
+        src,
+        storage,
+        vault,
+        ..
+    } = LocalVault::with_tree().await;
     vault
         .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
         .await
@@ -365,13 +394,13 @@ async fn concurrent_snapshots_lose_nothing() {
 async fn prune_plans_then_removes_only_what_retention_and_lock_for_allow() {
     use dr_vault::{locks, Retention};
     use std::time::Duration;
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    tree(&src);
-    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
-    let vault = Vault::init(storage.clone(), &opts(), &pass())
-        .await
-        .unwrap();
+    let LocalVault {
+        dir,
+        src,
+        storage,
+        vault,
+        ..
+    } = LocalVault::with_tree().await;
     let spec = [SourceSpec::new("p", &src)];
     let mut ids = Vec::new();
     for i in 0..4 {
@@ -445,13 +474,13 @@ async fn prune_plans_then_removes_only_what_retention_and_lock_for_allow() {
 
 #[tokio::test]
 async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    tree(&src);
-    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
-    let vault = Vault::init(storage.clone(), &opts(), &pass())
-        .await
-        .unwrap();
+    let LocalVault {
+        dir: _dir,
+        src,
+        storage,
+        vault,
+        ..
+    } = LocalVault::with_tree().await;
     vault
         .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
         .await
@@ -572,14 +601,13 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
 
 #[tokio::test]
 async fn empty_objects_and_a_missing_index_are_named_and_nothing_panics() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    tree(&src);
-    let root = dir.path().join("vault");
-    let storage = Storage::local(&root, true).unwrap();
-    let vault = Vault::init(storage.clone(), &opts(), &pass())
-        .await
-        .unwrap();
+    let LocalVault {
+        dir: _dir,
+        src,
+        root,
+        storage,
+        vault,
+    } = LocalVault::with_tree().await;
     let first = vault
         .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
         .await
@@ -682,14 +710,13 @@ async fn a_labelled_series_never_stands_in_for_the_latest_snapshot_nor_crowds_ou
 
 #[tokio::test]
 async fn listing_reads_summaries_and_falls_back_to_the_manifest() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    tree(&src);
-    let root = dir.path().join("vault");
-    let storage = Storage::local(&root, true).unwrap();
-    let vault = Vault::init(storage.clone(), &opts(), &pass())
-        .await
-        .unwrap();
+    let LocalVault {
+        dir: _dir,
+        src,
+        root,
+        storage,
+        vault,
+    } = LocalVault::with_tree().await;
     let spec = [SourceSpec::new("p", &src)];
     let labels = BTreeMap::from([("team".to_string(), "platform".to_string())]);
     let first = vault.snapshot(&spec, &labels, &NoProgress).await.unwrap();
@@ -759,16 +786,9 @@ async fn listing_reads_summaries_and_falls_back_to_the_manifest() {
 
 #[tokio::test]
 async fn files_added_and_removed_between_unchanged_ones_leave_those_unread() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    tree(&src);
-    let vault = Vault::init(
-        Storage::local(&dir.path().join("vault"), true).unwrap(),
-        &opts(),
-        &pass(),
-    )
-    .await
-    .unwrap();
+    let LocalVault {
+        dir, src, vault, ..
+    } = LocalVault::with_tree().await;
     let spec = [SourceSpec::new("p", &src)];
     vault
         .snapshot(&spec, &BTreeMap::new(), &NoProgress)
