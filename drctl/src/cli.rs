@@ -462,7 +462,7 @@ pub struct SnapshotArgs {
     /// Only files matching this glob (relative to each source); repeatable.
     #[arg(long)]
     pub include: Vec<String>,
-    /// Skip paths matching this glob; repeatable.
+    /// Skip paths matching this glob (a matching directory with everything under it); repeatable.
     #[arg(long)]
     pub exclude: Vec<String>,
     /// A label stored with the snapshot; repeatable.

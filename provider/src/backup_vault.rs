@@ -125,7 +125,7 @@ fn schema() -> Schema {
                 Attribute::optional("include", Type::list(Type::String))
                     .description("Only paths matching one of these globs (relative to the source)."),
                 Attribute::optional("exclude", Type::list(Type::String))
-                    .description("Skip paths matching any of these globs."),
+                    .description("Skip paths matching any of these globs; a matching directory is skipped with everything under it."),
             ])
             .description("What each snapshot holds: pipeline configuration, scripts, environment state."),
         ),

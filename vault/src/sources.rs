@@ -119,11 +119,26 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
         });
     }
     // The walk only reads directories (each entry's type comes with it); the metadata of what
-    // it finds is read afterwards, on several threads.
+    // it finds is read afterwards, on several threads. An excluded directory is not entered.
+    let relative = |path: &Path| {
+        path.strip_prefix(&spec.path)
+            .unwrap_or(path)
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join("/")
+    };
     let mut found = Vec::new();
     let walker = walkdir::WalkDir::new(&spec.path)
         .follow_links(false)
-        .sort_by_file_name();
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|entry| {
+            entry.depth() == 0
+                || !exclude
+                    .as_ref()
+                    .is_some_and(|g| g.is_match(relative(entry.path())))
+        });
     for entry in walker {
         let entry = entry.map_err(|e| {
             let path = e
@@ -135,23 +150,10 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
                 .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
             Error::io(&path, "read", io)
         })?;
-        let rel = entry
-            .path()
-            .strip_prefix(&spec.path)
-            .unwrap_or(entry.path());
-        let rel = rel
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/");
-        if !rel.is_empty() {
-            if exclude.as_ref().is_some_and(|g| g.is_match(&rel)) {
-                continue;
-            }
-            let is_dir = entry.file_type().is_dir();
-            if !is_dir && include.as_ref().is_some_and(|g| !g.is_match(&rel)) {
-                continue;
-            }
+        let rel = relative(entry.path());
+        let is_dir = entry.file_type().is_dir();
+        if !rel.is_empty() && !is_dir && include.as_ref().is_some_and(|g| !g.is_match(&rel)) {
+            continue;
         }
         found.push((entry.into_path(), rel));
     }
@@ -388,5 +390,122 @@ mod tests {
             paths.is_sorted_by(|a, b| scan_order(a, b).is_lt()),
             "{paths:?}"
         );
+    }
+
+    /// What `std::fs` lists under `dir`, recursively, in scan order (directory, then its
+    /// entries sorted by name bytes), with each path's kind, size and link target.
+    fn listed_by_std(
+        root: &Path,
+        dir: &Path,
+        out: &mut Vec<(String, EntryKind, u64, Option<String>)>,
+    ) {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        for name in names {
+            let path = dir.join(name);
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let (kind, size, target) = if meta.is_dir() {
+                (EntryKind::Dir, 0, None)
+            } else if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&path).unwrap();
+                (
+                    EntryKind::Symlink,
+                    0,
+                    Some(target.to_str().unwrap().to_string()),
+                )
+            } else {
+                (EntryKind::File, meta.len(), None)
+            };
+            out.push((rel, kind, size, target));
+            if meta.is_dir() {
+                listed_by_std(root, &path, out);
+            }
+        }
+    }
+
+    /// The scan lists what is on disk: nested directories, one large enough to be spread over
+    /// the stat threads, an empty one, symlinks (not followed).
+    #[test]
+    fn the_scan_lists_every_path_with_its_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for i in 0..300 {
+            let path = root.join(format!("big/f{i:03}"));
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, "x".repeat(i)).unwrap();
+        }
+        for path in ["a/b/c/deep.txt", "a/top.txt", "z.txt"] {
+            let full = root.join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, path).unwrap();
+        }
+        std::fs::create_dir(root.join("empty")).unwrap();
+        std::os::unix::fs::symlink("../z.txt", root.join("a/link")).unwrap();
+        std::os::unix::fs::symlink("a", root.join("dirlink")).unwrap();
+
+        let scanned = scan(&[SourceSpec::new("s", root)]).unwrap();
+        let got: Vec<_> = scanned[0]
+            .items
+            .iter()
+            .map(|i| {
+                let e = &i.entry;
+                (e.path.clone(), e.kind, e.size, e.link_target.clone())
+            })
+            .collect();
+        let mut want = vec![(String::new(), EntryKind::Dir, 0, None)];
+        listed_by_std(root, root, &mut want);
+        assert_eq!(got, want);
+        // The root, big/ and its files, a/ a/b/ a/b/c/ and three files, empty/, two links.
+        assert_eq!(got.len(), 1 + 1 + 300 + 6 + 1 + 2);
+        let item = scanned[0]
+            .items
+            .iter()
+            .find(|i| i.entry.path == "big/f007")
+            .unwrap();
+        assert_eq!(item.abs, root.join("big/f007"));
+    }
+
+    /// An excluded directory is left out with everything under it, even when the glob names
+    /// only the directory; include globs select files and keep the directories above them.
+    #[test]
+    fn exclude_prunes_directories_and_include_selects_files() {
+        let dir = tempfile::tempdir().unwrap();
+        for path in [
+            "main.tf",
+            "build/out.tf",
+            "build/deep/x.tf",
+            "mod/vars.tf",
+            "mod/notes.md",
+        ] {
+            let full = dir.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(&full, path).unwrap();
+        }
+        let mut spec = SourceSpec::new("s", dir.path());
+        spec.exclude = vec!["build".into()];
+        spec.include = vec!["**/*.tf".into(), "*.tf".into()];
+        let scanned = scan(&[spec]).unwrap();
+        let paths: Vec<&str> = scanned[0]
+            .items
+            .iter()
+            .map(|i| i.entry.path.as_str())
+            .collect();
+        assert_eq!(paths, ["", "main.tf", "mod", "mod/vars.tf"]);
+    }
+
+    #[test]
+    fn a_missing_source_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = scan(&[SourceSpec::new("s", dir.path().join("gone"))]).unwrap_err();
+        assert!(err.to_string().contains("gone"), "{err}");
     }
 }
