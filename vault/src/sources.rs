@@ -241,6 +241,10 @@ fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Item> {
 /// The order a scan lists paths in: a directory, then its contents, names compared as bytes
 /// (what the walk's sort by file name gives), i.e. paths compared component by component.
 pub(crate) fn scan_order(a: &str, b: &str) -> std::cmp::Ordering {
+    // Equal paths are the common case when matching a parent: no need to split them.
+    if a == b {
+        return std::cmp::Ordering::Equal;
+    }
     a.split('/').cmp(b.split('/'))
 }
 
