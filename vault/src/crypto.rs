@@ -105,7 +105,7 @@ fn random<const N: usize>() -> [u8; N] {
 
 /// A random 32-byte id as hex: pack, index, snapshot and key names.
 pub fn random_id() -> String {
-    hex::encode(random::<32>())
+    const_hex::encode(random::<32>())
 }
 
 impl MasterKey {
@@ -334,14 +334,14 @@ pub struct BlobId(pub [u8; 32]);
 
 impl BlobId {
     pub fn to_hex(&self) -> String {
-        hex::encode(self.0)
+        const_hex::encode(self.0)
     }
 
     /// # Errors
     /// `Corrupt` naming `object` when the text is not a 64-digit hex id.
     pub fn from_hex(text: &str, object: &str) -> Result<BlobId> {
         let mut id = [0u8; 32];
-        hex::decode_to_slice(text, &mut id)
+        const_hex::decode_to_slice(text, &mut id)
             .map_err(|_| Error::corrupt(object, format!("{text:?} is not a blob id")))?;
         Ok(BlobId(id))
     }
@@ -358,7 +358,7 @@ impl std::fmt::Debug for BlobId {
 impl Serialize for BlobId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
         let mut text = [0u8; 64];
-        hex::encode_to_slice(self.0, &mut text).expect("64 hex digits for 32 bytes");
+        const_hex::encode_to_slice(self.0, &mut text).expect("64 hex digits for 32 bytes");
         s.serialize_str(std::str::from_utf8(&text).expect("hex is ASCII"))
     }
 }
@@ -373,7 +373,7 @@ impl<'de> Deserialize<'de> for BlobId {
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<BlobId, E> {
                 let mut id = [0u8; 32];
-                hex::decode_to_slice(text, &mut id).map_err(E::custom)?;
+                const_hex::decode_to_slice(text, &mut id).map_err(E::custom)?;
                 Ok(BlobId(id))
             }
         }
