@@ -5,8 +5,10 @@ use crate::crypto::BlobId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The format version this build writes and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version of the vaults this build creates, and the newest it reads. Version 2
+/// stores manifests in a binary encoding; a version 1 vault is still read and written as
+/// version 1 (JSON manifests), so the builds that made it keep reading it.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Content-defined chunking bounds (bytes). Small files stay one chunk; large artifacts split
 /// around 1 MiB so an edit re-uploads little.

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod error;
 pub mod format;
 pub mod locks;
+mod manifest;
 pub mod sources;
 pub mod storage;
 mod vault;

@@ -74,6 +74,17 @@ fn tree(root: &Path) {
     .unwrap();
 }
 
+/// Rewrites the format version in a local vault's (plain JSON) config, as an older or newer
+/// build would have written it.
+fn set_format_version(vault_root: &Path, version: u32) {
+    let path = vault_root.join("config");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    config["format_version"] = version.into();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+}
+
 fn assert_same_tree(a: &Path, b: &Path) {
     let list = |root: &Path| -> Vec<(String, String, u32)> {
         let mut out: Vec<_> = walkdir_like(root)
@@ -222,12 +233,7 @@ async fn opening_fails_clearly() {
         ErrorKind::NotFound
     );
 
-    let config_path = dir.path().join("vault/config");
-    let text = std::fs::read_to_string(&config_path)
-        .unwrap()
-        .replace("\"format_version\": 1", "\"format_version\": 99");
-    std::fs::remove_file(&config_path).unwrap();
-    std::fs::write(&config_path, text).unwrap();
+    set_format_version(&dir.path().join("vault"), 99);
     let newer = Vault::open(storage, &pass()).await.err().unwrap();
     assert_eq!(newer.kind, ErrorKind::UnsupportedVersion);
     assert!(newer.guidance.unwrap().contains("upgrade"));
@@ -815,4 +821,70 @@ async fn files_added_and_removed_between_unchanged_ones_leave_those_unread() {
         .await
         .unwrap();
     assert_same_tree(&src, &out);
+}
+
+/// A vault made by an older build (format version 1: JSON manifests) keeps working: this build
+/// snapshots into it, and once the vault is at version 2 (binary manifests) a JSON manifest
+/// serves as the parent of a binary one; both restore bit for bit, verify, and replicate.
+#[tokio::test]
+async fn version_1_vaults_and_their_json_manifests_keep_working() {
+    let LocalVault {
+        dir,
+        src,
+        root,
+        storage,
+        vault,
+    } = LocalVault::with_tree().await;
+    assert_eq!(vault.config().format_version, 2, "new vaults are version 2");
+    drop(vault);
+    let specs = [SourceSpec::new("ci", &src)];
+
+    set_format_version(&root, 1);
+    let v1 = Vault::open(storage.clone(), &pass()).await.unwrap();
+    assert_eq!(v1.config().format_version, 1);
+    let first = v1
+        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(first.files_read, 4);
+
+    set_format_version(&root, 2);
+    let v2 = Vault::open(storage.clone(), &pass()).await.unwrap();
+    write(&src.join("env/prod.tfvars"), b"region = \"eu-central-1\"\n");
+    let second = v2
+        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        second.files_read, 1,
+        "the JSON parent's entries were reused"
+    );
+    assert_eq!(v2.snapshots().await.unwrap().len(), 2);
+
+    let first_out = dir.path().join("out-first");
+    v2.restore(&first.id, &first_out, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read(first_out.join("ci/env/prod.tfvars")).unwrap(),
+        b"region = \"eu-west-1\"\n"
+    );
+    let second_out = dir.path().join("out-second");
+    v2.restore(&second.id, &second_out, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &second_out.join("ci"));
+    let report = v2.verify(true, &NoProgress).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    let copy_storage = Storage::local(&dir.path().join("copy"), true).unwrap();
+    let copy = Vault::init(copy_storage, &opts(), &pass()).await.unwrap();
+    let plan = v2.plan_replication(&copy).await.unwrap();
+    let copied = v2.replicate(&copy, &plan, &NoProgress).await.unwrap();
+    assert_eq!(copied.snapshots_copied, 2);
+    let copy_out = dir.path().join("out-copy");
+    copy.restore(&second.id, &copy_out, None, &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &copy_out.join("ci"));
 }

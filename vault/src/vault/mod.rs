@@ -27,6 +27,9 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
+/// The format version from which manifests are written in the binary encoding.
+const BINARY_MANIFESTS_SINCE: u32 = 2;
+
 /// Reports progress of long operations; the engine has no terminal code.
 pub trait Progress: Send + Sync {
     /// A phase begins; `total` is in bytes (0 when unknown).
@@ -401,22 +404,14 @@ impl Vault {
         ad: &str,
         value: &T,
     ) -> Result<u64> {
-        self.store_sealed_json_sized(key, ad, value, 0).await
+        let raw =
+            serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        self.store_sealed(key, ad, &raw).await
     }
 
-    /// [`Vault::store_sealed_json`] with room for `expected` bytes of JSON reserved up front
-    /// (a manifest is megabytes: growing the buffer by doubling copied it twice over).
-    async fn store_sealed_json_sized<T: serde::Serialize>(
-        &self,
-        key: &str,
-        ad: &str,
-        value: &T,
-        expected: usize,
-    ) -> Result<u64> {
-        let mut raw = Vec::with_capacity(expected);
-        serde_json::to_writer(&mut raw, value)
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        let sealed = seal_framed(&self.key, ad.as_bytes(), &raw);
+    /// Seals `raw` in a compression frame and writes it as the new object `key`.
+    async fn store_sealed(&self, key: &str, ad: &str, raw: &[u8]) -> Result<u64> {
+        let sealed = seal_framed(&self.key, ad.as_bytes(), raw);
         let len = sealed.len() as u64;
         if !self.storage.put_new(key, Bytes::from(sealed)).await? {
             return Err(Error::new(
@@ -509,16 +504,22 @@ impl Vault {
     /// # Errors
     /// `AlreadyExists` when a manifest `id` exists; `Storage`.
     async fn store_manifest(&self, id: &str, snapshot: &Snapshot) -> Result<u64> {
-        // About 250 bytes of JSON per entry (a path, two hex digests, numbers).
-        let entries: usize = snapshot.sources.iter().map(|s| s.entries.len()).sum();
+        // Version 1 vaults keep JSON manifests, which the builds that made them can read.
+        let raw = if self.config.format_version >= BINARY_MANIFESTS_SINCE {
+            crate::manifest::encode(snapshot)?
+        } else {
+            // About 250 bytes of JSON per entry (a path, two hex digests, numbers): reserved
+            // up front, as growing the buffer by doubling copied it twice over.
+            let entries: usize = snapshot.sources.iter().map(|s| s.entries.len()).sum();
+            let mut raw = Vec::with_capacity(entries * 256);
+            serde_json::to_writer(&mut raw, snapshot)
+                .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+            raw
+        };
         let manifest = self
-            .store_sealed_json_sized(
-                &format!("snapshots/{id}"),
-                &format!("snapshot:{id}"),
-                snapshot,
-                entries * 256,
-            )
+            .store_sealed(&format!("snapshots/{id}"), &format!("snapshot:{id}"), &raw)
             .await?;
+        drop(raw);
         // Already there when a manifest of this id was deleted but not its summary (a prune by
         // an older build, or by hand) and is now written again (replication): it is the
         // same snapshot, sealed for the same id.
@@ -585,8 +586,7 @@ impl Vault {
     /// # Errors
     /// `NotFound`, `Corrupt`.
     pub async fn load_snapshot(&self, id: &str) -> Result<Snapshot> {
-        self.load_sealed_json(&format!("snapshots/{id}"), &format!("snapshot:{id}"))
-            .await
+        load_manifest(&self.storage, &self.key, id).await
     }
 
     /// The digest the sources have now (cheap: unchanged files reuse the latest snapshot's
@@ -650,28 +650,53 @@ impl Budget {
     }
 }
 
-/// Reads, opens and parses one sealed JSON object (index, manifest, summary, record).
+/// Reads, opens and parses one sealed JSON object (index, summary, record, version 1
+/// manifest).
 async fn load_sealed_json<T: serde::de::DeserializeOwned>(
     storage: &Storage,
     master: &MasterKey,
     key: &str,
     ad: &str,
 ) -> Result<T> {
+    let (raw, object) = load_sealed(storage, master, key, ad).await?;
+    serde_json::from_slice(&raw).map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
+}
+
+/// Reads one snapshot manifest, in either encoding (FORMAT.md, "Snapshots").
+async fn load_manifest(storage: &Storage, master: &MasterKey, id: &str) -> Result<Snapshot> {
+    let key = format!("snapshots/{id}");
+    let (raw, object) = load_sealed(storage, master, &key, &format!("snapshot:{id}")).await?;
+    if crate::manifest::is_binary(&raw) {
+        crate::manifest::decode(&raw, &object)
+    } else {
+        serde_json::from_slice(&raw)
+            .map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
+    }
+}
+
+/// Reads, opens and unframes one sealed object; also returns its full name, for errors.
+async fn load_sealed(
+    storage: &Storage,
+    master: &MasterKey,
+    key: &str,
+    ad: &str,
+) -> Result<(Vec<u8>, String)> {
     let sealed = storage.get(key).await?;
     let object = format!("{}/{key}", storage.url());
     let framed = master.open(&object, ad.as_bytes(), &sealed)?;
+    drop(sealed);
     let raw = match framed.first() {
-        Some(1) => decompress_json(&framed[1..])
+        Some(1) => decompress_whole(&framed[1..])
             .map_err(|e| Error::corrupt(&object, format!("does not decompress: {e}")))?,
         Some(0) => without_flag(framed),
         _ => return Err(Error::corrupt(&object, "unknown compression tag")),
     };
-    serde_json::from_slice(&raw).map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
+    Ok((raw, object))
 }
 
-/// Decompresses a sealed JSON object's frame into one buffer of the size the frame records
+/// Decompresses a sealed object's frame (JSON or a manifest) into one buffer of the size the frame records
 /// (a manifest is megabytes: growing a buffer by doubling copied and faulted in twice that).
-fn decompress_json(z: &[u8]) -> std::io::Result<Vec<u8>> {
+fn decompress_whole(z: &[u8]) -> std::io::Result<Vec<u8>> {
     /// Larger recorded sizes are not trusted up front; the stream decoder grows as needed.
     const PRESIZE_UP_TO: u64 = 1 << 30;
     match zstd::zstd_safe::get_frame_content_size(z) {
@@ -703,13 +728,7 @@ async fn snapshot_info(
             Err(e) => return Err(e),
         }
     }
-    let manifest: Snapshot = load_sealed_json(
-        &storage,
-        &master,
-        &format!("snapshots/{id}"),
-        &format!("snapshot:{id}"),
-    )
-    .await?;
+    let manifest = load_manifest(&storage, &master, &id).await?;
     Ok(SnapshotInfo::new(id, manifest.summary()))
 }
 
@@ -751,6 +770,46 @@ mod tests {
             let framed = key.open("o", b"blob:x", &sealed).unwrap();
             prop_assert!(framed.len() <= raw.len() + 1);
             prop_assert_eq!(unframe("o", framed, raw.len()).unwrap(), raw);
+        }
+    }
+
+    /// Version 2 vaults store manifests in the binary encoding; version 1 vaults keep JSON,
+    /// which the builds that made them read.
+    #[tokio::test]
+    async fn manifests_are_binary_from_version_2_and_json_before() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        let specs = [SourceSpec::new("s", dir.path())];
+        let storage = Storage::memory();
+        let mut opts = InitOptions::new("v", "r");
+        opts.kdf = KdfParams::INSECURE_FOR_TESTS;
+        let passphrase = Passphrase::new("p");
+        let mut vault = Vault::init(storage.clone(), &opts, &passphrase)
+            .await
+            .unwrap();
+        for (version, binary) in [(1, false), (2, true)] {
+            vault.config.format_version = version;
+            let taken = vault
+                .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+                .await
+                .unwrap();
+            let id = &taken.id;
+            let (raw, _) = load_sealed(
+                &storage,
+                &vault.key,
+                &format!("snapshots/{id}"),
+                &format!("snapshot:{id}"),
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                crate::manifest::is_binary(&raw),
+                binary,
+                "version {version}"
+            );
+            assert_eq!(raw.first() == Some(&b'{'), !binary, "version {version}");
+            let manifest = vault.load_snapshot(id).await.unwrap();
+            assert_eq!(manifest.source_digest, taken.source_digest);
         }
     }
 
