@@ -120,13 +120,13 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
     }
     // The walk only reads directories (each entry's type comes with it); the metadata of what
     // it finds is read afterwards, on several threads. An excluded directory is not entered.
+    // The walk joins names to the root with `/`, so what follows the root is already the
+    // relative path (a name that is not UTF-8 is shown lossily, as each component would be).
     let relative = |path: &Path| {
         path.strip_prefix(&spec.path)
             .unwrap_or(path)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join("/")
+            .to_string_lossy()
+            .into_owned()
     };
     let mut found = Vec::new();
     let walker = walkdir::WalkDir::new(&spec.path)
@@ -504,6 +504,22 @@ mod tests {
             .map(|i| i.entry.path.as_str())
             .collect();
         assert_eq!(paths, ["", "main.tf", "mod", "mod/vars.tf"]);
+    }
+
+    /// A name that is not UTF-8 is shown lossily in the entry's path; the file is still read
+    /// from its real name.
+    #[test]
+    fn a_name_that_is_not_utf8_keeps_its_real_path() {
+        use std::os::unix::ffi::OsStrExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let name = std::ffi::OsStr::from_bytes(b"bad\xffname");
+        std::fs::create_dir(dir.path().join("d")).unwrap();
+        std::fs::write(dir.path().join("d").join(name), "x").unwrap();
+        let scanned = scan(&[SourceSpec::new("s", dir.path())]).unwrap();
+        let item = scanned[0].items.last().unwrap();
+        assert_eq!(item.entry.path, "d/bad\u{fffd}name");
+        assert_eq!(item.abs, dir.path().join("d").join(name));
+        assert_eq!(item.entry.size, 1);
     }
 
     #[test]
