@@ -130,6 +130,7 @@ impl Vault {
         let read = async {
             let mut snapshot_sources = Vec::new();
             for (source, batches) in planned {
+                let mut entries = Vec::with_capacity(batches.iter().map(|b| b.jobs.len()).sum());
                 let mut results = futures_util::stream::iter(batches)
                     .map(|batch| {
                         let tx = tx.clone();
@@ -144,7 +145,6 @@ impl Vault {
                         }
                     })
                     .buffered(BATCHES_IN_FLIGHT);
-                let mut entries = Vec::new();
                 // In order, as each batch is done: progress moves while files are read.
                 while let Some(batch) = results.next().await {
                     for (entry, read, new) in batch? {
@@ -362,15 +362,19 @@ impl ReadBatch {
         claimed: &Mutex<HashSet<BlobId>>,
         tx: &BlobSender,
     ) -> Result<Vec<(Entry, bool, u64)>> {
-        self.jobs
-            .into_iter()
-            .map(|job| match job {
-                Job::Reuse(entry) => Ok((entry, false, 0)),
+        // Sized up front: collecting `Result`s cannot know the length (a no-change snapshot's
+        // one batch holds every entry).
+        let mut done = Vec::with_capacity(self.jobs.len());
+        for job in self.jobs {
+            done.push(match job {
+                Job::Reuse(entry) => (entry, false, 0),
                 Job::Read(item) => {
-                    read_file(item, key, chunker, claimed, tx).map(|(e, new)| (e, true, new))
+                    let (entry, new) = read_file(item, key, chunker, claimed, tx)?;
+                    (entry, true, new)
                 }
-            })
-            .collect()
+            });
+        }
+        Ok(done)
     }
 }
 
