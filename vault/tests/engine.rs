@@ -513,6 +513,52 @@ async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
     assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
 }
 
+/// A process killed while writing a local vault leaves `<object>#<n>` staging files that no
+/// listing shows: prune deletes those untouched for as long as a lock takes to go stale, and
+/// leaves fresh ones (a write may be under way) and the locks' own.
+#[tokio::test]
+async fn prune_deletes_what_killed_writes_left_in_a_local_vault() {
+    let LocalVault {
+        dir: _dir,
+        src,
+        root,
+        vault,
+        ..
+    } = LocalVault::with_tree().await;
+    vault
+        .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let staged = |key: &str, age_secs: u64| {
+        let path = root.join(key);
+        write(&path, b"half written");
+        let file = std::fs::File::options().write(true).open(&path).unwrap();
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(age_secs);
+        file.set_modified(then).unwrap();
+        path
+    };
+    let old_pack = staged("data/ab/ab01#1", 3600);
+    let old_manifest = staged("snapshots/0123#2", 3600);
+    let fresh_pack = staged("data/cd/cd01#1", 0);
+    let old_lock = staged("locks/4567#1", 3600);
+
+    let plan = vault
+        .plan_prune(
+            &dr_vault::Retention::default(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    let summary = vault.prune(&plan).await.unwrap();
+    assert_eq!(summary.interrupted_writes_deleted, 2);
+    assert_eq!(summary.bytes_freed, 2 * b"half written".len() as u64);
+    assert!(!old_pack.exists() && !old_manifest.exists());
+    assert!(fresh_pack.exists(), "a write may still be under way");
+    assert!(old_lock.exists(), "lock files are the locks' business");
+    assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
+    assert_eq!(vault.snapshots().await.unwrap().len(), 1);
+}
+
 #[tokio::test]
 async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
     let dir = tempfile::tempdir().unwrap();

@@ -53,8 +53,13 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> u8 {
             if ctx.json {
                 output::json(&serde_json::json!({ "plan": plan, "summary": summary }));
             } else {
+                let interrupted = match summary.interrupted_writes_deleted {
+                    0 => String::new(),
+                    1 => ", 1 file left by an interrupted write deleted".to_string(),
+                    n => format!(", {n} files left by interrupted writes deleted"),
+                };
                 println!(
-                    "pruned: {} snapshots forgotten, {} packs deleted, {} freed",
+                    "pruned: {} snapshots forgotten, {} packs deleted{interrupted}, {} freed",
                     summary.snapshots_forgotten,
                     summary.packs_deleted,
                     output::bytes(summary.bytes_freed)

@@ -41,6 +41,8 @@ pub struct PrunePlan {
 pub struct PruneSummary {
     pub snapshots_forgotten: usize,
     pub packs_deleted: usize,
+    /// Staging files of writes a killed process left in a local vault.
+    pub interrupted_writes_deleted: usize,
     pub bytes_freed: u64,
 }
 
@@ -206,10 +208,17 @@ impl Vault {
             bytes_freed += sizes.get(*id).copied().unwrap_or(0);
             self.storage.delete(&pack_key(id)).await?;
         }
+        // What writers killed mid-write left in a local vault. Under the exclusive lock no
+        // write is under way; only files untouched for as long as a lock takes to go stale go.
+        let (interrupted_writes_deleted, swept) = self
+            .storage
+            .sweep_interrupted_writes(locks::STALE_AFTER)
+            .await?;
         Ok(PruneSummary {
             snapshots_forgotten: forget.len(),
             packs_deleted: dead_ids.len(),
-            bytes_freed,
+            interrupted_writes_deleted,
+            bytes_freed: bytes_freed + swept,
         })
     }
 
