@@ -340,11 +340,14 @@ impl BlobId {
     /// # Errors
     /// `Corrupt` naming `object` when the text is not a 64-digit hex id.
     pub fn from_hex(text: &str, object: &str) -> Result<BlobId> {
-        let mut id = [0u8; 32];
-        const_hex::decode_to_slice(text, &mut id)
-            .map_err(|_| Error::corrupt(object, format!("{text:?} is not a blob id")))?;
-        Ok(BlobId(id))
+        decode_id(text).ok_or_else(|| Error::corrupt(object, format!("{text:?} is not a blob id")))
     }
+}
+
+/// A blob id from exactly 64 hex digits (const-hex alone would also take a `0x` prefix).
+fn decode_id(text: &str) -> Option<BlobId> {
+    let mut id = [0u8; 32];
+    (text.len() == 64 && const_hex::decode_to_slice(text, &mut id).is_ok()).then_some(BlobId(id))
 }
 
 impl std::fmt::Debug for BlobId {
@@ -372,9 +375,7 @@ impl<'de> Deserialize<'de> for BlobId {
                 f.write_str("a blob id of 64 hex digits")
             }
             fn visit_str<E: serde::de::Error>(self, text: &str) -> std::result::Result<BlobId, E> {
-                let mut id = [0u8; 32];
-                const_hex::decode_to_slice(text, &mut id).map_err(E::custom)?;
-                Ok(BlobId(id))
+                decode_id(text).ok_or_else(|| E::custom(format!("{text:?} is not 64 hex digits")))
             }
         }
         d.deserialize_str(HexId)
@@ -486,8 +487,11 @@ mod tests {
             "\"zz\"",
             "12",
             &format!("\"{}\"", "g".repeat(64)),
+            &format!("\"0x{}\"", "a".repeat(64)),
         ] {
             assert!(serde_json::from_str::<BlobId>(text).is_err(), "{text}");
         }
+        assert!(BlobId::from_hex(&format!("0x{}", "a".repeat(64)), "o").is_err());
+        assert!(BlobId::from_hex(&"a".repeat(64), "o").is_ok());
     }
 }

@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 /// What a binary manifest starts with; a JSON manifest starts with `{`.
 pub(crate) const MAGIC: &[u8; 4] = b"DRM2";
 
+/// The longest path a manifest may hold (Linux allows 4 096 bytes for a whole path).
+const MAX_PATH: usize = 64 * 1024;
+
 const HAS_DIGEST: u8 = 1;
 const HAS_LINK_TARGET: u8 = 2;
 
@@ -156,6 +159,15 @@ impl Writer {
     }
 
     fn entry(&mut self, e: &Entry, previous: &str) -> Result<()> {
+        if e.path.len() > MAX_PATH {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "a path of {} bytes is over the {MAX_PATH} a manifest holds",
+                    e.path.len()
+                ),
+            ));
+        }
         let shared = shared_prefix(previous, &e.path);
         self.len(shared);
         self.str(&e.path[shared..]);
@@ -246,6 +258,10 @@ impl Reader<'_> {
         let mut n = 0u64;
         for shift in (0..64).step_by(7) {
             let b = self.byte()?;
+            // The tenth byte holds the 64th bit only.
+            if shift == 63 && b > 1 {
+                break;
+            }
             n |= u64::from(b & 0x7f) << shift;
             if b & 0x80 == 0 {
                 return Ok(n);
@@ -300,6 +316,11 @@ impl Reader<'_> {
             .filter(|&n| n <= previous.len())
             .ok_or_else(|| self.corrupt("shares more of a path than the previous path has"))?;
         let rest = self.len()?;
+        // Each path may repeat most of the one before it: without a bound, a hostile manifest
+        // of a few megabytes could make its reader build gigabytes of paths.
+        if shared + rest > MAX_PATH {
+            return Err(self.corrupt(&format!("has a path over {MAX_PATH} bytes")));
+        }
         let mut path = Vec::with_capacity(shared + rest);
         path.extend_from_slice(&previous.as_bytes()[..shared]);
         path.extend_from_slice(self.take(rest)?);
@@ -476,6 +497,40 @@ mod tests {
         // Each path after the first costs its last few bytes, not all 49.
         assert!(bytes.len() < 100 * 20, "{} bytes", bytes.len());
         assert_eq!(decode(&bytes, "x").unwrap(), snapshot);
+    }
+
+    #[test]
+    fn numbers_past_64_bits_and_overlong_paths_are_refused() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&[0xff; 9]);
+        bytes.push(0x02);
+        let err = decode(&bytes, "x").unwrap_err();
+        assert!(err.to_string().contains("longer than 64 bits"), "{err}");
+
+        let entry = Entry {
+            path: "a/".repeat(MAX_PATH / 2 + 1),
+            kind: EntryKind::Dir,
+            mode: 0,
+            size: 0,
+            mtime_ns: 0,
+            digest: None,
+            chunks: Vec::new(),
+            link_target: None,
+        };
+        let snapshot = Snapshot {
+            time: String::new(),
+            hostname: String::new(),
+            sources: vec![SnapshotSource {
+                name: "s".into(),
+                origin: String::new(),
+                single_file: false,
+                entries: vec![entry],
+            }],
+            labels: BTreeMap::new(),
+            parent: None,
+            source_digest: String::new(),
+        };
+        assert_eq!(encode(&snapshot).unwrap_err().kind, ErrorKind::InvalidInput);
     }
 
     #[test]

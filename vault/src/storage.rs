@@ -237,6 +237,12 @@ impl Storage {
         })
     }
 
+    /// What one object written in parts holds at most while it is being finished: its last
+    /// part and the parts still in flight.
+    pub(crate) fn bytes_held_by_a_finishing_write(&self) -> usize {
+        self.part_size * (PARTS_IN_FLIGHT + 1)
+    }
+
     /// The canonical URL of the vault root.
     pub fn url(&self) -> &str {
         &self.url
@@ -268,43 +274,53 @@ impl Storage {
 
     /// For a local vault, deletes the staging files (`<object>#<n>`) of writes that were
     /// interrupted (a killed process) and not touched for `stale_after`; readers never list
-    /// them, so nothing else would. Lock files are left to the locks. Returns how many files
-    /// and bytes went. On object stores an interrupted upload is the store's to reclaim: S3
-    /// and GCS by the bucket's abort-incomplete-multipart-upload lifecycle rule, Azure drops
-    /// uncommitted blocks after a week.
-    ///
-    /// # Errors
-    /// `Io` naming a staging file that could not be deleted.
+    /// them, so nothing else would. Only the vault's own object directories and `config` are
+    /// looked at (a vault may share its directory with other files); lock files are left to
+    /// the locks. Best effort: a file that cannot be deleted stays for the next sweep. Returns
+    /// how many files and bytes went. On object stores an interrupted upload is the store's
+    /// to reclaim: S3 and GCS by the bucket's abort-incomplete-multipart-upload lifecycle
+    /// rule, Azure drops uncommitted blocks after a week.
     pub async fn sweep_interrupted_writes(&self, stale_after: Duration) -> Result<(usize, u64)> {
-        let Some(dir) = self.local_dir.clone() else {
+        let Some(root) = self.local_dir.clone() else {
             return Ok((0, 0));
         };
         tokio::task::spawn_blocking(move || {
             let mut swept = (0, 0);
-            let mut dirs = vec![dir.clone()];
-            while let Some(current) = dirs.pop() {
-                let Ok(entries) = std::fs::read_dir(&current) else {
+            let mut sweep = |path: &Path, meta: &std::fs::Metadata| {
+                let stale = meta
+                    .modified()
+                    .ok()
+                    .and_then(|m| m.elapsed().ok())
+                    .is_some_and(|age| age >= stale_after);
+                let name = path.file_name().map(|n| n.to_string_lossy());
+                if stale
+                    && name.is_some_and(|n| is_staging_name(&n))
+                    && std::fs::remove_file(path).is_ok()
+                {
+                    swept.0 += 1;
+                    swept.1 += meta.len();
+                }
+            };
+            if let Ok(entries) = std::fs::read_dir(&root) {
+                for entry in entries.flatten() {
+                    let name = entry.file_name();
+                    let is_config_write = name.to_string_lossy().starts_with("config#");
+                    if let (true, Ok(meta)) = (is_config_write, entry.metadata()) {
+                        sweep(&entry.path(), &meta);
+                    }
+                }
+            }
+            let mut dirs: Vec<PathBuf> = OBJECT_DIRS.iter().map(|d| root.join(d)).collect();
+            while let Some(dir) = dirs.pop() {
+                let Ok(entries) = std::fs::read_dir(&dir) else {
                     continue;
                 };
                 for entry in entries.flatten() {
-                    let path = entry.path();
                     let Ok(meta) = entry.metadata() else { continue };
                     if meta.is_dir() {
-                        if path != dir.join("locks") {
-                            dirs.push(path);
-                        }
-                        continue;
-                    }
-                    let stale = meta
-                        .modified()
-                        .ok()
-                        .and_then(|m| m.elapsed().ok())
-                        .is_some_and(|age| age >= stale_after);
-                    if stale && is_staging_name(&entry.file_name().to_string_lossy()) {
-                        std::fs::remove_file(&path)
-                            .map_err(|e| Error::io(&path, "delete the interrupted write", e))?;
-                        swept.0 += 1;
-                        swept.1 += meta.len();
+                        dirs.push(entry.path());
+                    } else {
+                        sweep(&entry.path(), &meta);
                     }
                 }
             }
@@ -491,10 +507,13 @@ fn local_path(url: &str, base_dir: &Path) -> Result<PathBuf> {
     Ok(std::path::absolute(&path).unwrap_or(path))
 }
 
+/// The directories of a vault's objects (FORMAT.md), apart from `locks`.
+const OBJECT_DIRS: [&str; 6] = ["data", "index", "snapshots", "summaries", "keys", "records"];
+
 /// Whether a file name is a local staging file: object_store writes `<name>#<n>` and renames
 /// it to `<name>` when complete. Object names in a vault never hold `#`.
 fn is_staging_name(name: &str) -> bool {
-    name.rsplit_once('#').is_some_and(|(object, n)| {
+    name.split_once('#').is_some_and(|(object, n)| {
         !object.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
     })
 }
@@ -540,7 +559,7 @@ mod tests {
         for name in ["ab01#1", "0123#27", "config#3"] {
             assert!(is_staging_name(name), "{name}");
         }
-        for name in ["ab01", "#1", "ab01#", "ab01#x", "ab01#1a", "a#1#b"] {
+        for name in ["ab01", "#1", "ab01#", "ab01#x", "ab01#1a", "a#1#2", "a#1#b"] {
             assert!(!is_staging_name(name), "{name}");
         }
     }

@@ -515,7 +515,7 @@ async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
 
 /// A process killed while writing a local vault leaves `<object>#<n>` staging files that no
 /// listing shows: prune deletes those untouched for as long as a lock takes to go stale, and
-/// leaves fresh ones (a write may be under way) and the locks' own.
+/// leaves fresh ones (a write may be under way), the locks' own and files not the vault's.
 #[tokio::test]
 async fn prune_deletes_what_killed_writes_left_in_a_local_vault() {
     let LocalVault {
@@ -541,6 +541,7 @@ async fn prune_deletes_what_killed_writes_left_in_a_local_vault() {
     let old_manifest = staged("snapshots/0123#2", 3600);
     let fresh_pack = staged("data/cd/cd01#1", 0);
     let old_lock = staged("locks/4567#1", 3600);
+    let not_the_vaults = staged("notes/issue#12", 3600);
 
     let plan = vault
         .plan_prune(
@@ -555,6 +556,10 @@ async fn prune_deletes_what_killed_writes_left_in_a_local_vault() {
     assert!(!old_pack.exists() && !old_manifest.exists());
     assert!(fresh_pack.exists(), "a write may still be under way");
     assert!(old_lock.exists(), "lock files are the locks' business");
+    assert!(
+        not_the_vaults.exists(),
+        "only the vault's own directories are swept"
+    );
     assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
     assert_eq!(vault.snapshots().await.unwrap().len(), 1);
 }

@@ -458,35 +458,80 @@ const BATCH_KIB: u64 = 1024;
 /// largest chunk size), or eight batches of small ones.
 const READ_BUDGET_KIB: u32 = 16 * 1024;
 
-/// Collects sealed blobs into packs of about `target` bytes, writing each blob into its pack
-/// as it comes (a pack is never held whole in memory); a full pack is finished while the next
-/// one fills. Returns the packs written and the bytes stored.
-/// Full packs being finished at once (header written, then locally an fsync and a rename, on
-/// object stores the upload's completion). A local fsync of a 16 MiB pack took 20-100 ms, at
-/// times longer than filling the next pack, and the writer waited for each before finishing
-/// the next; a finishing pack holds no data in memory. (First snapshot of the benchmark tree,
-/// four runs each: 6.26 s mean with four at a time, 6.45 s with one; the VM's noise is ±0.4 s.)
-const PACKS_FINISHING: usize = 4;
+/// What full packs being finished at once (header written, then locally an fsync and a
+/// rename, on object stores the upload's completion) may hold of their last parts, in bytes.
+/// A local fsync of a 16 MiB pack took 20-100 ms, at times longer than filling the next pack,
+/// and with one at a time the writer waited for each. Locally (1 MiB parts) this lets four
+/// finish at once; on object stores (5 MiB parts, each finishing pack holding up to three)
+/// one. First snapshot of the benchmark tree, four runs each: 6.26 s mean with four at a
+/// time, 6.45 s with one (the VM's noise is ±0.4 s).
+const FINISHING_BYTES: usize = 12 * 1024 * 1024;
 
+/// Collects sealed blobs into packs of about `target` bytes, writing each blob into its pack
+/// as it comes (a pack is never held whole in memory); full packs are finished while the next
+/// ones fill. Returns the packs written and the bytes stored.
 pub(super) async fn pack_writer(
     storage: Storage,
     key: Arc<MasterKey>,
     target: usize,
     mut rx: BlobReceiver,
 ) -> Result<(Vec<PackEntry>, u64)> {
-    let mut packs = Vec::new();
-    let mut stored = 0u64;
+    let at_once = (FINISHING_BYTES / storage.bytes_held_by_a_finishing_write()).max(1);
+    let mut packs = Packs::default();
+    let written = write_packs(&storage, &key, target, &mut rx, at_once, &mut packs).await;
+    // Every pack started is awaited, also after an error: none is still being written once
+    // the snapshot's lock is released (the packs of a failed snapshot are in no index, and
+    // prune deletes them).
+    let mut first_error = written.err();
+    while let Some(task) = packs.finishing.pop_front() {
+        if let Err(e) = packs.take(task).await {
+            first_error.get_or_insert(e);
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok((packs.finished, packs.stored)),
+    }
+}
+
+/// The packs of one writer: being finished, and finished.
+#[derive(Default)]
+struct Packs {
+    finishing: VecDeque<tokio::task::JoinHandle<Result<(PackEntry, u64)>>>,
+    finished: Vec<PackEntry>,
+    stored: u64,
+}
+
+impl Packs {
+    /// Waits for a pack being finished and records it.
+    async fn take(
+        &mut self,
+        task: tokio::task::JoinHandle<Result<(PackEntry, u64)>>,
+    ) -> Result<()> {
+        let (pack, len) = task
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("pack upload failed: {e}")))??;
+        self.finished.push(pack);
+        self.stored += len;
+        Ok(())
+    }
+}
+
+/// Writes blobs into packs until the queue closes; full packs, and the last one, go to
+/// `packs.finishing`, where at most `at_once` are unfinished while blobs still come.
+async fn write_packs(
+    storage: &Storage,
+    key: &Arc<MasterKey>,
+    target: usize,
+    rx: &mut BlobReceiver,
+    at_once: usize,
+    packs: &mut Packs,
+) -> Result<()> {
     let mut open: Option<OpenPack> = None;
-    let mut finishing: VecDeque<tokio::task::JoinHandle<Result<(PackEntry, u64)>>> =
-        VecDeque::new();
-    let finished = |task: tokio::task::JoinHandle<Result<(PackEntry, u64)>>| async move {
-        task.await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("pack upload failed: {e}")))?
-    };
     while let Some((blob, queued)) = rx.recv().await {
         let pack = match &mut open {
             Some(pack) => pack,
-            None => open.insert(OpenPack::start(&storage).await?),
+            None => open.insert(OpenPack::start(storage).await?),
         };
         if let Err(e) = pack.add(blob).await {
             if let Some(pack) = open.take() {
@@ -497,31 +542,24 @@ pub(super) async fn pack_writer(
         drop(queued);
         if pack.len >= target as u64 {
             let full = open.take().expect("the pack just written to");
-            if finishing.len() >= PACKS_FINISHING {
-                let oldest = finishing.pop_front().expect("a pack being finished");
-                match finished(oldest).await {
-                    Ok((pack, len)) => {
-                        packs.push(pack);
-                        stored += len;
-                    }
-                    Err(e) => {
-                        full.writer.abort().await;
-                        return Err(e);
-                    }
+            if packs.finishing.len() >= at_once {
+                let oldest = packs.finishing.pop_front().expect("a pack being finished");
+                if let Err(e) = packs.take(oldest).await {
+                    full.writer.abort().await;
+                    return Err(e);
                 }
             }
-            finishing.push_back(tokio::spawn(full.finish(key.clone())));
+            packs
+                .finishing
+                .push_back(tokio::spawn(full.finish(key.clone())));
         }
     }
-    for task in finishing
-        .into_iter()
-        .chain(open.map(|pack| tokio::spawn(pack.finish(key))))
-    {
-        let (pack, len) = finished(task).await?;
-        packs.push(pack);
-        stored += len;
+    if let Some(pack) = open {
+        packs
+            .finishing
+            .push_back(tokio::spawn(pack.finish(key.clone())));
     }
-    Ok((packs, stored))
+    Ok(())
 }
 
 /// A pack being written: its blobs so far, where they are, and its length.
