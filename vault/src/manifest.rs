@@ -465,6 +465,23 @@ mod tests {
         }
     }
 
+    /// A manifest of one source holding `entries`, every other field empty.
+    fn one_source(single_file: bool, entries: Vec<Entry>) -> Snapshot {
+        Snapshot {
+            time: String::new(),
+            hostname: String::new(),
+            sources: vec![SnapshotSource {
+                name: "s".into(),
+                origin: String::new(),
+                single_file,
+                entries,
+            }],
+            labels: BTreeMap::new(),
+            parent: None,
+            source_digest: String::new(),
+        }
+    }
+
     #[test]
     fn sorted_paths_are_stored_by_what_they_add() {
         let entry = |path: &str| Entry {
@@ -478,21 +495,12 @@ mod tests {
             link_target: None,
         };
         let long = "pipelines/team-platform/deploy/production";
-        let snapshot = Snapshot {
-            time: String::new(),
-            hostname: String::new(),
-            sources: vec![SnapshotSource {
-                name: "s".into(),
-                origin: String::new(),
-                single_file: false,
-                entries: (0..100)
-                    .map(|i| entry(&format!("{long}/{i:03}.yml")))
-                    .collect(),
-            }],
-            labels: BTreeMap::new(),
-            parent: None,
-            source_digest: String::new(),
-        };
+        let snapshot = one_source(
+            false,
+            (0..100)
+                .map(|i| entry(&format!("{long}/{i:03}.yml")))
+                .collect(),
+        );
         let bytes = encode(&snapshot).unwrap();
         // Each path after the first costs its last few bytes, not all 49.
         assert!(bytes.len() < 100 * 20, "{} bytes", bytes.len());
@@ -517,19 +525,7 @@ mod tests {
             chunks: Vec::new(),
             link_target: None,
         };
-        let snapshot = Snapshot {
-            time: String::new(),
-            hostname: String::new(),
-            sources: vec![SnapshotSource {
-                name: "s".into(),
-                origin: String::new(),
-                single_file: false,
-                entries: vec![entry],
-            }],
-            labels: BTreeMap::new(),
-            parent: None,
-            source_digest: String::new(),
-        };
+        let snapshot = one_source(false, vec![entry]);
         assert_eq!(encode(&snapshot).unwrap_err().kind, ErrorKind::InvalidInput);
     }
 
@@ -545,19 +541,7 @@ mod tests {
             chunks: Vec::new(),
             link_target: None,
         };
-        let mut snapshot = Snapshot {
-            time: String::new(),
-            hostname: String::new(),
-            sources: vec![SnapshotSource {
-                name: "s".into(),
-                origin: String::new(),
-                single_file: true,
-                entries: vec![e.clone()],
-            }],
-            labels: BTreeMap::new(),
-            parent: None,
-            source_digest: String::new(),
-        };
+        let mut snapshot = one_source(true, vec![e.clone()]);
         let err = encode(&snapshot).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         // Upper-case hex would come back lower-case: refused too.
