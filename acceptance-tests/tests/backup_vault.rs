@@ -280,7 +280,7 @@ fn a_missing_passphrase_is_one_clear_error_and_the_passphrase_is_never_shown() {
 #[test]
 fn data_sources_read_a_vault_made_by_drctl_and_name_what_is_missing() {
     let tf = module();
-    let drctl = acceptance_tests::workspace_root().join("target/debug/drctl");
+    let drctl = acceptance_tests::drctl_bin();
     let run = |args: &[&str]| {
         let out = std::process::Command::new(&drctl)
             .args(args)
@@ -355,4 +355,61 @@ output "env" {{ value = data.dr_snapshot.s.labels["env"] }}
         "{HEADER}\ndata \"dr_snapshot\" \"s\" {{\n  vault_id = \"made-by-drctl\"\n  snapshot_id = \"ffff\"\n}}\n"
     ));
     tf.fails_with(&["plan", "-no-color"], r"Snapshot Not Found.*ffff");
+}
+
+/// Issue 12, items 1 and 6, as a user meets them: a vault pointed at a directory that holds
+/// other files is refused at apply (naming the directory and a file in it) and nothing is
+/// deleted, not then and not by a destroy; a credential in a resource's `storage_options` is
+/// an error at plan time on that key, so it never reaches the state.
+#[test]
+fn a_vault_over_other_files_is_refused_and_credentials_never_reach_state() {
+    let tf = module();
+    let data = tf.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("important.txt"), "keep me").unwrap();
+    tf.config(&vault_config(
+        r#"
+  name   = "primary"
+  region = "eu-west-1"
+  url    = "./data"
+  source {
+    name = "pipeline"
+    path = "pipeline"
+  }
+"#,
+    ));
+    tf.init();
+    tf.fails_with(
+        &["apply", "-auto-approve", "-input=false"],
+        r"data is not empty \(it holds .important\.txt.\)",
+    );
+    tf.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert_eq!(
+        std::fs::read_to_string(data.join("important.txt")).unwrap(),
+        "keep me"
+    );
+    assert_eq!(files_under(&data).len(), 1, "{:?}", files_under(&data));
+
+    tf.config(&vault_config(
+        r#"
+  name            = "primary"
+  region          = "eu-west-1"
+  url             = "vaults/primary"
+  storage_options = { aws_secret_access_key = "AKIAVERYSECRETVALUE" }
+"#,
+    ));
+    let out = tf.fails_with(
+        &["plan", "-input=false", "-no-color"],
+        r#"Storage Option Not Allowed.*"aws_secret_access_key" is not allowed.*environment"#,
+    );
+    // Terraform quotes the offending line of main.tf; the provider's own words never repeat it.
+    let shown = format!("{}{}", out.stdout, out.stderr);
+    assert_eq!(shown.matches("AKIAVERYSECRETVALUE").count(), 1, "{out}");
+    let state = tf.path().join("terraform.tfstate");
+    assert!(
+        !state.exists()
+            || !std::fs::read_to_string(&state)
+                .unwrap()
+                .contains("AKIAVERY")
+    );
 }

@@ -104,8 +104,10 @@ fn schema() -> Schema {
                 Attribute::optional("lock_for", Type::String)
                     .validator(duration_validator())
                     .description(
-                        "Snapshots younger than this can be deleted by nothing: not retention, not destroy, not drctl. \
-                         Recorded in the vault itself.",
+                        "Snapshots younger than this are deleted by nothing that uses the vault: not retention, not destroy, \
+                         not drctl, whoever runs them with the vault's passphrase. Recorded in the vault itself. It does not bind \
+                         someone who can delete objects in the bucket or directory directly: against that only the store's own \
+                         immutability helps (S3 Object Lock, GCS retention policies, Azure immutable blob storage).",
                     ),
             ])
             .description("Which snapshots to keep; applied after each snapshot. Without it every snapshot is kept."),
@@ -332,6 +334,7 @@ impl Resource for BackupVault {
     }
 
     async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        crate::vaults::validate_storage_options(config, diags);
         let mut names = std::collections::BTreeSet::new();
         for (i, s) in config.attr("source").elements().iter().enumerate() {
             let at = AttributePath::attr("source").index(i);
@@ -402,8 +405,8 @@ impl Resource for BackupVault {
                 "lock_for Cannot Be Lowered",
                 format!(
                     "This vault promises that snapshots are kept for {}; lowering that would unlock snapshots \
-                     taken under the promise. Keep lock_for at least that long. (It protects against mistakes \
-                     and attackers alike; once every snapshot is older than it, the vault can be destroyed.)",
+                     taken under the promise. Keep lock_for at least that long. (It binds this provider, drctl and anyone \
+                     using the vault's passphrase; once every snapshot is older than it, the vault can be destroyed.)",
                     prior.attr("retention").attr("lock_for").as_str().unwrap_or_default()
                 ),
             );
@@ -614,13 +617,29 @@ impl Resource for BackupVault {
             return;
         }
         self.vaults.forget(vault.storage().url());
-        if let Err(e) = vault.destroy(dr_vault::clock::now()).await {
-            let at = if e.kind == ErrorKind::Locked {
-                AttributePath::attr("retention").attribute("lock_for")
-            } else {
-                url_path()
-            };
-            diags.push(engine_diagnostic("Cannot Destroy Vault", &e).at(at));
+        match vault.destroy(dr_vault::clock::now()).await {
+            Ok(done) if !done.foreign_objects_left.is_empty() => diags.push(
+                Diagnostic::warning(
+                    "Files Left In Place",
+                    format!(
+                        "The vault at {} is destroyed. {} file(s) under its directories were not the vault's \
+                         (for example {:?}) and were left where they are.",
+                        vault.storage().url(),
+                        done.foreign_objects_left.len(),
+                        done.foreign_objects_left[0]
+                    ),
+                )
+                .at(url_path()),
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                let at = if e.kind == ErrorKind::Locked {
+                    AttributePath::attr("retention").attribute("lock_for")
+                } else {
+                    url_path()
+                };
+                diags.push(engine_diagnostic("Cannot Destroy Vault", &e).at(at));
+            }
         }
     }
 

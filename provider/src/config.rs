@@ -124,33 +124,7 @@ pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
             "work_dir must be a directory path. Remove it to use the default under the system temp directory.",
         );
     }
-    if let Some(options) = config.attr("storage_options").entries() {
-        for key in options.keys().filter(|k| looks_like_credential(k)) {
-            diags.error_at(
-                AttributePath::attr("storage_options").key(key),
-                "Credential In Configuration",
-                format!(
-                    "storage_options[{key:?}] looks like a credential. Credentials would be stored in plain text in the \
-                     Terraform state; pass them through the environment (AWS_*, GOOGLE_*, AZURE_*) instead."
-                ),
-            );
-        }
-    }
-}
-
-fn looks_like_credential(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    [
-        "secret",
-        "password",
-        "access_key",
-        "account_key",
-        "token",
-        "service_account_key",
-        "sas",
-    ]
-    .iter()
-    .any(|word| key.contains(word))
+    crate::vaults::validate_storage_options(config, diags);
 }
 
 #[cfg(test)]

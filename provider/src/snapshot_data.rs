@@ -16,6 +16,10 @@ impl DataSource for SnapshotData {
         "dr_snapshot"
     }
 
+    async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        crate::vaults::validate_storage_options(config, diags);
+    }
+
     fn schema(&self) -> Schema {
         Schema::new(
             0,

@@ -17,6 +17,10 @@ impl DataSource for VaultData {
         "dr_vault"
     }
 
+    async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        crate::vaults::validate_storage_options(config, diags);
+    }
+
     fn schema(&self) -> Schema {
         Schema::new(
             0,

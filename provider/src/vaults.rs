@@ -10,6 +10,37 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
 use tfplugin::{AttributePath, Diagnostic, Value};
 
+/// Checks the `storage_options` attribute of a provider block, resource or data source at plan
+/// time, with the engine's own allowlist ([`dr_vault::storage::check_options`], which
+/// `Storage::open` enforces again): one error per key refused, on that key.
+pub fn validate_storage_options(config: &Value, diags: &mut tfplugin::Diagnostics) {
+    let Some(options) = config.attr("storage_options").entries() else {
+        return;
+    };
+    for (key, value) in options {
+        let one = BTreeMap::from([(key.clone(), value.as_str().unwrap_or_default().to_string())]);
+        if let Err(e) = dr_vault::storage::check_options(&one) {
+            let detail = match &e.guidance {
+                Some(hint) => format!("{}. {}.", e.message, capitalised(hint)),
+                None => format!("{}.", e.message),
+            };
+            diags.error_at(
+                AttributePath::attr("storage_options").key(key),
+                "Storage Option Not Allowed",
+                detail,
+            );
+        }
+    }
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// Shared by the provider and every resource.
 #[derive(Default)]
 pub struct Vaults {

@@ -9,6 +9,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod format;
+pub mod layout;
 pub mod locks;
 mod manifest;
 pub mod sources;
@@ -20,7 +21,7 @@ pub use error::{Error, ErrorKind, Result};
 pub use sources::SourceSpec;
 pub use storage::Storage;
 pub use vault::{
-    latest_of, parse_duration, InitOptions, NoProgress, PendingScan, Policy, Problem, Progress,
-    PrunePlan, PruneSummary, ReplicationPlan, ReplicationSummary, RestoreSummary, Retention,
-    SnapshotInfo, SnapshotSummary, Vault, VerifyReport, SERIES_LABEL,
+    latest_of, parse_duration, DestroySummary, InitOptions, NoProgress, PendingScan, Policy,
+    Problem, Progress, PrunePlan, PruneSummary, ReplicationPlan, ReplicationSummary,
+    RestoreSummary, Retention, SnapshotInfo, SnapshotSummary, Vault, VerifyReport, SERIES_LABEL,
 };

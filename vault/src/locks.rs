@@ -39,6 +39,11 @@ pub struct LockGuard {
 }
 
 impl LockGuard {
+    /// The key of the lock object.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
     /// Removes the lock.
     ///
     /// # Errors
@@ -102,15 +107,15 @@ fn encode(exclusive: bool) -> Result<Bytes> {
 /// # Errors
 /// `Locked` naming the conflicting holder; `Storage`.
 pub async fn acquire(storage: &Storage, exclusive: bool) -> Result<LockGuard> {
-    let key = format!("locks/{}", random_id());
+    let key = crate::layout::lock(&random_id());
     storage.put_replace(&key, encode(exclusive)?).await?;
     let mut guard = LockGuard {
         storage: storage.clone(),
         key: key.clone(),
         refresher: None,
     };
-    for listed in storage.list("locks").await? {
-        if listed.key == key {
+    for listed in storage.list(crate::layout::LOCKS).await? {
+        if listed.key == key || crate::layout::parse(&listed.key).is_none() {
             continue;
         }
         let Ok(raw) = storage.get(&listed.key).await else {

@@ -110,10 +110,44 @@ impl Storage {
     /// `gs://bucket/prefix`, `az://container/prefix`. Local directories are created when
     /// `create` is set.
     ///
+    /// `options` may hold only the non-secret keys of [`ALLOWED_OPTIONS`] (see
+    /// [`check_options`]): they come from Terraform configuration and command lines, which end
+    /// up in state files and shell histories. Credentials come from the environment.
+    ///
     /// # Errors
-    /// `InvalidInput` for an unknown scheme or option; `NotFound` for a missing local
-    /// directory when not creating.
+    /// `InvalidInput` for an unknown scheme, a key outside the allowlist or an option the
+    /// service rejects; `NotFound` for a missing local directory when not creating.
     pub fn open(
+        url: &str,
+        options: &BTreeMap<String, String>,
+        base_dir: &Path,
+        create: bool,
+    ) -> Result<Storage> {
+        check_options(options)?;
+        Storage::open_unchecked(url, options, base_dir, create)
+    }
+
+    /// Like [`Storage::open`], with credentials held in memory added to the options: for a
+    /// program that has them from a secret store rather than the environment, and for tests
+    /// against emulators. Never feed it from configuration: that is what [`Storage::open`]
+    /// refuses.
+    ///
+    /// # Errors
+    /// As [`Storage::open`].
+    pub fn open_with_credentials(
+        url: &str,
+        options: &BTreeMap<String, String>,
+        credentials: &BTreeMap<String, String>,
+        base_dir: &Path,
+        create: bool,
+    ) -> Result<Storage> {
+        check_options(options)?;
+        let mut all = options.clone();
+        all.extend(credentials.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Storage::open_unchecked(url, &all, base_dir, create)
+    }
+
+    fn open_unchecked(
         url: &str,
         options: &BTreeMap<String, String>,
         base_dir: &Path,
@@ -254,21 +288,66 @@ impl Storage {
             .fold(self.prefix.clone(), |p, part| p.join(part))
     }
 
-    /// For a local vault, removes the directories left empty after its objects were deleted
-    /// (object stores have no directories). Directories holding anything else stay.
+    /// For a local vault, removes the vault's own directories (FORMAT.md, "Layout") left
+    /// empty after its objects were deleted, and then the vault directory itself if nothing
+    /// else is in it (object stores have no directories). A directory holding anything else,
+    /// or any directory that is not the vault's, stays; symlinks are never followed.
     pub fn remove_empty_local_dirs(&self) {
-        fn prune(dir: &Path) {
+        fn prune_empty(dir: &Path) {
+            let is_real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
+            if !is_real_dir(dir) {
+                return;
+            }
             if let Ok(entries) = std::fs::read_dir(dir) {
                 for entry in entries.flatten() {
                     if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                        prune(&entry.path());
+                        prune_empty(&entry.path());
                     }
                 }
             }
             let _ = std::fs::remove_dir(dir); // fails, as meant, when not empty
         }
-        if let Some(dir) = &self.local_dir {
-            prune(dir);
+        if let Some(root) = &self.local_dir {
+            for dir in crate::layout::DIRS {
+                prune_empty(&root.join(dir));
+            }
+            let _ = std::fs::remove_dir(root);
+        }
+    }
+
+    /// The first thing found at the vault's location (a key relative to it), if anything is
+    /// there at all: a vault is created only where nothing else lives. Locally any entry
+    /// counts, an empty directory or a symlink included.
+    ///
+    /// # Errors
+    /// `Storage`/`Io` when the location cannot be listed.
+    pub async fn first_object(&self) -> Result<Option<String>> {
+        if let Some(root) = &self.local_dir {
+            let mut names: Vec<String> = match std::fs::read_dir(root) {
+                Ok(entries) => entries
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(Error::io(root, "read", e)),
+            };
+            names.sort();
+            return Ok(names.into_iter().next());
+        }
+        let mut stream = self.store.list(Some(&self.prefix));
+        match stream.try_next().await {
+            Ok(Some(meta)) => {
+                let skip = self.prefix.parts().count();
+                let key: Vec<String> = meta
+                    .location
+                    .parts()
+                    .skip(skip)
+                    .map(|p| p.as_ref().to_string())
+                    .collect();
+                Ok(Some(key.join("/")))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(storage_error(&self.url, "list", e)),
         }
     }
 
@@ -310,7 +389,12 @@ impl Storage {
                     }
                 }
             }
-            let mut dirs: Vec<PathBuf> = OBJECT_DIRS.iter().map(|d| root.join(d)).collect();
+            let mut dirs: Vec<PathBuf> = crate::layout::DIRS
+                .iter()
+                .filter(|d| **d != crate::layout::LOCKS)
+                .map(|d| root.join(d))
+                .filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+                .collect();
             while let Some(dir) = dirs.pop() {
                 let Ok(entries) = std::fs::read_dir(&dir) else {
                     continue;
@@ -443,6 +527,9 @@ impl Storage {
     /// # Errors
     /// `Storage` when listing fails.
     pub async fn list(&self, dir: &str) -> Result<Vec<Listed>> {
+        if let Some(root) = &self.local_dir {
+            return list_local(root.clone(), dir.to_string()).await;
+        }
         let prefix = self.path(dir);
         let skip = self.prefix.parts().count();
         let metas: Vec<_> = self
@@ -507,15 +594,158 @@ fn local_path(url: &str, base_dir: &Path) -> Result<PathBuf> {
     Ok(std::path::absolute(&path).unwrap_or(path))
 }
 
-/// The directories of a vault's objects (FORMAT.md), apart from `locks`.
-const OBJECT_DIRS: [&str; 6] = ["data", "index", "snapshots", "summaries", "keys", "records"];
-
 /// Whether a file name is a local staging file: object_store writes `<name>#<n>` and renames
 /// it to `<name>` when complete. Object names in a vault never hold `#`.
 fn is_staging_name(name: &str) -> bool {
     name.split_once('#').is_some_and(|(object, n)| {
         !object.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
     })
+}
+
+/// Lists a local vault's files below `dir` without following symlinks: object_store's own
+/// local listing follows them, and a symlink planted in a vault directory must never make
+/// the vault read, or prune and destroy delete, what lies outside it. Staging files of
+/// unfinished writes are left out, as object_store leaves them out.
+async fn list_local(root: PathBuf, dir: String) -> Result<Vec<Listed>> {
+    tokio::task::spawn_blocking(move || {
+        let start = dir
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .fold(root.clone(), |p, part| p.join(part));
+        let mut out = Vec::new();
+        let walk = walkdir::WalkDir::new(&start)
+            .follow_links(false)
+            .follow_root_links(false);
+        for entry in walk {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e)
+                    if e.io_error()
+                        .is_some_and(|io| io.kind() == std::io::ErrorKind::NotFound) =>
+                {
+                    continue
+                }
+                Err(e) => {
+                    let path = e.path().unwrap_or(&start).to_path_buf();
+                    let io = e
+                        .into_io_error()
+                        .unwrap_or_else(|| std::io::Error::other("filesystem loop"));
+                    return Err(Error::io(&path, "list", io));
+                }
+            };
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy();
+            if is_staging_name(&name) {
+                continue;
+            }
+            let Ok(rel) = entry.path().strip_prefix(&root) else {
+                continue;
+            };
+            let key = rel
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
+            out.push(Listed { key, size });
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(out)
+    })
+    .await
+    .map_err(|e| Error::new(ErrorKind::Io, format!("listing task failed: {e}")))?
+}
+
+/// The storage options a vault accepts: none of them is a secret, so they may sit in
+/// Terraform state, in a vault id and on a command line. The service prefixes `aws_`,
+/// `azure_storage_`, `azure_` and `google_` are accepted in front of each. Everything else
+/// (keys, tokens, passwords, the settings that say where credentials are fetched from) comes
+/// only from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
+pub const ALLOWED_OPTIONS: &[&str] = &[
+    // where the service is
+    "region",
+    "default_region",
+    "endpoint",
+    "endpoint_url",
+    "base_url",
+    "account_name",
+    "use_emulator",
+    "use_fabric_endpoint",
+    "virtual_hosted_style_request",
+    "s3_express",
+    // how requests are made
+    "allow_http",
+    "unsigned_payload",
+    "checksum_algorithm",
+    "skip_signature",
+    "conditional_put",
+    "disable_tagging",
+    "request_payer",
+    "server_side_encryption",
+    "sse_kms_key_id",
+    "sse_bucket_key_enabled",
+    "user_agent",
+    "http1_only",
+    "http2_only",
+    "http2_keep_alive_interval",
+    "http2_keep_alive_timeout",
+    "http2_keep_alive_while_idle",
+    "randomize_addresses",
+    "proxy_url",
+    "proxy_excludes",
+    "proxy_ca_certificate",
+    // timeouts and connection pools
+    "connect_timeout",
+    "timeout",
+    "read_timeout",
+    "pool_idle_timeout",
+    "pool_max_idle_per_host",
+];
+
+/// Checks storage option keys against [`ALLOWED_OPTIONS`], and that a `proxy_url` holds no
+/// password. The one check the provider block, every resource and data source and `drctl -o`
+/// share (through [`Storage::open`], and before that at plan time).
+///
+/// # Errors
+/// `InvalidInput` naming the first key refused and saying where credentials come from.
+pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
+    for (key, value) in options {
+        let lower = key.to_ascii_lowercase();
+        let base = ["azure_storage_", "aws_", "azure_", "google_"]
+            .iter()
+            .find_map(|p| lower.strip_prefix(p))
+            .unwrap_or(&lower);
+        if !ALLOWED_OPTIONS.contains(&base) {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "storage option {key:?} is not allowed: options are stored in plain text \
+                     (Terraform state, vault ids, command lines), so only non-secret settings \
+                     are accepted"
+                ),
+            )
+            .hint(format!(
+                "credentials come from the environment (AWS_*, GOOGLE_*, AZURE_*); the options \
+                 allowed are: {}",
+                ALLOWED_OPTIONS.join(", ")
+            )));
+        }
+        if base == "proxy_url" {
+            let has_password = url::Url::parse(value)
+                .map(|u| u.password().is_some())
+                .unwrap_or(value.contains('@'));
+            if has_password {
+                return Err(Error::new(
+                    ErrorKind::InvalidInput,
+                    format!("storage option {key:?} holds a password"),
+                )
+                .hint("give the proxy URL without credentials; set HTTPS_PROXY in the environment for a proxy that needs them"));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn storage_error(object: &str, action: &str, e: object_store::Error) -> Error {

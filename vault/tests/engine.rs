@@ -491,12 +491,12 @@ async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
         .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
         .await
         .unwrap();
-    // A pack no index lists, as a snapshot killed before its index would leave.
+    // A pack no index lists, as a snapshot killed before its index would leave (named as
+    // packs are: a name outside the layout would be foreign, and left alone).
+    let orphan = format!("ff{}", "0".repeat(62));
+    let orphan_key = format!("data/ff/{orphan}");
     storage
-        .put_new(
-            "data/ff/ff00orphan",
-            bytes::Bytes::from_static(b"half a pack"),
-        )
+        .put_new(&orphan_key, bytes::Bytes::from_static(b"half a pack"))
         .await
         .unwrap();
     let plan = vault
@@ -507,9 +507,9 @@ async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
         .await
         .unwrap();
     assert!(plan.forget.is_empty());
-    assert_eq!(plan.packs_to_delete, ["ff00orphan"]);
+    assert_eq!(plan.packs_to_delete, [orphan]);
     vault.prune(&plan).await.unwrap();
-    assert!(!storage.exists("data/ff/ff00orphan").await.unwrap());
+    assert!(!storage.exists(&orphan_key).await.unwrap());
     assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
 }
 
@@ -938,4 +938,227 @@ async fn version_1_vaults_and_their_json_manifests_keep_working() {
         .await
         .unwrap();
     assert_same_tree(&src, &copy_out.join("ci"));
+}
+
+/// A vault owns only its objects (issue 12, item 1): it is never created over other files,
+/// and destroy deletes only keys of its layout, leaving anything else where it is.
+#[tokio::test]
+async fn init_refuses_a_location_that_holds_anything_naming_the_url_and_an_object() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    write(&data.join("important.txt"), b"keep me");
+    let storage = Storage::local(&data, true).unwrap();
+    let err = Vault::init(storage, &opts(), &pass()).await.err().unwrap();
+    assert_eq!(err.kind, ErrorKind::AlreadyExists);
+    assert!(err.message.contains("important.txt"), "{err}");
+    assert!(err.message.contains(&data.display().to_string()), "{err}");
+    assert_eq!(
+        std::fs::read(data.join("important.txt")).unwrap(),
+        b"keep me"
+    );
+    assert!(!data.join("config").exists() && !data.join("keys").exists());
+
+    // An empty directory is fine, and so is a vault directory that does not exist yet.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    Vault::init(Storage::local(&empty, true).unwrap(), &opts(), &pass())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn destroy_deletes_only_the_vaults_own_objects_and_names_what_it_left() {
+    let lv = LocalVault::with_tree().await;
+    lv.vault
+        .snapshot(
+            &[SourceSpec::new("ci", &lv.src)],
+            &BTreeMap::new(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    // Put there after init, by someone else: beside the vault, in its directories, and with
+    // names that look almost like its objects.
+    let foreign = [
+        "notes.txt",
+        "snapshots/README.md",
+        "data/ab/not-a-pack",
+        "data/\u{e9}\u{e9}/x",
+        "records/../escape",
+        "index/0123",
+    ];
+    for key in foreign.iter().filter(|k| !k.contains("..")) {
+        write(&lv.root.join(key), b"foreign");
+    }
+    let done = lv
+        .vault
+        .destroy(time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(done.snapshots_deleted, 1);
+    let mut left = done.foreign_objects_left.clone();
+    left.sort();
+    assert_eq!(
+        left,
+        [
+            "data/ab/not-a-pack",
+            "data/\u{e9}\u{e9}/x",
+            "index/0123",
+            "snapshots/README.md"
+        ]
+    );
+    for key in foreign.iter().filter(|k| !k.contains("..")) {
+        assert_eq!(
+            std::fs::read(lv.root.join(key)).unwrap(),
+            b"foreign",
+            "{key}"
+        );
+    }
+    // The vault itself is gone: config, keys, packs, manifests.
+    assert!(!lv.root.join("config").exists());
+    assert!(!lv.root.join("keys").exists());
+    assert_eq!(
+        Vault::open(lv.storage.clone(), &pass())
+            .await
+            .err()
+            .unwrap()
+            .kind,
+        ErrorKind::NotFound
+    );
+    drop(lv.dir);
+}
+
+#[tokio::test]
+async fn prune_and_verify_leave_foreign_objects_alone_and_report_them() {
+    let lv = LocalVault::with_tree().await;
+    let specs = [SourceSpec::new("ci", &lv.src)];
+    for i in 0..3 {
+        write(&lv.src.join("changing.txt"), format!("v{i}").as_bytes());
+        lv.vault
+            .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+            .await
+            .unwrap();
+    }
+    write(&lv.root.join("snapshots/notes.md"), b"mine");
+    write(&lv.root.join("data/zz/backup.tar"), b"mine too");
+    let plan = lv
+        .vault
+        .plan_prune(
+            &dr_vault::Retention {
+                keep_last: Some(1),
+                ..Default::default()
+            },
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(plan.forget.len(), 2);
+    assert_eq!(
+        plan.foreign_objects,
+        ["data/zz/backup.tar", "snapshots/notes.md"]
+    );
+    lv.vault.prune(&plan).await.unwrap();
+    assert_eq!(
+        std::fs::read(lv.root.join("snapshots/notes.md")).unwrap(),
+        b"mine"
+    );
+    assert_eq!(
+        std::fs::read(lv.root.join("data/zz/backup.tar")).unwrap(),
+        b"mine too"
+    );
+    let report = lv.vault.verify(true, &NoProgress).await.unwrap();
+    assert!(report.is_clean(), "{:?}", report.problems);
+    assert_eq!(report.snapshots, 1);
+    assert_eq!(
+        report.foreign_objects,
+        ["data/zz/backup.tar", "snapshots/notes.md"]
+    );
+    assert_eq!(lv.vault.snapshots().await.unwrap().len(), 1);
+}
+
+/// A symlink planted in a local vault's directories is never followed: what it points at is
+/// neither listed nor deleted, by prune or by destroy.
+#[tokio::test]
+async fn a_symlink_in_a_local_vault_never_leads_prune_or_destroy_outside_it() {
+    let lv = LocalVault::with_tree().await;
+    lv.vault
+        .snapshot(
+            &[SourceSpec::new("ci", &lv.src)],
+            &BTreeMap::new(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    // Outside the vault, files named exactly like the vault's own objects.
+    let outside = lv.dir.path().join("outside");
+    let fan = (0..=255u8)
+        .map(|b| format!("{b:02x}"))
+        .find(|fan| !lv.root.join("data").join(fan).exists())
+        .unwrap();
+    let id = fan.clone() + &"0".repeat(62);
+    write(&outside.join(&id), b"outside pack");
+    write(&outside.join("snap").join(&id), b"outside manifest");
+    std::os::unix::fs::symlink(&outside, lv.root.join("data").join(&fan)).unwrap();
+    std::os::unix::fs::symlink(
+        outside.join("snap").join(&id),
+        lv.root.join("snapshots").join(&id),
+    )
+    .unwrap();
+    let plan = lv
+        .vault
+        .plan_prune(&Default::default(), time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(
+        plan.packs_to_delete.is_empty(),
+        "{:?}",
+        plan.packs_to_delete
+    );
+    lv.vault.prune(&plan).await.unwrap();
+    lv.vault
+        .destroy(time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(outside.join(&id)).unwrap(), b"outside pack");
+    assert_eq!(
+        std::fs::read(outside.join("snap").join(&id)).unwrap(),
+        b"outside manifest"
+    );
+}
+
+/// Setuid, setgid and sticky bits are stored but never restored (issue 12, item 3): a restore
+/// must not hand privileges to whatever a snapshot holds. The rest of the mode comes back.
+#[tokio::test]
+async fn restore_never_sets_setuid_setgid_or_sticky_bits() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let lv = LocalVault::with_tree().await;
+    let tool = lv.src.join("bin/tool");
+    write(&tool, b"#!/bin/sh\n");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o6755)).unwrap();
+    std::fs::set_permissions(lv.src.join("bin"), std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let taken = lv
+        .vault
+        .snapshot(
+            &[SourceSpec::new("ci", &lv.src)],
+            &BTreeMap::new(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    let manifest = lv.vault.load_snapshot(&taken.id).await.unwrap();
+    let stored = manifest.sources[0]
+        .entries
+        .iter()
+        .find(|e| e.path == "bin/tool")
+        .unwrap();
+    assert_eq!(stored.mode, 0o6755, "the stored mode is what was on disk");
+    let out = lv.dir.path().join("out");
+    lv.vault
+        .restore(&taken.id, &out, None, &NoProgress)
+        .await
+        .unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&out.join("ci/bin/tool")), 0o755);
+    assert_eq!(mode(&out.join("ci/bin")), 0o777);
+    assert_eq!(mode(&out.join("ci/scripts/deploy.sh")), 0o755);
 }

@@ -5,6 +5,7 @@
 
 use bytes::Bytes;
 use dr_vault::{ErrorKind, Storage};
+use std::collections::BTreeMap;
 
 async fn conformance(s: &Storage) {
     // create-if-absent: the first write wins, a second never replaces it.
@@ -211,21 +212,20 @@ async fn s3_backend_on_a_loopback_server() {
     let endpoint = moto.endpoint();
     create_bucket(&endpoint, "vaults");
     // Test credentials for the emulator; real deployments take them from AWS_* variables.
-    let options = [
+    let options = string_map(&[
         ("endpoint", endpoint.as_str()),
         ("allow_http", "true"),
         ("region", "us-east-1"),
-        ("access_key_id", "test"),
-        ("secret_access_key", "test"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ]);
+    let credentials = string_map(&[("access_key_id", "test"), ("secret_access_key", "test")]);
     let dir = tempfile::tempdir().unwrap();
-    let s = Storage::open("s3://vaults/team/primary", &options, dir.path(), true).unwrap();
+    let open = |url: &str| {
+        Storage::open_with_credentials(url, &options, &credentials, dir.path(), true).unwrap()
+    };
+    let s = open("s3://vaults/team/primary");
     assert_eq!(s.url(), "s3://vaults/team/primary");
     conformance(&s).await;
-    let fresh = Storage::open("s3://vaults/team/engine", &options, dir.path(), true).unwrap();
+    let fresh = open("s3://vaults/team/engine");
     engine_round_trip(fresh, dir.path()).await;
 }
 
@@ -307,20 +307,27 @@ async fn azure_backend_on_azurite() {
         String::from_utf8_lossy(&created.stderr)
     );
     // Emulator credentials; real deployments take them from AZURE_* variables.
-    let options = [
+    let options = string_map(&[
         ("endpoint", account_url.as_str()),
         ("account_name", AZURITE_ACCOUNT),
-        ("access_key", AZURITE_KEY),
         ("allow_http", "true"),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
+    ]);
+    let credentials = string_map(&[("access_key", AZURITE_KEY)]);
     let dir = tempfile::tempdir().unwrap();
-    let s = Storage::open("az://vaults/team/primary", &options, dir.path(), true).unwrap();
+    let open = |url: &str| {
+        Storage::open_with_credentials(url, &options, &credentials, dir.path(), true).unwrap()
+    };
+    let s = open("az://vaults/team/primary");
     conformance(&s).await;
-    let fresh = Storage::open("az://vaults/team/engine", &options, dir.path(), true).unwrap();
+    let fresh = open("az://vaults/team/engine");
     engine_round_trip(fresh, dir.path()).await;
+}
+
+fn string_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
 }
 
 const CREATE_AZURE_CONTAINER: &str = "
@@ -350,4 +357,76 @@ fn gcs_urls_and_options_are_checked_without_a_server() {
     assert!(err.to_string().contains("no_such_option"), "{err}");
     let err = Storage::open("gs:///x", &Default::default(), dir.path(), true).unwrap_err();
     assert!(err.to_string().contains("names no bucket"), "{err}");
+}
+
+/// Storage options may hold only non-secret keys (issue 12, item 6): every way of opening a
+/// vault goes through `Storage::open`, so one check covers the provider, data sources and
+/// drctl. The error names the key and never the value.
+#[test]
+fn storage_options_outside_the_allowlist_are_refused_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    for key in [
+        "aws_secret_access_key",
+        "secret_access_key",
+        "access_key_id",
+        "token",
+        "azure_storage_account_key",
+        "sas_token",
+        "client_secret",
+        "google_service_account_key",
+        "application_credentials",
+        "sse_customer_key_base64",
+        "no_such_option",
+    ] {
+        let options = string_map(&[(key, "s3cr3t-value")]);
+        for url in ["s3://b/p", "az://c/p", "gs://b/p", "./local", "memory://"] {
+            let err = Storage::open(url, &options, dir.path(), true).unwrap_err();
+            assert_eq!(err.kind, ErrorKind::InvalidInput, "{key} {url}");
+            assert!(err.message.contains(key), "{err}");
+            let all = format!("{} {:?}", err, err.guidance);
+            assert!(!all.contains("s3cr3t-value"), "{all}");
+            assert!(all.contains("environment"), "{all}");
+        }
+    }
+    let proxy = string_map(&[("proxy_url", "http://user:hunter2@proxy:3128")]);
+    let err = Storage::open("s3://b/p", &proxy, dir.path(), true).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+    // The settings users need pass, prefixed or not.
+    let fine = string_map(&[
+        ("aws_region", "eu-west-1"),
+        ("endpoint", "http://127.0.0.1:9"),
+        ("allow_http", "true"),
+        ("timeout", "5s"),
+        ("proxy_url", "http://proxy:3128"),
+    ]);
+    Storage::open("s3://b/p", &fine, dir.path(), true).unwrap();
+}
+
+/// A local vault's listing never follows a symlink out of the vault.
+#[tokio::test]
+async fn local_listing_does_not_follow_symlinks() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = dir.path().join("outside");
+    std::fs::create_dir_all(outside.join("deep")).unwrap();
+    std::fs::write(outside.join("deep/secret"), "x").unwrap();
+    std::fs::write(outside.join("file"), "x").unwrap();
+    let s = Storage::local(&dir.path().join("vault"), true).unwrap();
+    s.put_new("data/ab/real", Bytes::from_static(b"r"))
+        .await
+        .unwrap();
+    std::os::unix::fs::symlink(&outside, dir.path().join("vault/data/cd")).unwrap();
+    std::os::unix::fs::symlink(outside.join("file"), dir.path().join("vault/data/ab/link"))
+        .unwrap();
+    std::os::unix::fs::symlink(&outside, dir.path().join("vault/index")).unwrap();
+    let keys: Vec<String> = s
+        .list("")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|l| l.key)
+        .collect();
+    assert_eq!(keys, ["data/ab/real"]);
+    assert!(s.list("index").await.unwrap().is_empty());
+    assert_eq!(s.first_object().await.unwrap().as_deref(), Some("data"));
 }

@@ -41,6 +41,9 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> u8 {
         for s in &plan.forget {
             println!("  forget {} {}", &s.id[..12], s.time);
         }
+        for key in &plan.foreign_objects {
+            eprintln!("warning: {key} is not one of the vault's objects; it is left alone");
+        }
     }
     if args.dry_run {
         if ctx.json {

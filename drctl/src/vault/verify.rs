@@ -20,6 +20,11 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> u8 {
                 for p in &report.problems {
                     println!("problem: {}: {}", p.object, p.message);
                 }
+                for key in &report.foreign_objects {
+                    eprintln!(
+                        "warning: {key} is not one of the vault's objects; it was not checked"
+                    );
+                }
                 println!(
                     "checked {} snapshots, {} index files, {} packs, {} blobs ({} read): {}",
                     report.snapshots,

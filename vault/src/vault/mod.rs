@@ -8,10 +8,11 @@ mod records;
 mod replicate;
 mod restore;
 mod snapshot;
+mod tree;
 mod verify;
 
 pub use prune::{parse_duration, PrunePlan, PruneSummary, Retention};
-pub use records::Policy;
+pub use records::{DestroySummary, Policy};
 pub use replicate::{ReplicationPlan, ReplicationSummary};
 pub use snapshot::PendingScan;
 
@@ -20,6 +21,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
     BlobLocation, ChunkerParams, Config, IndexFile, ManifestSummary, Snapshot, FORMAT_VERSION,
 };
+use crate::layout::{self, Kind};
 use crate::sources::{self, SourceSpec};
 use crate::storage::Storage;
 use bytes::Bytes;
@@ -122,6 +124,8 @@ pub struct SnapshotSummary {
     /// Bytes written to storage (packs, index, manifest).
     pub bytes_stored: u64,
     pub source_digest: String,
+    /// FIFOs, sockets and devices in the sources, left out without being opened.
+    pub special_files_skipped: usize,
 }
 
 /// What a restore did.
@@ -150,6 +154,9 @@ pub struct VerifyReport {
     pub blobs_checked: usize,
     pub bytes_read: u64,
     pub problems: Vec<Problem>,
+    /// Keys under the vault's directories that are not of its layout: not the vault's, so
+    /// neither checked nor ever deleted (FORMAT.md, "Layout").
+    pub foreign_objects: Vec<String>,
 }
 
 impl VerifyReport {
@@ -164,8 +171,6 @@ pub struct Vault {
     config: Config,
     key: Arc<MasterKey>,
 }
-
-const CONFIG: &str = "config";
 
 /// RFC 3339 UTC with nanoseconds: snapshots taken in the same second must still sort in the
 /// order they were taken ("latest" depends on it).
@@ -185,16 +190,8 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
-fn summary_key(snapshot_id: &str) -> String {
-    format!("summaries/{snapshot_id}")
-}
-
 /// Summaries read at once when listing (they are small; on object stores each is a request).
 const SUMMARY_READS_IN_FLIGHT: usize = 16;
-
-fn pack_key(id: &str) -> String {
-    format!("data/{}/{id}", &id[..2.min(id.len())])
-}
 
 /// Chunks larger than this are sampled before they are compressed.
 const SAMPLE_ABOVE: usize = 128 * 1024;
@@ -278,12 +275,24 @@ impl Vault {
         opts: &InitOptions,
         passphrase: &Passphrase,
     ) -> Result<Vault> {
-        if storage.exists(CONFIG).await? {
+        if storage.exists(layout::CONFIG).await? {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
                 format!("a vault already exists at {}", storage.url()),
             )
             .hint("open it instead, or choose another location"));
+        }
+        // A vault owns everything under its location (destroy empties it): it is created only
+        // where nothing else lives, so it can never take, or later delete, what is not its own.
+        if let Some(found) = storage.first_object().await? {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!(
+                    "{} is not empty (it holds {found:?}); a vault is created only where nothing else lives",
+                    storage.url()
+                ),
+            )
+            .hint("choose a new or empty directory or prefix; objects of a vault whose init or destroy was interrupted are removed by hand"));
         }
         let key = MasterKey::generate();
         let key_id = random_id();
@@ -291,7 +300,7 @@ impl Vault {
         let key_json = serde_json::to_vec_pretty(&keyfile)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         storage
-            .put_new(&format!("keys/{key_id}"), Bytes::from(key_json))
+            .put_new(&layout::key_file(&key_id), Bytes::from(key_json))
             .await?;
         let config = Config {
             format_version: FORMAT_VERSION,
@@ -309,8 +318,11 @@ impl Vault {
         let config_json = serde_json::to_vec_pretty(&config)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         // The config is written last: its presence is what makes a vault.
-        if !storage.put_new(CONFIG, Bytes::from(config_json)).await? {
-            storage.delete(&format!("keys/{key_id}")).await?;
+        if !storage
+            .put_new(layout::CONFIG, Bytes::from(config_json))
+            .await?
+        {
+            storage.delete(&layout::key_file(&key_id)).await?;
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
                 format!("a vault was created at {} concurrently", storage.url()),
@@ -330,7 +342,7 @@ impl Vault {
     /// when no key opens.
     pub async fn open(storage: Storage, passphrase: &Passphrase) -> Result<Vault> {
         let config = Self::read_config(&storage).await?;
-        for listed in storage.list("keys").await? {
+        for listed in list_own(&storage, Kind::Key).await? {
             let raw = storage.get(&listed.key).await?;
             let file: KeyFile = serde_json::from_slice(&raw)
                 .map_err(|e| Error::corrupt(&listed.key, format!("not a key file: {e}")))?;
@@ -357,7 +369,7 @@ impl Vault {
     /// # Errors
     /// `NotFound` without a vault; `UnsupportedVersion` for a newer format; `Corrupt`.
     pub async fn read_config(storage: &Storage) -> Result<Config> {
-        let raw = match storage.get(CONFIG).await {
+        let raw = match storage.get(layout::CONFIG).await {
             Ok(raw) => raw,
             Err(e) if e.kind == ErrorKind::NotFound => {
                 return Err(Error::new(
@@ -425,7 +437,7 @@ impl Vault {
     /// Every index file, merged: blob → (pack, location).
     async fn load_index(&self) -> Result<HashMap<BlobId, (Arc<str>, BlobLocation)>> {
         let mut map = HashMap::new();
-        for listed in self.storage.list("index").await? {
+        for listed in list_own(&self.storage, Kind::Index).await? {
             let id = listed.key.rsplit('/').next().unwrap_or_default();
             let index: IndexFile = self
                 .load_sealed_json(&listed.key, &format!("index:{id}"))
@@ -442,39 +454,38 @@ impl Vault {
 
     /// Every pack in storage (listed or not in an index) and its size, by pack id.
     async fn pack_sizes(&self) -> Result<BTreeMap<String, u64>> {
-        let listed = self.storage.list("data").await?;
-        Ok(listed
+        let listed = list_own(&self.storage, Kind::Pack).await?;
+        Ok(listed.into_iter().map(|l| (l.name, l.size)).collect())
+    }
+
+    /// The ids of the vault's own objects of one kind, unordered.
+    async fn ids_of(&self, kind: Kind) -> Result<Vec<String>> {
+        Ok(list_own(&self.storage, kind)
+            .await?
             .into_iter()
-            .map(|l| {
-                (
-                    l.key.rsplit('/').next().unwrap_or_default().to_string(),
-                    l.size,
-                )
-            })
+            .map(|l| l.name)
             .collect())
     }
 
-    /// The names (last path segment) of the objects under `prefix`, unordered.
-    async fn ids_under(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(self
-            .storage
-            .list(prefix)
-            .await?
-            .into_iter()
-            .map(|l| l.key.rsplit('/').next().unwrap_or_default().to_string())
-            .collect())
+    /// Keys under the vault's location that are not of its layout (FORMAT.md, "Layout"):
+    /// nothing reads or deletes them; prune, destroy and verify report them.
+    ///
+    /// # Errors
+    /// `Storage` when listing fails.
+    pub async fn foreign_objects(&self) -> Result<Vec<String>> {
+        foreign_objects(&self.storage).await
     }
 
     /// The ids of every snapshot manifest, unordered.
     pub(super) async fn snapshot_ids(&self) -> Result<Vec<String>> {
-        self.ids_under("snapshots").await
+        self.ids_of(Kind::Snapshot).await
     }
 
     /// The ids of the snapshots that have a summary (some may have lost their manifest to a
     /// prune by an older build, which knew no summaries: callers intersect with
     /// [`Vault::snapshot_ids`]).
     pub(super) async fn summary_ids(&self) -> Result<Vec<String>> {
-        self.ids_under("summaries").await
+        self.ids_of(Kind::Summary).await
     }
 
     /// Every snapshot, oldest first. Reads the small summaries, not the manifests.
@@ -517,7 +528,7 @@ impl Vault {
             raw
         };
         let manifest = self
-            .store_sealed(&format!("snapshots/{id}"), &format!("snapshot:{id}"), &raw)
+            .store_sealed(&layout::snapshot(id), &format!("snapshot:{id}"), &raw)
             .await?;
         drop(raw);
         // Already there when a manifest of this id was deleted but not its summary (a prune by
@@ -525,7 +536,7 @@ impl Vault {
         // same snapshot, sealed for the same id.
         let summary = self
             .store_sealed_json(
-                &summary_key(id),
+                &layout::summary(id),
                 &format!("summary:{id}"),
                 &snapshot.summary(),
             )
@@ -650,6 +661,48 @@ impl Budget {
     }
 }
 
+/// One of the vault's own objects as listed.
+struct OwnObject {
+    key: String,
+    /// Its id (a record's name).
+    name: String,
+    size: u64,
+}
+
+/// The vault's own objects of one kind; keys that do not parse as that kind are skipped here
+/// (and reported by [`foreign_objects`]), so nothing that is not the vault's is ever read as
+/// its object, or deleted as one.
+async fn list_own(storage: &Storage, kind: Kind) -> Result<Vec<OwnObject>> {
+    Ok(storage
+        .list(kind.dir())
+        .await?
+        .into_iter()
+        .filter_map(|listed| {
+            let object = layout::parse(&listed.key).filter(|o| o.kind == kind)?;
+            Some(OwnObject {
+                name: object.name.to_string(),
+                key: listed.key.clone(),
+                size: listed.size,
+            })
+        })
+        .collect())
+}
+
+/// Every key under the vault's own directories, and `config`'s siblings, that is not of the
+/// layout. Only the vault's directories are listed: a vault that shares its location with
+/// other files (made by an older build) does not walk them.
+async fn foreign_objects(storage: &Storage) -> Result<Vec<String>> {
+    let mut foreign = Vec::new();
+    for dir in layout::DIRS {
+        for listed in storage.list(dir).await? {
+            if layout::parse(&listed.key).is_none() {
+                foreign.push(listed.key);
+            }
+        }
+    }
+    Ok(foreign)
+}
+
 /// Reads, opens and parses one sealed JSON object (index, summary, record, version 1
 /// manifest).
 async fn load_sealed_json<T: serde::de::DeserializeOwned>(
@@ -664,7 +717,7 @@ async fn load_sealed_json<T: serde::de::DeserializeOwned>(
 
 /// Reads one snapshot manifest, in either encoding (FORMAT.md, "Snapshots").
 async fn load_manifest(storage: &Storage, master: &MasterKey, id: &str) -> Result<Snapshot> {
-    let key = format!("snapshots/{id}");
+    let key = layout::snapshot(id);
     let (raw, object) = load_sealed(storage, master, &key, &format!("snapshot:{id}")).await?;
     if crate::manifest::is_binary(&raw) {
         crate::manifest::decode(&raw, &object)
@@ -718,7 +771,7 @@ async fn snapshot_info(
         match load_sealed_json::<ManifestSummary>(
             &storage,
             &master,
-            &summary_key(&id),
+            &layout::summary(&id),
             &format!("summary:{id}"),
         )
         .await
@@ -797,7 +850,7 @@ mod tests {
             let (raw, _) = load_sealed(
                 &storage,
                 &vault.key,
-                &format!("snapshots/{id}"),
+                &layout::snapshot(id),
                 &format!("snapshot:{id}"),
             )
             .await

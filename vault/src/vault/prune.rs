@@ -6,10 +6,11 @@
 //! snapshot uses deleted. Packs that fully hold unused blobs are deleted; packs that mix used
 //! and unused blobs are kept as they are (no repacking yet).
 
-use super::{pack_key, summary_key, SnapshotInfo, Vault};
+use super::{SnapshotInfo, Vault};
 use crate::crypto::{random_id, BlobId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{IndexFile, PackEntry};
+use crate::layout::{self, Kind};
 use crate::locks;
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -34,6 +35,8 @@ pub struct PrunePlan {
     pub packs_to_delete: Vec<String>,
     pub packs_kept: usize,
     pub bytes_to_free: u64,
+    /// Keys under the vault's directories that are not of its layout: never deleted.
+    pub foreign_objects: Vec<String>,
 }
 
 /// What a prune did.
@@ -127,7 +130,9 @@ impl Vault {
         packs_to_delete.sort();
         packs_to_delete.dedup();
         let packs_kept = sizes.len().saturating_sub(packs_to_delete.len());
+        let foreign_objects = self.foreign_objects().await?;
         Ok(PrunePlan {
+            foreign_objects,
             keep,
             forget,
             locked,
@@ -155,8 +160,8 @@ impl Vault {
         // The summary goes first: a crash in between leaves a manifest without one, which
         // lists as before, never a summary of a snapshot that is gone.
         for id in &forget {
-            self.storage.delete(&summary_key(id)).await?;
-            self.storage.delete(&format!("snapshots/{id}")).await?;
+            self.storage.delete(&layout::summary(id)).await?;
+            self.storage.delete(&layout::snapshot(id)).await?;
         }
         // Recompute what is used now: snapshots written since the plan keep their data.
         let remaining = self.snapshot_ids().await?;
@@ -164,7 +169,7 @@ impl Vault {
         let live: HashSet<&str> = remaining.iter().map(String::as_str).collect();
         for id in self.summary_ids().await? {
             if !live.contains(id.as_str()) {
-                self.storage.delete(&summary_key(&id)).await?;
+                self.storage.delete(&layout::summary(&id)).await?;
             }
         }
         let used = self
@@ -180,7 +185,7 @@ impl Vault {
             // each live pack is listed somewhere.
             let index_id = random_id();
             self.store_sealed_json(
-                &format!("index/{index_id}"),
+                &layout::index(&index_id),
                 &format!("index:{index_id}"),
                 &IndexFile {
                     packs: live.clone(),
@@ -206,7 +211,7 @@ impl Vault {
         dead_ids.dedup();
         for id in &dead_ids {
             bytes_freed += sizes.get(*id).copied().unwrap_or(0);
-            self.storage.delete(&pack_key(id)).await?;
+            self.storage.delete(&layout::pack(id)).await?;
         }
         // What writers killed mid-write left in a local vault. Under the exclusive lock no
         // write is under way; only files untouched for as long as a lock takes to go stale go.
@@ -244,8 +249,8 @@ impl Vault {
     async fn all_packs(&self) -> Result<(Vec<PackEntry>, Vec<String>)> {
         let mut packs = Vec::new();
         let mut keys = Vec::new();
-        for listed in self.storage.list("index").await? {
-            let id = listed.key.rsplit('/').next().unwrap_or_default();
+        for listed in super::list_own(&self.storage, Kind::Index).await? {
+            let id = &listed.name;
             let file: IndexFile = self
                 .load_sealed_json(&listed.key, &format!("index:{id}"))
                 .await?;

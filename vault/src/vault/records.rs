@@ -4,11 +4,19 @@
 
 use super::{seal_framed, Vault};
 use crate::error::{Error, ErrorKind, Result};
+use crate::layout::{self, Kind};
 use bytes::Bytes;
 use std::time::Duration;
 
-const RECORDS: &str = "records";
 const POLICY: &str = "policy";
+
+/// What a destroy did.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DestroySummary {
+    pub snapshots_deleted: usize,
+    /// Keys under the vault's directories that were not its own and so were left in place.
+    pub foreign_objects_left: Vec<String>,
+}
 
 /// What the vault itself enforces, whoever operates on it (provider, drctl, prune).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -24,16 +32,7 @@ impl Policy {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.split('/').all(|part| {
-            !part.is_empty()
-                && part != ".."
-                && part != "."
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.:@".contains(c))
-        });
-    if ok {
+    if layout::is_record_name(name) {
         Ok(())
     } else {
         Err(Error::new(
@@ -55,7 +54,7 @@ impl Vault {
             serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         let sealed = seal_framed(&self.key, format!("record:{name}").as_bytes(), &raw);
         self.storage
-            .put_replace(&format!("{RECORDS}/{name}"), Bytes::from(sealed))
+            .put_replace(&layout::record(name), Bytes::from(sealed))
             .await
     }
 
@@ -65,7 +64,7 @@ impl Vault {
     /// `Corrupt` when it does not decrypt; `Storage`.
     pub async fn record(&self, name: &str) -> Result<Option<serde_json::Value>> {
         check_name(name)?;
-        let key = format!("{RECORDS}/{name}");
+        let key = layout::record(name);
         match self.load_sealed_json(&key, &format!("record:{name}")).await {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
@@ -80,8 +79,11 @@ impl Vault {
     pub async fn records(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
         check_name(prefix)?;
         let mut out = Vec::new();
-        for listed in self.storage.list(&format!("{RECORDS}/{prefix}")).await? {
-            let name = listed.key[RECORDS.len() + 1..].to_string();
+        for listed in self.storage.list(&layout::record(prefix)).await? {
+            let Some(object) = layout::parse(&listed.key).filter(|o| o.kind == Kind::Record) else {
+                continue; // not a record: foreign, never read as one
+            };
+            let name = object.name.to_string();
             if let Some(v) = self.record(&name).await? {
                 out.push((name, v));
             }
@@ -96,7 +98,10 @@ impl Vault {
     pub async fn policy(&self) -> Result<Policy> {
         match self.record(POLICY).await? {
             Some(v) => serde_json::from_value(v).map_err(|e| {
-                Error::corrupt(&format!("{}/{RECORDS}/{POLICY}", self.storage.url()), e)
+                Error::corrupt(
+                    &format!("{}/{}", self.storage.url(), layout::record(POLICY)),
+                    e,
+                )
             }),
             None => Ok(Policy::default()),
         }
@@ -122,14 +127,15 @@ impl Vault {
 
     /// Deletes the whole vault, refusing while any snapshot is younger than the recorded
     /// `lock_for` (measured at `now`). The config goes first, so an interrupted destroy
-    /// leaves no half vault that looks whole. Returns how many snapshots were deleted.
+    /// leaves no half vault that looks whole. Only the vault's own objects are deleted
+    /// (FORMAT.md, "Layout"): anything else at its location stays, and is named in the result.
     ///
     /// # Errors
     /// `Locked` naming the protected snapshots; `Storage`.
-    pub async fn destroy(&self, now: time::OffsetDateTime) -> Result<usize> {
+    pub async fn destroy(&self, now: time::OffsetDateTime) -> Result<DestroySummary> {
         // Exclusive: no snapshot (or replication into this vault) may land after the check.
         let lock = crate::locks::acquire(&self.storage, true).await?;
-        let result = self.destroy_locked(now).await;
+        let result = self.destroy_locked(now, lock.key()).await;
         lock.release().await?;
         if result.is_ok() {
             self.storage.remove_empty_local_dirs();
@@ -137,7 +143,11 @@ impl Vault {
         result
     }
 
-    async fn destroy_locked(&self, now: time::OffsetDateTime) -> Result<usize> {
+    async fn destroy_locked(
+        &self,
+        now: time::OffsetDateTime,
+        own_lock: &str,
+    ) -> Result<DestroySummary> {
         let snapshots = self.snapshots().await?;
         if let Some(lock_for) = self.policy().await?.lock_for() {
             let locked: Vec<&str> = snapshots
@@ -159,13 +169,22 @@ impl Vault {
                 .hint("wait until they are older than lock_for; lowering lock_for applies only to later changes"));
             }
         }
-        self.storage.delete(super::CONFIG).await?;
-        for listed in self.storage.list("").await? {
-            // Locks last: ours is released by the caller.
-            if !listed.key.starts_with("locks/") {
-                self.storage.delete(&listed.key).await?;
+        self.storage.delete(layout::CONFIG).await?;
+        let mut foreign_objects_left = Vec::new();
+        for dir in layout::DIRS {
+            for listed in self.storage.list(dir).await? {
+                match layout::parse(&listed.key) {
+                    // Ours is released by the caller. Any other lock is stale: the exclusive
+                    // one we hold was granted, so no live holder is left.
+                    Some(_) if listed.key == own_lock => {}
+                    Some(_) => self.storage.delete(&listed.key).await?,
+                    None => foreign_objects_left.push(listed.key),
+                }
             }
         }
-        Ok(snapshots.len())
+        Ok(DestroySummary {
+            snapshots_deleted: snapshots.len(),
+            foreign_objects_left,
+        })
     }
 }

@@ -170,7 +170,11 @@ impl Vault {
                 dest_key: dest.key.clone(),
                 known: known.clone(),
                 tx,
-                snapshot_object: format!("{}/snapshots/{}", self.storage.url(), info.id),
+                snapshot_object: format!(
+                    "{}/{}",
+                    self.storage.url(),
+                    crate::layout::snapshot(&info.id)
+                ),
                 copied_bytes: Arc::new(AtomicU64::new(0)),
             };
             let copied_bytes = copier.copied_bytes.clone();
@@ -236,7 +240,7 @@ impl Vault {
             if !packs.is_empty() {
                 let index_id = random_id();
                 dest.store_sealed_json(
-                    &format!("index/{index_id}"),
+                    &crate::layout::index(&index_id),
                     &format!("index:{index_id}"),
                     &IndexFile { packs },
                 )

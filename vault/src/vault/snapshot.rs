@@ -1,9 +1,7 @@
 //! Taking a snapshot: scan, reuse unchanged files, chunk/hash/seal the rest on blocking
 //! threads, pack, then write the index and, last, the manifest.
 
-use super::{
-    hostname, now_rfc3339, pack_key, seal_framed, Budget, Progress, SnapshotSummary, Vault,
-};
+use super::{hostname, now_rfc3339, seal_framed, Budget, Progress, SnapshotSummary, Vault};
 use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
@@ -92,6 +90,7 @@ impl Vault {
             .flat_map(|s| &s.items)
             .map(|i| i.entry.size)
             .sum();
+        let special_files_skipped = scanned.iter().map(|s| s.special_skipped).sum();
         progress.phase("snapshot", total);
         let largest_chunk = u64::from(self.config.chunker.max_size);
         let planned: Vec<(sources::Scanned, Vec<ReadBatch>)> = scanned
@@ -179,7 +178,7 @@ impl Vault {
             let index_id = random_id();
             bytes_stored += self
                 .store_sealed_json(
-                    &format!("index/{index_id}"),
+                    &crate::layout::index(&index_id),
                     &format!("index:{index_id}"),
                     &IndexFile { packs },
                 )
@@ -209,6 +208,7 @@ impl Vault {
             bytes_new,
             bytes_stored,
             source_digest,
+            special_files_skipped,
         })
     }
 }
@@ -388,7 +388,7 @@ fn read_file(
     tx: &BlobSender,
 ) -> Result<(Entry, u64)> {
     let mut entry = item.entry;
-    let mut file = std::fs::File::open(&item.abs).map_err(|e| Error::io(&item.abs, "read", e))?;
+    let mut file = sources::open_regular(&item.abs)?;
     let mut hasher = blake3::Hasher::new();
     let mut size = 0u64;
     let mut new_bytes = 0u64;
@@ -573,7 +573,7 @@ struct OpenPack {
 impl OpenPack {
     async fn start(storage: &Storage) -> Result<OpenPack> {
         let id = random_id();
-        let writer = storage.writer_for_new(&pack_key(&id)).await?;
+        let writer = storage.writer_for_new(&crate::layout::pack(&id)).await?;
         Ok(OpenPack {
             id,
             writer,

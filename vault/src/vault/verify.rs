@@ -1,7 +1,7 @@
 //! Verifying a vault: structure always; with `read_data`, every blob decrypted and re-hashed.
 //! Problems are collected and named, never thrown.
 
-use super::{open_blob, pack_key, summary_key, Problem, Progress, Vault, VerifyReport};
+use super::{open_blob, Problem, Progress, Vault, VerifyReport};
 use crate::crypto::{BlobId, MasterKey};
 use crate::error::Result;
 use crate::format::{BlobLocation, IndexFile, ManifestSummary, Snapshot};
@@ -17,14 +17,17 @@ impl Vault {
     /// # Errors
     /// Only when listing the vault fails.
     pub async fn verify(&self, read_data: bool, progress: &dyn Progress) -> Result<VerifyReport> {
-        let mut report = VerifyReport::default();
+        let mut report = VerifyReport {
+            foreign_objects: self.foreign_objects().await?,
+            ..VerifyReport::default()
+        };
         let url = self.storage.url().to_string();
         let pack_sizes = self.pack_sizes().await?;
         let mut indexed: HashSet<BlobId> = HashSet::new();
         let mut packs: BTreeMap<String, Vec<BlobLocation>> = BTreeMap::new();
-        for listed in self.storage.list("index").await? {
+        for listed in super::list_own(&self.storage, crate::layout::Kind::Index).await? {
             report.index_files += 1;
-            let id = listed.key.rsplit('/').next().unwrap_or_default();
+            let id = listed.name.as_str();
             match self
                 .load_sealed_json::<IndexFile>(&listed.key, &format!("index:{id}"))
                 .await
@@ -42,7 +45,7 @@ impl Vault {
             }
         }
         for (pack, blobs) in &packs {
-            let object = format!("{url}/{}", pack_key(pack));
+            let object = format!("{url}/{}", crate::layout::pack(pack));
             let end = blobs
                 .iter()
                 .map(|b| b.offset + u64::from(b.length))
@@ -64,9 +67,9 @@ impl Vault {
         }
         report.packs = packs.len();
         let summarised: HashSet<String> = self.summary_ids().await?.into_iter().collect();
-        for listed in self.storage.list("snapshots").await? {
+        for listed in super::list_own(&self.storage, crate::layout::Kind::Snapshot).await? {
             report.snapshots += 1;
-            let id = listed.key.rsplit('/').next().unwrap_or_default();
+            let id = listed.name.as_str();
             match self.load_snapshot(id).await {
                 Ok(s) => {
                     if summarised.contains(id) {
@@ -113,7 +116,7 @@ impl Vault {
                     let checker = PackChecker {
                         storage: self.storage.clone(),
                         key: self.key.clone(),
-                        object: format!("{url}/{}", pack_key(&pack)),
+                        object: format!("{url}/{}", crate::layout::pack(&pack)),
                         pack,
                     };
                     checker.check(blobs, size)
@@ -177,7 +180,11 @@ impl PackChecker {
         for (range, run) in runs_of_blobs(inside) {
             let start = range.start;
             done.blobs_checked += run.len();
-            let data = match self.storage.get_range(&pack_key(&self.pack), range).await {
+            let data = match self
+                .storage
+                .get_range(&crate::layout::pack(&self.pack), range)
+                .await
+            {
                 Ok(data) => data,
                 Err(e) => {
                     done.problems.push(problem(e.to_string()));
@@ -207,7 +214,7 @@ impl PackChecker {
     /// Reads and opens the sealed header at the end of the pack (how an index is rebuilt from
     /// packs alone); returns the bytes read.
     async fn header(&self, size: u64) -> std::result::Result<u64, String> {
-        let key = pack_key(&self.pack);
+        let key = crate::layout::pack(&self.pack);
         let length = match size.checked_sub(4) {
             Some(at) => self.storage.get_range(&key, at..size).await,
             None => return Err("pack header is missing".into()),
@@ -267,7 +274,7 @@ impl Vault {
     /// A summary that does not open, or says something its manifest does not, is a problem:
     /// listing would show it (a missing summary is not: listing reads the manifest then).
     async fn check_summary(&self, id: &str, manifest: &Snapshot) -> Option<Problem> {
-        let key = summary_key(id);
+        let key = crate::layout::summary(id);
         let message = match self
             .load_sealed_json::<ManifestSummary>(&key, &format!("summary:{id}"))
             .await
