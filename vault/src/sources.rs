@@ -43,6 +43,9 @@ pub(crate) struct Scanned {
     pub origin: PathBuf,
     pub single_file: bool,
     pub items: Vec<Item>,
+    /// FIFOs, sockets and devices found and left out: they are never opened (reading a FIFO
+    /// blocks until someone writes to it) and hold no content to back up.
+    pub special_skipped: usize,
 }
 
 /// Checks one include/exclude pattern; the error says what is wrong with it.
@@ -101,23 +104,48 @@ pub(crate) fn scan(specs: &[SourceSpec]) -> Result<Vec<Scanned>> {
 fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
     let include = globs(&spec.include, &spec.name, "include")?;
     let exclude = globs(&spec.exclude, &spec.name, "exclude")?;
-    let meta = std::fs::symlink_metadata(&spec.path)
+    // The source path itself is followed when it is a symlink (a `ci -> releases/42` link
+    // backs up what it points at); symlinks below it are stored as links.
+    let meta = std::fs::metadata(&spec.path)
         .map_err(|e| Error::io(&spec.path, &format!("read source {:?} at", spec.name), e))?;
     let origin = std::path::absolute(&spec.path).unwrap_or_else(|_| spec.path.clone());
+    // Read from where the link leads, so relative paths are those below it and files are
+    // opened without following links.
+    let real = if std::fs::symlink_metadata(&spec.path).is_ok_and(|m| m.is_symlink()) {
+        std::fs::canonicalize(&spec.path).map_err(|e| Error::io(&spec.path, "resolve", e))?
+    } else {
+        spec.path.clone()
+    };
     if !meta.is_dir() {
         let name = spec
             .path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| spec.name.clone());
-        let item = item_for(&spec.path, name, &meta)?;
+        let Some(item) = item_for(&real, name, &meta)? else {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "source {:?}: {} is {}, not a file or directory",
+                    spec.name,
+                    spec.path.display(),
+                    special_kind(&meta)
+                ),
+            )
+            .hint("point the source at a regular file or a directory"));
+        };
         return Ok(Scanned {
             name: spec.name.clone(),
             origin,
             single_file: true,
             items: vec![item],
+            special_skipped: 0,
         });
     }
+    let spec = &SourceSpec {
+        path: real,
+        ..spec.clone()
+    };
     // The walk only reads directories (each entry's type comes with it); the metadata of what
     // it finds is read afterwards, on several threads. An excluded directory is not entered.
     // The walk joins names to the root with `/`, so what follows the root is already the
@@ -157,11 +185,14 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
         }
         found.push((entry.into_path(), rel));
     }
+    let stated = stat_all(&found)?;
+    let special_skipped = stated.iter().filter(|i| i.is_none()).count();
     Ok(Scanned {
         name: spec.name.clone(),
         origin,
         single_file: false,
-        items: stat_all(&found)?,
+        items: stated.into_iter().flatten().collect(),
+        special_skipped,
     })
 }
 
@@ -172,8 +203,9 @@ const STAT_THREADS: usize = 8;
 /// Consecutive paths one thread takes at a time.
 const STAT_BATCH: usize = 64;
 
-/// The items for walked paths, in the walk's order.
-fn stat_all(found: &[(PathBuf, String)]) -> Result<Vec<Item>> {
+/// The items for walked paths, in the walk's order; `None` for what is left out (FIFOs,
+/// sockets, devices).
+fn stat_all(found: &[(PathBuf, String)]) -> Result<Vec<Option<Item>>> {
     let stat = |(abs, rel): &(PathBuf, String)| {
         let meta = std::fs::symlink_metadata(abs).map_err(|e| Error::io(abs, "read", e))?;
         item_for(abs, rel.clone(), &meta)
@@ -184,7 +216,7 @@ fn stat_all(found: &[(PathBuf, String)]) -> Result<Vec<Item>> {
         return found.iter().map(stat).collect();
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let done: Vec<std::sync::OnceLock<Vec<Result<Item>>>> =
+    let done: Vec<std::sync::OnceLock<Vec<Result<Option<Item>>>>> =
         batches.iter().map(|_| std::sync::OnceLock::new()).collect();
     std::thread::scope(|scope| {
         for _ in 0..threads {
@@ -200,13 +232,32 @@ fn stat_all(found: &[(PathBuf, String)]) -> Result<Vec<Item>> {
         .collect()
 }
 
-fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Item> {
-    let kind = if meta.is_dir() {
-        EntryKind::Dir
-    } else if meta.file_type().is_symlink() {
-        EntryKind::Symlink
+/// What a special file is, for messages.
+fn special_kind(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "a FIFO (named pipe)"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
     } else {
+        "a special file"
+    }
+}
+
+/// The item for one path; `None` for a FIFO, socket or device, which is never opened.
+fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Option<Item>> {
+    let t = meta.file_type();
+    let kind = if t.is_dir() {
+        EntryKind::Dir
+    } else if t.is_symlink() {
+        EntryKind::Symlink
+    } else if t.is_file() {
         EntryKind::File
+    } else {
+        return Ok(None);
     };
     let link_target = if kind == EntryKind::Symlink {
         Some(
@@ -232,10 +283,40 @@ fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Item> {
         chunks: Vec::new(),
         link_target,
     };
-    Ok(Item {
+    Ok(Some(Item {
         entry,
         abs: abs.to_path_buf(),
-    })
+    }))
+}
+
+/// Opens a file the scan found regular, for reading, without ever blocking: if it was
+/// replaced by a FIFO since (or by a device), `O_NONBLOCK` keeps the open from waiting for a
+/// writer, and the check after it refuses what is not a regular file. A symlink swapped in is
+/// not followed.
+///
+/// # Errors
+/// `Io` naming the path; `InvalidInput` when it is no longer a regular file.
+pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOFOLLOW;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(flags.bits() as i32)
+        .open(path)
+        .map_err(|e| Error::io(path, "read", e))?;
+    let meta = file.metadata().map_err(|e| Error::io(path, "read", e))?;
+    if !meta.is_file() {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "{} changed while it was being backed up: it is now {}",
+                path.display(),
+                special_kind(&meta)
+            ),
+        )
+        .hint("run the snapshot again; nothing was committed"));
+    }
+    Ok(file)
 }
 
 /// The order a scan lists paths in: a directory, then its contents, names compared as bytes
@@ -320,7 +401,7 @@ fn frame(h: &mut blake3::Hasher, bytes: &[u8]) {
 
 /// BLAKE3 of a file's content, streamed.
 pub fn file_digest(path: &Path) -> Result<String> {
-    let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, "read", e))?;
+    let mut file = open_regular(path)?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -520,6 +601,79 @@ mod tests {
         assert_eq!(item.entry.path, "d/bad\u{fffd}name");
         assert_eq!(item.abs, dir.path().join("d").join(name));
         assert_eq!(item.entry.size, 1);
+    }
+
+    /// A FIFO, a socket or a device in a source is left out and counted, never opened: a
+    /// FIFO nobody writes to would block the snapshot (and the apply) for ever.
+    #[test]
+    fn fifos_and_sockets_are_skipped_and_counted_never_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.txt"), "a").unwrap();
+        let fifo = dir.path().join("pipe");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(dir.path().join("sock")).unwrap();
+        let specs = [SourceSpec::new("s", dir.path())];
+        let scanned = scan(&specs).unwrap();
+        let paths: Vec<&str> = scanned[0]
+            .items
+            .iter()
+            .map(|i| i.entry.path.as_str())
+            .collect();
+        assert_eq!(paths, ["", "a.txt"]);
+        assert_eq!(scanned[0].special_skipped, 2);
+        // The plan-time digest reads the same sources and does not block either.
+        source_digest(&specs, None).unwrap();
+        // A file swapped for a FIFO after the scan is refused, not waited on.
+        let err = open_regular(&fifo).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        // A FIFO named as the source itself is an error that says what it is.
+        let err = scan(&[SourceSpec::new("p", &fifo)]).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+    }
+
+    /// A source path that is a symlink to a directory backs up the directory (paths relative
+    /// to it), and one that is a symlink to a file backs up the file.
+    #[test]
+    fn a_source_that_is_a_symlink_is_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("releases/42");
+        std::fs::create_dir_all(real.join("scripts")).unwrap();
+        std::fs::write(real.join("scripts/deploy.sh"), "echo").unwrap();
+        std::os::unix::fs::symlink("releases/42", dir.path().join("current")).unwrap();
+        std::os::unix::fs::symlink("releases/42/scripts/deploy.sh", dir.path().join("deploy"))
+            .unwrap();
+        let scanned = scan(&[
+            SourceSpec::new("d", dir.path().join("current")),
+            SourceSpec::new("f", dir.path().join("deploy")),
+        ])
+        .unwrap();
+        let paths: Vec<(&str, EntryKind)> = scanned[0]
+            .items
+            .iter()
+            .map(|i| (i.entry.path.as_str(), i.entry.kind))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("", EntryKind::Dir),
+                ("scripts", EntryKind::Dir),
+                ("scripts/deploy.sh", EntryKind::File)
+            ]
+        );
+        assert!(scanned[1].single_file);
+        assert_eq!(scanned[1].items[0].entry.kind, EntryKind::File);
+        assert_eq!(scanned[1].items[0].entry.size, 4);
+        assert_eq!(
+            file_digest(&scanned[1].items[0].abs).unwrap(),
+            blake3::hash(b"echo").to_hex().to_string()
+        );
     }
 
     #[test]

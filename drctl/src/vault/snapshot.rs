@@ -40,6 +40,12 @@ pub async fn run(ctx: &Context, args: SnapshotArgs) -> u8 {
                     output::bytes(s.bytes_new),
                     output::bytes(s.bytes_stored)
                 );
+                if s.special_files_skipped > 0 {
+                    eprintln!(
+                        "note: {} FIFOs, sockets or devices in the sources were left out (never opened)",
+                        s.special_files_skipped
+                    );
+                }
             }
             output::EXIT_OK
         }
