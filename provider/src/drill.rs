@@ -74,7 +74,8 @@ fn schema() -> Schema {
                 .validator(duration_validator())
                 .description("How long `verify_command` may run before the drill fails."),
             Attribute::optional("restore_dir", Type::String).description(
-                "Where to restore (emptied first; it must be empty or a previous drill's). Default: `<work_dir>/<name>`.",
+                "Where to restore (emptied first; it must be empty or a previous drill's; created owner-only). Default: a new \
+                 private directory (mode 0700) with an unpredictable name under the provider's `work_dir`, named in `report`.",
             ),
             Attribute::optional("keep_restore", Type::Bool)
                 .default(false)
@@ -122,10 +123,12 @@ struct Run {
     rpo_target_seconds: Option<u64>,
     rto_met: bool,
     rpo_met: bool,
+    /// Where this run restored (kept only with keep_restore).
+    restore_dir: Option<PathBuf>,
     verify_command: Vec<String>,
     verify_exit_code: Option<i32>,
-    /// The check's last lines: shown in the error, never stored (they may print secrets).
-    #[serde(skip)]
+    /// The last 64 KiB of what the check printed (stdout, then stderr), with the values of
+    /// secrets it could have met redacted.
     verify_output_tail: String,
     failures: Vec<String>,
 }
@@ -170,16 +173,49 @@ impl Drill {
         Ok((rpo, rto))
     }
 
-    fn restore_dir(&self, state: &Value) -> Result<PathBuf, String> {
-        match state.attr("restore_dir").as_str() {
-            Some(dir) => Ok(std::path::absolute(dir).unwrap_or_else(|_| dir.into())),
-            None => {
-                let config = self.vaults.config().map_err(|d| d.detail)?;
-                Ok(config
-                    .work_dir
-                    .join(state.attr("name").as_str().unwrap_or("drill")))
-            }
+    /// Where a run restores, made ready and owner-only (the tree holds decrypted data): the
+    /// configured `restore_dir` (missing, empty, or a previous drill's), else a new directory
+    /// with an unpredictable name under `work_dir`, so nobody can plant a symlink or a
+    /// directory of their own there ahead of the drill.
+    fn prepare_restore_dir(&self, state: &Value) -> Result<PathBuf, String> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        if let Some(dir) = state.attr("restore_dir").as_str() {
+            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.into());
+            empty_restore_dir(&dir)?;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| format!("cannot create restore_dir {}: {e}", dir.display()))?;
+            return Ok(dir);
         }
+        let work_dir = self.vaults.config().map_err(|d| d.detail)?.work_dir;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&work_dir)
+            .map_err(|e| format!("cannot create work_dir {}: {e}", work_dir.display()))?;
+        let name = state.attr("name").as_str().unwrap_or("drill");
+        tempfile::Builder::new()
+            .prefix(&format!("{name}-"))
+            .tempdir_in(&work_dir)
+            .map(tempfile::TempDir::keep)
+            .map_err(|e| {
+                format!(
+                    "cannot create a restore directory in {}: {e}",
+                    work_dir.display()
+                )
+            })
+    }
+
+    /// The directory a finished run restored into, from its state: the configured one, or
+    /// the one its report names.
+    fn restored_dir_of(state: &Value) -> Option<PathBuf> {
+        if let Some(dir) = state.attr("restore_dir").as_str() {
+            return Some(std::path::absolute(dir).unwrap_or_else(|_| dir.into()));
+        }
+        let report: serde_json::Value =
+            serde_json::from_str(state.attr("report").as_str()?).ok()?;
+        report["restore_dir"].as_str().map(PathBuf::from)
     }
 
     /// Runs the drill; problems become `failures`, never early errors, so the report is whole.
@@ -226,8 +262,10 @@ impl Drill {
         }
         // The restored tree holds decrypted data: gone on every path unless asked to keep it.
         if state.attr("keep_restore").as_bool() != Some(true) {
-            if let Ok(dir) = self.restore_dir(state) {
-                if dir.join(MARKER).is_file() {
+            if let Some(dir) = run.restore_dir.take() {
+                if dir.join(MARKER).is_file()
+                    || dir.read_dir().is_ok_and(|mut d| d.next().is_none())
+                {
                     let _ = std::fs::remove_dir_all(dir);
                 }
             }
@@ -278,8 +316,8 @@ impl Drill {
         if let Some(t) = parse_time(&snapshot.time) {
             run.data_age_seconds = (dr_vault::clock::now() - t).whole_seconds().max(0) as u64;
         }
-        let dir = self.restore_dir(state)?;
-        empty_restore_dir(&dir)?;
+        let dir = self.prepare_restore_dir(state)?;
+        run.restore_dir = Some(dir.clone());
         let started = Instant::now();
         let restored = vault.restore(&id, &dir, None, &NoProgress).await;
         run.restore_seconds = started.elapsed().as_secs_f64();
@@ -323,53 +361,41 @@ impl Drill {
         timeout: Duration,
         run: &mut Run,
     ) -> Result<(), String> {
-        let argv = &run.verify_command;
-        let mut cmd = tokio::process::Command::new(&argv[0]);
         // A clean environment: the provider's holds the passphrase, cloud credentials and
         // TF_VAR_* values, none of which a check of the restored tree needs.
-        cmd.args(&argv[1..])
-            .current_dir(dir)
-            .env_clear()
-            .envs(std::env::vars().filter(|(k, _)| CHECK_ENV.contains(&k.as_str())))
-            .env("DR_RESTORE_DIR", dir)
-            .env("DR_SNAPSHOT_ID", id)
-            .stdin(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let child = cmd.output();
-        match tokio::time::timeout(timeout, child).await {
-            Err(_) => Err(format!(
-                "verify_command did not finish within verify_timeout ({}s) and was killed",
+        let mut env: Vec<(String, String)> = std::env::vars()
+            .filter(|(k, _)| CHECK_ENV.contains(&k.as_str()))
+            .collect();
+        env.push(("DR_RESTORE_DIR".into(), dir.display().to_string()));
+        env.push(("DR_SNAPSHOT_ID".into(), id.to_string()));
+        // The check cannot see these, but the restored tree may hold them (a tfvars file it
+        // prints): never keep them in the report.
+        let secrets: Vec<String> = self
+            .vaults
+            .config()
+            .ok()
+            .and_then(|c| c.passphrase().ok().map(|p| p.expose().to_string()))
+            .into_iter()
+            .collect();
+        let outcome = crate::verify_check::Check {
+            argv: &run.verify_command,
+            dir,
+            env,
+            timeout,
+            secrets,
+        }
+        .run()
+        .await?;
+        run.verify_output_tail = outcome.output_tail;
+        run.verify_exit_code = outcome.exit_code;
+        match outcome.exit_code {
+            _ if outcome.timed_out => Err(format!(
+                "verify_command did not finish within verify_timeout ({}s); it and every process it started were killed",
                 timeout.as_secs()
             )),
-            Ok(Err(e)) => Err(format!("verify_command {:?} could not start: {e}", argv[0])),
-            Ok(Ok(out)) => {
-                let text = format!(
-                    "{}{}",
-                    String::from_utf8_lossy(&out.stdout),
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let tail: String = text
-                    .lines()
-                    .rev()
-                    .take(20)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                run.verify_output_tail = tail;
-                run.verify_exit_code = out.status.code();
-                if out.status.success() {
-                    Ok(())
-                } else {
-                    Err(format!(
-                        "verify_command exited with {}",
-                        out.status
-                            .code()
-                            .map_or("a signal".to_string(), |c| c.to_string()),
-                    ))
-                }
-            }
+            Some(0) => Ok(()),
+            Some(code) => Err(format!("verify_command exited with {code}")),
+            None => Err("verify_command was killed by a signal".to_string()),
         }
     }
 
@@ -416,9 +442,10 @@ impl Drill {
             let printed = if run.verify_output_tail.is_empty() {
                 String::new()
             } else {
+                let lines: Vec<&str> = run.verify_output_tail.lines().collect();
                 format!(
                     "\nThe last lines verify_command printed:\n{}",
-                    run.verify_output_tail
+                    lines[lines.len().saturating_sub(20)..].join("\n")
                 )
             };
             diags.error(
@@ -549,7 +576,7 @@ impl Resource for Drill {
     }
 
     async fn delete(&self, prior: &State, _diags: &mut Diagnostics) {
-        if let Ok(dir) = self.restore_dir(&prior.value) {
+        if let Some(dir) = Self::restored_dir_of(&prior.value) {
             if dir.join(MARKER).is_file() {
                 let _ = std::fs::remove_dir_all(dir);
             }

@@ -10,6 +10,7 @@ mod region_pair;
 mod snapshot_data;
 mod vault_data;
 mod vaults;
+mod verify_check;
 
 pub use config::{ProviderConfig, Secret};
 

@@ -1,8 +1,10 @@
-//! Restoring a snapshot: never outside the target, never through a symlink, every file checked
-//! against its digest before it is moved into place.
+//! Restoring a snapshot: never outside the target, never through a symlink (every write goes
+//! through directory handles, see `tree.rs`), every file checked against its digest before it
+//! is moved into place.
 
-use super::{open_blob, pack_key, Budget, Progress, RestoreSummary, Vault};
-use crate::crypto::{random_id, BlobId, MasterKey};
+use super::tree::{self, PartialFile, Tree};
+use super::{open_blob, Budget, Progress, RestoreSummary, Vault};
+use crate::crypto::{BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{BlobLocation, Entry, EntryKind, SnapshotSource};
 use crate::storage::Storage;
@@ -10,8 +12,8 @@ use futures_util::StreamExt as _;
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write as _;
-use std::os::unix::fs::PermissionsExt as _;
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::DirBuilderExt as _;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -66,24 +68,6 @@ pub(super) fn batch_files<T>(files: Vec<(Entry, T)>, largest_chunk: u64) -> Vec<
     batches
 }
 
-/// A file being restored, removed when dropped unless renamed into place first: a failed or
-/// cancelled restore (another file's error stops the rest) leaves no partial file behind.
-struct PartialFile(PathBuf);
-
-impl PartialFile {
-    fn disarm(mut self) {
-        self.0 = PathBuf::new();
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.0.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-}
-
 impl Vault {
     /// Restores a snapshot into `target` (which must be missing or empty): every source into
     /// `target/<source name>`, or just `only_source` directly into `target`. Never writes
@@ -118,6 +102,7 @@ impl Vault {
             ));
         }
         prepare_target(target)?;
+        let tree = Arc::new(Tree::open(target)?);
         let index = self.load_index().await?;
         let total: u64 = chosen.iter().flat_map(|s| &s.entries).map(|e| e.size).sum();
         progress.phase("restore", total);
@@ -131,36 +116,44 @@ impl Vault {
         let mut dir_times = Vec::new();
         let mut files = Vec::new();
         for source in chosen {
-            let root = if only_source.is_some() {
-                target.to_path_buf()
+            // Where the source goes, below the target: its own directory, or the target itself.
+            let root: Vec<String> = if only_source.is_some() {
+                Vec::new()
             } else {
-                safe_child(target, &source.name)?
+                safe_components(&source.name)?
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect()
             };
-            if only_source.is_none() {
-                ensure_dirs(target, &[source.name.as_str()])?;
-            }
+            tree.dir(&root, true)?;
             for entry in source.entries {
-                let parts = safe_components(&entry.path)?;
-                let dest = parts.iter().fold(root.clone(), |p, c| p.join(c));
+                let mut parts = root.clone();
+                parts.extend(
+                    safe_components(&entry.path)?
+                        .into_iter()
+                        .map(str::to_string),
+                );
                 match entry.kind {
                     EntryKind::Dir => {
-                        ensure_dirs(&root, &parts)?;
-                        dir_times.push((dest, entry.mode, entry.mtime_ns));
+                        tree.dir(&parts, true)?;
+                        dir_times.push((parts, entry.mode, entry.mtime_ns));
                         summary.dirs += 1;
                     }
                     EntryKind::Symlink => {
-                        let (parent_parts, _) = parts.split_at(parts.len().saturating_sub(1));
-                        ensure_dirs(&root, parent_parts)?;
-                        refuse_existing(&dest)?;
+                        let Some((name, parent)) = parts.split_last() else {
+                            return Err(named_as_root(&entry.path));
+                        };
+                        let dir = tree.dir(parent, true)?;
                         let link = entry.link_target.as_deref().unwrap_or_default();
-                        std::os::unix::fs::symlink(link, &dest)
-                            .map_err(|e| Error::io(&dest, "create the symlink", e))?;
+                        tree.symlink(&dir, name, link, &tree.shown(&parts))?;
                         summary.symlinks += 1;
                     }
                     EntryKind::File => {
-                        let (parent_parts, _) = parts.split_at(parts.len().saturating_sub(1));
-                        ensure_dirs(&root, parent_parts)?;
-                        files.push((entry, dest));
+                        if parts.is_empty() {
+                            return Err(named_as_root(&entry.path));
+                        }
+                        tree.dir(&parts[..parts.len() - 1], true)?;
+                        files.push((entry, parts));
                     }
                 }
             }
@@ -170,6 +163,7 @@ impl Vault {
         // and use every core. Each file is written beside its destination and renamed into
         // place, which never follows a symlink, whatever the snapshot planted meanwhile.
         let restorer = FileRestorer {
+            tree: tree.clone(),
             blobs: BlobReader::new(self, Arc::new(index)),
             restored: Arc::new(AtomicU64::new(0)),
             cancelled: Arc::new(AtomicBool::new(false)),
@@ -219,8 +213,9 @@ impl Vault {
         drop(writes);
         // Directories last, deepest first, so writing their contents does not reset them.
         dir_times.sort_by(|a, b| b.0.cmp(&a.0));
-        for (dir, mode, mtime_ns) in dir_times {
-            set_mode_and_mtime(&dir, mode, mtime_ns)?;
+        for (parts, mode, mtime_ns) in dir_times {
+            let dir = std::fs::File::from(tree.dir(&parts, false)?);
+            tree::apply_mode_and_mtime(&dir, mode, mtime_ns, &tree.shown(&parts))?;
         }
         Ok(summary)
     }
@@ -229,6 +224,7 @@ impl Vault {
 /// What restoring one file on a blocking thread needs, owned.
 #[derive(Clone)]
 struct FileRestorer {
+    tree: Arc<Tree>,
     blobs: BlobReader,
     /// Bytes written so far, for the progress bar.
     restored: Arc<AtomicU64>,
@@ -239,11 +235,23 @@ struct FileRestorer {
 impl FileRestorer {
     /// Restores a batch of files; returns how many and their bytes. Small files' blobs are
     /// read first, one storage read per run of neighbouring blobs in a pack.
-    fn restore_batch(&self, batch: &Batch<PathBuf>) -> Result<(usize, u64)> {
+    fn restore_batch(&self, batch: &Batch<Vec<String>>) -> Result<(usize, u64)> {
         let preloaded = self.blobs.preload(batch)?;
         let mut bytes = 0;
-        for (entry, dest) in &batch.files {
-            self.restore(entry, dest, &preloaded)?;
+        // A batch holds neighbouring files, mostly of one directory: each directory is walked
+        // to (without following links) once per batch.
+        let mut dirs: HashMap<&[String], std::os::fd::OwnedFd> = HashMap::new();
+        for (entry, parts) in &batch.files {
+            let (name, parent) = parts
+                .split_last()
+                .ok_or_else(|| named_as_root(&entry.path))?;
+            let dir = match dirs.entry(parent) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(self.tree.dir(parent, false)?)
+                }
+            };
+            self.restore(entry, dir, name, &self.tree.shown(parts), &preloaded)?;
             bytes += entry.size;
         }
         Ok((batch.files.len(), bytes))
@@ -254,17 +262,14 @@ impl FileRestorer {
     fn restore(
         &self,
         entry: &Entry,
+        dir: &std::os::fd::OwnedFd,
+        name: &str,
         dest: &Path,
         preloaded: &HashMap<BlobId, Vec<u8>>,
     ) -> Result<()> {
-        refuse_existing(dest)?;
-        let parent = dest.parent().unwrap_or(Path::new("."));
-        let partial = PartialFile(parent.join(format!(".dr-restore-{}", &random_id()[..16])));
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&partial.0)
-            .map_err(|e| Error::io(&partial.0, "create", e))?;
+        // Owner-only until the whole file is checked and its mode applied: a restore holds
+        // decrypted data, and a half-written file is nobody else's business.
+        let mut partial = PartialFile::create(dir, dest)?;
         let mut hasher = blake3::Hasher::new();
         for chunk_id in &entry.chunks {
             if self.cancelled.load(Ordering::Relaxed) {
@@ -275,7 +280,9 @@ impl FileRestorer {
             }
             let data = self.blobs.chunk(chunk_id, &entry.path, preloaded)?;
             hasher.update(&data);
-            file.write_all(&data)
+            partial
+                .file
+                .write_all(&data)
                 .map_err(|e| Error::io(dest, "write", e))?;
             self.restored
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
@@ -289,12 +296,7 @@ impl FileRestorer {
         }
         // No fsync per file: a restore interrupted by a crash is simply run again, and
         // syncing tens of thousands of small files would dominate its time.
-        drop(file);
-        set_mode_and_mtime(&partial.0, entry.mode, entry.mtime_ns)?;
-        refuse_existing(dest)?;
-        std::fs::rename(&partial.0, dest).map_err(|e| Error::io(dest, "create", e))?;
-        partial.disarm(); // renamed into place: nothing left to remove
-        Ok(())
+        partial.place(name, entry.mode, entry.mtime_ns, dest)
     }
 }
 
@@ -356,7 +358,7 @@ impl BlobReader {
                 end = end.max(wanted[j].2.offset + u64::from(wanted[j].2.length));
                 j += 1;
             }
-            let pack_object = pack_key(pack);
+            let pack_object = crate::layout::pack(pack);
             let object = format!("{}/{pack_object}", self.storage.url());
             let bytes = self
                 .runtime
@@ -393,7 +395,7 @@ impl BlobReader {
             return Ok(Cow::Borrowed(data));
         }
         let (pack, location) = self.locate(id, file)?;
-        let pack_object = pack_key(pack);
+        let pack_object = crate::layout::pack(pack);
         let range = location.offset..location.offset + u64::from(location.length);
         let sealed = self
             .runtime
@@ -427,11 +429,22 @@ fn prepare_target(target: &Path) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(target).map_err(|e| Error::io(target, "create", e))
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(target)
+            .map_err(|e| Error::io(target, "create", e)),
         Err(e) => Err(Error::io(target, "read", e)),
     }
+}
+
+/// The error for an entry that names the restore root itself as a file or link.
+fn named_as_root(path: &str) -> Error {
+    Error::new(
+        ErrorKind::UnsafePath,
+        format!("snapshot entry {path:?} names the restore target itself as a file or link"),
+    )
+    .hint("the snapshot was tampered with or written by a broken tool; nothing outside the target was written")
 }
 
 /// Splits a stored path into safe components: no `..`, `.`, empty parts, absolute paths,
@@ -452,76 +465,17 @@ fn safe_components(path: &str) -> Result<Vec<&str>> {
     Ok(parts)
 }
 
-fn safe_child(root: &Path, name: &str) -> Result<PathBuf> {
-    let parts = safe_components(name)?;
-    Ok(parts.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
-}
-
-/// Creates `root/parts…` one level at a time, refusing to pass through a symlink or a file.
-fn ensure_dirs(root: &Path, parts: &[&str]) -> Result<()> {
-    let mut cur = root.to_path_buf();
-    for part in parts {
-        cur.push(part);
-        match std::fs::symlink_metadata(&cur) {
-            Ok(m) if m.file_type().is_symlink() => return Err(Error::new(
-                ErrorKind::UnsafePath,
-                format!(
-                    "{} is a symlink; restore will not write through it",
-                    cur.display()
-                ),
-            )
-            .hint(
-                "the snapshot places files under a symlink it created; nothing was written there",
-            )),
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                return Err(Error::new(
-                    ErrorKind::UnsafePath,
-                    format!("{} is a file where a directory is needed", cur.display()),
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir(&cur).map_err(|e| Error::io(&cur, "create", e))?;
-            }
-            Err(e) => return Err(Error::io(&cur, "read", e)),
-        }
-    }
-    Ok(())
-}
-
-fn refuse_existing(path: &Path) -> Result<()> {
-    if std::fs::symlink_metadata(path).is_ok() {
-        return Err(Error::new(
-            ErrorKind::UnsafePath,
-            format!(
-                "{} already exists; the snapshot names it twice",
-                path.display()
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn set_mode_and_mtime(path: &Path, mode: u32, mtime_ns: i64) -> Result<()> {
-    let secs = mtime_ns.div_euclid(1_000_000_000);
-    let nanos = mtime_ns.rem_euclid(1_000_000_000) as u32;
-    let when = if secs >= 0 {
-        std::time::UNIX_EPOCH + std::time::Duration::new(secs as u64, nanos)
-    } else {
-        std::time::UNIX_EPOCH
-    };
-    // Time first: a restrictive mode could stop us opening the file afterwards.
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, "open", e))?;
-    file.set_modified(when)
-        .map_err(|e| Error::io(path, "set the time of", e))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o7777))
-        .map_err(|e| Error::io(path, "set permissions of", e))
+/// The permission bits a restore applies: never setuid, setgid or sticky. A snapshot is data
+/// to bring back, not programs to hand privileges to (restic and tar without `-p` as root
+/// behave alike); the stored mode keeps them for whoever needs to know.
+pub(crate) fn restored_mode(stored: u32) -> u32 {
+    stored & 0o777
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crypto::KdfParams;
+    use crate::crypto::{random_id, KdfParams};
     use crate::format::Snapshot;
     use crate::storage::Storage;
     use crate::vault::{now_rfc3339, InitOptions, NoProgress};
@@ -563,7 +517,7 @@ mod tests {
         let id = random_id();
         vault
             .store_sealed_json(
-                &format!("snapshots/{id}"),
+                &crate::layout::snapshot(&id),
                 &format!("snapshot:{id}"),
                 &snapshot,
             )
