@@ -15,7 +15,6 @@ Exit status:
 Environment:
   DR_VAULT       the vault URL when --vault is not given
   DR_PASSPHRASE  the vault passphrase when --passphrase-file is not given
-  DR_TEST_CLOCK=1 with DR_TEST_NOW=RFC3339  tests only: move the clock
   AWS_*, GOOGLE_*, AZURE_*  object-store credentials (never passed as flags)";
 
 #[derive(Parser, Debug)]
@@ -298,6 +297,12 @@ pub struct StateArgs {
 }
 
 pub const STATE_EXAMPLES: &str = "\
+Which version is current: Terraform's order, never the clock. The current lineage is the one
+of the newest version pushed with --force (without any, the first version's); within it the
+highest serial is current (a version forced since counts from there). `push` refuses an older
+serial, the same serial with other content, or another lineage, and `pull` refuses to replace
+a file of a newer serial or another lineage, both with exit status 1, unless --force.
+
 Examples:
   drctl state push s3://dr-eu/state --dir infra/prod      # runs `terraform state pull` there
   drctl state push ./vault --state terraform.tfstate
@@ -310,14 +315,16 @@ pub enum StateCommand {
     /// Back up Terraform state into VAULT: from --state FILE, or `terraform state pull` run in
     /// --dir (any backend), keeping the module's configuration files with it for `drctl
     /// rebuild`. Records lineage, serial and Terraform version; pushing state and
-    /// configuration identical to the newest version is a no-op.
+    /// configuration identical to the current version is a no-op. Refuses an older serial or
+    /// another lineage than the current version's unless --force (exit 1).
     #[command(after_help = format!("{STATE_EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
     Push(StatePushArgs),
-    /// Restore the newest state version (or --snapshot) into --out. Refuses to replace a file
-    /// of another lineage or a newer serial unless --force; always keeps a backup of it.
+    /// Restore the current state version (the highest serial of the current lineage, or
+    /// --snapshot) into --out. Refuses to replace a file of another lineage or a newer serial
+    /// unless --force (exit 1); always keeps a backup of it.
     #[command(after_help = format!("{STATE_EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
     Pull(StatePullArgs),
-    /// List the state versions: serial, lineage, time, resource count.
+    /// List the state versions: serial, lineage, time, resource count; `*` marks the current.
     #[command(after_help = format!("{STATE_EXAMPLES}\n\n{EXIT_STATUS_HELP}"))]
     History(StateHistoryArgs),
 }
@@ -337,6 +344,10 @@ pub struct StatePushArgs {
     /// With --state: the root module whose configuration files are kept with the state.
     #[arg(long, value_name = "DIR", requires = "state")]
     pub config: Option<PathBuf>,
+    /// Push even an older serial or another lineage than the current version's; the pushed
+    /// version becomes the current one (as `terraform state push -force` does).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]
@@ -346,7 +357,7 @@ pub struct StatePullArgs {
     /// Where to write the state.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
-    /// A state version: a snapshot id or a unique prefix (default: the newest).
+    /// A state version: a snapshot id or a unique prefix (default: the current version).
     #[arg(long, value_name = "ID")]
     pub snapshot: Option<String>,
     /// Replace --out even when it holds a newer serial or another lineage (a backup is kept).

@@ -9,6 +9,8 @@ pub const EXIT_USAGE: u8 = 2;
 pub const EXIT_NOT_FOUND: u8 = 3;
 pub const EXIT_WRONG_PASSPHRASE: u8 = 4;
 pub const EXIT_LOCKED: u8 = 5;
+/// `state push` and `state pull` refusing an older serial or another lineage (without --force).
+pub const EXIT_REFUSED: u8 = EXIT_FAILURE;
 
 /// Prints a vault error to stderr and returns its exit code.
 pub fn fail(e: &Error) -> u8 {

@@ -53,20 +53,7 @@ pub async fn make(
 ) -> Result<Plan, u8> {
     let url = vault.storage().url().to_string();
     let history = versions(vault).await?;
-    let chosen = match state_wanted {
-        Some(wanted) => history.iter().rev().find(|(s, _)| s.id.starts_with(wanted)),
-        None => history.last(),
-    };
-    let Some((state_snapshot, state)) = chosen.cloned() else {
-        eprintln!(
-            "error: {} in {url}",
-            state_wanted.map_or("no Terraform state".to_string(), |s| format!(
-                "no state version {s:?}"
-            ))
-        );
-        eprintln!("hint: back the state up with `drctl state push {url} --dir <root module>` (it keeps the configuration too); list versions with `drctl state history`");
-        return Err(output::EXIT_NOT_FOUND);
-    };
+    let (state_snapshot, state) = crate::state::chosen(&history, state_wanted, &url)?.clone();
 
     // State holds secrets: the scratch directory is private (0700) and removed on return.
     let scratch = tempfile::Builder::new()

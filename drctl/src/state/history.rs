@@ -1,6 +1,7 @@
-//! `drctl state history VAULT`: every state version, oldest first.
+//! `drctl state history VAULT`: every state version, oldest pushed first, the current one
+//! marked (see [`super::current`]).
 
-use super::versions;
+use super::{current, versions};
 use crate::output;
 use crate::vault::Context;
 
@@ -13,22 +14,27 @@ pub async fn run(ctx: &Context) -> u8 {
         Ok(h) => h,
         Err(code) => return code,
     };
+    let current_id = current(&history).map(|(s, _)| s.id.clone());
+    let is_current = |id: &str| current_id.as_deref() == Some(id);
     if ctx.json {
         let rows: Vec<_> = history
             .iter()
-            .map(|(s, m)| serde_json::json!({"snapshot": s.id, "time": s.time, "state": m}))
+            .map(|(s, m)| {
+                serde_json::json!({"snapshot": s.id, "time": s.time, "state": m, "current": is_current(&s.id)})
+            })
             .collect();
         output::json(&rows);
     } else if history.is_empty() {
         println!("no Terraform state in {}", vault.storage().url());
     } else {
         println!(
-            "{:<14} {:<22} {:>7} {:<38} {:>9}  terraform",
+            "  {:<14} {:<22} {:>7} {:<38} {:>9}  terraform",
             "snapshot", "time", "serial", "lineage", "resources"
         );
         for (s, m) in &history {
             println!(
-                "{:<14} {:<22} {:>7} {:<38} {:>9}  {}",
+                "{} {:<14} {:<22} {:>7} {:<38} {:>9}  {}",
+                if is_current(&s.id) { "*" } else { " " },
                 &s.id[..12],
                 &s.time[..s.time.len().min(19)],
                 m.serial,

@@ -92,6 +92,97 @@ impl StateMeta {
     }
 }
 
+/// The label a version pushed with `--force` carries: it starts the current lineage.
+pub const FORCED_LABEL: &str = "forced";
+
+/// The current state version: Terraform's order, never the writers' clocks. The current
+/// lineage is the one of the newest version pushed with `--force`, or without any, of the
+/// first version. Within it the highest serial wins, counting only that forced version and
+/// those pushed after it (a forced rollback to an older serial stands); of equal serials, the
+/// later pushed.
+pub fn current(history: &[(SnapshotInfo, StateMeta)]) -> Option<&(SnapshotInfo, StateMeta)> {
+    let start = history
+        .iter()
+        .rposition(|(s, _)| s.labels.get(FORCED_LABEL).map(String::as_str) == Some("true"))
+        .unwrap_or(0);
+    let lineage = &history.get(start)?.1.lineage;
+    history[start..]
+        .iter()
+        .filter(|(_, m)| &m.lineage == lineage)
+        .max_by_key(|(_, m)| m.serial) // the last of equal maxima: the later pushed
+}
+
+/// The version `--snapshot ID` names (a full id or a unique prefix); `None` for the current.
+///
+/// # Errors
+/// The exit code after saying what is wrong: no such version (3), or a prefix that matches
+/// several (2), listing them.
+pub fn chosen<'a>(
+    history: &'a [(SnapshotInfo, StateMeta)],
+    wanted: Option<&str>,
+    url: &str,
+) -> Result<&'a (SnapshotInfo, StateMeta), u8> {
+    let Some(wanted) = wanted else {
+        return current(history).ok_or_else(|| {
+            eprintln!("error: no Terraform state in {url}");
+            eprintln!("hint: back the state up with `drctl state push {url} --dir <root module>`");
+            output::EXIT_NOT_FOUND
+        });
+    };
+    let matches: Vec<_> = history
+        .iter()
+        .filter(|(s, _)| s.id.starts_with(wanted))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => {
+            eprintln!("error: no state version {wanted:?} in {url}");
+            eprintln!("hint: list the versions with `drctl state history {url}`");
+            Err(output::EXIT_NOT_FOUND)
+        }
+        many => {
+            eprintln!(
+                "error: --snapshot {wanted:?} matches {} state versions: {}",
+                many.len(),
+                many.iter()
+                    .map(|(s, m)| format!(
+                        "{} (serial {}, lineage {})",
+                        &s.id[..12],
+                        m.serial,
+                        m.lineage
+                    ))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            eprintln!("hint: give more characters of the snapshot id");
+            Err(output::EXIT_USAGE)
+        }
+    }
+}
+
+/// Why `incoming` may not replace `existing` without --force, if it may not: another lineage,
+/// or an older serial. Names both sides' lineages or serials.
+pub fn refusal(
+    existing: &StateMeta,
+    incoming: &StateMeta,
+    existing_name: &str,
+    incoming_name: &str,
+) -> Option<String> {
+    if existing.lineage != incoming.lineage {
+        Some(format!(
+            "{existing_name} is lineage {}, {incoming_name} lineage {}: they are different states",
+            existing.lineage, incoming.lineage
+        ))
+    } else if existing.serial > incoming.serial {
+        Some(format!(
+            "{existing_name} is serial {}, newer than {incoming_name}'s serial {}",
+            existing.serial, incoming.serial
+        ))
+    } else {
+        None
+    }
+}
+
 /// Every state version in the vault, oldest first.
 pub async fn versions(vault: &Vault) -> Result<Vec<(SnapshotInfo, StateMeta)>, u8> {
     let snapshots = vault.snapshots().await.map_err(|e| output::fail(&e))?;

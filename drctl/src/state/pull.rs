@@ -2,7 +2,7 @@
 //! another lineage or a newer serial unless --force, and always keeps a copy of what it
 //! replaces beside it.
 
-use super::{versions, StateMeta, FILE, SOURCE};
+use super::{chosen, versions, StateMeta, FILE, SOURCE};
 use crate::cli::StatePullArgs;
 use crate::output;
 use crate::vault::Context;
@@ -18,27 +18,9 @@ pub async fn run(ctx: &Context, args: StatePullArgs) -> u8 {
         Ok(h) => h,
         Err(code) => return code,
     };
-    let chosen = match &args.snapshot {
-        Some(wanted) => history
-            .iter()
-            .find(|(s, _)| s.id.starts_with(wanted.as_str())),
-        None => history.last(),
-    };
-    let Some((snapshot, meta)) = chosen else {
-        eprintln!(
-            "error: {} in {}",
-            args.snapshot
-                .as_ref()
-                .map_or("no Terraform state".to_string(), |s| format!(
-                    "no state version {s:?}"
-                )),
-            vault.storage().url()
-        );
-        eprintln!(
-            "hint: list the versions with `drctl state history {}`",
-            ctx.url
-        );
-        return output::EXIT_NOT_FOUND;
+    let (snapshot, meta) = match chosen(&history, args.snapshot.as_deref(), &ctx.url) {
+        Ok(c) => c,
+        Err(code) => return code,
     };
     let out = &args.out;
     let parent = match out.parent() {
@@ -69,6 +51,14 @@ pub async fn run(ctx: &Context, args: StatePullArgs) -> u8 {
         return output::fail(&e);
     }
     let restored = restored_dir.join(FILE);
+    // On disk before it replaces --out: a crash right after the rename must not leave an
+    // empty state file where a good one was.
+    if let Err(e) = std::fs::File::open(&restored).and_then(|f| f.sync_all()) {
+        return output::usage(
+            &format!("cannot write {}: {e}", restored.display()),
+            "nothing was changed",
+        );
+    }
     if out.exists() {
         let backup = backup_name(out);
         if let Err(e) = std::fs::copy(out, &backup) {
@@ -92,6 +82,9 @@ pub async fn run(ctx: &Context, args: StatePullArgs) -> u8 {
             &format!("cannot write {}: {e}", out.display()),
             "nothing was changed",
         );
+    }
+    if let Ok(dir) = std::fs::File::open(&parent) {
+        let _ = dir.sync_all(); // the rename itself, durable
     }
     if ctx.json {
         output::json(&serde_json::json!({"snapshot": snapshot.id, "out": out, "state": meta}));
@@ -122,27 +115,10 @@ fn refuse_unsafe_overwrite(out: &Path, incoming: &StateMeta, force: bool) -> Opt
             return Some(output::EXIT_FAILURE);
         }
     };
-    let problem = if existing.lineage != incoming.lineage {
-        Some(format!(
-            "{} holds lineage {}, the vault's version lineage {}: they are different states",
-            out.display(),
-            existing.lineage,
-            incoming.lineage
-        ))
-    } else if existing.serial > incoming.serial {
-        Some(format!(
-            "{} is serial {}, newer than the vault's serial {}",
-            out.display(),
-            existing.serial,
-            incoming.serial
-        ))
-    } else {
-        None
-    };
-    problem.map(|p| {
-        eprintln!("error: refusing to replace: {p}");
+    super::refusal(&existing, incoming, &out.display().to_string(), "the vault").map(|p| {
+        eprintln!("error: refusing to replace {}: {p}", out.display());
         eprintln!("hint: push it first with `drctl state push`, or pass --force (a backup of the file is kept)");
-        output::EXIT_FAILURE
+        output::EXIT_REFUSED
     })
 }
 

@@ -3,7 +3,10 @@
 //! configuration is kept beside the state (source `config`), so `drctl rebuild` can bring the
 //! whole working directory back after a disaster.
 
-use super::{versions, StateMeta, CONFIG_SOURCE, FILE, KIND, KIND_LABEL, SOURCE};
+use super::{
+    current, refusal, versions, StateMeta, CONFIG_SOURCE, FILE, FORCED_LABEL, KIND, KIND_LABEL,
+    SOURCE,
+};
 use crate::cli::StatePushArgs;
 use crate::output;
 use crate::vault::Context;
@@ -64,7 +67,8 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
         Ok(h) => h,
         Err(code) => return code,
     };
-    if let Some((latest, _)) = history.last() {
+    let current = current(&history);
+    if let Some((latest, _)) = current {
         // Without a configuration to compare, the state alone decides.
         let same_config = config.is_none()
             || latest.labels.get("config_digest").map(String::as_str) == Some(&config_digest);
@@ -84,17 +88,28 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
             return output::EXIT_OK;
         }
     }
-    if let Some((_, newest)) = history
-        .iter()
-        .rev()
-        .find(|(_, m)| m.lineage == meta.lineage)
-    {
-        if newest.serial > meta.serial {
+    // As `terraform state push`: never an older serial or another lineage over the current
+    // version, nor the same serial with other content, unless forced.
+    let refused = current.and_then(|(s, now)| {
+        refusal(now, &meta, "the vault's current version", &what).or_else(|| {
+            (now.serial == meta.serial && s.labels.get("state_digest") != Some(&digest)).then(|| {
+                format!(
+                    "the vault's current version is serial {} (lineage {}) with other content than {what}, which has the same serial",
+                    now.serial, now.lineage
+                )
+            })
+        })
+    });
+    if let Some(problem) = &refused {
+        if !args.force {
+            eprintln!("error: refusing to push: {problem}");
             eprintln!(
-                "warning: the vault already holds serial {} of this lineage; pushing the older serial {} as a new version",
-                newest.serial, meta.serial
+                "hint: pull the current version with `drctl state pull {}`, or pass --force to make this one current",
+                ctx.url
             );
+            return output::EXIT_REFUSED;
         }
+        eprintln!("warning: --force: {problem}; this version becomes the current one");
     }
     let labels: BTreeMap<String, String> = [
         (KIND_LABEL, KIND.to_string()),
@@ -106,6 +121,7 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
     ]
     .into_iter()
     .chain(config.as_ref().map(|c| ("config_digest", c.digest.clone())))
+    .chain(refused.map(|_| (FORCED_LABEL, "true".to_string())))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let mut specs = vec![SourceSpec::new(SOURCE, staging.path().join(SOURCE))];
