@@ -93,30 +93,67 @@ pub fn terraform_bin() -> PathBuf {
     path
 }
 
-/// `terraform-provider-dr`, built once per test process with the same profile as the tests.
+/// The binaries the test suite builds with the `test-hooks` feature (the test clock, cheap key
+/// derivation) and runs.
+const TEST_HOOKS_BINS: [&str; 2] = ["terraform-provider-dr", "drctl"];
+
+/// The test suite's own build of a workspace binary (`terraform-provider-dr` or `drctl`): with
+/// the `test-hooks` feature, kept in a directory of its own (`target/test-hooks/`), so the
+/// binaries users install (`scripts/setup`'s mirror, `cargo build --release`) never have it.
+/// Built once per test process; cargo reuses every artifact it can, so after `scripts/test`
+/// built them this only checks and copies.
+///
+/// Why a copy and not `--target-dir target/test-hooks`: a target directory of its own
+/// rebuilt every dependency (10 minutes on 2 cores); with the same one only the crates that
+/// depend on `dr-vault` are built twice, and the copy (renamed into place) keeps the tests'
+/// binaries apart from `target/debug`'s, which the next plain build replaces.
 ///
 /// # Panics
-/// When cargo cannot build it.
+/// When cargo cannot build them.
+pub fn test_hooks_bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+            let status = Command::new(cargo)
+                .args([
+                    "build",
+                    "--quiet",
+                    "-p",
+                    "terraform-provider-dr",
+                    "-p",
+                    "drctl",
+                    "--bins",
+                    "--features",
+                    "terraform-provider-dr/test-hooks,drctl/test-hooks",
+                ])
+                .current_dir(workspace_root())
+                .status()
+                .expect("run cargo build");
+            assert!(status.success(), "building the test-hooks binaries failed");
+            let built = profile_dir();
+            let dir = built
+                .parent()
+                .map_or_else(|| built.join("test-hooks"), |t| t.join("test-hooks"));
+            std::fs::create_dir_all(&dir).expect("create the test-hooks directory");
+            for bin in TEST_HOOKS_BINS {
+                let staged = dir.join(format!(".{bin}.{}", std::process::id()));
+                std::fs::copy(built.join(bin), &staged).expect("copy a test-hooks binary");
+                std::fs::rename(&staged, dir.join(bin)).expect("place a test-hooks binary");
+            }
+            dir
+        })
+        .join(name)
+}
+
+/// `terraform-provider-dr` as the tests run it (see [`test_hooks_bin`]).
 pub fn dr_provider_bin() -> PathBuf {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-        let status = Command::new(cargo)
-            .args([
-                "build",
-                "--quiet",
-                "-p",
-                "terraform-provider-dr",
-                "--bin",
-                "terraform-provider-dr",
-            ])
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building terraform-provider-dr failed");
-        profile_dir().join("terraform-provider-dr")
-    })
-    .clone()
+    test_hooks_bin("terraform-provider-dr")
+}
+
+/// `drctl` as the tests run it (see [`test_hooks_bin`]).
+pub fn drctl_bin() -> PathBuf {
+    test_hooks_bin("drctl")
 }
 
 /// The target directory of the running test's profile (`target/debug`): test executables

@@ -15,7 +15,7 @@ fn module() -> TfDir {
 }
 
 fn check(tf: &TfDir, args: &[&str]) -> Output {
-    std::process::Command::new(workspace_root().join("target/debug/drctl"))
+    std::process::Command::new(acceptance_tests::drctl_bin())
         .arg("check")
         .args(args)
         .current_dir(tf.path())

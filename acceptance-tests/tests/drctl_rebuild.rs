@@ -12,7 +12,7 @@ use std::process::Output;
 const PASSPHRASE: &str = "rebuild-passphrase-5e1a";
 
 fn drctl(cwd: &Path, cli_config: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(workspace_root().join("target/debug/drctl"))
+    std::process::Command::new(acceptance_tests::drctl_bin())
         .args(args)
         .current_dir(cwd)
         .env("DR_PASSPHRASE", PASSPHRASE)

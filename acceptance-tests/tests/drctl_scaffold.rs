@@ -2,11 +2,11 @@
 //! (`fmt -check`), valid (`validate`), clean under `drctl check`, and applying to a passed
 //! drill with nothing left to change.
 
-use acceptance_tests::{output_text, terraform_bin, workspace_root, ProviderBuild, TfDir};
+use acceptance_tests::{output_text, terraform_bin, ProviderBuild, TfDir};
 use std::process::Output;
 
 fn drctl(tf: &TfDir, args: &[&str]) -> Output {
-    std::process::Command::new(workspace_root().join("target/debug/drctl"))
+    std::process::Command::new(acceptance_tests::drctl_bin())
         .args(args)
         .current_dir(tf.path())
         .env("TERRAFORM", terraform_bin())

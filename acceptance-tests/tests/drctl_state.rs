@@ -1,13 +1,13 @@
 //! `drctl state push / pull / history` on state written by the real Terraform 1.0.3 with the
 //! real provider: versions, the no-op push, and the lineage/serial refusals of pull.
 
-use acceptance_tests::{output_text, terraform_bin, workspace_root, ProviderBuild, TfDir};
+use acceptance_tests::{output_text, terraform_bin, ProviderBuild, TfDir};
 use std::process::Output;
 
 const PASSPHRASE: &str = "state-passphrase-0c4d";
 
 fn drctl(tf: &TfDir, args: &[&str]) -> Output {
-    std::process::Command::new(workspace_root().join("target/debug/drctl"))
+    std::process::Command::new(acceptance_tests::drctl_bin())
         .args(args)
         .current_dir(tf.path())
         .env("DR_PASSPHRASE", PASSPHRASE)

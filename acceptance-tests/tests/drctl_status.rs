@@ -12,7 +12,7 @@ use std::process::Output;
 const PASSPHRASE: &str = "status-passphrase-77b2";
 
 fn drctl(tf: &TfDir, now: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(workspace_root().join("target/debug/drctl"));
+    let mut cmd = std::process::Command::new(acceptance_tests::drctl_bin());
     cmd.args(args)
         .current_dir(tf.path())
         .env("DR_PASSPHRASE", PASSPHRASE)

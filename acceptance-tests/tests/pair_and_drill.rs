@@ -95,7 +95,7 @@ fn the_pair_replicates_in_the_same_apply_catches_up_and_imports() {
     );
 
     // A snapshot taken outside Terraform: the standby lags; plan shows the catch-up.
-    let drctl = acceptance_tests::workspace_root().join("target/debug/drctl");
+    let drctl = acceptance_tests::drctl_bin();
     let out = std::process::Command::new(&drctl)
         .args([
             "vault",

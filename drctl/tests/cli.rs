@@ -3,10 +3,13 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-const BIN: &str = env!("CARGO_BIN_EXE_drctl");
+/// The test suite's build of drctl, with the test switches (`DR_TEST_INSECURE_KDF`).
+fn bin() -> std::path::PathBuf {
+    acceptance_tests::drctl_bin()
+}
 
 fn drctl(dir: &Path, passphrase: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(args)
         .current_dir(dir)
         .env("DR_TEST_INSECURE_KDF", "1")
@@ -162,7 +165,7 @@ fn errors_have_documented_exit_codes_and_never_echo_the_passphrase() {
 
 #[test]
 fn help_explains_every_vault_command_and_the_exit_codes() {
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["vault", "--help"])
         .output()
         .unwrap();
@@ -177,7 +180,7 @@ fn help_explains_every_vault_command_and_the_exit_codes() {
     ] {
         assert!(help.contains(cmd), "{help}");
     }
-    let out = Command::new(BIN)
+    let out = Command::new(bin())
         .args(["vault", "restore", "--help"])
         .output()
         .unwrap();
@@ -210,7 +213,7 @@ fn prune_prints_its_plan_honours_dry_run_and_lock_for() {
         ("2026-11-21", "three"),
     ] {
         std::fs::write(d.join("ci/file.txt"), content).unwrap();
-        let out = Command::new(BIN)
+        let out = Command::new(bin())
             .args(["vault", "--vault", "v", "snapshot", "--source", "ci=ci"])
             .current_dir(d)
             .env("DR_PASSPHRASE", "pw")
@@ -221,7 +224,7 @@ fn prune_prints_its_plan_honours_dry_run_and_lock_for() {
         assert!(out.status.success(), "{}", text(&out));
     }
     let at = |args: &[&str]| {
-        Command::new(BIN)
+        Command::new(bin())
             .args(args)
             .current_dir(d)
             .env("DR_PASSPHRASE", "pw")
@@ -376,7 +379,7 @@ fn a_full_disk_fails_the_snapshot_cleanly() {
     let out = Command::new("unshare")
         .args(["-rm", "sh", "-c", script])
         .current_dir(d)
-        .env("DRCTL", BIN)
+        .env("DRCTL", bin())
         .env("DR_TEST_INSECURE_KDF", "1")
         .env("DR_PASSPHRASE", "disk-pass")
         .env_remove("DR_VAULT")
@@ -406,4 +409,173 @@ fn a_full_disk_fails_the_snapshot_cleanly() {
         "{}",
         read("after.out")
     );
+}
+
+/// A Terraform state file (format 4) of `lineage` at `serial`, with `marker` in its outputs so
+/// versions of equal serial can differ.
+fn state_file(dir: &Path, name: &str, lineage: &str, serial: u64, marker: &str) {
+    let state = serde_json::json!({
+        "version": 4, "terraform_version": "1.0.3", "serial": serial, "lineage": lineage,
+        "outputs": {"marker": {"value": marker, "type": "string"}}, "resources": []
+    });
+    std::fs::write(dir.join(name), serde_json::to_vec_pretty(&state).unwrap()).unwrap();
+}
+
+fn state_vault(d: &Path) {
+    let out = drctl(
+        d,
+        Some("p"),
+        &[
+            "vault", "--vault", "v", "init", "--name", "s", "--region", "r",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// State versions are ordered by Terraform, not by clocks (issue 12, item 2): pushing serial 3
+/// after serial 5 of the same lineage is refused (exit 1, naming both serials), so pull and
+/// rebuild keep restoring serial 5; another lineage is refused too; --force makes the pushed
+/// version current, as `terraform state push -force` does.
+#[test]
+fn state_push_refuses_older_serials_and_other_lineages_and_pull_takes_the_highest_serial() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    state_vault(d);
+    let p = Some("p");
+    let push = |file: &str, extra: &[&str]| {
+        let mut args = vec!["state", "push", "v", "--state", file];
+        args.extend_from_slice(extra);
+        drctl(d, p, &args)
+    };
+    let pulled_serial = |extra: &[&str]| {
+        let _ = std::fs::remove_file(d.join("out.tfstate"));
+        let mut args = vec!["state", "pull", "v", "--out", "out.tfstate"];
+        args.extend_from_slice(extra);
+        let out = drctl(d, p, &args);
+        assert!(out.status.success(), "{}", text(&out));
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("out.tfstate")).unwrap()).unwrap();
+        (
+            v["serial"].as_u64().unwrap(),
+            v["lineage"].as_str().unwrap().to_string(),
+        )
+    };
+    state_file(d, "s5.tfstate", "lin-a", 5, "five");
+    state_file(d, "s3.tfstate", "lin-a", 3, "three");
+    state_file(d, "s5b.tfstate", "lin-a", 5, "other five");
+    state_file(d, "b9.tfstate", "lin-b", 9, "b");
+    state_file(d, "s6.tfstate", "lin-a", 6, "six");
+
+    let out = push("s5.tfstate", &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    for (file, names) in [
+        ("s3.tfstate", ["serial 5", "serial 3"]),
+        ("s5b.tfstate", ["serial 5", "same serial"]),
+        ("b9.tfstate", ["lineage lin-a", "lineage lin-b"]),
+    ] {
+        let out = push(file, &[]);
+        assert_eq!(out.status.code(), Some(1), "{file}: {}", text(&out));
+        for name in names {
+            assert!(text(&out).contains(name), "{file}: {}", text(&out));
+        }
+        assert!(text(&out).contains("--force"), "{}", text(&out));
+    }
+    assert_eq!(pulled_serial(&[]), (5, "lin-a".into()));
+
+    // A newer serial is pushed as usual; the history marks it current.
+    assert!(push("s6.tfstate", &[]).status.success());
+    assert_eq!(pulled_serial(&[]), (6, "lin-a".into()));
+    // --force: the older serial becomes current (a deliberate rollback), then another lineage.
+    let out = push("s3.tfstate", &["--force"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(pulled_serial(&[]), (3, "lin-a".into()));
+    assert!(push("b9.tfstate", &["--force"]).status.success());
+    assert_eq!(pulled_serial(&[]), (9, "lin-b".into()));
+    let history = drctl(d, p, &["state", "history", "v", "--json"]);
+    let rows: serde_json::Value = serde_json::from_slice(&history.stdout).unwrap();
+    let current: Vec<u64> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["current"] == true)
+        .map(|r| r["state"]["serial"].as_u64().unwrap())
+        .collect();
+    assert_eq!(current, [9]);
+
+    // Pull refuses to replace newer state or another lineage with the same exit status.
+    state_file(d, "mine.tfstate", "lin-b", 12, "mine");
+    let out = drctl(d, p, &["state", "pull", "v", "--out", "mine.tfstate"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("serial 12") && text(&out).contains("serial 9"),
+        "{}",
+        text(&out)
+    );
+
+    // A --snapshot prefix that matches several versions lists them instead of picking one.
+    let ids: Vec<String> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["snapshot"].as_str().unwrap().to_string())
+        .collect();
+    let shared = (1..64)
+        .rev()
+        .map(|n| &ids[0][..n])
+        .find(|prefix| ids.iter().filter(|id| id.starts_with(prefix)).count() > 1);
+    let ambiguous = shared.unwrap_or("");
+    let out = drctl(
+        d,
+        p,
+        &[
+            "state",
+            "pull",
+            "v",
+            "--out",
+            "x.tfstate",
+            "--snapshot",
+            ambiguous,
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("matches"), "{}", text(&out));
+    assert!(!d.join("x.tfstate").exists());
+}
+
+/// A FIFO in a source never blocks a snapshot (issue 12, item 4): it is left out and counted.
+#[test]
+fn a_fifo_in_a_source_is_left_out_and_the_snapshot_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir(d.join("ci")).unwrap();
+    std::fs::write(d.join("ci/pipeline.yml"), "stages: []\n").unwrap();
+    let made = Command::new("mkfifo")
+        .arg(d.join("ci/pipe"))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    state_vault(d);
+    let mut child = Command::new(bin())
+        .args([
+            "vault", "--vault", "v", "snapshot", "--source", "ci=ci", "--json",
+        ])
+        .current_dir(d)
+        .env("DR_TEST_INSECURE_KDF", "1")
+        .env("DR_PASSPHRASE", "p")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the snapshot hung on the FIFO");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["special_files_skipped"], 1);
+    assert_eq!(summary["files"], 1);
 }

@@ -10,7 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_drctl");
+/// The test suite's build of drctl, with the test switches (`DR_TEST_INSECURE_KDF`).
+fn bin() -> std::path::PathBuf {
+    acceptance_tests::drctl_bin()
+}
 /// Runs killed mid-way that the test insists on (runs that finish first do not count).
 const KILLS: usize = 50;
 /// A bound on the rounds, so a machine where nothing can be interrupted fails instead of looping.
@@ -28,7 +31,7 @@ impl Rng {
 }
 
 fn drctl(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(bin());
     cmd.args(args)
         .current_dir(dir)
         .env("DR_PASSPHRASE", "pw")

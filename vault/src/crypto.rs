@@ -61,11 +61,14 @@ impl KdfParams {
         parallelism: 1,
     };
 
-    /// The parameters for a new vault: [`KdfParams::STRONG`], unless the test switch
-    /// `DR_TEST_INSECURE_KDF=1` is set (test suites create hundreds of vaults; a vault made
-    /// that way is cheap to brute-force and must never hold real data).
+    /// The parameters for a new vault: [`KdfParams::STRONG`]. Builds with the `test-hooks`
+    /// feature (the test suite's, never a release or the installed provider) take
+    /// [`KdfParams::INSECURE_FOR_TESTS`] when `DR_TEST_INSECURE_KDF=1` is set: test suites
+    /// create hundreds of vaults, and a vault made that way is cheap to brute-force.
     pub fn for_new_vault() -> KdfParams {
-        if std::env::var("DR_TEST_INSECURE_KDF").as_deref() == Ok("1") {
+        if cfg!(feature = "test-hooks")
+            && std::env::var("DR_TEST_INSECURE_KDF").as_deref() == Ok("1")
+        {
             KdfParams::INSECURE_FOR_TESTS
         } else {
             KdfParams::STRONG
