@@ -105,8 +105,9 @@ const TEST_HOOKS_BINS: [&str; 2] = ["terraform-provider-dr", "drctl"];
 ///
 /// Why a copy and not `--target-dir target/test-hooks`: a target directory of its own
 /// rebuilt every dependency (10 minutes on 2 cores); with the same one only the crates that
-/// depend on `dr-vault` are built twice, and the copy (renamed into place) keeps the tests'
-/// binaries apart from `target/debug`'s, which the next plain build replaces.
+/// depend on `dr-vault` are built twice. Cargo places what it builds in `target/debug`, so
+/// once copied (renamed into place) the plain binaries are put back there at once (both
+/// builds stay cached): `target/debug` holds the hook-free binaries, as users build them.
 ///
 /// # Panics
 /// When cargo cannot build them.
@@ -114,23 +115,28 @@ pub fn test_hooks_bin(name: &str) -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
-            let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-            let status = Command::new(cargo)
-                .args([
-                    "build",
-                    "--quiet",
-                    "-p",
-                    "terraform-provider-dr",
-                    "-p",
-                    "drctl",
-                    "--bins",
-                    "--features",
-                    "terraform-provider-dr/test-hooks,drctl/test-hooks",
-                ])
-                .current_dir(workspace_root())
-                .status()
-                .expect("run cargo build");
-            assert!(status.success(), "building the test-hooks binaries failed");
+            let cargo_build = |features: &[&str]| {
+                let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+                let status = Command::new(cargo)
+                    .args([
+                        "build",
+                        "--quiet",
+                        "-p",
+                        "terraform-provider-dr",
+                        "-p",
+                        "drctl",
+                    ])
+                    .arg("--bins")
+                    .args(features)
+                    .current_dir(workspace_root())
+                    .status()
+                    .expect("run cargo build");
+                assert!(status.success(), "building {features:?} binaries failed");
+            };
+            cargo_build(&[
+                "--features",
+                "terraform-provider-dr/test-hooks,drctl/test-hooks",
+            ]);
             let built = profile_dir();
             let dir = built
                 .parent()
@@ -141,6 +147,7 @@ pub fn test_hooks_bin(name: &str) -> PathBuf {
                 std::fs::copy(built.join(bin), &staged).expect("copy a test-hooks binary");
                 std::fs::rename(&staged, dir.join(bin)).expect("place a test-hooks binary");
             }
+            cargo_build(&[]);
             dir
         })
         .join(name)

@@ -348,3 +348,55 @@ fn failing_checks_timeouts_and_corruption_fail_the_drill_with_the_reason() {
         r"Drill Failed.*restore failed",
     );
 }
+
+/// Issue 12, items 3 and 5, as a drill user sees them: the restore goes into a new
+/// owner-only directory with an unpredictable name under work_dir; what the check prints
+/// stays out of the state; a kept restore is replaced by the next run's, and destroy removes it.
+#[test]
+fn a_drill_restores_privately_and_keeps_the_checks_output_out_of_state() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let mut tf = module();
+    let body = |release: &str| {
+        drill(&format!(
+            r#"  verify_command = ["sh", "-c", "cat pipeline/ci.yml"]
+  keep_restore   = true
+  triggers       = {{ release = "{release}" }}"#
+        ))
+    };
+    tf.config(&config("", &body("v1")));
+    tf.init();
+    tf.apply();
+    let kept = |tf: &TfDir| {
+        let d = tf.values("dr_drill.nightly");
+        assert_eq!(d["status"], "passed", "{d}");
+        let report = d["report"].as_str().unwrap().to_string();
+        // The check printed a restored file; that stays out of the state.
+        assert!(!report.contains("stages:"), "{report}");
+        let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+        std::path::PathBuf::from(report["restore_dir"].as_str().unwrap())
+    };
+    let first = kept(&tf);
+    let scratch = tf.path().join("scratch");
+    assert_eq!(first.parent(), Some(scratch.as_path()));
+    let name = first.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        name.starts_with("nightly-") && name.len() > "nightly-".len() + 4,
+        "{name}"
+    );
+    let mode = std::fs::metadata(&first).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    assert!(first.join("pipeline/ci.yml").is_file());
+
+    tf.set_env("DR_TEST_NOW", "2026-11-01T12:30:00Z");
+    tf.config(&config("", &body("v2")));
+    tf.apply();
+    let second = kept(&tf);
+    assert_ne!(second, first);
+    assert!(
+        !first.exists(),
+        "the last run's kept restore is replaced, not piled up"
+    );
+    assert!(second.is_dir());
+    tf.ok(&["destroy", "-auto-approve", "-input=false"]);
+    assert!(!second.exists(), "destroy removes the kept restore");
+}

@@ -579,3 +579,91 @@ fn a_fifo_in_a_source_is_left_out_and_the_snapshot_finishes() {
     assert_eq!(summary["special_files_skipped"], 1);
     assert_eq!(summary["files"], 1);
 }
+
+/// The push order is the vault's own (a generation each push records), not the pushing
+/// machines' clocks: a forced rollback pushed from a machine whose clock is years behind still
+/// becomes current. History written by older builds (no generation, no --force on push)
+/// counts its lineage switches as forced, so its newest lineage stays current.
+#[test]
+fn state_order_survives_a_skewed_clock_and_reads_history_of_older_builds() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    state_vault(d);
+    let at = |now: &str, args: &[&str]| {
+        let out = Command::new(bin())
+            .args(args)
+            .current_dir(d)
+            .env("DR_TEST_INSECURE_KDF", "1")
+            .env("DR_TEST_CLOCK", "1")
+            .env("DR_TEST_NOW", now)
+            .env("DR_PASSPHRASE", "p")
+            .env_remove("DR_VAULT")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+        out
+    };
+    let pulled = |now: &str| {
+        let _ = std::fs::remove_file(d.join("out.tfstate"));
+        at(now, &["state", "pull", "v", "--out", "out.tfstate"]);
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(d.join("out.tfstate")).unwrap()).unwrap();
+        (
+            v["serial"].as_u64().unwrap(),
+            v["lineage"].as_str().unwrap().to_string(),
+        )
+    };
+    // History as an older drctl wrote it: plain snapshots of the state series, lineage A
+    // then lineage B, with no generation.
+    for (lineage, serial, day) in [("lin-a", 7, "01"), ("lin-b", 2, "02")] {
+        std::fs::create_dir_all(d.join(format!("old-{lineage}"))).unwrap();
+        state_file(
+            &d.join(format!("old-{lineage}")),
+            "terraform.tfstate",
+            lineage,
+            serial,
+            lineage,
+        );
+        at(
+            &format!("2026-10-{day}T00:00:00Z"),
+            &[
+                "vault",
+                "--vault",
+                "v",
+                "snapshot",
+                "--source",
+                &format!("state=old-{lineage}"),
+                "--label",
+                "kind=terraform-state",
+                "--label",
+                &format!("lineage={lineage}"),
+                "--label",
+                &format!("serial={serial}"),
+                "--label",
+                &format!("state_digest=old-{lineage}"),
+            ],
+        );
+    }
+    assert_eq!(pulled("2026-11-01T00:00:00Z"), (2, "lin-b".into()));
+
+    // New pushes: serial 5 of lineage B today, then a forced rollback to serial 3 from a
+    // machine whose clock says 2001, then serial 4 from the same machine.
+    state_file(d, "b5.tfstate", "lin-b", 5, "b5");
+    state_file(d, "b3.tfstate", "lin-b", 3, "b3");
+    state_file(d, "b4.tfstate", "lin-b", 4, "b4");
+    at(
+        "2026-11-01T00:00:00Z",
+        &["state", "push", "v", "--state", "b5.tfstate"],
+    );
+    assert_eq!(pulled("2026-11-01T00:00:00Z"), (5, "lin-b".into()));
+    at(
+        "2001-01-01T00:00:00Z",
+        &["state", "push", "v", "--state", "b3.tfstate", "--force"],
+    );
+    assert_eq!(pulled("2026-11-01T00:00:00Z"), (3, "lin-b".into()));
+    at(
+        "2001-01-02T00:00:00Z",
+        &["state", "push", "v", "--state", "b4.tfstate"],
+    );
+    assert_eq!(pulled("2026-11-01T00:00:00Z"), (4, "lin-b".into()));
+}

@@ -501,6 +501,10 @@ impl Resource for BackupVault {
                 );
                 return State::default();
             }
+            Err(e) if e.kind == ErrorKind::InvalidInput => {
+                diags.push(engine_diagnostic("Vault Location Not Empty", &e).at(url_path()));
+                return State::default();
+            }
             Err(e) => {
                 diags.push(engine_diagnostic("Cannot Create Vault", &e).at(url_path()));
                 return State::default();

@@ -94,7 +94,7 @@ fn schema() -> Schema {
             computed("started_at", Type::String, "When the last run started (RFC 3339, UTC)."),
             computed("finished_at", Type::String, "When it finished."),
             computed("failure_reason", Type::String, "Why it failed; null when it passed."),
-            computed("report", Type::String, "The run's full report (JSON)."),
+            computed("report", Type::String, "The run's report (JSON), as written into the vault under `drills/NAME/`; the output of `verify_command` is kept only there (encrypted), never in the state."),
             computed("restore_seconds", Type::Number, "Achieved RTO: seconds to restore."),
             computed("data_age_seconds", Type::Number, "Achieved RPO: the restored snapshot's age at the run."),
             computed("files_verified", Type::Number, "Files whose content matched the manifest."),
@@ -107,7 +107,7 @@ fn schema() -> Schema {
 }
 
 /// The outcome of one run, before it becomes state.
-#[derive(Default, serde::Serialize)]
+#[derive(Default, Clone, serde::Serialize)]
 struct Run {
     name: String,
     vault_id: String,
@@ -127,8 +127,10 @@ struct Run {
     restore_dir: Option<PathBuf>,
     verify_command: Vec<String>,
     verify_exit_code: Option<i32>,
-    /// The last 64 KiB of what the check printed (stdout, then stderr), with the values of
-    /// secrets it could have met redacted.
+    /// The last 64 KiB of each of stdout and stderr of the check, with the values of secrets
+    /// it could have met redacted. Kept in the report written into the vault (encrypted), never
+    /// in the Terraform state: a check of a restored tree may print what the tree holds.
+    #[serde(skip_serializing_if = "String::is_empty")]
     verify_output_tail: String,
     failures: Vec<String>,
 }
@@ -194,9 +196,11 @@ impl Drill {
             .mode(0o700)
             .create(&work_dir)
             .map_err(|e| format!("cannot create work_dir {}: {e}", work_dir.display()))?;
+        check_private_work_dir(&work_dir)?;
         let name = state.attr("name").as_str().unwrap_or("drill");
         tempfile::Builder::new()
             .prefix(&format!("{name}-"))
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir_in(&work_dir)
             .map(tempfile::TempDir::keep)
             .map_err(|e| {
@@ -205,6 +209,21 @@ impl Drill {
                     work_dir.display()
                 )
             })
+    }
+
+    /// Removes the tree a finished run kept (`keep_restore`), if it is still a drill's: the
+    /// one its state names, and `<work_dir>/<name>`, where builds before private restore
+    /// directories restored.
+    fn remove_restored(&self, state: &Value) {
+        let legacy = self.vaults.config().ok().map(|c| {
+            c.work_dir
+                .join(state.attr("name").as_str().unwrap_or("drill"))
+        });
+        for dir in Self::restored_dir_of(state).into_iter().chain(legacy) {
+            if dir.join(MARKER).is_file() {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
     }
 
     /// The directory a finished run restored into, from its state: the configured one, or
@@ -321,10 +340,17 @@ impl Drill {
         let started = Instant::now();
         let restored = vault.restore(&id, &dir, None, &NoProgress).await;
         run.restore_seconds = started.elapsed().as_secs_f64();
-        let _ = std::fs::write(
-            dir.join(MARKER),
-            "restored by dr_drill; emptied by the next run\n",
-        );
+        // Created new (O_EXCL never follows a symlink a snapshot might have planted there).
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(dir.join(MARKER))
+            .and_then(|mut f| {
+                std::io::Write::write_all(
+                    &mut f,
+                    b"restored by dr_drill; emptied by the next run\n",
+                )
+            });
         let summary = restored.map_err(|e| format!("restore failed: {e}"))?;
         run.bytes_restored = summary.bytes;
 
@@ -428,7 +454,13 @@ impl Drill {
         );
         state.set_attr(
             "report",
-            Value::string(serde_json::to_string(&run).unwrap_or_default()),
+            Value::string(
+                serde_json::to_string(&Run {
+                    verify_output_tail: String::new(),
+                    ..run.clone()
+                })
+                .unwrap_or_default(),
+            ),
         );
         let seconds = tfplugin::Number::from_f64((run.restore_seconds * 1000.0).round() / 1000.0)
             .unwrap_or_else(|| 0u64.into());
@@ -459,6 +491,24 @@ impl Drill {
         }
         State::from(state)
     }
+}
+
+/// Makes sure `work_dir` is a directory of this user's that nobody else can write to: the
+/// default lies in the shared temp directory, where anyone could have made it first and then
+/// swap the private directory a drill restores into for one of their own.
+fn check_private_work_dir(work_dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::symlink_metadata(work_dir)
+        .map_err(|e| format!("cannot read work_dir {}: {e}", work_dir.display()))?;
+    let ours = meta.uid() == rustix::process::geteuid().as_raw();
+    if !meta.is_dir() || !ours || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "work_dir {} is not a private directory of this user (it is a symlink, another user's, or writable by others); \
+             drills restore decrypted data there. Set work_dir in the provider block to a directory of your own.",
+            work_dir.display()
+        ));
+    }
+    Ok(())
 }
 
 /// Empties a restore directory: it must be missing, empty, or a previous drill's.
@@ -563,12 +613,14 @@ impl Resource for Drill {
 
     async fn update(
         &self,
-        _prior: &State,
+        prior: &State,
         planned: &State,
         _config: &Value,
         diags: &mut Diagnostics,
     ) -> State {
         if planned.value.attr("status").is_unknown() {
+            // A kept restore of the last run is replaced by this run's, not left beside it.
+            self.remove_restored(&prior.value);
             self.apply(planned, diags).await
         } else {
             State::from(planned.value.clone())
@@ -576,10 +628,6 @@ impl Resource for Drill {
     }
 
     async fn delete(&self, prior: &State, _diags: &mut Diagnostics) {
-        if let Some(dir) = Self::restored_dir_of(&prior.value) {
-            if dir.join(MARKER).is_file() {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-        }
+        self.remove_restored(&prior.value);
     }
 }

@@ -14,8 +14,12 @@ use tokio::io::AsyncReadExt as _;
 /// What is kept of each of stdout and stderr: their last bytes.
 pub const TAIL_BYTES: usize = 64 * 1024;
 
-/// How long the pipes are still read after the check exited (its last writes in flight);
-/// then whatever it left running in the background is killed.
+/// Bytes read beyond the tail, so a secret that straddles the tail's first byte is still
+/// whole when redaction looks for it (longer secrets are not expected in a check's output).
+const REDACTION_SLACK: usize = 4096;
+
+/// How long the pipes are still read once the check's process group is killed (what it wrote
+/// last is in them already); a process that left the group cannot hold the drill longer.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_millis(500);
 
 /// The check as it is run.
@@ -73,22 +77,33 @@ impl Check<'_> {
         let _ = child.kill().await;
         let out = drained(stdout).await;
         let err = drained(stderr).await;
-        let mut text = String::from_utf8_lossy(&out).into_owned();
+        // Redacted before they are cut to size: a secret across the cut is still whole here.
+        let mut text = last_bytes(&redact(&String::from_utf8_lossy(&out), &self.secrets));
+        let err = last_bytes(&redact(&String::from_utf8_lossy(&err), &self.secrets));
         if !err.is_empty() {
             if !text.is_empty() && !text.ends_with('\n') {
                 text.push('\n');
             }
-            text.push_str(&String::from_utf8_lossy(&err));
+            text.push_str(&err);
         }
         Ok(Outcome {
             exit_code: status.and_then(|s| s.code()),
             timed_out,
-            output_tail: redact(&text, &self.secrets),
+            output_tail: text,
         })
     }
 }
 
-/// The last [`TAIL_BYTES`] a pipe delivers, read until it closes.
+/// The last [`TAIL_BYTES`] of `text`, cut at a character boundary.
+fn last_bytes(text: &str) -> String {
+    let mut start = text.len().saturating_sub(TAIL_BYTES);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].to_string()
+}
+
+/// The last [`TAIL_BYTES`] (and some slack) a pipe delivers, read until it closes.
 async fn tail_of(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
     let Some(mut pipe) = pipe else {
         return Vec::new();
@@ -100,7 +115,7 @@ async fn tail_of(pipe: Option<impl tokio::io::AsyncRead + Unpin>) -> Vec<u8> {
             break;
         }
         tail.extend(&buf[..n]);
-        let excess = tail.len().saturating_sub(TAIL_BYTES);
+        let excess = tail.len().saturating_sub(TAIL_BYTES + REDACTION_SLACK);
         tail.drain(..excess);
     }
     tail.into()
@@ -232,6 +247,26 @@ mod tests {
         );
         assert!(outcome.output_tail.ends_with("the key is [redacted]\n"));
         assert!(!outcome.output_tail.contains("hunter2"));
+    }
+
+    /// A secret that straddles where the tail is cut leaves no fragment behind.
+    #[tokio::test]
+    async fn a_secret_across_the_cut_leaves_no_fragment() {
+        let dir = tempfile::tempdir().unwrap();
+        let argv = sh(&format!(
+            "printf hunter2-passphrase; head -c {} /dev/zero | tr '\\0' x",
+            TAIL_BYTES - 8
+        ));
+        let outcome = check(&argv, dir.path(), Duration::from_secs(60))
+            .run()
+            .await
+            .unwrap();
+        assert_eq!(outcome.output_tail.len(), TAIL_BYTES);
+        assert!(
+            !outcome.output_tail.contains("ssphrase"),
+            "{}",
+            &outcome.output_tail[..40]
+        );
     }
 
     #[test]

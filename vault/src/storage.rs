@@ -315,6 +315,53 @@ impl Storage {
         }
     }
 
+    /// The names directly under the vault's location, directories (and bucket prefixes)
+    /// with a trailing `/`: what a vault's owner sees at its top level.
+    ///
+    /// # Errors
+    /// `Storage`/`Io` when the location cannot be listed.
+    pub async fn top_level(&self) -> Result<Vec<String>> {
+        if let Some(root) = &self.local_dir {
+            let entries = match std::fs::read_dir(root) {
+                Ok(entries) => entries,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(Error::io(root, "read", e)),
+            };
+            let mut names: Vec<String> = entries
+                .flatten()
+                .map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let is_dir = e.file_type().is_ok_and(|t| t.is_dir());
+                    if is_dir {
+                        format!("{name}/")
+                    } else {
+                        name
+                    }
+                })
+                .collect();
+            names.sort();
+            return Ok(names);
+        }
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&self.prefix))
+            .await
+            .map_err(|e| storage_error(&self.url, "list", e))?;
+        let mut names: Vec<String> = listed
+            .objects
+            .iter()
+            .filter_map(|o| o.location.filename().map(str::to_string))
+            .chain(
+                listed
+                    .common_prefixes
+                    .iter()
+                    .filter_map(|p| p.filename().map(|n| format!("{n}/"))),
+            )
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The first thing found at the vault's location (a key relative to it), if anything is
     /// there at all: a vault is created only where nothing else lives. Locally any entry
     /// counts, an empty directory or a symlink included.
@@ -372,7 +419,15 @@ impl Storage {
                     .and_then(|m| m.elapsed().ok())
                     .is_some_and(|age| age >= stale_after);
                 let name = path.file_name().map(|n| n.to_string_lossy());
+                // The staging file of one of the vault's own objects, never a user's `notes#1`.
+                let of_the_layout = path
+                    .strip_prefix(&root)
+                    .ok()
+                    .and_then(|rel| rel.to_str())
+                    .and_then(|rel| rel.rsplit_once('#'))
+                    .is_some_and(|(object, _)| crate::layout::parse(object).is_some());
                 if stale
+                    && of_the_layout
                     && name.is_some_and(|n| is_staging_name(&n))
                     && std::fs::remove_file(path).is_ok()
                 {
@@ -732,16 +787,18 @@ pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
                 ALLOWED_OPTIONS.join(", ")
             )));
         }
-        if base == "proxy_url" {
-            let has_password = url::Url::parse(value)
-                .map(|u| u.password().is_some())
+        // A URL can carry credentials of its own (`http://user:secret@host`, or a token as
+        // the user name): refused like any other credential.
+        if ["proxy_url", "endpoint", "endpoint_url", "base_url"].contains(&base) {
+            let has_credentials = url::Url::parse(value)
+                .map(|u| !u.username().is_empty() || u.password().is_some())
                 .unwrap_or(value.contains('@'));
-            if has_password {
+            if has_credentials {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
-                    format!("storage option {key:?} holds a password"),
+                    format!("storage option {key:?} holds credentials (a user name or password in the URL)"),
                 )
-                .hint("give the proxy URL without credentials; set HTTPS_PROXY in the environment for a proxy that needs them"));
+                .hint("give the URL without them; credentials come from the environment (AWS_*, GOOGLE_*, AZURE_*, HTTPS_PROXY)"));
             }
         }
     }

@@ -537,11 +537,14 @@ async fn prune_deletes_what_killed_writes_left_in_a_local_vault() {
         file.set_modified(then).unwrap();
         path
     };
-    let old_pack = staged("data/ab/ab01#1", 3600);
-    let old_manifest = staged("snapshots/0123#2", 3600);
-    let fresh_pack = staged("data/cd/cd01#1", 0);
-    let old_lock = staged("locks/4567#1", 3600);
+    // Staging files are named after the object being written (ids as the layout spells them).
+    let id = |first: &str| format!("{first}{}", "0".repeat(62));
+    let old_pack = staged(&format!("data/ab/{}#1", id("ab")), 3600);
+    let old_manifest = staged(&format!("snapshots/{}#2", id("01")), 3600);
+    let fresh_pack = staged(&format!("data/cd/{}#1", id("cd")), 0);
+    let old_lock = staged(&format!("locks/{}#1", id("45")), 3600);
     let not_the_vaults = staged("notes/issue#12", 3600);
+    let a_users_in_a_vault_dir = staged("snapshots/notes#1", 3600);
 
     let plan = vault
         .plan_prune(
@@ -559,6 +562,10 @@ async fn prune_deletes_what_killed_writes_left_in_a_local_vault() {
     assert!(
         not_the_vaults.exists(),
         "only the vault's own directories are swept"
+    );
+    assert!(
+        a_users_in_a_vault_dir.exists(),
+        "only staging files of the vault's own objects are swept"
     );
     assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
     assert_eq!(vault.snapshots().await.unwrap().len(), 1);
@@ -949,7 +956,7 @@ async fn init_refuses_a_location_that_holds_anything_naming_the_url_and_an_objec
     write(&data.join("important.txt"), b"keep me");
     let storage = Storage::local(&data, true).unwrap();
     let err = Vault::init(storage, &opts(), &pass()).await.err().unwrap();
-    assert_eq!(err.kind, ErrorKind::AlreadyExists);
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
     assert!(err.message.contains("important.txt"), "{err}");
     assert!(err.message.contains(&data.display().to_string()), "{err}");
     assert_eq!(
@@ -1004,6 +1011,7 @@ async fn destroy_deletes_only_the_vaults_own_objects_and_names_what_it_left() {
             "data/ab/not-a-pack",
             "data/\u{e9}\u{e9}/x",
             "index/0123",
+            "notes.txt",
             "snapshots/README.md"
         ]
     );
@@ -1161,4 +1169,41 @@ async fn restore_never_sets_setuid_setgid_or_sticky_bits() {
     assert_eq!(mode(&out.join("ci/bin/tool")), 0o755);
     assert_eq!(mode(&out.join("ci/bin")), 0o777);
     assert_eq!(mode(&out.join("ci/scripts/deploy.sh")), 0o755);
+}
+
+/// A destroy leaves nothing of the vault, not even what killed writers left half written, so
+/// a vault can be created there again; a failed init leaves nothing that blocks a retry.
+#[tokio::test]
+async fn after_destroy_the_location_is_empty_and_a_vault_can_be_made_there_again() {
+    let lv = LocalVault::with_tree().await;
+    lv.vault
+        .snapshot(
+            &[SourceSpec::new("ci", &lv.src)],
+            &BTreeMap::new(),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    // A writer killed mid-pack (a fresh staging file: no age limit under destroy's lock).
+    write(
+        &lv.root.join(format!("data/ab/ab{}#3", "0".repeat(62))),
+        b"half",
+    );
+    let done = lv
+        .vault
+        .destroy(time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(
+        done.foreign_objects_left.is_empty(),
+        "{:?}",
+        done.foreign_objects_left
+    );
+    assert!(
+        !lv.root.exists(),
+        "the vault directory is gone with the vault"
+    );
+    Vault::init(Storage::local(&lv.root, true).unwrap(), &opts(), &pass())
+        .await
+        .unwrap();
 }

@@ -1,7 +1,7 @@
 //! `drctl state history VAULT`: every state version, oldest pushed first, the current one
 //! marked (see [`super::current`]).
 
-use super::{current, versions};
+use super::{current, push_order, versions};
 use crate::output;
 use crate::vault::Context;
 
@@ -15,6 +15,7 @@ pub async fn run(ctx: &Context) -> u8 {
         Err(code) => return code,
     };
     let current_id = current(&history).map(|(s, _)| s.id.clone());
+    let history = push_order(&history);
     let is_current = |id: &str| current_id.as_deref() == Some(id);
     if ctx.json {
         let rows: Vec<_> = history
@@ -31,7 +32,7 @@ pub async fn run(ctx: &Context) -> u8 {
             "  {:<14} {:<22} {:>7} {:<38} {:>9}  terraform",
             "snapshot", "time", "serial", "lineage", "resources"
         );
-        for (s, m) in &history {
+        for (s, m) in history {
             println!(
                 "{} {:<14} {:<22} {:>7} {:<38} {:>9}  {}",
                 if is_current(&s.id) { "*" } else { " " },

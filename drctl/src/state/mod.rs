@@ -94,20 +94,55 @@ impl StateMeta {
 
 /// The label a version pushed with `--force` carries: it starts the current lineage.
 pub const FORCED_LABEL: &str = "forced";
+/// The label that orders pushes without clocks: one more than the highest in the vault when
+/// the version was pushed.
+pub const GENERATION_LABEL: &str = "generation";
+
+fn generation(s: &SnapshotInfo) -> Option<u64> {
+    s.labels.get(GENERATION_LABEL)?.parse().ok()
+}
+
+/// The generation the next push records.
+pub fn next_generation(history: &[(SnapshotInfo, StateMeta)]) -> u64 {
+    history
+        .iter()
+        .filter_map(|(s, _)| generation(s))
+        .max()
+        .unwrap_or(0)
+        + 1
+}
+
+/// The versions in the order they were pushed: by the generation each recorded, which no
+/// clock sets. Versions pushed by older drctl builds carry none; they come first, in the
+/// order of their times, which is all they have.
+pub fn push_order(history: &[(SnapshotInfo, StateMeta)]) -> Vec<&(SnapshotInfo, StateMeta)> {
+    let mut ordered: Vec<_> = history.iter().collect();
+    // Stable: equal generations (two concurrent pushes) keep their listing order.
+    ordered.sort_by_key(|(s, _)| generation(s).unwrap_or(0));
+    ordered
+}
 
 /// The current state version: Terraform's order, never the writers' clocks. The current
-/// lineage is the one of the newest version pushed with `--force`, or without any, of the
-/// first version. Within it the highest serial wins, counting only that forced version and
-/// those pushed after it (a forced rollback to an older serial stands); of equal serials, the
-/// later pushed.
+/// lineage is the one of the newest version pushed with `--force` (or, in history written by
+/// builds that knew no `--force` on push, the newest that switched lineage), without any of
+/// the first version. Within it the highest serial wins, counting only that forced version
+/// and those pushed after it (a forced rollback to an older serial stands); of equal serials,
+/// the later pushed.
 pub fn current(history: &[(SnapshotInfo, StateMeta)]) -> Option<&(SnapshotInfo, StateMeta)> {
-    let start = history
+    let ordered = push_order(history);
+    let forced = |i: usize| {
+        let (s, m) = ordered[i];
+        let labelled = s.labels.get(FORCED_LABEL).map(String::as_str) == Some("true");
+        // Older builds accepted another lineage without --force: such a switch was forced.
+        let legacy_switch =
+            generation(s).is_none() && i > 0 && ordered[i - 1].1.lineage != m.lineage;
+        labelled || legacy_switch
+    };
+    let start = (0..ordered.len()).rev().find(|&i| forced(i)).unwrap_or(0);
+    let lineage = &ordered.get(start)?.1.lineage;
+    ordered[start..]
         .iter()
-        .rposition(|(s, _)| s.labels.get(FORCED_LABEL).map(String::as_str) == Some("true"))
-        .unwrap_or(0);
-    let lineage = &history.get(start)?.1.lineage;
-    history[start..]
-        .iter()
+        .copied()
         .filter(|(_, m)| &m.lineage == lineage)
         .max_by_key(|(_, m)| m.serial) // the last of equal maxima: the later pushed
 }

@@ -61,7 +61,10 @@ pub async fn run(ctx: &Context, args: StatePullArgs) -> u8 {
     }
     if out.exists() {
         let backup = backup_name(out);
-        if let Err(e) = std::fs::copy(out, &backup) {
+        let copied = std::fs::copy(out, &backup)
+            .and_then(|_| std::fs::File::open(&backup))
+            .and_then(|f| f.sync_all()); // on disk before the original is replaced
+        if let Err(e) = copied {
             return output::usage(
                 &format!(
                     "cannot keep a backup of {} at {}: {e}",

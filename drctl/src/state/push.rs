@@ -4,8 +4,8 @@
 //! whole working directory back after a disaster.
 
 use super::{
-    current, refusal, versions, StateMeta, CONFIG_SOURCE, FILE, FORCED_LABEL, KIND, KIND_LABEL,
-    SOURCE,
+    current, next_generation, refusal, versions, StateMeta, CONFIG_SOURCE, FILE, FORCED_LABEL,
+    GENERATION_LABEL, KIND, KIND_LABEL, SOURCE,
 };
 use crate::cli::StatePushArgs;
 use crate::output;
@@ -122,6 +122,7 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
     .into_iter()
     .chain(config.as_ref().map(|c| ("config_digest", c.digest.clone())))
     .chain(refused.map(|_| (FORCED_LABEL, "true".to_string())))
+    .chain([(GENERATION_LABEL, next_generation(&history).to_string())])
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let mut specs = vec![SourceSpec::new(SOURCE, staging.path().join(SOURCE))];

@@ -316,7 +316,7 @@ async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
             .get(&url, options_of.get(url.as_str()).copied())
             .await
         {
-            if let Ok(reports) = vault.records(&format!("drills/{name}/")).await {
+            if let Ok(reports) = vault.records(&format!("drills/{name}")).await {
                 if let Some((_, newest)) = reports.iter().max_by(|a, b| {
                     a.1["finished_at"]
                         .as_str()

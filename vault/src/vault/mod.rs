@@ -286,7 +286,7 @@ impl Vault {
         // where nothing else lives, so it can never take, or later delete, what is not its own.
         if let Some(found) = storage.first_object().await? {
             return Err(Error::new(
-                ErrorKind::AlreadyExists,
+                ErrorKind::InvalidInput,
                 format!(
                     "{} is not empty (it holds {found:?}); a vault is created only where nothing else lives",
                     storage.url()
@@ -317,16 +317,25 @@ impl Vault {
         };
         let config_json = serde_json::to_vec_pretty(&config)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        // The config is written last: its presence is what makes a vault.
-        if !storage
+        // The config is written last: its presence is what makes a vault. Whatever keeps it
+        // from being written, the key goes again, so a retry meets an empty location.
+        match storage
             .put_new(layout::CONFIG, Bytes::from(config_json))
-            .await?
+            .await
         {
-            storage.delete(&layout::key_file(&key_id)).await?;
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("a vault was created at {} concurrently", storage.url()),
-            ));
+            Ok(true) => {}
+            Ok(false) => {
+                storage.delete(&layout::key_file(&key_id)).await?;
+                return Err(Error::new(
+                    ErrorKind::AlreadyExists,
+                    format!("a vault was created at {} concurrently", storage.url()),
+                ));
+            }
+            Err(e) => {
+                let _ = storage.delete(&layout::key_file(&key_id)).await;
+                storage.remove_empty_local_dirs();
+                return Err(e);
+            }
         }
         Ok(Vault {
             storage,
@@ -688,11 +697,25 @@ async fn list_own(storage: &Storage, kind: Kind) -> Result<Vec<OwnObject>> {
         .collect())
 }
 
-/// Every key under the vault's own directories, and `config`'s siblings, that is not of the
-/// layout. Only the vault's directories are listed: a vault that shares its location with
-/// other files (made by an older build) does not walk them.
+/// Every key under the vault's own directories that is not of the layout, and every name at
+/// its top level that is neither `config` nor one of those directories. Other directories are
+/// not walked: a vault that shares its location with other files (made by an older build)
+/// names them, not their contents.
 async fn foreign_objects(storage: &Storage) -> Result<Vec<String>> {
-    let mut foreign = Vec::new();
+    let mut foreign: Vec<String> = storage
+        .top_level()
+        .await?
+        .into_iter()
+        .filter(|name| {
+            let dir = name.strip_suffix('/');
+            let is_layout_dir = dir.is_some_and(|d| layout::DIRS.contains(&d));
+            let is_config = name == layout::CONFIG
+                || name
+                    .strip_prefix("config#")
+                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+            !is_layout_dir && !is_config
+        })
+        .collect();
     for dir in layout::DIRS {
         for listed in storage.list(dir).await? {
             if layout::parse(&listed.key).is_none() {

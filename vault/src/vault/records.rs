@@ -170,7 +170,6 @@ impl Vault {
             }
         }
         self.storage.delete(layout::CONFIG).await?;
-        let mut foreign_objects_left = Vec::new();
         for dir in layout::DIRS {
             for listed in self.storage.list(dir).await? {
                 match layout::parse(&listed.key) {
@@ -178,13 +177,18 @@ impl Vault {
                     // one we hold was granted, so no live holder is left.
                     Some(_) if listed.key == own_lock => {}
                     Some(_) => self.storage.delete(&listed.key).await?,
-                    None => foreign_objects_left.push(listed.key),
+                    None => {}
                 }
             }
         }
+        // What killed writers left in a local vault: under the exclusive lock no write is under
+        // way, so every staging file of the layout goes, whatever its age.
+        self.storage
+            .sweep_interrupted_writes(std::time::Duration::ZERO)
+            .await?;
         Ok(DestroySummary {
             snapshots_deleted: snapshots.len(),
-            foreign_objects_left,
+            foreign_objects_left: self.foreign_objects().await?,
         })
     }
 }

@@ -214,6 +214,11 @@ impl Vault {
         // Directories last, deepest first, so writing their contents does not reset them.
         dir_times.sort_by(|a, b| b.0.cmp(&a.0));
         for (parts, mode, mtime_ns) in dir_times {
+            // The target itself keeps the mode it was made with (owner-only when restore made
+            // it): a restored source root must not open it up.
+            if parts.is_empty() {
+                continue;
+            }
             let dir = std::fs::File::from(tree.dir(&parts, false)?);
             tree::apply_mode_and_mtime(&dir, mode, mtime_ns, &tree.shown(&parts))?;
         }
@@ -429,11 +434,16 @@ fn prepare_target(target: &Path) -> Result<()> {
             }
             Ok(())
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(target)
-            .map_err(|e| Error::io(target, "create", e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Its parents as any directory; the target itself owner-only.
+            if let Some(parent) = target.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, "create", e))?;
+            }
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(target)
+                .map_err(|e| Error::io(target, "create", e))
+        }
         Err(e) => Err(Error::io(target, "read", e)),
     }
 }
