@@ -126,6 +126,10 @@ impl Vault {
                     .collect()
             };
             tree.dir(&root, true)?;
+            // Entries come directory by directory: the one last made sure of is not walked to
+            // again for each of its files (the writes themselves open it, without following
+            // links, in the restore jobs).
+            let mut ensured: Vec<String> = root.clone();
             for entry in source.entries {
                 let mut parts = root.clone();
                 parts.extend(
@@ -136,6 +140,7 @@ impl Vault {
                 match entry.kind {
                     EntryKind::Dir => {
                         tree.dir(&parts, true)?;
+                        ensured.clone_from(&parts);
                         dir_times.push((parts, entry.mode, entry.mtime_ns));
                         summary.dirs += 1;
                     }
@@ -149,10 +154,13 @@ impl Vault {
                         summary.symlinks += 1;
                     }
                     EntryKind::File => {
-                        if parts.is_empty() {
+                        let Some((_, parent)) = parts.split_last() else {
                             return Err(named_as_root(&entry.path));
+                        };
+                        if ensured.as_slice() != parent {
+                            tree.dir(parent, true)?;
+                            ensured = parent.to_vec();
                         }
-                        tree.dir(&parts[..parts.len() - 1], true)?;
                         files.push((entry, parts));
                     }
                 }
