@@ -294,7 +294,6 @@ impl Storage {
     /// or any directory that is not the vault's, stays; symlinks are never followed.
     pub fn remove_empty_local_dirs(&self) {
         fn prune_empty(dir: &Path) {
-            let is_real_dir = |p: &Path| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir());
             if !is_real_dir(dir) {
                 return;
             }
@@ -448,7 +447,7 @@ impl Storage {
                 .iter()
                 .filter(|d| **d != crate::layout::LOCKS)
                 .map(|d| root.join(d))
-                .filter(|d| std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir()))
+                .filter(|d| is_real_dir(d))
                 .collect();
             while let Some(dir) = dirs.pop() {
                 let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -655,6 +654,11 @@ fn is_staging_name(name: &str) -> bool {
     name.split_once('#').is_some_and(|(object, n)| {
         !object.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
     })
+}
+
+/// Whether `path` is a directory itself, not a symlink to one.
+fn is_real_dir(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir())
 }
 
 /// Lists a local vault's files below `dir` without following symlinks: object_store's own

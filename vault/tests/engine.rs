@@ -33,6 +33,18 @@ struct LocalVault {
 }
 
 impl LocalVault {
+    /// One snapshot of the sample tree, as source `ci`.
+    async fn snapshot_tree(&self) -> dr_vault::SnapshotSummary {
+        self.vault
+            .snapshot(
+                &[SourceSpec::new("ci", &self.src)],
+                &BTreeMap::new(),
+                &NoProgress,
+            )
+            .await
+            .unwrap()
+    }
+
     async fn with_tree() -> LocalVault {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("src");
@@ -976,14 +988,7 @@ async fn init_refuses_a_location_that_holds_anything_naming_the_url_and_an_objec
 #[tokio::test]
 async fn destroy_deletes_only_the_vaults_own_objects_and_names_what_it_left() {
     let lv = LocalVault::with_tree().await;
-    lv.vault
-        .snapshot(
-            &[SourceSpec::new("ci", &lv.src)],
-            &BTreeMap::new(),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+    lv.snapshot_tree().await;
     // Put there after init, by someone else: beside the vault, in its directories, and with
     // names that look almost like its objects.
     let foreign = [
@@ -1089,14 +1094,7 @@ async fn prune_and_verify_leave_foreign_objects_alone_and_report_them() {
 #[tokio::test]
 async fn a_symlink_in_a_local_vault_never_leads_prune_or_destroy_outside_it() {
     let lv = LocalVault::with_tree().await;
-    lv.vault
-        .snapshot(
-            &[SourceSpec::new("ci", &lv.src)],
-            &BTreeMap::new(),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+    lv.snapshot_tree().await;
     // Outside the vault, files named exactly like the vault's own objects.
     let outside = lv.dir.path().join("outside");
     let fan = (0..=255u8)
@@ -1144,15 +1142,7 @@ async fn restore_never_sets_setuid_setgid_or_sticky_bits() {
     write(&tool, b"#!/bin/sh\n");
     std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o6755)).unwrap();
     std::fs::set_permissions(lv.src.join("bin"), std::fs::Permissions::from_mode(0o1777)).unwrap();
-    let taken = lv
-        .vault
-        .snapshot(
-            &[SourceSpec::new("ci", &lv.src)],
-            &BTreeMap::new(),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+    let taken = lv.snapshot_tree().await;
     let manifest = lv.vault.load_snapshot(&taken.id).await.unwrap();
     let stored = manifest.sources[0]
         .entries
@@ -1176,14 +1166,7 @@ async fn restore_never_sets_setuid_setgid_or_sticky_bits() {
 #[tokio::test]
 async fn after_destroy_the_location_is_empty_and_a_vault_can_be_made_there_again() {
     let lv = LocalVault::with_tree().await;
-    lv.vault
-        .snapshot(
-            &[SourceSpec::new("ci", &lv.src)],
-            &BTreeMap::new(),
-            &NoProgress,
-        )
-        .await
-        .unwrap();
+    lv.snapshot_tree().await;
     // A writer killed mid-pack (a fresh staging file: no age limit under destroy's lock).
     write(
         &lv.root.join(format!("data/ab/ab{}#3", "0".repeat(62))),
