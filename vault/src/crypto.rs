@@ -61,6 +61,66 @@ impl KdfParams {
         parallelism: 1,
     };
 
+    /// The most a key file may ask of the key derivation: 1 GiB of memory, 16 passes, 16
+    /// lanes, and at most 4 GiB of memory passes in all (1 GiB × 4, 256 MiB × 16); a few
+    /// seconds on a small machine. Key files are plain objects anyone with write access to
+    /// the bucket can plant: one asking for terabytes or a billion passes is refused without
+    /// being tried, so it can neither exhaust the memory of the process that opens the vault
+    /// nor make opening it take forever. New vaults ask for 32 MiB × 3.
+    pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+    pub const MAX_ITERATIONS: u32 = 16;
+    pub const MAX_PARALLELISM: u32 = 16;
+    pub const MAX_MEMORY_PASSES_KIB: u64 = 4 * 1024 * 1024;
+
+    /// Checks the parameters against the bounds above (and argon2's own minimums).
+    ///
+    /// # Errors
+    /// `Corrupt` naming `key_file` and what is out of range.
+    pub fn check(&self, key_file: &str) -> Result<()> {
+        let out_of_range = |what: String| {
+            Err(Error::corrupt(
+                key_file,
+                format!("asks the key derivation for {what}: refused without being tried"),
+            ))
+        };
+        if self.memory_kib > Self::MAX_MEMORY_KIB {
+            return out_of_range(format!(
+                "{} MiB of memory (at most {} MiB)",
+                self.memory_kib / 1024,
+                Self::MAX_MEMORY_KIB / 1024
+            ));
+        }
+        if !(1..=Self::MAX_ITERATIONS).contains(&self.iterations) {
+            return out_of_range(format!(
+                "{} passes (1 to {})",
+                self.iterations,
+                Self::MAX_ITERATIONS
+            ));
+        }
+        if !(1..=Self::MAX_PARALLELISM).contains(&self.parallelism) {
+            return out_of_range(format!(
+                "{} lanes (1 to {})",
+                self.parallelism,
+                Self::MAX_PARALLELISM
+            ));
+        }
+        if self.memory_kib < 8 * self.parallelism {
+            return out_of_range(format!(
+                "{} KiB of memory for {} lanes (at least 8 KiB a lane)",
+                self.memory_kib, self.parallelism
+            ));
+        }
+        if u64::from(self.memory_kib) * u64::from(self.iterations) > Self::MAX_MEMORY_PASSES_KIB {
+            return out_of_range(format!(
+                "{} MiB × {} passes (at most {} GiB of memory passes)",
+                self.memory_kib / 1024,
+                self.iterations,
+                Self::MAX_MEMORY_PASSES_KIB / (1024 * 1024)
+            ));
+        }
+        Ok(())
+    }
+
     /// The parameters for a new vault: [`KdfParams::STRONG`]. Builds with the `test-hooks`
     /// feature (the test suite's, never a release or the installed provider) take
     /// [`KdfParams::INSECURE_FOR_TESTS`] when `DR_TEST_INSECURE_KDF=1` is set: test suites
@@ -190,6 +250,7 @@ impl MasterKey {
                 format!("{name}: unknown key derivation {:?}", file.kdf),
             ));
         }
+        file.params.check(name)?;
         let b64 = base64::engine::general_purpose::STANDARD;
         let salt = b64
             .decode(&file.salt)

@@ -29,6 +29,55 @@ impl Default for ChunkerParams {
     }
 }
 
+impl ChunkerParams {
+    /// Whether FastCDC accepts these bounds (it panics on others): each within the range
+    /// its implementation supports, and `min ≤ avg ≤ max`.
+    ///
+    /// # Errors
+    /// What is out of range, for a message.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        use fastcdc::v2020 as cdc;
+        let within = |what: &str, value: u32, low: u32, high: u32| {
+            if (low..=high).contains(&value) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "chunker {what} is {value}; it must be from {low} to {high} bytes"
+                ))
+            }
+        };
+        within(
+            "min_size",
+            self.min_size,
+            cdc::MINIMUM_MIN,
+            cdc::MINIMUM_MAX,
+        )?;
+        within(
+            "avg_size",
+            self.avg_size,
+            cdc::AVERAGE_MIN,
+            cdc::AVERAGE_MAX,
+        )?;
+        within(
+            "max_size",
+            self.max_size,
+            cdc::MAXIMUM_MIN,
+            cdc::MAXIMUM_MAX,
+        )?;
+        if !(self.min_size <= self.avg_size && self.avg_size <= self.max_size) {
+            return Err(format!(
+                "chunker sizes must grow: min_size {} ≤ avg_size {} ≤ max_size {}",
+                self.min_size, self.avg_size, self.max_size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The bounds of a pack's target size: object stores charge per object below, and writers
+/// hold a finishing pack's last parts above.
+pub const PACK_SIZE_RANGE: std::ops::RangeInclusive<u32> = 4 * 1024..=512 * 1024 * 1024;
+
 /// The `config` object: plain JSON, readable without the passphrase.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
@@ -46,6 +95,43 @@ pub struct Config {
     pub pack_size: u32,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+}
+
+impl Config {
+    /// Checks what writers and the chunker rely on: the chunker's bounds and the pack size.
+    ///
+    /// # Errors
+    /// What is out of range, for a message.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        self.chunker.check()?;
+        if !PACK_SIZE_RANGE.contains(&self.pack_size) {
+            return Err(format!(
+                "pack_size is {}; it must be from {} to {} bytes",
+                self.pack_size,
+                PACK_SIZE_RANGE.start(),
+                PACK_SIZE_RANGE.end()
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            format_version: FORMAT_VERSION,
+            id: String::new(),
+            name: String::new(),
+            region: String::new(),
+            created_at: String::new(),
+            hash: "blake3-keyed".into(),
+            compression: "zstd".into(),
+            aead: "xchacha20poly1305".into(),
+            chunker: ChunkerParams::default(),
+            pack_size: 16 * 1024 * 1024,
+            labels: BTreeMap::new(),
+        }
+    }
 }
 
 /// Where a blob sits inside a pack.

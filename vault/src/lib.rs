@@ -9,6 +9,7 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod format;
+mod hooks;
 pub mod layout;
 pub mod locks;
 mod manifest;
@@ -23,5 +24,6 @@ pub use storage::Storage;
 pub use vault::{
     latest_of, parse_duration, DestroySummary, InitOptions, NoProgress, PendingScan, Policy,
     Problem, Progress, PrunePlan, PruneSummary, ReplicationPlan, ReplicationSummary,
-    RestoreSummary, Retention, SnapshotInfo, SnapshotSummary, Vault, VerifyReport, SERIES_LABEL,
+    RestoreSummary, Retention, SnapshotInfo, SnapshotListing, SnapshotSummary, Vault, VerifyReport,
+    SERIES_LABEL,
 };

@@ -97,11 +97,13 @@ impl std::fmt::Debug for Storage {
     }
 }
 
-/// One object as listed: its key below the vault root and its size.
+/// One object as listed: its key below the vault root, its size, and when the store last
+/// wrote it, by the store's own clock (a local vault's: the file's modification time).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {
     pub key: String,
     pub size: u64,
+    pub modified: Option<time::OffsetDateTime>,
 }
 
 impl Storage {
@@ -231,10 +233,16 @@ impl Storage {
 
     /// An in-memory store (tests).
     pub fn memory() -> Storage {
+        Storage::from_object_store(Arc::new(object_store::memory::InMemory::new()), "memory://")
+    }
+
+    /// A vault at the root of a store built by the caller: one that wraps another to add
+    /// metrics, tracing or (in tests) faults. `url` names it in messages.
+    pub fn from_object_store(store: Arc<dyn ObjectStore>, url: &str) -> Storage {
         Storage {
-            store: Arc::new(object_store::memory::InMemory::new()),
+            store,
             prefix: ObjectPath::default(),
-            url: "memory://".into(),
+            url: url.to_string(),
             part_size: LOCAL_PART_SIZE,
             local_dir: None,
         }
@@ -603,6 +611,10 @@ impl Storage {
                     .collect::<Vec<_>>()
                     .join("/"),
                 size: m.size,
+                modified: time::OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(m.last_modified.timestamp_micros()) * 1000,
+                )
+                .ok(),
             })
             .collect();
         out.sort_by(|a, b| a.key.cmp(&b.key));
@@ -707,8 +719,14 @@ async fn list_local(root: PathBuf, dir: String) -> Result<Vec<Listed>> {
                 .map(|c| c.as_os_str().to_string_lossy())
                 .collect::<Vec<_>>()
                 .join("/");
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            out.push(Listed { key, size });
+            let meta = entry.metadata().ok();
+            out.push(Listed {
+                key,
+                size: meta.as_ref().map_or(0, std::fs::Metadata::len),
+                modified: meta
+                    .and_then(|m| m.modified().ok())
+                    .map(time::OffsetDateTime::from),
+            });
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(out)

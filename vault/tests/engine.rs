@@ -97,6 +97,23 @@ fn set_format_version(vault_root: &Path, version: u32) {
     std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
 }
 
+/// Sets the modification time of every pack of a local vault `age` back, as if they had been
+/// written that long ago (prune leaves packs younger than the lock window alone).
+fn backdate_packs(vault_root: &Path, age: std::time::Duration) {
+    let then = std::time::SystemTime::now() - age;
+    for dir in std::fs::read_dir(vault_root.join("data")).unwrap() {
+        for pack in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+            let file = std::fs::File::options()
+                .append(true)
+                .open(pack.unwrap().path())
+                .unwrap();
+            file.set_modified(then).unwrap();
+        }
+    }
+}
+
+const TWO_HOURS: std::time::Duration = std::time::Duration::from_secs(2 * 3600);
+
 fn assert_same_tree(a: &Path, b: &Path) {
     let list = |root: &Path| -> Vec<(String, String, u32)> {
         let mut out: Vec<_> = walkdir_like(root)
@@ -415,9 +432,9 @@ async fn prune_plans_then_removes_only_what_retention_and_lock_for_allow() {
     let LocalVault {
         dir,
         src,
+        root,
         storage,
         vault,
-        ..
     } = LocalVault::with_tree().await;
     let spec = [SourceSpec::new("p", &src)];
     let mut ids = Vec::new();
@@ -435,6 +452,7 @@ async fn prune_plans_then_removes_only_what_retention_and_lock_for_allow() {
                 .id,
         );
     }
+    backdate_packs(&root, TWO_HOURS);
     let now = time::OffsetDateTime::now_utc();
 
     // lock_for protects every young snapshot from any policy.
@@ -466,7 +484,9 @@ async fn prune_plans_then_removes_only_what_retention_and_lock_for_allow() {
     );
 
     // A running snapshot's lock stops prune; released, prune goes ahead.
-    let shared = locks::acquire(&storage, false).await.unwrap();
+    let shared = locks::acquire(&storage, false, locks::LockTiming::default())
+        .await
+        .unwrap();
     let err = vault.prune(&plan).await.unwrap_err();
     assert_eq!(err.kind, ErrorKind::Locked);
     shared.release().await.unwrap();
@@ -491,13 +511,13 @@ async fn prune_plans_then_removes_only_what_retention_and_lock_for_allow() {
 }
 
 #[tokio::test]
-async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
+async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind_once_they_are_old() {
     let LocalVault {
         dir: _dir,
         src,
+        root,
         storage,
         vault,
-        ..
     } = LocalVault::with_tree().await;
     vault
         .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
@@ -511,6 +531,22 @@ async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind() {
         .put_new(&orphan_key, bytes::Bytes::from_static(b"half a pack"))
         .await
         .unwrap();
+    // Young, it may be a live writer's that has not committed yet (one paused past its
+    // lock): kept.
+    let plan = vault
+        .plan_prune(
+            &dr_vault::Retention::default(),
+            time::OffsetDateTime::now_utc(),
+        )
+        .await
+        .unwrap();
+    assert!(plan.packs_to_delete.is_empty(), "{plan:?}");
+    let mut stale_plan = plan.clone();
+    stale_plan.packs_to_delete = vec![orphan.clone()];
+    assert_eq!(vault.prune(&stale_plan).await.unwrap().packs_deleted, 0);
+    assert!(storage.exists(&orphan_key).await.unwrap());
+    // Older than the stale window (by the store's clock), it goes.
+    backdate_packs(&root, TWO_HOURS);
     let plan = vault
         .plan_prune(
             &dr_vault::Retention::default(),

@@ -49,7 +49,10 @@ fn fixture_tree(root: &Path, generation: u32) {
         &root.join(".gitlab-ci.yml"),
         b"stages: [build, test, deploy]\n",
     );
-    write(&root.join("scripts/deploy.sh"), b"#!/bin/sh\nexec ./deploy\n");
+    write(
+        &root.join("scripts/deploy.sh"),
+        b"#!/bin/sh\nexec ./deploy\n",
+    );
     set_mode(&root.join("scripts/deploy.sh"), 0o750);
     let region: &[u8] = if generation == 1 {
         b"region = \"eu-west-1\"\n"
@@ -60,7 +63,10 @@ fn fixture_tree(root: &Path, generation: u32) {
     let mut tool = noise(96 * 1024, 7);
     if generation == 2 {
         tool[48 * 1024..48 * 1024 + 16].copy_from_slice(b"patched in gen 2");
-        write(&root.join("env/staging.tfvars"), b"region = \"us-east-1\"\n");
+        write(
+            &root.join("env/staging.tfvars"),
+            b"region = \"us-east-1\"\n",
+        );
     }
     write(&root.join("artifacts/tool.bin"), &tool);
     std::fs::create_dir_all(root.join("cache")).unwrap();
@@ -142,17 +148,14 @@ async fn an_old_vault_keeps_working(version: u32) {
     );
     let plan = vault.plan_replication(&standby).await.unwrap();
     assert_eq!(plan.to_copy.len(), 2);
-    vault
-        .replicate(&standby, &plan, &NoProgress)
-        .await
-        .unwrap();
+    vault.replicate(&standby, &plan, &NoProgress).await.unwrap();
     assert!(standby.verify(true, &NoProgress).await.unwrap().is_clean());
 
     for (generation, info) in (1..).zip(&snapshots) {
         let expected = dir.path().join(format!("expected-{generation}"));
         fixture_tree(&expected, generation);
-        let digest = dr_vault::sources::source_digest(&[SourceSpec::new("ci", &expected)], None)
-            .unwrap();
+        let digest =
+            dr_vault::sources::source_digest(&[SourceSpec::new("ci", &expected)], None).unwrap();
         assert_eq!(info.source_digest, digest, "snapshot {generation}");
         for (from, name) in [(&vault, "old"), (&standby, "standby")] {
             let out = dir.path().join(format!("{name}-{generation}"));

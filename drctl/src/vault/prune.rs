@@ -44,6 +44,12 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> u8 {
         for key in &plan.foreign_objects {
             eprintln!("warning: {key} is not one of the vault's objects; it is left alone");
         }
+        for problem in &plan.unreadable {
+            eprintln!(
+                "warning: {} does not open ({}); no pack is deleted while it is there",
+                problem.object, problem.message
+            );
+        }
     }
     if args.dry_run {
         if ctx.json {

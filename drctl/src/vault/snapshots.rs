@@ -8,8 +8,15 @@ pub async fn run(ctx: &Context) -> u8 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    match vault.snapshots().await {
-        Ok(list) => {
+    match vault.snapshot_listing().await {
+        Ok(listing) => {
+            for problem in &listing.unreadable {
+                eprintln!(
+                    "warning: {} does not open and is left out: {}",
+                    problem.object, problem.message
+                );
+            }
+            let list = listing.snapshots;
             if ctx.json {
                 output::json(&list);
             } else if list.is_empty() {

@@ -22,10 +22,11 @@ use crate::format::{
     BlobLocation, ChunkerParams, Config, IndexFile, ManifestSummary, Snapshot, FORMAT_VERSION,
 };
 use crate::layout::{self, Kind};
+use crate::locks::LockTiming;
 use crate::sources::{self, SourceSpec};
 use crate::storage::Storage;
 use bytes::Bytes;
-use futures_util::{StreamExt as _, TryStreamExt as _};
+use futures_util::StreamExt as _;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
@@ -110,6 +111,15 @@ pub fn latest_of(snapshots: &[SnapshotInfo]) -> Option<&SnapshotInfo> {
     snapshots.iter().rev().find(|s| s.series().is_empty())
 }
 
+/// The snapshots of a vault and the manifests that do not open.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SnapshotListing {
+    /// Oldest first.
+    pub snapshots: Vec<SnapshotInfo>,
+    /// Manifests that fail to open or decode, each named: left out of the list.
+    pub unreadable: Vec<Problem>,
+}
+
 /// What a snapshot did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotSummary {
@@ -170,6 +180,8 @@ pub struct Vault {
     storage: Storage,
     config: Config,
     key: Arc<MasterKey>,
+    /// How this process's writers refresh their locks and judge others' (see `locks`).
+    lock_timing: LockTiming,
 }
 
 /// RFC 3339 UTC with nanoseconds: snapshots taken in the same second must still sort in the
@@ -294,6 +306,14 @@ impl Vault {
             )
             .hint("choose a new or empty directory or prefix; objects of a vault whose init or destroy was interrupted are removed by hand"));
         }
+        let proposed = Config {
+            chunker: opts.chunker,
+            pack_size: opts.pack_size,
+            ..Config::default()
+        };
+        if let Err(what) = proposed.check() {
+            return Err(Error::new(ErrorKind::InvalidInput, what));
+        }
         let key = MasterKey::generate();
         let key_id = random_id();
         let keyfile = key.wrap(passphrase, opts.kdf, now_rfc3339())?;
@@ -341,6 +361,7 @@ impl Vault {
             storage,
             config,
             key: Arc::new(key),
+            lock_timing: LockTiming::for_this_process(),
         })
     }
 
@@ -351,26 +372,41 @@ impl Vault {
     /// when no key opens.
     pub async fn open(storage: Storage, passphrase: &Passphrase) -> Result<Vault> {
         let config = Self::read_config(&storage).await?;
+        // Key files are plain objects: one that does not parse, or asks the derivation for
+        // too much, is skipped (and named if no other key opens), so a planted or damaged key
+        // file never locks the owners out.
+        let mut skipped = Vec::new();
         for listed in list_own(&storage, Kind::Key).await? {
             let raw = storage.get(&listed.key).await?;
-            let file: KeyFile = serde_json::from_slice(&raw)
-                .map_err(|e| Error::corrupt(&listed.key, format!("not a key file: {e}")))?;
-            if let Some(key) = MasterKey::unwrap(&file, &listed.key, passphrase)? {
-                return Ok(Vault {
-                    storage,
-                    config,
-                    key: Arc::new(key),
-                });
+            let opened = serde_json::from_slice::<KeyFile>(&raw)
+                .map_err(|e| Error::corrupt(&listed.key, format!("is not a key file: {e}")))
+                .and_then(|file| MasterKey::unwrap(&file, &listed.key, passphrase));
+            match opened {
+                Ok(Some(key)) => {
+                    return Ok(Vault {
+                        storage,
+                        config,
+                        key: Arc::new(key),
+                        lock_timing: LockTiming::for_this_process(),
+                    })
+                }
+                Ok(None) => {}
+                Err(e) => skipped.push(e.to_string()),
             }
         }
-        Err(Error::new(
-            ErrorKind::WrongPassphrase,
-            format!(
-                "no key of the vault at {} opens with this passphrase",
-                storage.url()
-            ),
-        )
-        .hint("check DR_PASSPHRASE or the passphrase file; the vault itself is unchanged"))
+        let mut message = format!(
+            "no key of the vault at {} opens with this passphrase",
+            storage.url()
+        );
+        if !skipped.is_empty() {
+            message.push_str(&format!(
+                "; {} key file(s) could not be tried: {}",
+                skipped.len(),
+                skipped.join("; ")
+            ));
+        }
+        Err(Error::new(ErrorKind::WrongPassphrase, message)
+            .hint("check DR_PASSPHRASE or the passphrase file; the vault itself is unchanged"))
     }
 
     /// Reads the plain config (no passphrase needed).
@@ -399,8 +435,15 @@ impl Vault {
             )
             .hint("upgrade drctl / terraform-provider-dr to a release that reads it"));
         }
-        serde_json::from_value(value)
-            .map_err(|e| Error::corrupt(&format!("{}/config", storage.url()), e))
+        let object = format!("{}/config", storage.url());
+        let config: Config =
+            serde_json::from_value(value).map_err(|e| Error::corrupt(&object, e))?;
+        // In every version: a planted config must not crash the chunker (FastCDC asserts its
+        // bounds) nor make writers hold absurd packs in flight.
+        config
+            .check()
+            .map_err(|what| Error::corrupt(&object, what))?;
+        Ok(config)
     }
 
     pub fn config(&self) -> &Config {
@@ -409,6 +452,19 @@ impl Vault {
 
     pub fn storage(&self) -> &Storage {
         &self.storage
+    }
+
+    /// Changes how long this process's locks live without a refresh, and how long it waits
+    /// before ignoring others' (`locks::STALE_AFTER` by default). Every process that writes
+    /// to a vault must use the same window: one with a shorter window takes a slow writer's
+    /// lock for stale sooner. For tests and programs that run every writer of a vault.
+    pub fn set_lock_timing(&mut self, timing: LockTiming) {
+        self.lock_timing = timing;
+    }
+
+    /// Takes this vault's shared (writers) or exclusive (prune, destroy) lock.
+    async fn lock(&self, exclusive: bool) -> Result<crate::locks::LockGuard> {
+        crate::locks::acquire(&self.storage, exclusive, self.lock_timing).await
     }
 
     async fn load_sealed_json<T: serde::de::DeserializeOwned>(
@@ -463,8 +519,21 @@ impl Vault {
 
     /// Every pack in storage (listed or not in an index) and its size, by pack id.
     async fn pack_sizes(&self) -> Result<BTreeMap<String, u64>> {
+        let listed = self.packs_listed().await?;
+        Ok(listed
+            .into_iter()
+            .map(|(id, (size, _))| (id, size))
+            .collect())
+    }
+
+    /// Every pack in storage (listed or not in an index) with its size and when the store
+    /// wrote it, by pack id.
+    async fn packs_listed(&self) -> Result<BTreeMap<String, (u64, Option<time::OffsetDateTime>)>> {
         let listed = list_own(&self.storage, Kind::Pack).await?;
-        Ok(listed.into_iter().map(|l| (l.name, l.size)).collect())
+        Ok(listed
+            .into_iter()
+            .map(|l| (l.name, (l.size, l.modified)))
+            .collect())
     }
 
     /// The ids of the vault's own objects of one kind, unordered.
@@ -497,24 +566,57 @@ impl Vault {
         self.ids_of(Kind::Summary).await
     }
 
-    /// Every snapshot, oldest first. Reads the small summaries, not the manifests.
+    /// Every snapshot, oldest first. Reads the small summaries, not the manifests. A
+    /// snapshot whose manifest does not open is left out (see [`Vault::snapshot_listing`]).
     ///
     /// # Errors
-    /// `Corrupt` naming an unreadable manifest; `Storage`.
+    /// `Storage`.
     pub async fn snapshots(&self) -> Result<Vec<SnapshotInfo>> {
+        Ok(self.snapshot_listing().await?.snapshots)
+    }
+
+    /// Every snapshot, oldest first, and the manifests that do not open. One damaged or
+    /// planted object under `snapshots/` is reported here and skipped, so it never keeps
+    /// listing, "latest", prune or a drill from the rest of the vault.
+    ///
+    /// # Errors
+    /// `Storage` (an unreadable manifest is not an error here).
+    pub async fn snapshot_listing(&self) -> Result<SnapshotListing> {
         let (ids, summarised) = tokio::try_join!(self.snapshot_ids(), self.summary_ids())?;
         let summarised: HashSet<String> = summarised.into_iter().collect();
         // Owned inputs: the futures must be Send for any caller (the provider's too).
-        let mut out: Vec<SnapshotInfo> = futures_util::stream::iter(ids)
+        let read: Vec<(String, Result<SnapshotInfo>)> = futures_util::stream::iter(ids)
             .map(|id| {
                 let has_summary = summarised.contains(&id);
-                snapshot_info(self.storage.clone(), self.key.clone(), id, has_summary)
+                let info = snapshot_info(
+                    self.storage.clone(),
+                    self.key.clone(),
+                    id.clone(),
+                    has_summary,
+                );
+                async move { (id, info.await) }
             })
             .buffer_unordered(SUMMARY_READS_IN_FLIGHT)
-            .try_collect()
-            .await?;
-        out.sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
-        Ok(out)
+            .collect()
+            .await;
+        let mut listing = SnapshotListing::default();
+        for (id, info) in read {
+            match info {
+                Ok(info) => listing.snapshots.push(info),
+                Err(e) if e.kind == ErrorKind::Corrupt => listing.unreadable.push(Problem {
+                    object: layout::snapshot(&id),
+                    message: e.to_string(),
+                }),
+                // Deleted since it was listed (a prune): it is simply gone.
+                Err(e) if e.kind == ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        listing
+            .snapshots
+            .sort_by(|a, b| a.time.cmp(&b.time).then(a.id.cmp(&b.id)));
+        listing.unreadable.sort_by(|a, b| a.object.cmp(&b.object));
+        Ok(listing)
     }
 
     /// Writes a manifest under `id`, then its summary. The manifest is what makes the snapshot
@@ -676,6 +778,7 @@ struct OwnObject {
     /// Its id (a record's name).
     name: String,
     size: u64,
+    modified: Option<time::OffsetDateTime>,
 }
 
 /// The vault's own objects of one kind; keys that do not parse as that kind are skipped here
@@ -692,6 +795,7 @@ async fn list_own(storage: &Storage, kind: Kind) -> Result<Vec<OwnObject>> {
                 name: object.name.to_string(),
                 key: listed.key.clone(),
                 size: listed.size,
+                modified: listed.modified,
             })
         })
         .collect())

@@ -11,8 +11,8 @@ use crate::crypto::{random_id, BlobId};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{IndexFile, PackEntry};
 use crate::layout::{self, Kind};
-use crate::locks;
-use std::collections::{HashMap, HashSet};
+use crate::locks::LockGuard;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 /// Which snapshots to keep. With neither `keep_last` nor `keep_within`, all are kept and prune
@@ -37,6 +37,9 @@ pub struct PrunePlan {
     pub bytes_to_free: u64,
     /// Keys under the vault's directories that are not of its layout: never deleted.
     pub foreign_objects: Vec<String>,
+    /// Manifests that do not open. Their snapshots are neither kept nor forgotten, and while
+    /// any is left no pack is deleted: what they reference cannot be known.
+    pub unreadable: Vec<super::Problem>,
 }
 
 /// What a prune did.
@@ -69,7 +72,10 @@ impl Vault {
     ) -> Result<PrunePlan> {
         // The vault's recorded lock_for binds every caller; a longer one asked for here adds to it.
         let lock_for = self.policy().await?.lock_for().max(retention.lock_for);
-        let snapshots = self.snapshots().await?;
+        let super::SnapshotListing {
+            snapshots,
+            unreadable,
+        } = self.snapshot_listing().await?;
         // Retention counts within each series (see SERIES_LABEL): frequent state pushes must
         // not push a vault's pipeline snapshots out of keep_last.
         let mut newer_in_series: HashMap<String, usize> = HashMap::new();
@@ -105,16 +111,32 @@ impl Vault {
                 forget.push(s);
             }
         }
-        let used = self
+        let (used, _) = self
             .blobs_used_by(keep.iter().map(|s| s.id.as_str()))
             .await?;
         let (packs, _) = self.all_packs().await?;
-        let sizes = self.pack_sizes().await?;
+        let listed = self.packs_listed().await?;
+        // Packs written within the stale window are kept (see `prune_locked`); the plan
+        // estimates their age by `now`, the prune itself by the store's clock.
+        let stale_after = self.lock_timing.stale_after;
+        let sizes: BTreeMap<&str, u64> = listed
+            .iter()
+            .filter(|(_, (_, written))| is_old(now, *written, stale_after))
+            .map(|(id, (size, _))| (id.as_str(), *size))
+            .collect();
         let mut packs_to_delete = Vec::new();
         let mut bytes_to_free = 0;
-        for pack in &packs {
-            if pack.blobs.iter().all(|b| !used.contains(&b.id)) {
-                bytes_to_free += sizes.get(&pack.id).copied().unwrap_or(0);
+        let packs = if unreadable.is_empty() {
+            &packs[..]
+        } else {
+            &[]
+        };
+        for pack in packs {
+            let old_enough = sizes.get(pack.id.as_str());
+            if let (Some(size), true) =
+                (old_enough, pack.blobs.iter().all(|b| !used.contains(&b.id)))
+            {
+                bytes_to_free += size;
                 packs_to_delete.push(pack.id.clone());
             }
         }
@@ -122,17 +144,18 @@ impl Vault {
         // exclusive lock, so no running snapshot can own them.
         let indexed: HashSet<&str> = packs.iter().map(|p| p.id.as_str()).collect();
         for (id, size) in &sizes {
-            if !indexed.contains(id.as_str()) {
+            if unreadable.is_empty() && !indexed.contains(id) {
                 bytes_to_free += size;
-                packs_to_delete.push(id.clone());
+                packs_to_delete.push(id.to_string());
             }
         }
         packs_to_delete.sort();
         packs_to_delete.dedup();
-        let packs_kept = sizes.len().saturating_sub(packs_to_delete.len());
+        let packs_kept = listed.len().saturating_sub(packs_to_delete.len());
         let foreign_objects = self.foreign_objects().await?;
         Ok(PrunePlan {
             foreign_objects,
+            unreadable,
             keep,
             forget,
             locked,
@@ -149,14 +172,15 @@ impl Vault {
     /// # Errors
     /// `Locked` while a snapshot runs; `Storage`.
     pub async fn prune(&self, plan: &PrunePlan) -> Result<PruneSummary> {
-        let lock = locks::acquire(&self.storage, true).await?;
-        let result = self.prune_locked(plan).await;
+        let lock = self.lock(true).await?;
+        let result = self.prune_locked(plan, &lock).await;
         lock.release().await?;
         result
     }
 
-    async fn prune_locked(&self, plan: &PrunePlan) -> Result<PruneSummary> {
+    async fn prune_locked(&self, plan: &PrunePlan, lock: &LockGuard) -> Result<PruneSummary> {
         let forget: HashSet<&str> = plan.forget.iter().map(|s| s.id.as_str()).collect();
+        lock.check_held()?;
         // The summary goes first: a crash in between leaves a manifest without one, which
         // lists as before, never a summary of a snapshot that is gone.
         for id in &forget {
@@ -172,14 +196,21 @@ impl Vault {
                 self.storage.delete(&layout::summary(&id)).await?;
             }
         }
-        let used = self
+        let (used, unreadable) = self
             .blobs_used_by(remaining.iter().map(String::as_str))
             .await?;
-        let planned: HashSet<&str> = plan.packs_to_delete.iter().map(String::as_str).collect();
+        // A manifest that does not open (damaged since the plan, or planted) may reference
+        // any pack: none is deleted while one is left.
+        let planned: HashSet<&str> = if unreadable == 0 {
+            plan.packs_to_delete.iter().map(String::as_str).collect()
+        } else {
+            HashSet::new()
+        };
         let (packs, index_keys) = self.all_packs().await?;
         let (dead, live): (Vec<PackEntry>, Vec<PackEntry>) = packs.into_iter().partition(|p| {
             planned.contains(p.id.as_str()) && p.blobs.iter().all(|b| !used.contains(&b.id))
         });
+        lock.check_held()?;
         if !dead.is_empty() {
             // One index for what remains, written before the old ones go: at every moment
             // each live pack is listed somewhere.
@@ -196,10 +227,10 @@ impl Vault {
                 self.storage.delete(key).await?;
             }
         }
-        let sizes = self.pack_sizes().await?;
+        let listed = self.packs_listed().await?;
         let mut bytes_freed = 0;
         let still_indexed: HashSet<&str> = live.iter().map(|p| p.id.as_str()).collect();
-        let orphans = sizes
+        let orphans = listed
             .keys()
             .filter(|id| planned.contains(id.as_str()) && !still_indexed.contains(id.as_str()));
         let mut dead_ids: Vec<&str> = dead
@@ -209,16 +240,24 @@ impl Vault {
             .collect();
         dead_ids.sort_unstable();
         dead_ids.dedup();
+        // A pack the store wrote within the stale window may be a live writer's that has not
+        // committed yet (one slow or paused past its lock): it stays for a later prune. Ages
+        // are by the store's clock, against this prune's own lock.
+        let stale_after = self.lock_timing.stale_after;
+        dead_ids.retain(|id| {
+            listed
+                .get(*id)
+                .is_none_or(|(_, written)| is_old(lock.store_time(), *written, stale_after))
+        });
+        lock.check_held()?;
         for id in &dead_ids {
-            bytes_freed += sizes.get(*id).copied().unwrap_or(0);
+            bytes_freed += listed.get(*id).map_or(0, |(size, _)| *size);
             self.storage.delete(&layout::pack(id)).await?;
         }
         // What writers killed mid-write left in a local vault. Under the exclusive lock no
         // write is under way; only files untouched for as long as a lock takes to go stale go.
-        let (interrupted_writes_deleted, swept) = self
-            .storage
-            .sweep_interrupted_writes(locks::STALE_AFTER)
-            .await?;
+        let (interrupted_writes_deleted, swept) =
+            self.storage.sweep_interrupted_writes(stale_after).await?;
         Ok(PruneSummary {
             snapshots_forgotten: forget.len(),
             packs_deleted: dead_ids.len(),
@@ -227,14 +266,23 @@ impl Vault {
         })
     }
 
-    /// Every blob the given snapshots reference.
+    /// Every blob the given snapshots reference, and how many of their manifests do not open
+    /// (or are gone since they were listed).
     async fn blobs_used_by<'a>(
         &self,
         ids: impl Iterator<Item = &'a str>,
-    ) -> Result<HashSet<BlobId>> {
+    ) -> Result<(HashSet<BlobId>, usize)> {
         let mut used = HashSet::new();
+        let mut unreadable = 0;
         for id in ids {
-            let s = self.load_snapshot(id).await?;
+            let s = match self.load_snapshot(id).await {
+                Ok(s) => s,
+                Err(e) if matches!(e.kind, ErrorKind::Corrupt | ErrorKind::NotFound) => {
+                    unreadable += 1;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             used.extend(
                 s.sources
                     .iter()
@@ -242,7 +290,7 @@ impl Vault {
                     .flat_map(|e| e.chunks.iter().copied()),
             );
         }
-        Ok(used)
+        Ok((used, unreadable))
     }
 
     /// Every pack every index file lists, and the index files' keys.
@@ -259,6 +307,17 @@ impl Vault {
         }
         Ok((packs, keys))
     }
+}
+
+/// Whether an object the store wrote at `written` is older than `window` at `now`. One whose
+/// time the store does not give counts as old: it would otherwise never be reclaimed (every
+/// store this crate opens gives times).
+fn is_old(
+    now: time::OffsetDateTime,
+    written: Option<time::OffsetDateTime>,
+    window: Duration,
+) -> bool {
+    written.is_none_or(|written| (now - written).whole_seconds() >= window.as_secs() as i64)
 }
 
 /// Parses a duration such as `15m`, `1h`, `7d` or `2w`.

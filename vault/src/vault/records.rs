@@ -134,8 +134,8 @@ impl Vault {
     /// `Locked` naming the protected snapshots; `Storage`.
     pub async fn destroy(&self, now: time::OffsetDateTime) -> Result<DestroySummary> {
         // Exclusive: no snapshot (or replication into this vault) may land after the check.
-        let lock = crate::locks::acquire(&self.storage, true).await?;
-        let result = self.destroy_locked(now, lock.key()).await;
+        let lock = self.lock(true).await?;
+        let result = self.destroy_locked(now, &lock).await;
         lock.release().await?;
         if result.is_ok() {
             self.storage.remove_empty_local_dirs();
@@ -146,9 +146,28 @@ impl Vault {
     async fn destroy_locked(
         &self,
         now: time::OffsetDateTime,
-        own_lock: &str,
+        lock: &crate::locks::LockGuard,
     ) -> Result<DestroySummary> {
-        let snapshots = self.snapshots().await?;
+        let own_lock = lock.key();
+        let super::SnapshotListing {
+            snapshots,
+            unreadable,
+        } = self.snapshot_listing().await?;
+        if let (Some(lock_for), false) = (self.policy().await?.lock_for(), unreadable.is_empty()) {
+            // What cannot be dated may be younger than lock_for.
+            let names: Vec<&str> = unreadable.iter().map(|p| p.object.as_str()).collect();
+            return Err(Error::new(
+                ErrorKind::Locked,
+                format!(
+                    "the vault at {} has a lock_for ({}) and {} manifest(s) that do not open, so their age is unknown: {}",
+                    self.storage.url(),
+                    humantime::format_duration(lock_for),
+                    names.len(),
+                    names.join(", ")
+                ),
+            )
+            .hint("run `drctl vault verify` to see why; remove the objects by hand if they are not the vault's"));
+        }
         if let Some(lock_for) = self.policy().await?.lock_for() {
             let locked: Vec<&str> = snapshots
                 .iter()
@@ -169,6 +188,7 @@ impl Vault {
                 .hint("wait until they are older than lock_for; lowering lock_for applies only to later changes"));
             }
         }
+        lock.check_held()?;
         self.storage.delete(layout::CONFIG).await?;
         for dir in layout::DIRS {
             for listed in self.storage.list(dir).await? {

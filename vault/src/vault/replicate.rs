@@ -12,7 +12,7 @@ use super::{seal_framed, Budget, Progress, SnapshotInfo, Vault};
 use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, IndexFile};
-use crate::locks;
+use crate::locks::LockGuard;
 use futures_util::StreamExt as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,8 +92,8 @@ impl Vault {
         plan: &ReplicationPlan,
         progress: &dyn Progress,
     ) -> Result<ReplicationSummary> {
-        let lock = locks::acquire(&dest.storage, false).await?;
-        let result = self.replicate_locked(dest, plan, progress).await;
+        let lock = dest.lock(false).await?;
+        let result = self.replicate_locked(dest, plan, progress, &lock).await;
         lock.release().await?;
         result
     }
@@ -103,6 +103,7 @@ impl Vault {
         dest: &Vault,
         plan: &ReplicationPlan,
         progress: &dyn Progress,
+        lock: &LockGuard,
     ) -> Result<ReplicationSummary> {
         let source_index = self.load_index().await?;
         let known: HashSet<BlobId> = dest.load_index().await?.into_keys().collect();
@@ -110,7 +111,13 @@ impl Vault {
         // Files the destination already holds, by content digest.
         let mut by_digest: HashMap<String, Vec<BlobId>> = HashMap::new();
         for id in &present {
-            let s = dest.load_snapshot(id).await?;
+            // A manifest of the destination that does not open only loses its files as a
+            // source of chunk lists (verify reports it).
+            let s = match dest.load_snapshot(id).await {
+                Ok(s) => s,
+                Err(e) if matches!(e.kind, ErrorKind::Corrupt | ErrorKind::NotFound) => continue,
+                Err(e) => return Err(e),
+            };
             for e in s.sources.into_iter().flat_map(|src| src.entries) {
                 if let Some(d) = e.digest {
                     if e.chunks.iter().all(|c| known.contains(c)) {
@@ -237,6 +244,8 @@ impl Vault {
                 })?;
             }
             snapshot.sources = sources;
+            crate::hooks::stop_point("replicate-commit");
+            lock.check_held()?;
             if !packs.is_empty() {
                 let index_id = random_id();
                 dest.store_sealed_json(
@@ -247,6 +256,7 @@ impl Vault {
                 .await?;
             }
             // Same id at the destination: that is how a re-run knows it is done.
+            lock.check_held()?;
             match dest.store_manifest(&info.id, &snapshot).await {
                 Ok(_) => summary.snapshots_copied += 1,
                 Err(e) if e.kind == ErrorKind::AlreadyExists => {}

@@ -7,6 +7,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
     BlobLocation, ChunkerParams, Entry, EntryKind, IndexFile, PackEntry, Snapshot, SnapshotSource,
 };
+use crate::locks::LockGuard;
 use crate::sources::{self, Item, SourceSpec};
 use crate::storage::{ObjectWriter, Storage};
 use bytes::Bytes;
@@ -61,8 +62,8 @@ impl Vault {
         progress: &dyn Progress,
     ) -> Result<SnapshotSummary> {
         // Held until the manifest is written, so no prune deletes data this snapshot reuses.
-        let lock = crate::locks::acquire(&self.storage, false).await?;
-        let summary = self.snapshot_locked(scan, labels, progress).await;
+        let lock = self.lock(false).await?;
+        let summary = self.snapshot_locked(scan, labels, progress, &lock).await;
         lock.release().await?;
         summary
     }
@@ -72,6 +73,7 @@ impl Vault {
         scan: PendingScan,
         labels: &BTreeMap<String, String>,
         progress: &dyn Progress,
+        lock: &LockGuard,
     ) -> Result<SnapshotSummary> {
         // Unchanged files are recognised from the newest snapshot of the same series, whose
         // manifest is read while the scan runs.
@@ -174,6 +176,10 @@ impl Vault {
             (Ok(sources), Ok(written)) => (sources, written),
             (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
         };
+        crate::hooks::stop_point("snapshot-commit");
+        // Its packs are written; committing them (index, then manifest) is safe only if no
+        // prune could have judged this writer gone meanwhile.
+        lock.check_held()?;
         if !packs.is_empty() {
             let index_id = random_id();
             bytes_stored += self
@@ -198,6 +204,7 @@ impl Vault {
             source_digest: source_digest.clone(),
         };
         let id = random_id();
+        lock.check_held()?;
         bytes_stored += self.store_manifest(&id, &snapshot).await?;
         Ok(SnapshotSummary {
             id,
