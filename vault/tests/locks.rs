@@ -238,3 +238,37 @@ async fn a_dead_holder_frees_its_lock_early_only_on_the_same_boot_of_the_same_ma
         ErrorKind::Locked
     );
 }
+
+#[tokio::test]
+async fn a_holder_whose_clock_is_hours_behind_keeps_its_lock_while_the_store_sees_it_fresh() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Storage::local(&dir.path().join("v"), true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let plan = vault
+        .plan_prune(&Default::default(), time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    // Written just now (by the store's clock) by a machine whose clock says five hours ago.
+    let five_hours_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(5);
+    let lock = bytes::Bytes::from(
+        serde_json::to_vec(&serde_json::json!({
+            "exclusive": false,
+            "refreshed": five_hours_ago.unix_timestamp(),
+            "hostname": "ci-runner-on-another-host",
+            "pid": 4242,
+        }))
+        .unwrap(),
+    );
+    storage
+        .put_replace(&format!("locks/{}", "cd".repeat(32)), lock)
+        .await
+        .unwrap();
+    let err = vault.prune(&plan).await.unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Locked, "{err}");
+    assert!(
+        err.to_string().contains("ci-runner-on-another-host"),
+        "{err}"
+    );
+}
