@@ -5,6 +5,7 @@
 //! The on-storage format is described in `vault/FORMAT.md`; errors follow the policy in
 //! [`error`].
 
+pub mod chunker;
 pub mod clock;
 pub mod crypto;
 pub mod error;

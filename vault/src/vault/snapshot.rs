@@ -2,10 +2,11 @@
 //! threads, pack, then write the index and, last, the manifest.
 
 use super::{hostname, now_rfc3339, seal_framed, Budget, Progress, SnapshotSummary, Vault};
+use crate::chunker::Chunker;
 use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{
-    BlobLocation, ChunkerParams, Entry, EntryKind, IndexFile, PackEntry, Snapshot, SnapshotSource,
+    BlobLocation, Entry, EntryKind, IndexFile, PackEntry, Snapshot, SnapshotSource,
 };
 use crate::locks::LockGuard;
 use crate::sources::{self, Item, SourceSpec};
@@ -112,6 +113,7 @@ impl Vault {
             HashSet::new()
         };
         let claimed: Arc<Mutex<HashSet<BlobId>>> = Arc::new(Mutex::new(held));
+        let chunker = Arc::new(Chunker::published(self.config.chunker));
 
         let (tx, rx) = blob_queue();
         let packer = tokio::spawn(pack_writer(
@@ -137,11 +139,11 @@ impl Vault {
                         let tx = tx.clone();
                         let key = self.key.clone();
                         let claimed = claimed.clone();
-                        let chunker = self.config.chunker;
+                        let chunker = chunker.clone();
                         let budget = budget.clone();
                         async move {
                             let holds = batch.holds_kib;
-                            let job = move || batch.run(&key, chunker, &claimed, &tx);
+                            let job = move || batch.run(&key, &chunker, &claimed, &tx);
                             budget.run_blocking(holds, job).await
                         }
                     })
@@ -365,7 +367,7 @@ impl ReadBatch {
     fn run(
         self,
         key: &MasterKey,
-        chunker: ChunkerParams,
+        chunker: &Chunker,
         claimed: &Mutex<HashSet<BlobId>>,
         tx: &BlobSender,
     ) -> Result<Vec<(Entry, bool, u64)>> {
@@ -390,7 +392,7 @@ impl ReadBatch {
 fn read_file(
     item: Item,
     key: &MasterKey,
-    chunker: ChunkerParams,
+    chunker: &Chunker,
     claimed: &Mutex<HashSet<BlobId>>,
     tx: &BlobSender,
 ) -> Result<(Entry, u64)> {
@@ -421,32 +423,17 @@ fn read_file(
         Ok(())
     };
     let read_error = |e: std::io::Error| Error::io(&item.abs, "read", e);
-    if entry.size <= u64::from(chunker.max_size) {
-        // Small files (most pipeline configuration) are read whole and cut in memory: the
-        // streaming chunker zeroes a max-size buffer per file, which costs more than the file.
+    if entry.size <= chunker.max_size() as u64 {
+        // Small files (most pipeline configuration) are read whole and cut in memory: a
+        // streaming buffer of the largest chunk's size costs more than such a file.
         let mut data = Vec::with_capacity(entry.size as usize);
         std::io::Read::read_to_end(&mut file, &mut data).map_err(read_error)?;
-        let cuts = fastcdc::v2020::FastCDC::new(
-            &data,
-            chunker.min_size,
-            chunker.avg_size,
-            chunker.max_size,
-        );
-        for cut in cuts {
-            add_chunk(&data[cut.offset..cut.offset + cut.length])?;
+        for cut in chunker.chunks(&data) {
+            add_chunk(&data[cut])?;
         }
     } else {
         let reader = std::io::BufReader::with_capacity(256 * 1024, file);
-        let cdc = fastcdc::v2020::StreamCDC::new(
-            reader,
-            chunker.min_size,
-            chunker.avg_size,
-            chunker.max_size,
-        );
-        for chunk in cdc {
-            let chunk = chunk.map_err(|e| read_error(std::io::Error::other(e.to_string())))?;
-            add_chunk(&chunk.data)?;
-        }
+        chunker.stream(reader, read_error, &mut add_chunk)?;
     }
     // A file that changed while being read records what was read.
     entry.size = size;
