@@ -15,7 +15,11 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
+/// Associated data of a wrapped master key: key files of format 3 vaults are sealed with
+/// their own, so a key that opens with it proves the vault is format 3 or later, whatever
+/// its (plain) config claims.
 const KEY_AD: &[u8] = b"dr-vault key file v1";
+const KEY_AD_FORMAT_3: &[u8] = b"dr-vault key file v3";
 
 /// A passphrase; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -208,7 +212,18 @@ impl MasterKey {
         })
     }
 
-    /// Wraps this key under `passphrase`.
+    /// A key for the config's MAC (format 3), derived from the id key.
+    pub fn config_mac(&self, config: &[u8]) -> blake3::Hash {
+        let key = blake3::derive_key("dr-vault 2026-12 config mac v3", &self.id);
+        blake3::keyed_hash(&key, config)
+    }
+
+    /// The secret the chunker's gear table is derived from (format 3), from the id key.
+    pub fn chunker_secret(&self) -> [u8; 32] {
+        blake3::derive_key("dr-vault 2026-12 chunker secret v3", &self.id)
+    }
+
+    /// Wraps this key under `passphrase`, for a vault of `format_version`.
     ///
     /// # Errors
     /// `InvalidInput` for argon2 parameters out of range.
@@ -217,13 +232,19 @@ impl MasterKey {
         passphrase: &Passphrase,
         params: KdfParams,
         created_at: String,
+        format_version: u32,
     ) -> Result<KeyFile> {
         let salt: [u8; 16] = random();
         let kek = derive(passphrase, &salt, params)?;
         let mut material = [0u8; 64];
         material[..32].copy_from_slice(&self.encryption);
         material[32..].copy_from_slice(&self.id);
-        let wrapped = seal_with(&kek, KEY_AD, &material);
+        let ad = if format_version >= 3 {
+            KEY_AD_FORMAT_3
+        } else {
+            KEY_AD
+        };
+        let wrapped = seal_with(&kek, ad, &material);
         material.zeroize();
         let b64 = base64::engine::general_purpose::STANDARD;
         Ok(KeyFile {
@@ -235,7 +256,8 @@ impl MasterKey {
         })
     }
 
-    /// Unwraps a key file; `None` when the passphrase does not open it.
+    /// Unwraps a key file: the key and the oldest vault format it was made for (1, or 3 for
+    /// a key file of a format 3 vault); `None` when the passphrase does not open it.
     ///
     /// # Errors
     /// `Corrupt` when the key file itself is malformed.
@@ -243,7 +265,7 @@ impl MasterKey {
         file: &KeyFile,
         name: &str,
         passphrase: &Passphrase,
-    ) -> Result<Option<MasterKey>> {
+    ) -> Result<Option<(MasterKey, u32)>> {
         if file.kdf != "argon2id" {
             return Err(Error::new(
                 ErrorKind::UnsupportedVersion,
@@ -259,7 +281,10 @@ impl MasterKey {
             .decode(&file.wrapped_key)
             .map_err(|e| Error::corrupt(name, format!("key is not base64: {e}")))?;
         let kek = derive(passphrase, &salt, file.params)?;
-        let Some(mut material) = open_with(&kek, KEY_AD, &wrapped) else {
+        let opened = open_with(&kek, KEY_AD_FORMAT_3, &wrapped)
+            .map(|m| (m, 3))
+            .or_else(|| open_with(&kek, KEY_AD, &wrapped).map(|m| (m, 1)));
+        let Some((mut material, made_for)) = opened else {
             return Ok(None);
         };
         if material.len() != 64 {
@@ -273,7 +298,7 @@ impl MasterKey {
         key.encryption.copy_from_slice(&material[..32]);
         key.id.copy_from_slice(&material[32..]);
         material.zeroize();
-        Ok(Some(key))
+        Ok(Some((key, made_for)))
     }
 }
 
@@ -495,17 +520,29 @@ mod tests {
     #[test]
     fn a_key_file_opens_with_its_passphrase_only() {
         let key = MasterKey::generate();
+        for (format, made_for) in [(2, 1), (3, 3)] {
+            let file = key
+                .wrap(
+                    &Passphrase::new("right"),
+                    KdfParams::INSECURE_FOR_TESTS,
+                    "now".into(),
+                    format,
+                )
+                .unwrap();
+            let (opened, found) = MasterKey::unwrap(&file, "keys/a", &Passphrase::new("right"))
+                .unwrap()
+                .unwrap();
+            assert_eq!(opened.blob_id(b"x"), key.blob_id(b"x"));
+            assert_eq!(found, made_for, "a key file of a format {format} vault");
+        }
         let file = key
             .wrap(
                 &Passphrase::new("right"),
                 KdfParams::INSECURE_FOR_TESTS,
                 "now".into(),
+                3,
             )
             .unwrap();
-        let opened = MasterKey::unwrap(&file, "keys/a", &Passphrase::new("right"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(opened.blob_id(b"x"), key.blob_id(b"x"));
         assert!(
             MasterKey::unwrap(&file, "keys/a", &Passphrase::new("wrong"))
                 .unwrap()

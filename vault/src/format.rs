@@ -5,10 +5,11 @@ use crate::crypto::BlobId;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The format version of the vaults this build creates, and the newest it reads. Version 2
-/// stores manifests in a binary encoding; a version 1 vault is still read and written as
-/// version 1 (JSON manifests), so the builds that made it keep reading it.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version of the vaults this build creates, and the newest it reads. Every older
+/// vault is read, and written in its own version, so the builds that made it keep reading
+/// it: version 1 writes JSON manifests, 2 binary ones, and 3 adds exact names, change times
+/// and inodes, a keyed chunker and an authenticated config (FORMAT.md, "Versions").
+pub const FORMAT_VERSION: u32 = 3;
 
 /// Content-defined chunking bounds (bytes). Small files stay one chunk; large artifacts split
 /// around 1 MiB so an edit re-uploads little.
@@ -95,6 +96,11 @@ pub struct Config {
     pub pack_size: u32,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Format 3: BLAKE3-keyed MAC (hex) of this config's JSON without this field, under a key
+    /// derived from the master key, so a config altered or planted by anyone without the key
+    /// is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mac: Option<String>,
 }
 
 impl Config {
@@ -116,6 +122,17 @@ impl Config {
     }
 }
 
+impl Config {
+    /// The bytes the MAC covers: the config's JSON without the MAC.
+    pub fn mac_input(&self) -> Vec<u8> {
+        let unsigned = Config {
+            mac: None,
+            ..self.clone()
+        };
+        serde_json::to_vec(&unsigned).expect("a config serialises")
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -130,6 +147,7 @@ impl Default for Config {
             chunker: ChunkerParams::default(),
             pack_size: 16 * 1024 * 1024,
             labels: BTreeMap::new(),
+            mac: None,
         }
     }
 }
@@ -158,16 +176,17 @@ pub struct IndexFile {
     pub packs: Vec<PackEntry>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
+    #[default]
     File,
     Dir,
     Symlink,
 }
 
 /// One file, directory or symlink of a source.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Relative to the source root, `/`-separated; empty for a source that is a single file.
     pub path: String,
@@ -183,6 +202,54 @@ pub struct Entry {
     pub chunks: Vec<BlobId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_target: Option<String>,
+    /// The path's exact bytes when they are not UTF-8 (`path` then shows them lossily, for
+    /// messages and matching). Kept in manifests from format 3 on.
+    #[serde(skip)]
+    pub raw_path: Option<Vec<u8>>,
+    /// The link target's exact bytes when they are not UTF-8; as `raw_path`.
+    #[serde(skip)]
+    pub raw_link_target: Option<Vec<u8>>,
+    /// Status-change time (ns) and inode number, for change detection; 0 when not recorded
+    /// (manifests before format 3).
+    #[serde(skip)]
+    pub ctime_ns: i64,
+    #[serde(skip)]
+    pub inode: u64,
+}
+
+impl Entry {
+    /// The path's exact bytes.
+    pub fn path_bytes(&self) -> &[u8] {
+        self.raw_path.as_deref().unwrap_or(self.path.as_bytes())
+    }
+
+    /// The link target's exact bytes, for symlinks.
+    pub fn link_target_bytes(&self) -> Option<&[u8]> {
+        self.raw_link_target
+            .as_deref()
+            .or(self.link_target.as_deref().map(str::as_bytes))
+    }
+
+    /// Forgets what manifests before format 3 cannot hold: exact non-UTF-8 names (the lossy
+    /// ones stay), the change time and the inode.
+    pub fn keep_only_format_2_fields(&mut self) {
+        self.raw_path = None;
+        self.raw_link_target = None;
+        self.ctime_ns = 0;
+        self.inode = 0;
+    }
+}
+
+/// Text for bytes that may not be UTF-8: the text itself, and the bytes too when they are not
+/// (then the text shows them lossily).
+pub fn text_and_raw(bytes: &[u8]) -> (String, Option<Vec<u8>>) {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => (text.to_string(), None),
+        Err(_) => (
+            String::from_utf8_lossy(bytes).into_owned(),
+            Some(bytes.to_vec()),
+        ),
+    }
 }
 
 /// A source as stored in a snapshot.
@@ -293,6 +360,7 @@ mod tests {
                     digest,
                     chunks: chunks.into_iter().map(BlobId).collect(),
                     link_target,
+                    ..Entry::default()
                 },
             )
     }

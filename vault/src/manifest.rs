@@ -15,8 +15,11 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, Snapshot, SnapshotSource};
 use std::collections::BTreeMap;
 
-/// What a binary manifest starts with; a JSON manifest starts with `{`.
+/// What a binary manifest starts with; a JSON manifest starts with `{`. Format 3 manifests
+/// (`DRM3`) store paths and link targets as bytes (exact when not UTF-8) and each entry's
+/// change time and inode.
 pub(crate) const MAGIC: &[u8; 4] = b"DRM2";
+pub(crate) const MAGIC_3: &[u8; 4] = b"DRM3";
 
 /// The longest path a manifest may hold (Linux allows 4 096 bytes for a whole path).
 const MAX_PATH: usize = 64 * 1024;
@@ -26,19 +29,23 @@ const HAS_LINK_TARGET: u8 = 2;
 
 /// Whether decompressed manifest bytes are this encoding (else JSON).
 pub(crate) fn is_binary(bytes: &[u8]) -> bool {
-    bytes.starts_with(MAGIC)
+    bytes.starts_with(MAGIC) || bytes.starts_with(MAGIC_3)
 }
 
-/// Encodes `snapshot`.
+/// Encodes `snapshot` for a vault of format `version` (2, or 3 and later).
 ///
 /// # Errors
 /// `InvalidInput` when an entry's digest is not 64 lower-case hex digits (a BLAKE3 digest as
 /// this crate writes it): it could not be stored as bytes and read back the same.
-pub(crate) fn encode(snapshot: &Snapshot) -> Result<Vec<u8>> {
+pub(crate) fn encode(snapshot: &Snapshot, version: u32) -> Result<Vec<u8>> {
     let entries: usize = snapshot.sources.iter().map(|s| s.entries.len()).sum();
     // About 100 bytes an entry: the rest of a path, a digest, a chunk id, a few numbers.
-    let mut out = Writer(Vec::with_capacity(256 + entries * 100));
-    out.0.extend_from_slice(MAGIC);
+    let mut out = Writer {
+        out: Vec::with_capacity(256 + entries * 100),
+        exact: version >= 3,
+    };
+    out.out
+        .extend_from_slice(if out.exact { MAGIC_3 } else { MAGIC });
     out.str(&snapshot.time);
     out.str(&snapshot.hostname);
     out.optional_str(snapshot.parent.as_deref());
@@ -52,15 +59,15 @@ pub(crate) fn encode(snapshot: &Snapshot) -> Result<Vec<u8>> {
     for source in &snapshot.sources {
         out.str(&source.name);
         out.str(&source.origin);
-        out.0.push(u8::from(source.single_file));
+        out.out.push(u8::from(source.single_file));
         out.len(source.entries.len());
-        let mut previous = "";
+        let mut previous: &[u8] = b"";
         for entry in &source.entries {
-            out.entry(entry, previous)?;
-            previous = &entry.path;
+            let path = out.entry(entry, previous)?;
+            previous = path;
         }
     }
-    Ok(out.0)
+    Ok(out.out)
 }
 
 /// Decodes a manifest read from `object` (named in errors).
@@ -72,10 +79,12 @@ pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Snapshot> {
         bytes,
         at: 0,
         object,
+        exact: false,
     };
     if !is_binary(bytes) {
         return Err(r.corrupt("does not start with the manifest marker"));
     }
+    r.exact = bytes.starts_with(MAGIC_3);
     r.at = MAGIC.len();
     let time = r.string()?;
     let hostname = r.string()?;
@@ -99,7 +108,7 @@ pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Snapshot> {
         let count = r.len()?;
         let mut entries: Vec<Entry> = Vec::with_capacity(r.room_for(count, 8));
         for _ in 0..count {
-            let previous = entries.last().map_or("", |e| e.path.as_str());
+            let previous = entries.last().map_or(&b""[..], Entry::path_bytes);
             let entry = r.entry(previous)?;
             entries.push(entry);
         }
@@ -123,16 +132,20 @@ pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Snapshot> {
     })
 }
 
-struct Writer(Vec<u8>);
+struct Writer {
+    out: Vec<u8>,
+    /// Format 3: paths and link targets as bytes, change time and inode.
+    exact: bool,
+}
 
 impl Writer {
     /// LEB128: seven bits a byte, low bits first.
     fn varint(&mut self, mut n: u64) {
         while n >= 0x80 {
-            self.0.push((n as u8) | 0x80);
+            self.out.push((n as u8) | 0x80);
             n >>= 7;
         }
-        self.0.push(n as u8);
+        self.out.push(n as u8);
     }
 
     fn len(&mut self, n: usize) {
@@ -141,7 +154,7 @@ impl Writer {
 
     fn bytes(&mut self, b: &[u8]) {
         self.len(b.len());
-        self.0.extend_from_slice(b);
+        self.out.extend_from_slice(b);
     }
 
     fn str(&mut self, s: &str) {
@@ -150,28 +163,36 @@ impl Writer {
 
     fn optional_str(&mut self, s: Option<&str>) {
         match s {
-            None => self.0.push(0),
+            None => self.out.push(0),
             Some(s) => {
-                self.0.push(1);
+                self.out.push(1);
                 self.str(s);
             }
         }
     }
 
-    fn entry(&mut self, e: &Entry, previous: &str) -> Result<()> {
-        if e.path.len() > MAX_PATH {
+    /// Writes an entry; returns the path bytes it stored, which the next entry's path is
+    /// stored against.
+    fn entry<'e>(&mut self, e: &'e Entry, previous: &[u8]) -> Result<&'e [u8]> {
+        // Before format 3 a path is text: a name that is not UTF-8 is stored as shown.
+        let path = if self.exact {
+            e.path_bytes()
+        } else {
+            e.path.as_bytes()
+        };
+        if path.len() > MAX_PATH {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
                     "a path of {} bytes is over the {MAX_PATH} a manifest holds",
-                    e.path.len()
+                    path.len()
                 ),
             ));
         }
-        let shared = shared_prefix(previous, &e.path);
+        let shared = shared_prefix(previous, path, self.exact);
         self.len(shared);
-        self.str(&e.path[shared..]);
-        self.0.push(match e.kind {
+        self.bytes(&path[shared..]);
+        self.out.push(match e.kind {
             EntryKind::File => 0,
             EntryKind::Dir => 1,
             EntryKind::Symlink => 2,
@@ -179,14 +200,18 @@ impl Writer {
         self.varint(u64::from(e.mode));
         self.varint(e.size);
         // Zigzag: small negative times (before 1970) stay short too.
-        self.varint(((e.mtime_ns << 1) ^ (e.mtime_ns >> 63)) as u64);
+        self.varint(zigzag(e.mtime_ns));
+        if self.exact {
+            self.varint(zigzag(e.ctime_ns));
+            self.varint(e.inode);
+        }
         let flags = if e.digest.is_some() { HAS_DIGEST } else { 0 }
             | if e.link_target.is_some() {
                 HAS_LINK_TARGET
             } else {
                 0
             };
-        self.0.push(flags);
+        self.out.push(flags);
         if let Some(digest) = &e.digest {
             let mut raw = [0u8; 32];
             let lower_hex = digest
@@ -201,32 +226,49 @@ impl Writer {
                     ),
                 ));
             }
-            self.0.extend_from_slice(&raw);
+            self.out.extend_from_slice(&raw);
         }
         self.len(e.chunks.len());
         for id in &e.chunks {
-            self.0.extend_from_slice(&id.0);
+            self.out.extend_from_slice(&id.0);
         }
         if let Some(target) = &e.link_target {
-            self.str(target);
+            match (self.exact, e.link_target_bytes()) {
+                (true, Some(exact)) => self.bytes(exact),
+                _ => self.str(target),
+            }
         }
-        Ok(())
+        Ok(path)
     }
 }
 
-/// The length of the longest common prefix of `a` and `b` that ends on a character boundary.
-fn shared_prefix(a: &str, b: &str) -> usize {
-    let mut n = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
-    while !b.is_char_boundary(n) {
-        n -= 1;
+/// The length of the longest common prefix of `a` and `b`; for text (before format 3), one
+/// that ends on a character boundary, as readers of that format rebuild the path as text.
+fn shared_prefix(a: &[u8], b: &[u8], bytes: bool) -> usize {
+    let mut n = a.iter().zip(b).take_while(|(x, y)| x == y).count();
+    if !bytes {
+        // `b` is UTF-8 here: back off continuation bytes (0b10xx_xxxx).
+        while n > 0 && n < b.len() && (b[n] & 0xc0) == 0x80 {
+            n -= 1;
+        }
     }
     n
+}
+
+fn zigzag(n: i64) -> u64 {
+    ((n << 1) ^ (n >> 63)) as u64
+}
+
+fn unzigzag(n: u64) -> i64 {
+    ((n >> 1) as i64) ^ -((n & 1) as i64)
 }
 
 struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
     object: &'a str,
+    /// Format 3 (see [`Writer`]).
+    exact: bool,
 }
 
 impl Reader<'_> {
@@ -309,7 +351,7 @@ impl Reader<'_> {
         Ok(id)
     }
 
-    fn entry(&mut self, previous: &str) -> Result<Entry> {
+    fn entry(&mut self, previous: &[u8]) -> Result<Entry> {
         // Bytes of the previous path, not of what is left to read: bounded by that path.
         let shared = usize::try_from(self.varint()?)
             .ok()
@@ -322,9 +364,13 @@ impl Reader<'_> {
             return Err(self.corrupt(&format!("has a path over {MAX_PATH} bytes")));
         }
         let mut path = Vec::with_capacity(shared + rest);
-        path.extend_from_slice(&previous.as_bytes()[..shared]);
+        path.extend_from_slice(&previous[..shared]);
         path.extend_from_slice(self.take(rest)?);
-        let path = self.text(path)?;
+        let (path, raw_path) = if self.exact {
+            crate::format::text_and_raw(&path)
+        } else {
+            (self.text(path)?, None)
+        };
         let kind = match self.byte()? {
             0 => EntryKind::File,
             1 => EntryKind::Dir,
@@ -334,8 +380,12 @@ impl Reader<'_> {
         let mode =
             u32::try_from(self.varint()?).map_err(|_| self.corrupt("has a mode over 32 bits"))?;
         let size = self.varint()?;
-        let zigzag = self.varint()?;
-        let mtime_ns = ((zigzag >> 1) as i64) ^ -((zigzag & 1) as i64);
+        let mtime_ns = unzigzag(self.varint()?);
+        let (ctime_ns, inode) = if self.exact {
+            (unzigzag(self.varint()?), self.varint()?)
+        } else {
+            (0, 0)
+        };
         let flags = self.byte()?;
         if flags & !(HAS_DIGEST | HAS_LINK_TARGET) != 0 {
             return Err(self.corrupt(&format!("entry flags {flags:#x} are unknown")));
@@ -354,10 +404,14 @@ impl Reader<'_> {
         for _ in 0..count {
             chunks.push(BlobId(self.id()?));
         }
-        let link_target = if flags & HAS_LINK_TARGET != 0 {
-            Some(self.string()?)
-        } else {
-            None
+        let (link_target, raw_link_target) = match (flags & HAS_LINK_TARGET != 0, self.exact) {
+            (false, _) => (None, None),
+            (true, false) => (Some(self.string()?), None),
+            (true, true) => {
+                let n = self.len()?;
+                let (text, raw) = crate::format::text_and_raw(self.take(n)?);
+                (Some(text), raw)
+            }
         };
         Ok(Entry {
             path,
@@ -368,6 +422,10 @@ impl Reader<'_> {
             digest,
             chunks,
             link_target,
+            raw_path,
+            raw_link_target,
+            ctime_ns,
+            inode,
         })
     }
 }
@@ -379,28 +437,59 @@ mod tests {
 
     fn entry_strategy() -> impl Strategy<Value = Entry> {
         (
-            // Short paths, and long ones that share most of their bytes (as sorted paths do).
-            prop_oneof!["[a-zé/._-]{0,24}", "(pipelines/é-team/){1,4}[a-zé.]{0,6}"],
-            0u8..3,
-            any::<u32>(),
-            any::<u64>(),
-            any::<i64>(),
-            proptest::option::of(any::<[u8; 32]>()),
-            proptest::collection::vec(any::<[u8; 32]>(), 0..4),
-            proptest::option::of("[ -~é]{0,16}"),
+            (
+                // Short paths, and long ones that share most of their bytes (as sorted paths
+                // do), and any bytes (names that are not UTF-8).
+                prop_oneof![
+                    "[a-zé/._-]{0,24}".prop_map(String::into_bytes),
+                    "(pipelines/é-team/){1,4}[a-zé.]{0,6}".prop_map(String::into_bytes),
+                    proptest::collection::vec(any::<u8>(), 0..24),
+                ],
+                0u8..3,
+                any::<u32>(),
+                any::<u64>(),
+                any::<i64>(),
+            ),
+            (
+                proptest::option::of(any::<[u8; 32]>()),
+                proptest::collection::vec(any::<[u8; 32]>(), 0..4),
+                proptest::option::of(proptest::collection::vec(any::<u8>(), 0..16)),
+                any::<i64>(),
+                any::<u64>(),
+            ),
         )
             .prop_map(
-                |(path, kind, mode, size, mtime_ns, digest, chunks, link)| Entry {
-                    path,
-                    kind: [EntryKind::File, EntryKind::Dir, EntryKind::Symlink][kind as usize],
-                    mode,
-                    size,
-                    mtime_ns,
-                    digest: digest.map(const_hex::encode),
-                    chunks: chunks.into_iter().map(BlobId).collect(),
-                    link_target: link,
+                |((path, kind, mode, size, mtime_ns), (digest, chunks, link, ctime_ns, inode))| {
+                    let (path, raw_path) = crate::format::text_and_raw(&path);
+                    let (link_target, raw_link_target) =
+                        match link.map(|l| crate::format::text_and_raw(&l)) {
+                            Some((text, raw)) => (Some(text), raw),
+                            None => (None, None),
+                        };
+                    Entry {
+                        path,
+                        kind: [EntryKind::File, EntryKind::Dir, EntryKind::Symlink][kind as usize],
+                        mode,
+                        size,
+                        mtime_ns,
+                        digest: digest.map(const_hex::encode),
+                        chunks: chunks.into_iter().map(BlobId).collect(),
+                        link_target,
+                        raw_path,
+                        raw_link_target,
+                        ctime_ns,
+                        inode,
+                    }
                 },
             )
+    }
+
+    /// What a format 2 manifest keeps of `snapshot`.
+    fn as_format_2(mut snapshot: Snapshot) -> Snapshot {
+        for e in snapshot.sources.iter_mut().flat_map(|s| &mut s.entries) {
+            e.keep_only_format_2_fields();
+        }
+        snapshot
     }
 
     fn snapshot_strategy() -> impl Strategy<Value = Snapshot> {
@@ -438,17 +527,22 @@ mod tests {
     }
 
     proptest! {
+        /// Format 3 keeps every entry exactly, names that are not UTF-8 included; format 2
+        /// keeps what it always did (those names as shown, no change time or inode).
         #[test]
         fn manifests_round_trip(snapshot in snapshot_strategy()) {
-            let bytes = encode(&snapshot).unwrap();
-            prop_assert!(is_binary(&bytes));
-            prop_assert_eq!(decode(&bytes, "snapshots/x").unwrap(), snapshot);
+            let bytes = encode(&snapshot, 3).unwrap();
+            prop_assert!(bytes.starts_with(MAGIC_3));
+            prop_assert_eq!(decode(&bytes, "snapshots/x").unwrap(), snapshot.clone());
+            let bytes = encode(&snapshot, 2).unwrap();
+            prop_assert!(bytes.starts_with(MAGIC));
+            prop_assert_eq!(decode(&bytes, "snapshots/x").unwrap(), as_format_2(snapshot));
         }
 
         /// Cut short anywhere, a manifest is reported as damaged, never misread or a panic.
         #[test]
         fn truncated_manifests_are_corrupt(snapshot in snapshot_strategy(), cut in any::<prop::sample::Index>()) {
-            let bytes = encode(&snapshot).unwrap();
+            let bytes = encode(&snapshot, 3).unwrap();
             let cut = cut.index(bytes.len());
             let err = decode(&bytes[..cut], "snapshots/x").unwrap_err();
             prop_assert_eq!(err.kind, ErrorKind::Corrupt);
@@ -459,9 +553,11 @@ mod tests {
         /// huge allocation.
         #[test]
         fn arbitrary_bytes_never_panic(tail in proptest::collection::vec(any::<u8>(), 0..512)) {
-            let mut bytes = MAGIC.to_vec();
-            bytes.extend_from_slice(&tail);
-            let _ = decode(&bytes, "snapshots/x");
+            for magic in [MAGIC, MAGIC_3] {
+                let mut bytes = magic.to_vec();
+                bytes.extend_from_slice(&tail);
+                let _ = decode(&bytes, "snapshots/x");
+            }
         }
     }
 
@@ -493,6 +589,7 @@ mod tests {
             digest: None,
             chunks: Vec::new(),
             link_target: None,
+            ..Entry::default()
         };
         let long = "pipelines/team-platform/deploy/production";
         let snapshot = one_source(
@@ -501,7 +598,7 @@ mod tests {
                 .map(|i| entry(&format!("{long}/{i:03}.yml")))
                 .collect(),
         );
-        let bytes = encode(&snapshot).unwrap();
+        let bytes = encode(&snapshot, 3).unwrap();
         // Each path after the first costs its last few bytes, not all 49.
         assert!(bytes.len() < 100 * 20, "{} bytes", bytes.len());
         assert_eq!(decode(&bytes, "x").unwrap(), snapshot);
@@ -524,9 +621,13 @@ mod tests {
             digest: None,
             chunks: Vec::new(),
             link_target: None,
+            ..Entry::default()
         };
         let snapshot = one_source(false, vec![entry]);
-        assert_eq!(encode(&snapshot).unwrap_err().kind, ErrorKind::InvalidInput);
+        assert_eq!(
+            encode(&snapshot, 3).unwrap_err().kind,
+            ErrorKind::InvalidInput
+        );
     }
 
     #[test]
@@ -540,13 +641,14 @@ mod tests {
             digest: Some("ABC".into()),
             chunks: Vec::new(),
             link_target: None,
+            ..Entry::default()
         };
         let mut snapshot = one_source(true, vec![e.clone()]);
-        let err = encode(&snapshot).unwrap_err();
+        let err = encode(&snapshot, 3).unwrap_err();
         assert_eq!(err.kind, ErrorKind::InvalidInput);
         // Upper-case hex would come back lower-case: refused too.
         e.digest = Some("AB".repeat(32));
         snapshot.sources[0].entries = vec![e];
-        assert!(encode(&snapshot).is_err());
+        assert!(encode(&snapshot, 3).is_err());
     }
 }

@@ -117,12 +117,14 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
         spec.path.clone()
     };
     if !meta.is_dir() {
-        let name = spec
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| spec.name.clone());
-        let Some(item) = item_for(&real, name, &meta)? else {
+        let (name, raw_name) = match spec.path.file_name() {
+            Some(n) => {
+                use std::os::unix::ffi::OsStrExt as _;
+                crate::format::text_and_raw(n.as_bytes())
+            }
+            None => (spec.name.clone(), None),
+        };
+        let Some(mut item) = item_for(&real, name, &meta)? else {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
@@ -134,6 +136,7 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
             )
             .hint("point the source at a regular file or a directory"));
         };
+        item.entry.raw_path = raw_name;
         return Ok(Scanned {
             name: spec.name.clone(),
             origin,
@@ -149,12 +152,16 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
     // The walk only reads directories (each entry's type comes with it); the metadata of what
     // it finds is read afterwards, on several threads. An excluded directory is not entered.
     // The walk joins names to the root with `/`, so what follows the root is already the
-    // relative path (a name that is not UTF-8 is shown lossily, as each component would be).
+    // relative path. A name that is not UTF-8 is kept as its bytes too (`Rel::raw`).
     let relative = |path: &Path| {
-        path.strip_prefix(&spec.path)
-            .unwrap_or(path)
-            .to_string_lossy()
-            .into_owned()
+        use std::os::unix::ffi::OsStrExt as _;
+        let (text, raw) = crate::format::text_and_raw(
+            path.strip_prefix(&spec.path)
+                .unwrap_or(path)
+                .as_os_str()
+                .as_bytes(),
+        );
+        Rel { text, raw }
     };
     let mut found = Vec::new();
     let walker = walkdir::WalkDir::new(&spec.path)
@@ -165,7 +172,7 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
             entry.depth() == 0
                 || !exclude
                     .as_ref()
-                    .is_some_and(|g| g.is_match(relative(entry.path())))
+                    .is_some_and(|g| g.is_match(relative(entry.path()).text))
         });
     for entry in walker {
         let entry = entry.map_err(|e| {
@@ -180,7 +187,10 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
         })?;
         let rel = relative(entry.path());
         let is_dir = entry.file_type().is_dir();
-        if !rel.is_empty() && !is_dir && include.as_ref().is_some_and(|g| !g.is_match(&rel)) {
+        if !rel.text.is_empty()
+            && !is_dir
+            && include.as_ref().is_some_and(|g| !g.is_match(&rel.text))
+        {
             continue;
         }
         found.push((entry.into_path(), rel));
@@ -203,14 +213,25 @@ const STAT_THREADS: usize = 8;
 /// Consecutive paths one thread takes at a time.
 const STAT_BATCH: usize = 64;
 
+/// A path relative to a source root: as text (lossy when not UTF-8), and its bytes when
+/// they are not UTF-8.
+struct Rel {
+    text: String,
+    raw: Option<Vec<u8>>,
+}
+
 /// The items for walked paths, in the walk's order; `None` for what is left out (FIFOs,
 /// sockets, devices).
-fn stat_all(found: &[(PathBuf, String)]) -> Result<Vec<Option<Item>>> {
-    let stat = |(abs, rel): &(PathBuf, String)| {
+fn stat_all(found: &[(PathBuf, Rel)]) -> Result<Vec<Option<Item>>> {
+    let stat = |(abs, rel): &(PathBuf, Rel)| {
         let meta = std::fs::symlink_metadata(abs).map_err(|e| Error::io(abs, "read", e))?;
-        item_for(abs, rel.clone(), &meta)
+        let mut item = item_for(abs, rel.text.clone(), &meta)?;
+        if let Some(item) = &mut item {
+            item.entry.raw_path.clone_from(&rel.raw);
+        }
+        Ok(item)
     };
-    let batches: Vec<&[(PathBuf, String)]> = found.chunks(STAT_BATCH).collect();
+    let batches: Vec<&[(PathBuf, Rel)]> = found.chunks(STAT_BATCH).collect();
     let threads = STAT_THREADS.min(batches.len());
     if threads <= 1 {
         return found.iter().map(stat).collect();
@@ -259,15 +280,13 @@ fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Option<
     } else {
         return Ok(None);
     };
-    let link_target = if kind == EntryKind::Symlink {
-        Some(
-            std::fs::read_link(abs)
-                .map_err(|e| Error::io(abs, "read the link", e))?
-                .to_string_lossy()
-                .into_owned(),
-        )
+    let (link_target, raw_link_target) = if kind == EntryKind::Symlink {
+        use std::os::unix::ffi::OsStrExt as _;
+        let target = std::fs::read_link(abs).map_err(|e| Error::io(abs, "read the link", e))?;
+        let (text, raw) = crate::format::text_and_raw(target.as_os_str().as_bytes());
+        (Some(text), raw)
     } else {
-        None
+        (None, None)
     };
     let entry = Entry {
         path: rel,
@@ -282,6 +301,10 @@ fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Option<
         digest: None,
         chunks: Vec::new(),
         link_target,
+        raw_link_target,
+        raw_path: None,
+        ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        inode: meta.ino(),
     };
     Ok(Some(Item {
         entry,
@@ -317,6 +340,14 @@ pub(crate) fn open_regular(path: &Path) -> Result<std::fs::File> {
         .hint("run the snapshot again; nothing was committed"));
     }
     Ok(file)
+}
+
+/// Drops from scanned entries what vaults before format 3 cannot store (see
+/// [`Entry::keep_only_format_2_fields`]), so their snapshots and digests stay as before.
+pub(crate) fn keep_only_format_2_fields(scanned: &mut [Scanned]) {
+    for item in scanned.iter_mut().flat_map(|s| &mut s.items) {
+        item.entry.keep_only_format_2_fields();
+    }
 }
 
 /// The order a scan lists paths in: a directory, then its contents, names compared as bytes
@@ -356,14 +387,20 @@ impl<E: std::borrow::Borrow<Entry>, I: Iterator<Item = E>> Matcher<I> {
     }
 }
 
-/// Whether a stored entry still describes the file on disk (same kind, size, mtime, mode), so
-/// its chunks and digest can be reused without reading it.
+/// Whether a stored entry still describes the file on disk, so its chunks and digest can be
+/// reused without reading it: same kind, size, mtime, mode, exact name and link target, and,
+/// when the stored entry recorded them (format 3), the same change time and inode, as restic
+/// compares. A same-size rewrite that kept its mtime (`cp -p`, `rsync -t`, a build tool that
+/// restores timestamps) changes the ctime, and a file replaced by another the inode.
 pub(crate) fn unchanged(stored: &Entry, now: &Entry) -> bool {
+    let recorded = stored.ctime_ns != 0 || stored.inode != 0;
     stored.kind == now.kind
         && stored.size == now.size
         && stored.mtime_ns == now.mtime_ns
         && stored.mode == now.mode
-        && stored.link_target == now.link_target
+        && stored.path_bytes() == now.path_bytes()
+        && stored.link_target_bytes() == now.link_target_bytes()
+        && (!recorded || (stored.ctime_ns == now.ctime_ns && stored.inode == now.inode))
         && (stored.kind != EntryKind::File || stored.digest.is_some())
 }
 
@@ -377,7 +414,7 @@ pub(crate) fn digest_entries<'a>(sources: impl Iterator<Item = (&'a str, &'a [En
     for (name, entries) in sources {
         frame(&mut h, name.as_bytes());
         for e in entries {
-            frame(&mut h, e.path.as_bytes());
+            frame(&mut h, e.path_bytes());
             kind_mode.clear();
             let _ = write!(kind_mode, "{:?}:{:o}", e.kind, e.mode);
             frame(&mut h, kind_mode.as_bytes());
@@ -385,9 +422,9 @@ pub(crate) fn digest_entries<'a>(sources: impl Iterator<Item = (&'a str, &'a [En
                 &mut h,
                 e.digest
                     .as_deref()
-                    .or(e.link_target.as_deref())
-                    .unwrap_or("")
-                    .as_bytes(),
+                    .map(str::as_bytes)
+                    .or(e.link_target_bytes())
+                    .unwrap_or(b""),
             );
         }
     }
@@ -417,13 +454,21 @@ pub fn file_digest(path: &Path) -> Result<String> {
 }
 
 /// The digest of the sources as they are now, the same value a snapshot taken now records.
-/// Files unchanged since `previous` (same size, mtime and mode) reuse its digests instead of
-/// being read: that keeps a plan-time check cheap.
+/// Files unchanged since `previous` (see [`unchanged`]) reuse its digests instead of being
+/// read: that keeps a plan-time check cheap. `exact_names` is whether the vault keeps names
+/// that are not UTF-8 exactly (format 3), as its snapshots then digest them.
 ///
 /// # Errors
 /// As for a snapshot's scan, plus read errors naming the file.
-pub fn source_digest(specs: &[SourceSpec], previous: Option<&Snapshot>) -> Result<String> {
-    let scanned = scan(specs)?;
+pub fn source_digest(
+    specs: &[SourceSpec],
+    previous: Option<&Snapshot>,
+    exact_names: bool,
+) -> Result<String> {
+    let mut scanned = scan(specs)?;
+    if !exact_names {
+        keep_only_format_2_fields(&mut scanned);
+    }
     let mut sources = Vec::new();
     for s in &scanned {
         let before = previous
@@ -629,7 +674,7 @@ mod tests {
         assert_eq!(paths, ["", "a.txt"]);
         assert_eq!(scanned[0].special_skipped, 2);
         // The plan-time digest reads the same sources and does not block either.
-        source_digest(&specs, None).unwrap();
+        source_digest(&specs, None, true).unwrap();
         // A file swapped for a FIFO after the scan is refused, not waited on.
         let err = open_regular(&fifo).unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");

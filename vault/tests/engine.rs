@@ -86,8 +86,8 @@ fn tree(root: &Path) {
     .unwrap();
 }
 
-/// Rewrites the format version in a local vault's (plain JSON) config, as an older or newer
-/// build would have written it.
+/// Rewrites the format version in a local vault's (plain JSON) config, as a newer build would
+/// have written it.
 fn set_format_version(vault_root: &Path, version: u32) {
     let path = vault_root.join("config");
     let mut config: serde_json::Value =
@@ -929,70 +929,46 @@ async fn files_added_and_removed_between_unchanged_ones_leave_those_unread() {
     assert_same_tree(&src, &out);
 }
 
-/// A vault made by an older build (format version 1: JSON manifests) keeps working: this build
-/// snapshots into it, and once the vault is at version 2 (binary manifests) a JSON manifest
-/// serves as the parent of a binary one; both restore bit for bit, verify, and replicate.
+/// New vaults are format 3, and their config is authenticated: one rewritten by anyone
+/// without the key, to claim an older format (which has no MAC) or to change what writers
+/// rely on, is refused, and the error names the config. (Older vaults: `old_formats.rs`.)
 #[tokio::test]
-async fn version_1_vaults_and_their_json_manifests_keep_working() {
+async fn a_format_3_config_altered_or_downgraded_is_refused() {
     let LocalVault {
-        dir,
-        src,
+        dir: _dir,
         root,
         storage,
         vault,
+        ..
     } = LocalVault::with_tree().await;
-    assert_eq!(vault.config().format_version, 2, "new vaults are version 2");
+    assert_eq!(vault.config().format_version, 3, "new vaults are format 3");
+    assert!(vault.config().mac.is_some());
     drop(vault);
-    let specs = [SourceSpec::new("ci", &src)];
-
-    set_format_version(&root, 1);
-    let v1 = Vault::open(storage.clone(), &pass()).await.unwrap();
-    assert_eq!(v1.config().format_version, 1);
-    let first = v1
-        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
-    assert_eq!(first.files_read, 4);
-
-    set_format_version(&root, 2);
-    let v2 = Vault::open(storage.clone(), &pass()).await.unwrap();
-    write(&src.join("env/prod.tfvars"), b"region = \"eu-central-1\"\n");
-    let second = v2
-        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
-    assert_eq!(
-        second.files_read, 1,
-        "the JSON parent's entries were reused"
-    );
-    assert_eq!(v2.snapshots().await.unwrap().len(), 2);
-
-    let first_out = dir.path().join("out-first");
-    v2.restore(&first.id, &first_out, None, &NoProgress)
-        .await
-        .unwrap();
-    assert_eq!(
-        std::fs::read(first_out.join("ci/env/prod.tfvars")).unwrap(),
-        b"region = \"eu-west-1\"\n"
-    );
-    let second_out = dir.path().join("out-second");
-    v2.restore(&second.id, &second_out, None, &NoProgress)
-        .await
-        .unwrap();
-    assert_same_tree(&src, &second_out.join("ci"));
-    let report = v2.verify(true, &NoProgress).await.unwrap();
-    assert!(report.problems.is_empty(), "{:?}", report.problems);
-
-    let copy_storage = Storage::local(&dir.path().join("copy"), true).unwrap();
-    let copy = Vault::init(copy_storage, &opts(), &pass()).await.unwrap();
-    let plan = v2.plan_replication(&copy).await.unwrap();
-    let copied = v2.replicate(&copy, &plan, &NoProgress).await.unwrap();
-    assert_eq!(copied.snapshots_copied, 2);
-    let copy_out = dir.path().join("out-copy");
-    copy.restore(&second.id, &copy_out, None, &NoProgress)
-        .await
-        .unwrap();
-    assert_same_tree(&src, &copy_out.join("ci"));
+    let original = std::fs::read(root.join("config")).unwrap();
+    type Edit = fn(&mut serde_json::Value);
+    let edits: [(&str, Edit); 4] = [
+        ("downgraded to format 2", |c| c["format_version"] = 2.into()),
+        ("downgraded to format 1, MAC removed", |c| {
+            c["format_version"] = 1.into();
+            c.as_object_mut().unwrap().remove("mac");
+        }),
+        ("chunker changed", |c| {
+            c["chunker"]["avg_size"] = 65536.into()
+        }),
+        ("renamed", |c| c["name"] = "someone-else".into()),
+    ];
+    for (what, edit) in edits {
+        let mut config: serde_json::Value = serde_json::from_slice(&original).unwrap();
+        edit(&mut config);
+        std::fs::remove_file(root.join("config")).unwrap();
+        std::fs::write(root.join("config"), serde_json::to_vec(&config).unwrap()).unwrap();
+        let err = Vault::open(storage.clone(), &pass()).await.err().unwrap();
+        assert_eq!(err.kind, ErrorKind::Corrupt, "{what}: {err}");
+        assert!(err.to_string().contains("/config"), "{what}: {err}");
+    }
+    std::fs::remove_file(root.join("config")).unwrap();
+    std::fs::write(root.join("config"), &original).unwrap();
+    Vault::open(storage, &pass()).await.unwrap();
 }
 
 /// A vault owns only its objects (issue 12, item 1): it is never created over other files,
@@ -1225,4 +1201,117 @@ async fn after_destroy_the_location_is_empty_and_a_vault_can_be_made_there_again
     Vault::init(Storage::local(&lv.root, true).unwrap(), &opts(), &pass())
         .await
         .unwrap();
+}
+
+/// Names that are not UTF-8 are stored as bytes (format 3) and restored exactly: two such
+/// siblings, which a lossy name would merge, come back as two files with their own contents,
+/// and so does a symlink whose target is not UTF-8.
+#[tokio::test]
+async fn names_that_are_not_utf8_are_restored_exactly() {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    let first = OsStr::from_bytes(b"build-\xff.log");
+    let second = OsStr::from_bytes(b"build-\xfe.log");
+    write(&src.join("logs").join(first), b"first\n");
+    write(&src.join("logs").join(second), b"second\n");
+    write(&src.join("a\\b.txt"), b"a backslash is part of the name\n");
+    std::os::unix::fs::symlink(
+        OsStr::from_bytes(b"logs/build-\xff.log"),
+        src.join("latest-log"),
+    )
+    .unwrap();
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let spec = [SourceSpec::new("ci", &src)];
+    let taken = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        vault.source_digest(&spec).await.unwrap(),
+        taken.source_digest
+    );
+
+    let out = dir.path().join("out");
+    let restored = Vault::open(storage, &pass())
+        .await
+        .unwrap()
+        .restore(&taken.id, &out, Some("ci"), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(restored.files, 3);
+    assert_eq!(
+        std::fs::read(out.join("logs").join(first)).unwrap(),
+        b"first\n"
+    );
+    assert_eq!(
+        std::fs::read(out.join("logs").join(second)).unwrap(),
+        b"second\n"
+    );
+    assert_eq!(
+        std::fs::read_link(out.join("latest-log"))
+            .unwrap()
+            .as_os_str(),
+        OsStr::from_bytes(b"logs/build-\xff.log")
+    );
+    assert_same_tree(&src, &out);
+
+    // Nothing changed: the next snapshot reads nothing again.
+    let again = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.files_read, again.source_digest),
+        (0, taken.source_digest)
+    );
+}
+
+/// A same-size rewrite that keeps the old modification time (`cp -p`, `rsync -t`, a build
+/// that restores timestamps) is read again: change detection compares the change time and
+/// inode too, as restic does.
+#[tokio::test]
+async fn a_same_size_rewrite_with_its_old_mtime_is_read_again() {
+    let LocalVault {
+        dir, src, vault, ..
+    } = LocalVault::with_tree().await;
+    let spec = [SourceSpec::new("ci", &src)];
+    let file = src.join("env/prod.tfvars");
+    let before = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
+    let old = std::fs::read(&file).unwrap();
+    let new = b"region = \"us-west-2\"\n";
+    assert_eq!(old.len(), new.len(), "the same size");
+    std::fs::write(&file, new).unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
+
+    assert_ne!(
+        vault.source_digest(&spec).await.unwrap(),
+        before.source_digest
+    );
+    let after = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(after.files_read, 1);
+    assert_ne!(after.source_digest, before.source_digest);
+    let out = dir.path().join("out");
+    vault
+        .restore(&after.id, &out, Some("ci"), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(out.join("env/prod.tfvars")).unwrap(), new);
 }

@@ -155,7 +155,8 @@ async fn an_old_vault_keeps_working(version: u32) {
         let expected = dir.path().join(format!("expected-{generation}"));
         fixture_tree(&expected, generation);
         let digest =
-            dr_vault::sources::source_digest(&[SourceSpec::new("ci", &expected)], None).unwrap();
+            dr_vault::sources::source_digest(&[SourceSpec::new("ci", &expected)], None, false)
+                .unwrap();
         assert_eq!(info.source_digest, digest, "snapshot {generation}");
         for (from, name) in [(&vault, "old"), (&standby, "standby")] {
             let out = dir.path().join(format!("{name}-{generation}"));
@@ -179,6 +180,50 @@ async fn a_format_1_vault_opens_lists_restores_verifies_and_replicates() {
 #[tokio::test]
 async fn a_format_2_vault_opens_lists_restores_verifies_and_replicates() {
     an_old_vault_keeps_working(2).await;
+}
+
+/// This build keeps writing an old vault in its own format (so the build that made it still
+/// reads it), and a format 1 vault raised to 2 by hand reads its JSON manifests as parents of
+/// binary ones: unchanged files are not read again.
+#[tokio::test]
+async fn this_build_writes_old_vaults_in_their_own_format() {
+    let (dir, root) = copy_of(1);
+    let tree = dir.path().join("tree");
+    fixture_tree(&tree, 2);
+    let specs = [SourceSpec::new("ci", &tree)];
+    let storage = Storage::local(&root, false).unwrap();
+    let v1 = Vault::open(storage.clone(), &passphrase()).await.unwrap();
+    let third = v1
+        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let manifest = |id: &str| std::fs::read(root.join("snapshots").join(id)).unwrap();
+    drop(v1);
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("config")).unwrap()).unwrap();
+    assert_eq!(config["format_version"], 1, "written as format 1");
+    assert!(config.get("mac").is_none());
+    config["format_version"] = 2.into();
+    std::fs::remove_file(root.join("config")).unwrap();
+    std::fs::write(root.join("config"), serde_json::to_vec(&config).unwrap()).unwrap();
+
+    let v2 = Vault::open(storage, &passphrase()).await.unwrap();
+    std::fs::write(tree.join("env/prod.tfvars"), "region = \"ap-south-1\"\n").unwrap();
+    let fourth = v2
+        .snapshot(&specs, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        fourth.files_read, 1,
+        "the JSON parent's entries were reused"
+    );
+    assert_ne!(manifest(&third.id), manifest(&fourth.id));
+    let out = dir.path().join("out");
+    v2.restore(&fourth.id, &out, Some("ci"), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(describe(&out), describe(&tree));
+    assert!(v2.verify(true, &NoProgress).await.unwrap().is_clean());
 }
 
 /// Writes `tests/fixtures/format-1` and `format-2` with the build of the time (format 2):

@@ -32,6 +32,9 @@ use std::sync::Arc;
 
 /// The format version from which manifests are written in the binary encoding.
 const BINARY_MANIFESTS_SINCE: u32 = 2;
+/// From format 3: exact non-UTF-8 names, change times and inodes in manifests; chunk
+/// boundaries from a keyed gear table; an authenticated config (FORMAT.md, "Versions").
+const FORMAT_3: u32 = 3;
 
 /// Reports progress of long operations; the engine has no terminal code.
 pub trait Progress: Send + Sync {
@@ -316,7 +319,7 @@ impl Vault {
         }
         let key = MasterKey::generate();
         let key_id = random_id();
-        let keyfile = key.wrap(passphrase, opts.kdf, now_rfc3339())?;
+        let keyfile = key.wrap(passphrase, opts.kdf, now_rfc3339(), FORMAT_VERSION)?;
         let key_json = serde_json::to_vec_pretty(&keyfile)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         storage
@@ -334,6 +337,11 @@ impl Vault {
             chunker: opts.chunker,
             pack_size: opts.pack_size,
             labels: opts.labels.clone(),
+            mac: None,
+        };
+        let config = Config {
+            mac: Some(key.config_mac(&config.mac_input()).to_hex().to_string()),
+            ..config
         };
         let config_json = serde_json::to_vec_pretty(&config)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
@@ -382,13 +390,14 @@ impl Vault {
                 .map_err(|e| Error::corrupt(&listed.key, format!("is not a key file: {e}")))
                 .and_then(|file| MasterKey::unwrap(&file, &listed.key, passphrase));
             match opened {
-                Ok(Some(key)) => {
+                Ok(Some((key, made_for))) => {
+                    authenticate(&config, &key, made_for, &storage)?;
                     return Ok(Vault {
                         storage,
                         config,
                         key: Arc::new(key),
                         lock_timing: LockTiming::for_this_process(),
-                    })
+                    });
                 }
                 Ok(None) => {}
                 Err(e) => skipped.push(e.to_string()),
@@ -460,6 +469,16 @@ impl Vault {
     /// lock for stale sooner. For tests and programs that run every writer of a vault.
     pub fn set_lock_timing(&mut self, timing: LockTiming) {
         self.lock_timing = timing;
+    }
+
+    /// The chunker of this vault's snapshots: from format 3 over a gear table derived from
+    /// the master key, before over the published one.
+    fn chunker(&self) -> crate::chunker::Chunker {
+        if self.config.format_version >= FORMAT_3 {
+            crate::chunker::Chunker::keyed(self.config.chunker, &self.key.chunker_secret())
+        } else {
+            crate::chunker::Chunker::published(self.config.chunker)
+        }
     }
 
     /// Takes this vault's shared (writers) or exclusive (prune, destroy) lock.
@@ -628,7 +647,7 @@ impl Vault {
     async fn store_manifest(&self, id: &str, snapshot: &Snapshot) -> Result<u64> {
         // Version 1 vaults keep JSON manifests, which the builds that made them can read.
         let raw = if self.config.format_version >= BINARY_MANIFESTS_SINCE {
-            crate::manifest::encode(snapshot)?
+            crate::manifest::encode(snapshot, self.config.format_version)?
         } else {
             // About 250 bytes of JSON per entry (a path, two hex digests, numbers): reserved
             // up front, as growing the buffer by doubling copied it twice over.
@@ -723,9 +742,12 @@ impl Vault {
             Err(e) => return Err(e),
         };
         let specs = specs.to_vec();
-        tokio::task::spawn_blocking(move || sources::source_digest(&specs, latest.as_ref()))
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("digest task failed: {e}")))?
+        let exact_names = self.config.format_version >= FORMAT_3;
+        tokio::task::spawn_blocking(move || {
+            sources::source_digest(&specs, latest.as_ref(), exact_names)
+        })
+        .await
+        .map_err(|e| Error::new(ErrorKind::Io, format!("digest task failed: {e}")))?
     }
 }
 
@@ -770,6 +792,46 @@ impl Budget {
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("{work} task failed: {e}")))?
     }
+}
+
+/// Checks a config against the master key that opened its vault. From format 3 the config
+/// carries a MAC under the master key; a key file sealed for format 3 proves the vault is
+/// format 3 or later, so a config rewritten to claim an older version (which has no MAC)
+/// is refused too. Older vaults' configs cannot be authenticated: their chunker bounds and
+/// pack size are still checked (`Config::check`).
+fn authenticate(
+    config: &Config,
+    key: &MasterKey,
+    key_made_for: u32,
+    storage: &Storage,
+) -> Result<()> {
+    let object = format!("{}/{}", storage.url(), layout::CONFIG);
+    if config.format_version < FORMAT_3 && key_made_for < FORMAT_3 {
+        return Ok(());
+    }
+    if config.format_version < FORMAT_3 {
+        return Err(Error::corrupt(
+            &object,
+            format!(
+                "says format {} but the vault's keys were made for format {key_made_for}: the config was altered",
+                config.format_version
+            ),
+        ));
+    }
+    let expected = key.config_mac(&config.mac_input());
+    let matches = config
+        .mac
+        .as_deref()
+        .and_then(|mac| blake3::Hash::from_hex(mac).ok())
+        // blake3::Hash compares in constant time.
+        .is_some_and(|mac| mac == expected);
+    if !matches {
+        return Err(Error::corrupt(
+            &object,
+            "fails authentication: it was altered or planted by someone without the vault's key",
+        ));
+    }
+    Ok(())
 }
 
 /// One of the vault's own objects as listed.
@@ -967,7 +1029,7 @@ mod tests {
         let mut vault = Vault::init(storage.clone(), &opts, &passphrase)
             .await
             .unwrap();
-        for (version, binary) in [(1, false), (2, true)] {
+        for (version, binary) in [(1, false), (2, true), (3, true)] {
             vault.config.format_version = version;
             let taken = vault
                 .snapshot(&specs, &BTreeMap::new(), &NoProgress)
@@ -991,6 +1053,63 @@ mod tests {
             let manifest = vault.load_snapshot(id).await.unwrap();
             assert_eq!(manifest.source_digest, taken.source_digest);
         }
+    }
+
+    /// A format 3 vault cuts files where its own key says (so chunk sizes tell nothing about
+    /// known content to anyone without it), and its snapshots use that chunker; older
+    /// vaults keep the published table their data was cut with.
+    #[tokio::test]
+    async fn format_3_vaults_cut_with_a_table_of_their_own() {
+        let mut opts = InitOptions::new("v", "r");
+        opts.kdf = KdfParams::INSECURE_FOR_TESTS;
+        opts.chunker = ChunkerParams {
+            min_size: 1024,
+            avg_size: 4096,
+            max_size: 16 * 1024,
+        };
+        let data: Vec<u8> = (0..512 * 1024u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let cuts = |vault: &Vault| -> Vec<std::ops::Range<usize>> {
+            vault.chunker().chunks(&data).collect()
+        };
+        let passphrase = Passphrase::new("p");
+        let a = Vault::init(Storage::memory(), &opts, &passphrase)
+            .await
+            .unwrap();
+        let b = Vault::init(Storage::memory(), &opts, &passphrase)
+            .await
+            .unwrap();
+        let published: Vec<_> = crate::chunker::Chunker::published(opts.chunker)
+            .chunks(&data)
+            .collect();
+        assert_ne!(cuts(&a), cuts(&b));
+        assert_ne!(cuts(&a), published);
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tool.bin"), &data).unwrap();
+        let taken = a
+            .snapshot(
+                &[SourceSpec::new("s", dir.path())],
+                &BTreeMap::new(),
+                &NoProgress,
+            )
+            .await
+            .unwrap();
+        let manifest = a.load_snapshot(&taken.id).await.unwrap();
+        let file = manifest.sources[0]
+            .entries
+            .iter()
+            .find(|e| e.path == "tool.bin")
+            .unwrap();
+        let index = a.load_index().await.unwrap();
+        let stored: Vec<u32> = file.chunks.iter().map(|c| index[c].1.raw_length).collect();
+        let expected: Vec<u32> = cuts(&a).iter().map(|c| c.len() as u32).collect();
+        assert_eq!(stored, expected);
+
+        let mut old = b;
+        old.config.format_version = 2;
+        assert_eq!(cuts(&old), published);
     }
 
     #[test]

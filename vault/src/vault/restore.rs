@@ -11,7 +11,9 @@ use crate::storage::Storage;
 use futures_util::StreamExt as _;
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
+use std::os::unix::ffi::OsStrExt as _;
 use std::os::unix::fs::DirBuilderExt as _;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -117,26 +119,19 @@ impl Vault {
         let mut files = Vec::new();
         for source in chosen {
             // Where the source goes, below the target: its own directory, or the target itself.
-            let root: Vec<String> = if only_source.is_some() {
+            let root: Vec<OsString> = if only_source.is_some() {
                 Vec::new()
             } else {
-                safe_components(&source.name)?
-                    .into_iter()
-                    .map(str::to_string)
-                    .collect()
+                safe_components(source.name.as_bytes(), &source.name)?
             };
             tree.dir(&root, true)?;
             // Entries come directory by directory: the one last made sure of is not walked to
             // again for each of its files (the writes themselves open it, without following
             // links, in the restore jobs).
-            let mut ensured: Vec<String> = root.clone();
+            let mut ensured: Vec<OsString> = root.clone();
             for entry in source.entries {
                 let mut parts = root.clone();
-                parts.extend(
-                    safe_components(&entry.path)?
-                        .into_iter()
-                        .map(str::to_string),
-                );
+                parts.extend(safe_components(entry.path_bytes(), &entry.path)?);
                 match entry.kind {
                     EntryKind::Dir => {
                         tree.dir(&parts, true)?;
@@ -149,7 +144,7 @@ impl Vault {
                             return Err(named_as_root(&entry.path));
                         };
                         let dir = tree.dir(parent, true)?;
-                        let link = entry.link_target.as_deref().unwrap_or_default();
+                        let link = OsStr::from_bytes(entry.link_target_bytes().unwrap_or_default());
                         tree.symlink(&dir, name, link, &tree.shown(&parts))?;
                         summary.symlinks += 1;
                     }
@@ -248,12 +243,12 @@ struct FileRestorer {
 impl FileRestorer {
     /// Restores a batch of files; returns how many and their bytes. Small files' blobs are
     /// read first, one storage read per run of neighbouring blobs in a pack.
-    fn restore_batch(&self, batch: &Batch<Vec<String>>) -> Result<(usize, u64)> {
+    fn restore_batch(&self, batch: &Batch<Vec<OsString>>) -> Result<(usize, u64)> {
         let preloaded = self.blobs.preload(batch)?;
         let mut bytes = 0;
         // A batch holds neighbouring files, mostly of one directory: each directory is walked
         // to (without following links) once per batch.
-        let mut dirs: HashMap<&[String], std::os::fd::OwnedFd> = HashMap::new();
+        let mut dirs: HashMap<&[OsString], std::os::fd::OwnedFd> = HashMap::new();
         for (entry, parts) in &batch.files {
             let (name, parent) = parts
                 .split_last()
@@ -276,7 +271,7 @@ impl FileRestorer {
         &self,
         entry: &Entry,
         dir: &std::os::fd::OwnedFd,
-        name: &str,
+        name: &OsStr,
         dest: &Path,
         preloaded: &HashMap<BlobId, Vec<u8>>,
     ) -> Result<()> {
@@ -465,22 +460,27 @@ fn named_as_root(path: &str) -> Error {
     .hint("the snapshot was tampered with or written by a broken tool; nothing outside the target was written")
 }
 
-/// Splits a stored path into safe components: no `..`, `.`, empty parts, absolute paths,
-/// backslashes or NULs.
-fn safe_components(path: &str) -> Result<Vec<&str>> {
+/// Splits a stored path (its exact bytes; `shown` for messages) into safe components: no
+/// `..`, `.`, empty parts, absolute paths or NULs. Any other byte is a name's own, a
+/// backslash included (a separator on Windows only, and restores write through Linux
+/// directory handles).
+fn safe_components(path: &[u8], shown: &str) -> Result<Vec<OsString>> {
     if path.is_empty() {
         return Ok(Vec::new());
     }
-    let parts: Vec<&str> = path.split('/').collect();
-    let bad = path.starts_with('/')
+    let parts: Vec<&[u8]> = path.split(|&b| b == b'/').collect();
+    let bad = path.starts_with(b"/")
         || parts
             .iter()
-            .any(|p| p.is_empty() || *p == "." || *p == ".." || p.contains(['\\', '\0']));
+            .any(|p| p.is_empty() || *p == b"." || *p == b".." || p.contains(&0));
     if bad {
-        return Err(Error::new(ErrorKind::UnsafePath, format!("snapshot entry {path:?} would escape the restore target"))
+        return Err(Error::new(ErrorKind::UnsafePath, format!("snapshot entry {shown:?} would escape the restore target"))
             .hint("the snapshot was tampered with or written by a broken tool; nothing outside the target was written"));
     }
-    Ok(parts)
+    Ok(parts
+        .into_iter()
+        .map(|p| OsStr::from_bytes(p).to_os_string())
+        .collect())
 }
 
 /// The permission bits a restore applies: never setuid, setgid or sticky. A snapshot is data
@@ -510,6 +510,7 @@ mod tests {
             digest: None,
             chunks: Vec::new(),
             link_target: link.map(str::to_string),
+            ..Entry::default()
         }
     }
 
@@ -553,7 +554,6 @@ mod tests {
             vec![entry("../escape", EntryKind::File, None)],
             vec![entry("a/../../escape", EntryKind::File, None)],
             vec![entry("/etc/escape", EntryKind::File, None)],
-            vec![entry("a\\..\\escape", EntryKind::File, None)],
             // A symlink planted by the snapshot, then a file "inside" it.
             vec![
                 entry("link", EntryKind::Symlink, Some(outside.to_str().unwrap())),
@@ -588,5 +588,20 @@ mod tests {
             );
             assert!(!dir.path().join("escape").exists());
         }
+
+        // A backslash is part of a name on Linux, not a separator: such a file comes back
+        // under its own name, inside the target.
+        let vault = vault_with(vec![entry("a\\..\\escape", EntryKind::File, None)]).await;
+        let target = dir.path().join("backslash");
+        vault
+            .restore("latest", &target, Some("evil"), &NoProgress)
+            .await
+            .unwrap();
+        let names: Vec<_> = std::fs::read_dir(&target)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [std::ffi::OsString::from("a\\..\\escape")]);
+        assert!(!dir.path().join("escape").exists());
     }
 }

@@ -86,7 +86,10 @@ impl Vault {
             let manifest = self.load_snapshot(&id).await?;
             Ok::<_, Error>((Some(id), entries_by_source(manifest)))
         };
-        let (scanned, (parent_id, mut previous)) = tokio::try_join!(scan.finish(), parent)?;
+        let (mut scanned, (parent_id, mut previous)) = tokio::try_join!(scan.finish(), parent)?;
+        if self.config.format_version < super::FORMAT_3 {
+            sources::keep_only_format_2_fields(&mut scanned);
+        }
 
         let total: u64 = scanned
             .iter()
@@ -113,7 +116,7 @@ impl Vault {
             HashSet::new()
         };
         let claimed: Arc<Mutex<HashSet<BlobId>>> = Arc::new(Mutex::new(held));
-        let chunker = Arc::new(Chunker::published(self.config.chunker));
+        let chunker = Arc::new(self.chunker());
 
         let (tx, rx) = blob_queue();
         let packer = tokio::spawn(pack_writer(
@@ -556,6 +559,9 @@ async fn write_packs(
     Ok(())
 }
 
+/// Pack headers are padded to a multiple of this many bytes.
+const HEADER_PADDING: usize = 4096;
+
 /// A pack being written: its blobs so far, where they are, and its length.
 struct OpenPack {
     id: String,
@@ -590,8 +596,12 @@ impl OpenPack {
     /// Appends the sealed header (so an index can be rebuilt from packs alone) and its
     /// length, and makes the pack appear.
     async fn finish(mut self, key: Arc<MasterKey>) -> Result<(PackEntry, u64)> {
-        let header = serde_json::to_vec(&self.blobs)
+        let mut header = serde_json::to_vec(&self.blobs)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        // Padded with spaces (which JSON readers of every version skip) to a multiple of
+        // 4 KiB: a header's length would otherwise count the pack's blobs for anyone who can
+        // list the bucket.
+        header.resize(header.len().next_multiple_of(HEADER_PADDING), b' ');
         let mut sealed_header = key.seal(format!("pack:{}", self.id).as_bytes(), &header);
         let header_len = sealed_header.len() as u32;
         sealed_header.extend_from_slice(&header_len.to_le_bytes());

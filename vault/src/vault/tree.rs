@@ -56,7 +56,7 @@ impl Tree {
     }
 
     /// The path of `parts` below the target, for messages.
-    pub(super) fn shown(&self, parts: &[impl AsRef<str>]) -> PathBuf {
+    pub(super) fn shown(&self, parts: &[impl AsRef<std::ffi::OsStr>]) -> PathBuf {
         parts
             .iter()
             .fold(self.shown.clone(), |p, c| p.join(c.as_ref()))
@@ -68,7 +68,11 @@ impl Tree {
     ///
     /// # Errors
     /// `UnsafePath` when a component is a symlink or not a directory; `Io`.
-    pub(super) fn dir(&self, parts: &[impl AsRef<str>], create: bool) -> Result<OwnedFd> {
+    pub(super) fn dir(
+        &self,
+        parts: &[impl AsRef<std::ffi::OsStr>],
+        create: bool,
+    ) -> Result<OwnedFd> {
         let mut current = rustix::fs::openat(&self.root, ".", dir_flags(), Mode::empty())
             .map_err(|e| io(&self.shown, "open", e))?;
         for (depth, part) in parts.iter().enumerate() {
@@ -92,11 +96,13 @@ impl Tree {
     fn not_a_dir(
         &self,
         parent: &OwnedFd,
-        parts: &[impl AsRef<str>],
+        parts: &[impl AsRef<std::ffi::OsStr>],
         e: rustix::io::Errno,
     ) -> Error {
         let shown = self.shown(parts);
-        let name = parts.last().map_or("", |p| p.as_ref());
+        let name = parts
+            .last()
+            .map_or(std::ffi::OsStr::new(""), |p| p.as_ref());
         let is_link = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).is_ok_and(|st| {
             rustix::fs::FileType::from_raw_mode(st.st_mode) == rustix::fs::FileType::Symlink
         });
@@ -126,8 +132,8 @@ impl Tree {
     pub(super) fn symlink(
         &self,
         parent: &OwnedFd,
-        name: &str,
-        link: &str,
+        name: &std::ffi::OsStr,
+        link: &std::ffi::OsStr,
         shown: &Path,
     ) -> Result<()> {
         rustix::fs::symlinkat(link, parent, name).map_err(|e| match e {
@@ -182,7 +188,7 @@ impl<'a> PartialFile<'a> {
     /// `UnsafePath` when `name` exists; `Io`.
     pub(super) fn place(
         mut self,
-        name: &str,
+        name: &std::ffi::OsStr,
         mode: u32,
         mtime_ns: i64,
         shown: &Path,
@@ -274,7 +280,7 @@ mod tests {
         let shown = target.join("a/b/f");
         let mut partial = PartialFile::create(&handle, &shown).unwrap();
         partial.file.write_all(b"data").unwrap();
-        partial.place("f", 0o644, 0, &shown).unwrap();
+        partial.place("f".as_ref(), 0o644, 0, &shown).unwrap();
         assert_eq!(std::fs::read(target.join("moved/b/f")).unwrap(), b"data");
         assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
 
@@ -297,7 +303,9 @@ mod tests {
         std::os::unix::fs::symlink("/etc/passwd", dir.path().join("taken")).unwrap();
         let shown = dir.path().join("taken");
         let partial = PartialFile::create(&root, &shown).unwrap();
-        let err = partial.place("taken", 0o644, 0, &shown).unwrap_err();
+        let err = partial
+            .place("taken".as_ref(), 0o644, 0, &shown)
+            .unwrap_err();
         assert_eq!(err.kind, ErrorKind::UnsafePath);
         drop(PartialFile::create(&root, &shown).unwrap());
         let names: Vec<_> = std::fs::read_dir(dir.path())
