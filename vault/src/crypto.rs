@@ -65,16 +65,21 @@ impl KdfParams {
         parallelism: 1,
     };
 
-    /// The most a key file may ask of the key derivation: 1 GiB of memory, 16 passes, 16
-    /// lanes, and at most 4 GiB of memory passes in all (1 GiB × 4, 256 MiB × 16); a few
-    /// seconds on a small machine. Key files are plain objects anyone with write access to
+    /// The most a key file may ask of the key derivation: 256 MiB of memory, 16 passes, 16
+    /// lanes, and at most 1 GiB of memory passes in all (256 MiB × 4, 64 MiB × 16); about a
+    /// second on a small machine, and memory a small CI runner has. Key files are plain objects anyone with write access to
     /// the bucket can plant: one asking for terabytes or a billion passes is refused without
     /// being tried, so it can neither exhaust the memory of the process that opens the vault
     /// nor make opening it take forever. New vaults ask for 32 MiB × 3.
-    pub const MAX_MEMORY_KIB: u32 = 1024 * 1024;
+    pub const MAX_MEMORY_KIB: u32 = 256 * 1024;
     pub const MAX_ITERATIONS: u32 = 16;
     pub const MAX_PARALLELISM: u32 = 16;
-    pub const MAX_MEMORY_PASSES_KIB: u64 = 4 * 1024 * 1024;
+    pub const MAX_MEMORY_PASSES_KIB: u64 = 1024 * 1024;
+
+    /// What deriving with these parameters costs, for trying cheap key files first.
+    pub fn cost(&self) -> u64 {
+        u64::from(self.memory_kib) * u64::from(self.iterations)
+    }
 
     /// Checks the parameters against the bounds above (and argon2's own minimums).
     ///
@@ -116,10 +121,10 @@ impl KdfParams {
         }
         if u64::from(self.memory_kib) * u64::from(self.iterations) > Self::MAX_MEMORY_PASSES_KIB {
             return out_of_range(format!(
-                "{} MiB × {} passes (at most {} GiB of memory passes)",
+                "{} MiB × {} passes (at most {} MiB of memory passes)",
                 self.memory_kib / 1024,
                 self.iterations,
-                Self::MAX_MEMORY_PASSES_KIB / (1024 * 1024)
+                Self::MAX_MEMORY_PASSES_KIB / 1024
             ));
         }
         Ok(())

@@ -123,13 +123,26 @@ impl Config {
 }
 
 impl Config {
-    /// The bytes the MAC covers: the config's JSON without the MAC.
+    /// The bytes the MAC covers: every field but the MAC, in a fixed order, as a compact
+    /// JSON array (spelled out rather than the struct's own serialisation, so that a field
+    /// added to the struct later cannot change what existing vaults' MACs cover).
     pub fn mac_input(&self) -> Vec<u8> {
-        let unsigned = Config {
-            mac: None,
-            ..self.clone()
-        };
-        serde_json::to_vec(&unsigned).expect("a config serialises")
+        let c = &self.chunker;
+        serde_json::to_vec(&serde_json::json!([
+            "dr-vault config v3",
+            self.format_version,
+            self.id,
+            self.name,
+            self.region,
+            self.created_at,
+            self.hash,
+            self.compression,
+            self.aead,
+            [c.min_size, c.avg_size, c.max_size],
+            self.pack_size,
+            self.labels,
+        ]))
+        .expect("a config serialises")
     }
 }
 

@@ -26,7 +26,7 @@ use crate::storage::Storage;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A lock the store has not seen rewritten for this long is ignored.
 pub const STALE_AFTER: Duration = Duration::from_secs(30 * 60);
@@ -112,6 +112,17 @@ impl Holder {
     }
 }
 
+/// Time since boot, counting time the machine spent suspended (`CLOCK_BOOTTIME`): a VM
+/// paused or a laptop asleep for an hour must count that hour, which the monotonic clock
+/// behind `Instant` does not.
+fn since_boot() -> Duration {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+    Duration::new(
+        now.tv_sec.max(0) as u64,
+        now.tv_nsec.clamp(0, 999_999_999) as u32,
+    )
+}
+
 /// When process `pid` started (field 22 of `/proc/<pid>/stat`), if it exists.
 fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -130,7 +141,10 @@ fn holder_is_gone(lock: &LockFile, here: &Holder) -> bool {
         && lock.hostname == here.hostname
         && lock.boot_id == here.boot_id
         && lock.pid_namespace == here.pid_namespace;
-    same_machine && process_start(lock.pid).is_none_or(|started| started != lock.started)
+    // A start time of 0 is unknown: then only a pid that runs nothing counts as gone.
+    same_machine
+        && process_start(lock.pid)
+            .is_none_or(|started| lock.started != 0 && started != lock.started)
 }
 
 fn encode(exclusive: bool, here: &Holder) -> Result<Bytes> {
@@ -148,9 +162,10 @@ fn encode(exclusive: bool, here: &Holder) -> Result<Bytes> {
         .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))
 }
 
-/// What the holder knows of its lock: when it was last refreshed, and whether it was lost.
+/// What the holder knows of its lock: when (on the boot clock) the last successful write of
+/// it began, the earliest the store can have stamped it; and whether it was lost.
 struct Held {
-    last_refresh: Instant,
+    last_write_began: Duration,
     lost: Option<String>,
 }
 
@@ -183,11 +198,11 @@ impl LockGuard {
     /// `Locked` saying how the lock was lost; nothing has been committed by then.
     pub fn check_held(&self) -> Result<()> {
         let held = self.held.lock().unwrap_or_else(|e| e.into_inner());
-        let silent = held.last_refresh.elapsed();
+        let silent = since_boot().saturating_sub(held.last_write_began);
         let lost = held.lost.clone().or_else(|| {
             (silent > self.timing.stale_after / 2).then(|| {
                 format!(
-                    "it was last refreshed {}s ago (the process was paused or starved), and others ignore a lock after {}s",
+                    "it was last refreshed {}s ago (the process or machine was paused, suspended or starved), and others ignore a lock after {}s",
                     silent.as_secs(),
                     self.timing.stale_after.as_secs()
                 )
@@ -244,26 +259,27 @@ impl Drop for LockGuard {
 pub async fn acquire(storage: &Storage, exclusive: bool, timing: LockTiming) -> Result<LockGuard> {
     let here = Holder::this();
     let key = crate::layout::lock(&random_id());
+    let began = since_boot();
     storage.put_replace(&key, encode(exclusive, &here)?).await?;
-    let taken = Instant::now();
     let mut guard = LockGuard {
         storage: storage.clone(),
         key: key.clone(),
         timing,
         held: Arc::new(Mutex::new(Held {
-            last_refresh: taken,
+            last_write_began: began,
             lost: None,
         })),
         store_time: crate::clock::now(),
         refresher: None,
     };
     let listed = storage.list(crate::layout::LOCKS).await?;
-    // The store's "now": when it wrote the lock just made.
-    if let Some(time) = listed
+    // The store's "now": when it wrote the lock just made. Without it (a store that gives no
+    // times) every lock is judged by its holder's own record, never one clock against another.
+    let own_time = listed
         .iter()
         .find(|l| l.key == key)
-        .and_then(|l| l.modified)
-    {
+        .and_then(|l| l.modified);
+    if let Some(time) = own_time {
         guard.store_time = time;
     }
     for other_listed in &listed {
@@ -276,10 +292,10 @@ pub async fn acquire(storage: &Storage, exclusive: bool, timing: LockTiming) -> 
         let Ok(other) = serde_json::from_slice::<LockFile>(&raw) else {
             continue;
         };
-        let silent = match other_listed.modified {
-            Some(written) => guard.store_time - written,
+        let silent = match (own_time, other_listed.modified) {
+            (Some(now), Some(written)) => now - written,
             // A store that gives no timestamps: the holder's own record, by our clock.
-            None => time::Duration::seconds(crate::clock::now().unix_timestamp() - other.refreshed),
+            _ => time::Duration::seconds(crate::clock::now().unix_timestamp() - other.refreshed),
         };
         let stale = silent > timing.stale_after || holder_is_gone(&other, &here);
         if stale || !(exclusive || other.exclusive) {
@@ -332,11 +348,7 @@ async fn refresh(
     };
     loop {
         tokio::time::sleep(timing.refresh_every).await;
-        let since = held
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .last_refresh
-            .elapsed();
+        let began = since_boot();
         match storage.exists(&key).await {
             Ok(true) => {}
             Ok(false) => {
@@ -356,14 +368,74 @@ async fn refresh(
             lose(format!("refreshing it failed: {e}"));
             return;
         }
-        if since > timing.stale_after / 2 {
-            lose(format!(
-                "{}s passed between two refreshes (the process was paused or starved), and others ignore a lock after {}s",
-                since.as_secs(),
+        // The store stamped the previous write no earlier than it began and this one no later
+        // than now: a gap over half the window means others may have judged the lock stale
+        // in between, however the time went (a pause, a suspend, a write that hung).
+        let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
+        let gap = since_boot().saturating_sub(held.last_write_began);
+        if gap > timing.stale_after / 2 {
+            held.lost.get_or_insert(format!(
+                "{}s passed between two refreshes (the process or machine was paused, suspended or starved, or a write hung), and others ignore a lock after {}s",
+                gap.as_secs(),
                 timing.stale_after.as_secs()
             ));
             return;
         }
-        held.lock().unwrap_or_else(|e| e.into_inner()).last_refresh = Instant::now();
+        held.last_write_began = began;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lock_here(pid: u32, started: u64) -> LockFile {
+        let here = Holder::this();
+        LockFile {
+            exclusive: false,
+            refreshed: 0,
+            hostname: here.hostname,
+            pid,
+            boot_id: here.boot_id,
+            pid_namespace: here.pid_namespace,
+            started,
+        }
+    }
+
+    /// Gone means provably gone: a pid that runs nothing, or one now run by a process
+    /// started at another time; an unknown start time never makes a live pid's lock gone.
+    #[test]
+    fn a_holder_is_gone_only_when_its_process_provably_is() {
+        let me = std::process::id();
+        let my_start = process_start(me).unwrap();
+        let here = Holder::this();
+        assert!(!holder_is_gone(&lock_here(me, my_start), &here));
+        assert!(
+            !holder_is_gone(&lock_here(me, 0), &here),
+            "start time unknown"
+        );
+        assert!(
+            holder_is_gone(&lock_here(me, my_start + 1), &here),
+            "pid reused"
+        );
+        assert!(
+            holder_is_gone(&lock_here(4_194_305, 0), &here),
+            "no such pid"
+        );
+        let mut elsewhere = lock_here(4_194_305, 0);
+        elsewhere.boot_id = "another boot".into();
+        assert!(!holder_is_gone(&elsewhere, &here));
+    }
+
+    /// The boot clock moves with real time (and, unlike `Instant`, through a suspend).
+    #[test]
+    fn the_boot_clock_moves_forward() {
+        let before = since_boot();
+        std::thread::sleep(Duration::from_millis(20));
+        let after = since_boot();
+        assert!(
+            after >= before + Duration::from_millis(20),
+            "{before:?} {after:?}"
+        );
     }
 }

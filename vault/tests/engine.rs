@@ -1315,3 +1315,61 @@ async fn a_same_size_rewrite_with_its_old_mtime_is_read_again() {
         .unwrap();
     assert_eq!(std::fs::read(out.join("env/prod.tfvars")).unwrap(), new);
 }
+
+/// A young pack that no manifest references yet (a writer that wrote its index and is about
+/// to write its manifest) is neither deleted nor dropped from the index by prune: once the
+/// manifest lands, the snapshot restores.
+#[tokio::test]
+async fn prune_keeps_a_young_unreferenced_pack_indexed() {
+    let LocalVault {
+        dir,
+        src,
+        root,
+        vault,
+        ..
+    } = LocalVault::with_tree().await;
+    let spec = [SourceSpec::new("ci", &src)];
+    let first = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    backdate_packs(&root, TWO_HOURS);
+    write(&src.join("artifacts/new.bin"), &vec![7u8; 300 * 1024]);
+    let second = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    // The second snapshot's manifest is not there yet, as for a writer between its index
+    // and its manifest.
+    let manifest = root.join("snapshots").join(&second.id);
+    let summary = root.join("summaries").join(&second.id);
+    let (manifest_bytes, summary_bytes) = (
+        std::fs::read(&manifest).unwrap(),
+        std::fs::read(&summary).unwrap(),
+    );
+    std::fs::remove_file(&manifest).unwrap();
+    std::fs::remove_file(&summary).unwrap();
+
+    let plan = vault
+        .plan_prune(&Default::default(), time::OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert!(plan.packs_to_delete.is_empty(), "{plan:?}");
+    // Even a plan made by a clock far ahead (which saw the pack as old) deletes nothing the
+    // store says is young.
+    let ahead = time::OffsetDateTime::now_utc() + time::Duration::hours(3);
+    let plan = vault.plan_prune(&Default::default(), ahead).await.unwrap();
+    assert!(!plan.packs_to_delete.is_empty(), "{plan:?}");
+    assert_eq!(vault.prune(&plan).await.unwrap().packs_deleted, 0);
+
+    std::fs::write(&manifest, manifest_bytes).unwrap();
+    std::fs::write(&summary, summary_bytes).unwrap();
+    let out = dir.path().join("out");
+    vault
+        .restore(&second.id, &out, Some("ci"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out);
+    assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
+    assert_ne!(first.id, second.id);
+}

@@ -19,12 +19,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-/// An in-memory store that refuses every write to `locks/` after the first `lock_writes`
-/// ones, and takes `pack_delay` to start each pack upload (a slow link).
-#[derive(Debug)]
+/// An in-memory store whose lock writes after the first fail (`fail_lock_refreshes`) or hang
+/// for `lock_refresh_delay`, and that takes `pack_delay` to start each pack upload.
+#[derive(Debug, Default)]
 struct FaultyStore {
     inner: InMemory,
-    lock_writes_left: AtomicUsize,
+    lock_writes: AtomicUsize,
+    fail_lock_refreshes: bool,
+    lock_refresh_delay: Duration,
     pack_delay: Duration,
 }
 
@@ -42,15 +44,16 @@ impl ObjectStore for FaultyStore {
         payload: PutPayload,
         opts: PutOptions,
     ) -> object_store::Result<PutResult> {
-        if location.as_ref().starts_with("locks/") {
-            let left = self.lock_writes_left.load(Ordering::SeqCst);
-            if left == 0 {
+        if location.as_ref().starts_with("locks/")
+            && self.lock_writes.fetch_add(1, Ordering::SeqCst) > 0
+        {
+            if self.fail_lock_refreshes {
                 return Err(object_store::Error::Generic {
                     store: "FaultyStore",
                     source: "503 Slow Down (injected)".into(),
                 });
             }
-            self.lock_writes_left.store(left - 1, Ordering::SeqCst);
+            tokio::time::sleep(self.lock_refresh_delay).await;
         }
         self.inner.put_opts(location, payload, opts).await
     }
@@ -118,10 +121,10 @@ fn pass() -> Passphrase {
 #[tokio::test]
 async fn a_writer_whose_lock_refresh_fails_aborts_before_committing_anything() {
     let store = Arc::new(FaultyStore {
-        inner: InMemory::new(),
         // Taking the lock is the one lock write that succeeds; every refresh fails.
-        lock_writes_left: AtomicUsize::new(1),
+        fail_lock_refreshes: true,
         pack_delay: Duration::from_millis(1500),
+        ..FaultyStore::default()
     });
     let storage = Storage::from_object_store(store.clone(), "faulty://vault");
     let mut vault = Vault::init(storage.clone(), &opts(), &pass())
@@ -153,6 +156,40 @@ async fn a_writer_whose_lock_refresh_fails_aborts_before_committing_anything() {
     assert!(storage.list("snapshots").await.unwrap().is_empty());
     assert!(!storage.list("data").await.unwrap().is_empty());
     assert!(vault.snapshots().await.unwrap().is_empty());
+}
+
+/// A refresh that hangs (a store retrying, a stalled connection) and succeeds late leaves a
+/// gap in which others may have judged the lock stale: the writer aborts, however recent its
+/// last refresh looks once it returns.
+#[tokio::test]
+async fn a_refresh_that_hangs_past_half_the_window_loses_the_lock() {
+    let store = Arc::new(FaultyStore {
+        lock_refresh_delay: Duration::from_millis(2000),
+        pack_delay: Duration::from_millis(3000),
+        ..FaultyStore::default()
+    });
+    let storage = Storage::from_object_store(store, "faulty://vault");
+    let mut vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    // Window 3 s, refreshed every 0.5 s: the first refresh takes 2 s, over half the window.
+    vault.set_lock_timing(LockTiming::with_stale_after(Duration::from_secs(3)));
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("ci.yml"), "stages: [build]\n").unwrap();
+    let err = vault
+        .snapshot(
+            &[SourceSpec::new("ci", src.path())],
+            &BTreeMap::new(),
+            &NoProgress,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Locked, "{err}");
+    assert!(
+        err.to_string().contains("passed between two refreshes"),
+        "{err}"
+    );
+    assert!(storage.list("snapshots").await.unwrap().is_empty());
 }
 
 /// The lock object a process elsewhere would have written (the JSON of FORMAT.md, "Locks").

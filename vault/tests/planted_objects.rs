@@ -266,3 +266,76 @@ async fn a_manifest_that_does_not_open_is_reported_and_skipped_by_everyone() {
     vault.replicate(&standby, &plan, &NoProgress).await.unwrap();
     assert_eq!(standby.snapshots().await.unwrap().len(), 1);
 }
+
+/// A manifest damaged after its summary was written still lists (from the summary), but no
+/// longer stops anything that needs it: the next snapshot (whose parent it is) reads every
+/// file instead, replication copies the rest and names it, prune's plan names it and deletes
+/// no pack while retention keeps it.
+#[tokio::test]
+async fn a_damaged_manifest_behind_a_good_summary_stops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("v");
+    let src = dir.path().join("src");
+    let (storage, vault) = vault_with_snapshots(&root, &src, 2).await;
+    let listed = vault.snapshots().await.unwrap();
+    let damaged = &listed[1].id;
+    let key = format!("snapshots/{damaged}");
+    std::fs::remove_file(root.join(&key)).unwrap();
+    std::fs::write(root.join(&key), b"bit rot").unwrap();
+    assert_eq!(
+        vault.snapshots().await.unwrap().len(),
+        2,
+        "listed from its summary"
+    );
+
+    let spec = [SourceSpec::new("ci", &src)];
+    let digest = vault.source_digest(&spec).await.unwrap();
+    let third = vault
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(third.source_digest, digest);
+    assert_eq!(third.files_read, 1, "no parent to reuse from: read again");
+
+    let standby = Vault::init(
+        Storage::local(&dir.path().join("standby"), true).unwrap(),
+        &opts(),
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let plan = vault.plan_replication(&standby).await.unwrap();
+    let copied = vault.replicate(&standby, &plan, &NoProgress).await.unwrap();
+    assert_eq!(copied.snapshots_copied, 2);
+    assert_eq!(copied.unreadable.len(), 1);
+    assert_eq!(copied.unreadable[0].object, key);
+
+    // Kept by retention, its blobs cannot be known: no pack goes, even for a plan that sees
+    // every pack as old. (Forgotten by retention, its data may go like any other's.)
+    let plan = vault
+        .plan_prune(
+            &Default::default(),
+            time::OffsetDateTime::now_utc() + time::Duration::hours(3),
+        )
+        .await
+        .unwrap();
+    assert!(plan.unreadable.iter().any(|p| p.object == key), "{plan:?}");
+    assert!(plan.packs_to_delete.is_empty(), "{plan:?}");
+    assert!(storage.exists(&key).await.unwrap());
+}
+
+#[tokio::test]
+async fn init_refuses_key_derivation_parameters_its_own_open_would_refuse() {
+    let mut o = opts();
+    o.kdf = KdfParams {
+        memory_kib: 1024 * 1024,
+        iterations: 3,
+        parallelism: 2,
+    };
+    let err = Vault::init(Storage::memory(), &o, &pass())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("1024 MiB of memory"), "{err}");
+}

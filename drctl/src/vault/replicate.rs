@@ -33,6 +33,12 @@ pub async fn run(ctx: &Context, args: ReplicateArgs) -> u8 {
             dest.storage().url(),
             plan.already_there
         );
+        for problem in &plan.unreadable {
+            eprintln!(
+                "warning: {} does not open and cannot be copied: {}",
+                problem.object, problem.message
+            );
+        }
     }
     if args.dry_run {
         if ctx.json {
@@ -55,6 +61,12 @@ pub async fn run(ctx: &Context, args: ReplicateArgs) -> u8 {
                     summary.blobs_copied,
                     output::bytes(summary.bytes_copied)
                 );
+                for problem in &summary.unreadable {
+                    eprintln!(
+                        "warning: {} does not open and was not copied: {}",
+                        problem.object, problem.message
+                    );
+                }
             }
             output::EXIT_OK
         }

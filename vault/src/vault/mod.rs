@@ -317,6 +317,10 @@ impl Vault {
         if let Err(what) = proposed.check() {
             return Err(Error::new(ErrorKind::InvalidInput, what));
         }
+        // Parameters its own `open` would refuse make a vault nobody can open.
+        opts.kdf
+            .check("the key derivation parameters")
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, e.message))?;
         let key = MasterKey::generate();
         let key_id = random_id();
         let keyfile = key.wrap(passphrase, opts.kdf, now_rfc3339(), FORMAT_VERSION)?;
@@ -384,11 +388,23 @@ impl Vault {
         // too much, is skipped (and named if no other key opens), so a planted or damaged key
         // file never locks the owners out.
         let mut skipped = Vec::new();
+        let mut files = Vec::new();
         for listed in list_own(&storage, Kind::Key).await? {
-            let raw = storage.get(&listed.key).await?;
-            let opened = serde_json::from_slice::<KeyFile>(&raw)
-                .map_err(|e| Error::corrupt(&listed.key, format!("is not a key file: {e}")))
-                .and_then(|file| MasterKey::unwrap(&file, &listed.key, passphrase));
+            let parsed = match storage.get(&listed.key).await {
+                Ok(raw) => serde_json::from_slice::<KeyFile>(&raw)
+                    .map_err(|e| Error::corrupt(&listed.key, format!("is not a key file: {e}"))),
+                Err(e) => Err(e),
+            };
+            match parsed {
+                Ok(file) => files.push((listed.key, file)),
+                Err(e) => skipped.push(e.to_string()),
+            }
+        }
+        // Cheapest derivation first: key files planted with costly (if bounded) parameters
+        // are tried only after the vault's own.
+        files.sort_by_key(|(_, file)| file.params.cost());
+        for (name, file) in files {
+            let opened = MasterKey::unwrap(&file, &name, passphrase);
             match opened {
                 Ok(Some((key, made_for))) => {
                     authenticate(&config, &key, made_for, &storage)?;
@@ -737,7 +753,12 @@ impl Vault {
     /// Scan and read errors naming the path.
     pub async fn source_digest(&self, specs: &[SourceSpec]) -> Result<String> {
         let latest = match self.resolve_snapshot("latest").await {
-            Ok(id) => Some(self.load_snapshot(&id).await?),
+            // As a snapshot does: a latest manifest that does not open gives no shortcut.
+            Ok(id) => match self.load_snapshot(&id).await {
+                Ok(manifest) => Some(manifest),
+                Err(e) if e.kind == ErrorKind::Corrupt => None,
+                Err(e) => return Err(e),
+            },
             Err(e) if e.kind == ErrorKind::NotFound => None,
             Err(e) => return Err(e),
         };

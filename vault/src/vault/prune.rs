@@ -111,9 +111,12 @@ impl Vault {
                 forget.push(s);
             }
         }
-        let (used, _) = self
+        // A manifest whose summary lists fine may itself not open: it counts as unreadable.
+        let (used, damaged) = self
             .blobs_used_by(keep.iter().map(|s| s.id.as_str()))
             .await?;
+        let mut unreadable = unreadable;
+        unreadable.extend(damaged);
         let (packs, _) = self.all_packs().await?;
         let listed = self.packs_listed().await?;
         // Packs written within the stale window are kept (see `prune_locked`); the plan
@@ -184,6 +187,7 @@ impl Vault {
         // The summary goes first: a crash in between leaves a manifest without one, which
         // lists as before, never a summary of a snapshot that is gone.
         for id in &forget {
+            lock.check_held()?;
             self.storage.delete(&layout::summary(id)).await?;
             self.storage.delete(&layout::snapshot(id)).await?;
         }
@@ -199,10 +203,25 @@ impl Vault {
         let (used, unreadable) = self
             .blobs_used_by(remaining.iter().map(String::as_str))
             .await?;
+        // A pack the store wrote within the stale window may be a live writer's that has not
+        // committed yet (one slow or paused past its lock): it is neither deleted nor dropped
+        // from the index, and waits for a later prune. Ages are by the store's clock, against
+        // this prune's own lock.
+        let stale_after = self.lock_timing.stale_after;
+        let listed = self.packs_listed().await?;
+        let old_enough = |id: &str| {
+            listed
+                .get(id)
+                .is_none_or(|(_, written)| is_old(lock.store_time(), *written, stale_after))
+        };
         // A manifest that does not open (damaged since the plan, or planted) may reference
         // any pack: none is deleted while one is left.
-        let planned: HashSet<&str> = if unreadable == 0 {
-            plan.packs_to_delete.iter().map(String::as_str).collect()
+        let planned: HashSet<&str> = if unreadable.is_empty() {
+            plan.packs_to_delete
+                .iter()
+                .map(String::as_str)
+                .filter(|id| old_enough(id))
+                .collect()
         } else {
             HashSet::new()
         };
@@ -227,7 +246,6 @@ impl Vault {
                 self.storage.delete(key).await?;
             }
         }
-        let listed = self.packs_listed().await?;
         let mut bytes_freed = 0;
         let still_indexed: HashSet<&str> = live.iter().map(|p| p.id.as_str()).collect();
         let orphans = listed
@@ -240,17 +258,8 @@ impl Vault {
             .collect();
         dead_ids.sort_unstable();
         dead_ids.dedup();
-        // A pack the store wrote within the stale window may be a live writer's that has not
-        // committed yet (one slow or paused past its lock): it stays for a later prune. Ages
-        // are by the store's clock, against this prune's own lock.
-        let stale_after = self.lock_timing.stale_after;
-        dead_ids.retain(|id| {
-            listed
-                .get(*id)
-                .is_none_or(|(_, written)| is_old(lock.store_time(), *written, stale_after))
-        });
-        lock.check_held()?;
         for id in &dead_ids {
+            lock.check_held()?;
             bytes_freed += listed.get(*id).map_or(0, |(size, _)| *size);
             self.storage.delete(&layout::pack(id)).await?;
         }
@@ -266,19 +275,22 @@ impl Vault {
         })
     }
 
-    /// Every blob the given snapshots reference, and how many of their manifests do not open
-    /// (or are gone since they were listed).
+    /// Every blob the given snapshots reference, and their manifests that do not open (or are
+    /// gone since they were listed).
     async fn blobs_used_by<'a>(
         &self,
         ids: impl Iterator<Item = &'a str>,
-    ) -> Result<(HashSet<BlobId>, usize)> {
+    ) -> Result<(HashSet<BlobId>, Vec<super::Problem>)> {
         let mut used = HashSet::new();
-        let mut unreadable = 0;
+        let mut unreadable = Vec::new();
         for id in ids {
             let s = match self.load_snapshot(id).await {
                 Ok(s) => s,
                 Err(e) if matches!(e.kind, ErrorKind::Corrupt | ErrorKind::NotFound) => {
-                    unreadable += 1;
+                    unreadable.push(super::Problem {
+                        object: layout::snapshot(id),
+                        message: e.to_string(),
+                    });
                     continue;
                 }
                 Err(e) => return Err(e),

@@ -25,6 +25,9 @@ pub struct ReplicationPlan {
     pub to_copy: Vec<SnapshotInfo>,
     /// Snapshots the destination already has.
     pub already_there: usize,
+    /// Manifests of the source that do not open: they cannot be copied, and are named so
+    /// that someone repairs or removes them (`verify` says more).
+    pub unreadable: Vec<super::Problem>,
 }
 
 impl ReplicationPlan {
@@ -51,6 +54,8 @@ pub struct ReplicationSummary {
     pub files_copied: usize,
     pub blobs_copied: usize,
     pub bytes_copied: u64,
+    /// Planned snapshots whose manifest did not open when copied: skipped, the rest copied.
+    pub unreadable: Vec<super::Problem>,
 }
 
 impl Vault {
@@ -71,14 +76,15 @@ impl Vault {
             .hint("replicate to the standby vault of another region"));
         }
         let present: HashSet<String> = dest.snapshot_ids().await?.into_iter().collect();
-        let (already, to_copy): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) = self
-            .snapshots()
-            .await?
+        let listing = self.snapshot_listing().await?;
+        let (already, to_copy): (Vec<SnapshotInfo>, Vec<SnapshotInfo>) = listing
+            .snapshots
             .into_iter()
             .partition(|s| present.contains(&s.id));
         Ok(ReplicationPlan {
             to_copy,
             already_there: already.len(),
+            unreadable: listing.unreadable,
         })
     }
 
@@ -132,7 +138,18 @@ impl Vault {
         let largest_chunk = u64::from(self.config.chunker.max_size);
         let mut summary = ReplicationSummary::default();
         for info in plan.to_copy.iter().filter(|s| !present.contains(&s.id)) {
-            let mut snapshot = self.load_snapshot(&info.id).await?;
+            let mut snapshot = match self.load_snapshot(&info.id).await {
+                Ok(snapshot) => snapshot,
+                // Listed from its summary, its manifest does not open: skipped and named.
+                Err(e) if e.kind == ErrorKind::Corrupt => {
+                    summary.unreadable.push(super::Problem {
+                        object: crate::layout::snapshot(&info.id),
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             // Files the destination holds (same content digest) take its chunk list; the
             // rest are copied, in batches on blocking threads as restore reads them. Entries
             // move out to the copies and back (a manifest is megabytes).

@@ -83,8 +83,13 @@ impl Vault {
             let Some(id) = self.latest_in_series(series).await? else {
                 return Ok((None, HashMap::new()));
             };
-            let manifest = self.load_snapshot(&id).await?;
-            Ok::<_, Error>((Some(id), entries_by_source(manifest)))
+            // A parent whose manifest does not open (its summary listed fine) only costs this
+            // snapshot its shortcut: every file is read (and deduplicated by the index).
+            match self.load_snapshot(&id).await {
+                Ok(manifest) => Ok::<_, Error>((Some(id), entries_by_source(manifest))),
+                Err(e) if e.kind == ErrorKind::Corrupt => Ok((None, HashMap::new())),
+                Err(e) => Err(e),
+            }
         };
         let (mut scanned, (parent_id, mut previous)) = tokio::try_join!(scan.finish(), parent)?;
         if self.config.format_version < super::FORMAT_3 {
@@ -253,8 +258,13 @@ fn batch_jobs(
     let mut before = sources::Matcher::new(before);
     for item in items {
         let job = match before.take(&item.entry.path) {
-            Some(old) if sources::unchanged(&old, &item.entry) => {
+            Some(mut old) if sources::unchanged(&old, &item.entry) => {
                 reused_bytes += item.entry.size;
+                // What the scan saw now: a parent that did not record change time and inode
+                // (a snapshot replicated from an older vault) must not leave them unrecorded
+                // for good, or later rewrites that keep the mtime would go unseen.
+                old.ctime_ns = item.entry.ctime_ns;
+                old.inode = item.entry.inode;
                 Job::Reuse(old)
             }
             _ if item.entry.kind == EntryKind::File => Job::Read(item),
@@ -500,6 +510,21 @@ struct Packs {
 }
 
 impl Packs {
+    /// Starts finishing `pack`, first waiting for the oldest pack being finished when
+    /// `at_once` are.
+    async fn finish(&mut self, pack: OpenPack, key: &Arc<MasterKey>, at_once: usize) -> Result<()> {
+        if self.finishing.len() >= at_once {
+            let oldest = self.finishing.pop_front().expect("a pack being finished");
+            if let Err(e) = self.take(oldest).await {
+                pack.writer.abort().await;
+                return Err(e);
+            }
+        }
+        self.finishing
+            .push_back(tokio::spawn(pack.finish(key.clone())));
+        Ok(())
+    }
+
     /// Waits for a pack being finished and records it.
     async fn take(
         &mut self,
@@ -525,7 +550,25 @@ async fn write_packs(
     packs: &mut Packs,
 ) -> Result<()> {
     let mut open: Option<OpenPack> = None;
-    while let Some((blob, queued)) = rx.recv().await {
+    loop {
+        // A pack open for MAX_PACK_OPEN is finished even if not full: an object store may
+        // stamp a multipart object with the time its upload began, and prune spares packs by
+        // that age (FORMAT.md, "Prune").
+        let next = match &open {
+            Some(pack) => {
+                let deadline = pack.opened + MAX_PACK_OPEN;
+                match tokio::time::timeout_at(deadline, rx.recv()).await {
+                    Ok(next) => next,
+                    Err(_) => {
+                        let aged = open.take().expect("the open pack");
+                        packs.finish(aged, key, at_once).await?;
+                        continue;
+                    }
+                }
+            }
+            None => rx.recv().await,
+        };
+        let Some((blob, queued)) = next else { break };
         let pack = match &mut open {
             Some(pack) => pack,
             None => open.insert(OpenPack::start(storage).await?),
@@ -539,16 +582,7 @@ async fn write_packs(
         drop(queued);
         if pack.len >= target as u64 {
             let full = open.take().expect("the pack just written to");
-            if packs.finishing.len() >= at_once {
-                let oldest = packs.finishing.pop_front().expect("a pack being finished");
-                if let Err(e) = packs.take(oldest).await {
-                    full.writer.abort().await;
-                    return Err(e);
-                }
-            }
-            packs
-                .finishing
-                .push_back(tokio::spawn(full.finish(key.clone())));
+            packs.finish(full, key, at_once).await?;
         }
     }
     if let Some(pack) = open {
@@ -559,6 +593,9 @@ async fn write_packs(
     Ok(())
 }
 
+/// The longest a pack stays open (see `write_packs`).
+const MAX_PACK_OPEN: std::time::Duration = std::time::Duration::from_secs(120);
+
 /// Pack headers are padded to a multiple of this many bytes.
 const HEADER_PADDING: usize = 4096;
 
@@ -568,6 +605,7 @@ struct OpenPack {
     writer: ObjectWriter,
     blobs: Vec<BlobLocation>,
     len: u64,
+    opened: tokio::time::Instant,
 }
 
 impl OpenPack {
@@ -579,6 +617,7 @@ impl OpenPack {
             writer,
             blobs: Vec::new(),
             len: 0,
+            opened: tokio::time::Instant::now(),
         })
     }
 
@@ -621,5 +660,38 @@ impl OpenPack {
             },
             len,
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file reused from a parent that did not record its change time and inode (one
+    /// replicated from an older vault) gets them from the scan, so the next snapshot compares
+    /// them: a later rewrite that keeps the mtime is then seen.
+    #[test]
+    fn a_reused_entry_records_the_change_time_and_inode_seen_now() {
+        let stored = Entry {
+            path: "ci.yml".into(),
+            size: 5,
+            mtime_ns: 1,
+            mode: 0o644,
+            digest: Some("0".repeat(64)),
+            ..Entry::default()
+        };
+        let seen = Item {
+            entry: Entry {
+                ctime_ns: 42,
+                inode: 7,
+                ..stored.clone()
+            },
+            abs: "/src/ci.yml".into(),
+        };
+        let batches = batch_jobs(vec![seen], vec![stored], 4096, &super::super::NoProgress);
+        let [Job::Reuse(entry)] = &batches[0].jobs[..] else {
+            panic!("not reused");
+        };
+        assert_eq!((entry.ctime_ns, entry.inode), (42, 7));
     }
 }
