@@ -215,13 +215,11 @@ pub struct Entry {
     pub chunks: Vec<BlobId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub link_target: Option<String>,
-    /// The path's exact bytes when they are not UTF-8 (`path` then shows them lossily, for
-    /// messages and matching). Kept in manifests from format 3 on.
+    /// The exact bytes of a path or link target that is not UTF-8 (`path` and `link_target`
+    /// then show them lossily, for messages and matching); kept in manifests from format 3
+    /// on. Boxed: almost no entry has any, and a snapshot holds tens of thousands of entries.
     #[serde(skip)]
-    pub raw_path: Option<Vec<u8>>,
-    /// The link target's exact bytes when they are not UTF-8; as `raw_path`.
-    #[serde(skip)]
-    pub raw_link_target: Option<Vec<u8>>,
+    pub exact: Option<Box<ExactBytes>>,
     /// Status-change time (ns) and inode number, for change detection; 0 when not recorded
     /// (manifests before format 3).
     #[serde(skip)]
@@ -230,24 +228,40 @@ pub struct Entry {
     pub inode: u64,
 }
 
+/// The exact bytes of an entry's path or link target, where they are not UTF-8.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExactBytes {
+    pub path: Option<Vec<u8>>,
+    pub link_target: Option<Vec<u8>>,
+}
+
 impl Entry {
     /// The path's exact bytes.
     pub fn path_bytes(&self) -> &[u8] {
-        self.raw_path.as_deref().unwrap_or(self.path.as_bytes())
+        self.exact
+            .as_ref()
+            .and_then(|e| e.path.as_deref())
+            .unwrap_or(self.path.as_bytes())
     }
 
     /// The link target's exact bytes, for symlinks.
     pub fn link_target_bytes(&self) -> Option<&[u8]> {
-        self.raw_link_target
-            .as_deref()
+        self.exact
+            .as_ref()
+            .and_then(|e| e.link_target.as_deref())
             .or(self.link_target.as_deref().map(str::as_bytes))
+    }
+
+    /// Records the exact bytes of the path and link target (each `None` when UTF-8).
+    pub fn set_exact(&mut self, path: Option<Vec<u8>>, link_target: Option<Vec<u8>>) {
+        self.exact = (path.is_some() || link_target.is_some())
+            .then(|| Box::new(ExactBytes { path, link_target }));
     }
 
     /// Forgets what manifests before format 3 cannot hold: exact non-UTF-8 names (the lossy
     /// ones stay), the change time and the inode.
     pub fn keep_only_format_2_fields(&mut self) {
-        self.raw_path = None;
-        self.raw_link_target = None;
+        self.exact = None;
         self.ctime_ns = 0;
         self.inode = 0;
     }

@@ -43,6 +43,7 @@ pub(crate) fn encode(snapshot: &Snapshot, version: u32) -> Result<Vec<u8>> {
     let mut out = Writer {
         out: Vec::with_capacity(256 + entries * 100),
         exact: version >= 3,
+        last_inode: 0,
     };
     out.out
         .extend_from_slice(if out.exact { MAGIC_3 } else { MAGIC });
@@ -62,6 +63,7 @@ pub(crate) fn encode(snapshot: &Snapshot, version: u32) -> Result<Vec<u8>> {
         out.out.push(u8::from(source.single_file));
         out.len(source.entries.len());
         let mut previous: &[u8] = b"";
+        out.last_inode = 0;
         for entry in &source.entries {
             let path = out.entry(entry, previous)?;
             previous = path;
@@ -80,6 +82,7 @@ pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Snapshot> {
         at: 0,
         object,
         exact: false,
+        last_inode: 0,
     };
     if !is_binary(bytes) {
         return Err(r.corrupt("does not start with the manifest marker"));
@@ -107,6 +110,7 @@ pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Snapshot> {
         };
         let count = r.len()?;
         let mut entries: Vec<Entry> = Vec::with_capacity(r.room_for(count, 8));
+        r.last_inode = 0;
         for _ in 0..count {
             let previous = entries.last().map_or(&b""[..], Entry::path_bytes);
             let entry = r.entry(previous)?;
@@ -136,6 +140,8 @@ struct Writer {
     out: Vec<u8>,
     /// Format 3: paths and link targets as bytes, change time and inode.
     exact: bool,
+    /// The inode of the previous entry of the source being written (format 3).
+    last_inode: u64,
 }
 
 impl Writer {
@@ -202,8 +208,11 @@ impl Writer {
         // Zigzag: small negative times (before 1970) stay short too.
         self.varint(zigzag(e.mtime_ns));
         if self.exact {
-            self.varint(zigzag(e.ctime_ns));
-            self.varint(e.inode);
+            // The change time as its distance from the mtime, the inode from the previous
+            // entry's: usually a byte or two each, where the values take nine and four.
+            self.varint(zigzag(e.ctime_ns.wrapping_sub(e.mtime_ns)));
+            self.varint(zigzag(e.inode.wrapping_sub(self.last_inode) as i64));
+            self.last_inode = e.inode;
         }
         let flags = if e.digest.is_some() { HAS_DIGEST } else { 0 }
             | if e.link_target.is_some() {
@@ -269,6 +278,7 @@ struct Reader<'a> {
     object: &'a str,
     /// Format 3 (see [`Writer`]).
     exact: bool,
+    last_inode: u64,
 }
 
 impl Reader<'_> {
@@ -382,7 +392,11 @@ impl Reader<'_> {
         let size = self.varint()?;
         let mtime_ns = unzigzag(self.varint()?);
         let (ctime_ns, inode) = if self.exact {
-            (unzigzag(self.varint()?), self.varint()?)
+            let ctime_ns = unzigzag(self.varint()?).wrapping_add(mtime_ns);
+            self.last_inode = self
+                .last_inode
+                .wrapping_add(unzigzag(self.varint()?) as u64);
+            (ctime_ns, self.last_inode)
         } else {
             (0, 0)
         };
@@ -413,7 +427,7 @@ impl Reader<'_> {
                 (Some(text), raw)
             }
         };
-        Ok(Entry {
+        let mut entry = Entry {
             path,
             kind,
             mode,
@@ -422,11 +436,12 @@ impl Reader<'_> {
             digest,
             chunks,
             link_target,
-            raw_path,
-            raw_link_target,
+            exact: None,
             ctime_ns,
             inode,
-        })
+        };
+        entry.set_exact(raw_path, raw_link_target);
+        Ok(entry)
     }
 }
 
@@ -466,7 +481,7 @@ mod tests {
                             Some((text, raw)) => (Some(text), raw),
                             None => (None, None),
                         };
-                    Entry {
+                    let mut entry = Entry {
                         path,
                         kind: [EntryKind::File, EntryKind::Dir, EntryKind::Symlink][kind as usize],
                         mode,
@@ -475,11 +490,12 @@ mod tests {
                         digest: digest.map(const_hex::encode),
                         chunks: chunks.into_iter().map(BlobId).collect(),
                         link_target,
-                        raw_path,
-                        raw_link_target,
+                        exact: None,
                         ctime_ns,
                         inode,
-                    }
+                    };
+                    entry.set_exact(raw_path, raw_link_target);
+                    entry
                 },
             )
     }

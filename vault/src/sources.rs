@@ -136,7 +136,8 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
             )
             .hint("point the source at a regular file or a directory"));
         };
-        item.entry.raw_path = raw_name;
+        let link = item.entry.exact.take().and_then(|e| e.link_target);
+        item.entry.set_exact(raw_name, link);
         return Ok(Scanned {
             name: spec.name.clone(),
             origin,
@@ -227,7 +228,10 @@ fn stat_all(found: &[(PathBuf, Rel)]) -> Result<Vec<Option<Item>>> {
         let meta = std::fs::symlink_metadata(abs).map_err(|e| Error::io(abs, "read", e))?;
         let mut item = item_for(abs, rel.text.clone(), &meta)?;
         if let Some(item) = &mut item {
-            item.entry.raw_path.clone_from(&rel.raw);
+            if rel.raw.is_some() {
+                let link = item.entry.exact.take().and_then(|e| e.link_target);
+                item.entry.set_exact(rel.raw.clone(), link);
+            }
         }
         Ok(item)
     };
@@ -301,8 +305,12 @@ fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Option<
         digest: None,
         chunks: Vec::new(),
         link_target,
-        raw_link_target,
-        raw_path: None,
+        exact: raw_link_target.map(|target| {
+            Box::new(crate::format::ExactBytes {
+                path: None,
+                link_target: Some(target),
+            })
+        }),
         ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
         inode: meta.ino(),
     };
