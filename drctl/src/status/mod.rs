@@ -291,6 +291,16 @@ async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
                     row.replication_lag_seconds = Some(lag);
                     row.in_sync = Some(plan.in_sync());
                     row.ok = rpo.is_none_or(|rpo| lag <= rpo);
+                    if !plan.unreadable.is_empty() {
+                        let names: Vec<&str> =
+                            plan.unreadable.iter().map(|p| p.object.as_str()).collect();
+                        problems.push(format!(
+                            "{}: {} snapshot manifest(s) of the active vault do not open and cannot be replicated: {} (run `drctl vault verify`)",
+                            r.address,
+                            names.len(),
+                            names.join(", ")
+                        ));
+                    }
                     if !row.ok {
                         problems.push(format!(
                             "{}: the standby lags {} behind, more than the rpo of {} ({} snapshots to replicate)",
