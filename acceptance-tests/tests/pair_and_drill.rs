@@ -400,3 +400,33 @@ fn a_drill_restores_privately_and_keeps_the_checks_output_out_of_state() {
     tf.ok(&["destroy", "-auto-approve", "-input=false"]);
     assert!(!second.exists(), "destroy removes the kept restore");
 }
+
+/// A snapshot manifest of the primary that does not open (planted or damaged) does not stop
+/// the apply: the pair replicates everything else and names it in a warning, and a second
+/// plan is empty.
+#[test]
+fn a_manifest_that_does_not_open_is_named_and_the_rest_replicates() {
+    let mut tf = module();
+    tf.config(&config("", ""));
+    tf.init();
+    tf.apply();
+    let planted = format!("snapshots/{}", "ee".repeat(32));
+    std::fs::write(tf.path().join("vaults/eu").join(&planted), "garbage").unwrap();
+    tf.set_env("DR_TEST_NOW", "2026-11-01T12:10:00Z");
+    std::fs::write(
+        tf.path().join("pipeline/ci.yml"),
+        "stages: [build, test, deploy]\n",
+    )
+    .unwrap();
+    let out = tf.apply();
+    let text = out.flat();
+    assert!(text.contains("Snapshots Not Replicated"), "{text}");
+    assert!(text.contains(&planted), "{text}");
+    let pair = tf.values("dr_region_pair.prod");
+    let primary = tf.values("dr_backup_vault.primary");
+    assert_eq!(
+        pair["standby_latest_snapshot_id"],
+        primary["latest_snapshot_id"]
+    );
+    assert_eq!(pair["in_sync"], true);
+}

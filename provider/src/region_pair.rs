@@ -225,8 +225,10 @@ impl RegionPair {
             Some(standby) => {
                 let result = async {
                     let plan = active.plan_replication(standby).await?;
+                    let mut unreadable = plan.unreadable.clone();
                     if !plan.to_copy.is_empty() {
-                        active.replicate(standby, &plan, &NoProgress).await?;
+                        let done = active.replicate(standby, &plan, &NoProgress).await?;
+                        unreadable.extend(done.unreadable);
                         let report = standby.verify(false, &NoProgress).await?;
                         if let Some(p) = report.problems.first() {
                             return Err(dr_vault::Error::new(
@@ -238,15 +240,33 @@ impl RegionPair {
                             ));
                         }
                     }
-                    Ok(())
+                    Ok(unreadable)
                 }
                 .await;
-                if let Err(e) = result {
-                    diags.push(
-                        engine_diagnostic("Replication Failed", &e)
-                            .at(AttributePath::attr(standby_attr)),
-                    );
-                    return;
+                match result {
+                    Err(e) => {
+                        diags.push(
+                            engine_diagnostic("Replication Failed", &e)
+                                .at(AttributePath::attr(standby_attr)),
+                        );
+                        return;
+                    }
+                    // Everything else was copied; what cannot be is named, not hidden.
+                    Ok(unreadable) if !unreadable.is_empty() => {
+                        let names: Vec<&str> =
+                            unreadable.iter().map(|p| p.object.as_str()).collect();
+                        diags.warning(
+                            "Snapshots Not Replicated",
+                            format!(
+                                "{} snapshot manifest(s) of {} do not open and were not replicated: {}. \
+                                 Run `drctl vault verify` on that vault to see why.",
+                                names.len(),
+                                active.storage().url(),
+                                names.join(", ")
+                            ),
+                        );
+                    }
+                    Ok(_) => {}
                 }
                 if let Some(wanted) = state.attr("replicate_snapshot_id").as_str() {
                     if let Err(e) = standby.resolve_snapshot(wanted).await {
