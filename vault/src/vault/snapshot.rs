@@ -667,6 +667,40 @@ impl OpenPack {
 mod tests {
     use super::*;
 
+    /// A pack that stops receiving blobs is finished once it has been open for
+    /// MAX_PACK_OPEN, without waiting for more blobs or for the queue to close: an object
+    /// store may date it by its upload's start, and prune spares packs by that age.
+    #[tokio::test(start_paused = true)]
+    async fn a_pack_open_past_the_limit_is_finished_without_waiting() {
+        let storage = Storage::memory();
+        let (tx, rx) = blob_queue();
+        let writer = tokio::spawn(pack_writer(
+            storage.clone(),
+            Arc::new(MasterKey::generate()),
+            16 << 20,
+            rx,
+        ));
+        let blob = |n: u8| SealedBlob {
+            id: BlobId([n; 32]),
+            sealed: vec![n; 100],
+            raw_length: 59,
+        };
+        tx.send(blob(1)).await.unwrap();
+        tokio::time::sleep(MAX_PACK_OPEN - std::time::Duration::from_secs(5)).await;
+        assert!(
+            storage.list("data").await.unwrap().is_empty(),
+            "finished early"
+        );
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        assert_eq!(storage.list("data").await.unwrap().len(), 1);
+        // The next blob goes into a new pack.
+        tx.send(blob(2)).await.unwrap();
+        drop(tx);
+        let (packs, _) = writer.await.unwrap().unwrap();
+        assert_eq!(packs.len(), 2);
+        assert_eq!(storage.list("data").await.unwrap().len(), 2);
+    }
+
     /// A file reused from a parent that did not record its change time and inode (one
     /// replicated from an older vault) gets them from the scan, so the next snapshot compares
     /// them: a later rewrite that keeps the mtime is then seen.
