@@ -146,25 +146,6 @@ impl Config {
     }
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            format_version: FORMAT_VERSION,
-            id: String::new(),
-            name: String::new(),
-            region: String::new(),
-            created_at: String::new(),
-            hash: "blake3-keyed".into(),
-            compression: "zstd".into(),
-            aead: "xchacha20poly1305".into(),
-            chunker: ChunkerParams::default(),
-            pack_size: 16 * 1024 * 1024,
-            labels: BTreeMap::new(),
-            mac: None,
-        }
-    }
-}
-
 /// Where a blob sits inside a pack.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlobLocation {

@@ -92,6 +92,8 @@ struct Holder {
     hostname: String,
     boot_id: String,
     pid_namespace: String,
+    /// This process's start time (see [`process_start`]); 0 when unknown.
+    started: u64,
 }
 
 fn read_trimmed(path: &str) -> String {
@@ -108,6 +110,7 @@ impl Holder {
             pid_namespace: std::fs::read_link("/proc/self/ns/pid")
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
+            started: process_start(std::process::id()).unwrap_or(0),
         }
     }
 }
@@ -155,7 +158,7 @@ fn encode(exclusive: bool, here: &Holder) -> Result<Bytes> {
         pid: std::process::id(),
         boot_id: here.boot_id.clone(),
         pid_namespace: here.pid_namespace.clone(),
-        started: process_start(std::process::id()).unwrap_or(0),
+        started: here.started,
     };
     serde_json::to_vec(&file)
         .map(Bytes::from)
@@ -326,6 +329,7 @@ pub async fn acquire(storage: &Storage, exclusive: bool, timing: LockTiming) -> 
         storage.clone(),
         key,
         exclusive,
+        here,
         timing,
         guard.held.clone(),
     )));
@@ -338,10 +342,10 @@ async fn refresh(
     storage: Storage,
     key: String,
     exclusive: bool,
+    here: Holder,
     timing: LockTiming,
     held: Arc<Mutex<Held>>,
 ) {
-    let here = Holder::this();
     let lose = |why: String| {
         let mut held = held.lock().unwrap_or_else(|e| e.into_inner());
         held.lost.get_or_insert(why);

@@ -117,14 +117,11 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
         spec.path.clone()
     };
     if !meta.is_dir() {
-        let (name, raw_name) = match spec.path.file_name() {
-            Some(n) => {
-                use std::os::unix::ffi::OsStrExt as _;
-                crate::format::text_and_raw(n.as_bytes())
-            }
-            None => (spec.name.clone(), None),
+        let name = match spec.path.file_name() {
+            Some(n) => Rel::of(n),
+            None => Rel::of(spec.name.as_ref()),
         };
-        let Some(mut item) = item_for(&real, name, &meta)? else {
+        let Some(item) = item_for(&real, name, &meta)? else {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
@@ -136,8 +133,6 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
             )
             .hint("point the source at a regular file or a directory"));
         };
-        let link = item.entry.exact.take().and_then(|e| e.link_target);
-        item.entry.set_exact(raw_name, link);
         return Ok(Scanned {
             name: spec.name.clone(),
             origin,
@@ -154,16 +149,7 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
     // it finds is read afterwards, on several threads. An excluded directory is not entered.
     // The walk joins names to the root with `/`, so what follows the root is already the
     // relative path. A name that is not UTF-8 is kept as its bytes too (`Rel::raw`).
-    let relative = |path: &Path| {
-        use std::os::unix::ffi::OsStrExt as _;
-        let (text, raw) = crate::format::text_and_raw(
-            path.strip_prefix(&spec.path)
-                .unwrap_or(path)
-                .as_os_str()
-                .as_bytes(),
-        );
-        Rel { text, raw }
-    };
+    let relative = |path: &Path| Rel::of(path.strip_prefix(&spec.path).unwrap_or(path).as_os_str());
     let mut found = Vec::new();
     let walker = walkdir::WalkDir::new(&spec.path)
         .follow_links(false)
@@ -216,9 +202,18 @@ const STAT_BATCH: usize = 64;
 
 /// A path relative to a source root: as text (lossy when not UTF-8), and its bytes when
 /// they are not UTF-8.
+#[derive(Clone)]
 struct Rel {
     text: String,
     raw: Option<Vec<u8>>,
+}
+
+impl Rel {
+    fn of(name: &std::ffi::OsStr) -> Rel {
+        use std::os::unix::ffi::OsStrExt as _;
+        let (text, raw) = crate::format::text_and_raw(name.as_bytes());
+        Rel { text, raw }
+    }
 }
 
 /// The items for walked paths, in the walk's order; `None` for what is left out (FIFOs,
@@ -226,14 +221,7 @@ struct Rel {
 fn stat_all(found: &[(PathBuf, Rel)]) -> Result<Vec<Option<Item>>> {
     let stat = |(abs, rel): &(PathBuf, Rel)| {
         let meta = std::fs::symlink_metadata(abs).map_err(|e| Error::io(abs, "read", e))?;
-        let mut item = item_for(abs, rel.text.clone(), &meta)?;
-        if let Some(item) = &mut item {
-            if rel.raw.is_some() {
-                let link = item.entry.exact.take().and_then(|e| e.link_target);
-                item.entry.set_exact(rel.raw.clone(), link);
-            }
-        }
-        Ok(item)
+        item_for(abs, rel.clone(), &meta)
     };
     let batches: Vec<&[(PathBuf, Rel)]> = found.chunks(STAT_BATCH).collect();
     let threads = STAT_THREADS.min(batches.len());
@@ -273,7 +261,7 @@ fn special_kind(meta: &std::fs::Metadata) -> &'static str {
 }
 
 /// The item for one path; `None` for a FIFO, socket or device, which is never opened.
-fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Option<Item>> {
+fn item_for(abs: &Path, rel: Rel, meta: &std::fs::Metadata) -> Result<Option<Item>> {
     let t = meta.file_type();
     let kind = if t.is_dir() {
         EntryKind::Dir
@@ -292,8 +280,8 @@ fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Option<
     } else {
         (None, None)
     };
-    let entry = Entry {
-        path: rel,
+    let mut entry = Entry {
+        path: rel.text,
         kind,
         mode: meta.permissions().mode() & 0o7777,
         size: if kind == EntryKind::File {
@@ -305,15 +293,11 @@ fn item_for(abs: &Path, rel: String, meta: &std::fs::Metadata) -> Result<Option<
         digest: None,
         chunks: Vec::new(),
         link_target,
-        exact: raw_link_target.map(|target| {
-            Box::new(crate::format::ExactBytes {
-                path: None,
-                link_target: Some(target),
-            })
-        }),
+        exact: None,
         ctime_ns: meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
         inode: meta.ino(),
     };
+    entry.set_exact(rel.raw, raw_link_target);
     Ok(Some(Item {
         entry,
         abs: abs.to_path_buf(),

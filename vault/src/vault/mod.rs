@@ -158,6 +158,16 @@ pub struct Problem {
     pub message: String,
 }
 
+impl Problem {
+    /// The manifest of snapshot `id` does not open, for `why`.
+    fn unreadable_manifest(id: &str, why: &Error) -> Problem {
+        Problem {
+            object: layout::snapshot(id),
+            message: why.to_string(),
+        }
+    }
+}
+
 /// What verify checked and found.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct VerifyReport {
@@ -309,27 +319,7 @@ impl Vault {
             )
             .hint("choose a new or empty directory or prefix; objects of a vault whose init or destroy was interrupted are removed by hand"));
         }
-        let proposed = Config {
-            chunker: opts.chunker,
-            pack_size: opts.pack_size,
-            ..Config::default()
-        };
-        if let Err(what) = proposed.check() {
-            return Err(Error::new(ErrorKind::InvalidInput, what));
-        }
-        // Parameters its own `open` would refuse make a vault nobody can open.
-        opts.kdf
-            .check("the key derivation parameters")
-            .map_err(|e| Error::new(ErrorKind::InvalidInput, e.message))?;
-        let key = MasterKey::generate();
-        let key_id = random_id();
-        let keyfile = key.wrap(passphrase, opts.kdf, now_rfc3339(), FORMAT_VERSION)?;
-        let key_json = serde_json::to_vec_pretty(&keyfile)
-            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        storage
-            .put_new(&layout::key_file(&key_id), Bytes::from(key_json))
-            .await?;
-        let config = Config {
+        let mut config = Config {
             format_version: FORMAT_VERSION,
             id: random_id(),
             name: opts.name.clone(),
@@ -343,10 +333,23 @@ impl Vault {
             labels: opts.labels.clone(),
             mac: None,
         };
-        let config = Config {
-            mac: Some(key.config_mac(&config.mac_input()).to_hex().to_string()),
-            ..config
-        };
+        // What its own `open` would refuse makes a vault nobody can open: checked before
+        // anything is written.
+        if let Err(what) = config.check() {
+            return Err(Error::new(ErrorKind::InvalidInput, what));
+        }
+        opts.kdf
+            .check("the key derivation parameters")
+            .map_err(|e| Error::new(ErrorKind::InvalidInput, e.message))?;
+        let key = MasterKey::generate();
+        let key_id = random_id();
+        let keyfile = key.wrap(passphrase, opts.kdf, now_rfc3339(), FORMAT_VERSION)?;
+        let key_json = serde_json::to_vec_pretty(&keyfile)
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        storage
+            .put_new(&layout::key_file(&key_id), Bytes::from(key_json))
+            .await?;
+        config.mac = Some(key.config_mac(&config.mac_input()).to_hex().to_string());
         let config_json = serde_json::to_vec_pretty(&config)
             .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
         // The config is written last: its presence is what makes a vault. Whatever keeps it
@@ -638,10 +641,9 @@ impl Vault {
         for (id, info) in read {
             match info {
                 Ok(info) => listing.snapshots.push(info),
-                Err(e) if e.kind == ErrorKind::Corrupt => listing.unreadable.push(Problem {
-                    object: layout::snapshot(&id),
-                    message: e.to_string(),
-                }),
+                Err(e) if e.kind == ErrorKind::Corrupt => listing
+                    .unreadable
+                    .push(Problem::unreadable_manifest(&id, &e)),
                 // Deleted since it was listed (a prune): it is simply gone.
                 Err(e) if e.kind == ErrorKind::NotFound => {}
                 Err(e) => return Err(e),

@@ -122,34 +122,32 @@ impl Vault {
         // Packs written within the stale window are kept (see `prune_locked`); the plan
         // estimates their age by `now`, the prune itself by the store's clock.
         let stale_after = self.lock_timing.stale_after;
-        let sizes: BTreeMap<&str, u64> = listed
+        let old_sizes: BTreeMap<&str, u64> = listed
             .iter()
             .filter(|(_, (_, written))| is_old(now, *written, stale_after))
             .map(|(id, (size, _))| (id.as_str(), *size))
             .collect();
         let mut packs_to_delete = Vec::new();
         let mut bytes_to_free = 0;
-        let packs = if unreadable.is_empty() {
-            &packs[..]
-        } else {
-            &[]
-        };
-        for pack in packs {
-            let old_enough = sizes.get(pack.id.as_str());
-            if let (Some(size), true) =
-                (old_enough, pack.blobs.iter().all(|b| !used.contains(&b.id)))
-            {
-                bytes_to_free += size;
-                packs_to_delete.push(pack.id.clone());
+        // With a manifest that does not open, what is used cannot be known: nothing goes.
+        if unreadable.is_empty() {
+            for pack in &packs {
+                let old_enough = old_sizes.get(pack.id.as_str());
+                if let (Some(size), true) =
+                    (old_enough, pack.blobs.iter().all(|b| !used.contains(&b.id)))
+                {
+                    bytes_to_free += size;
+                    packs_to_delete.push(pack.id.clone());
+                }
             }
-        }
-        // Packs no index lists: left by an interrupted snapshot or prune. Prune runs under the
-        // exclusive lock, so no running snapshot can own them.
-        let indexed: HashSet<&str> = packs.iter().map(|p| p.id.as_str()).collect();
-        for (id, size) in &sizes {
-            if unreadable.is_empty() && !indexed.contains(id) {
-                bytes_to_free += size;
-                packs_to_delete.push(id.to_string());
+            // Packs no index lists: left by an interrupted snapshot or prune. Prune runs under
+            // the exclusive lock, so no running snapshot can own them.
+            let indexed: HashSet<&str> = packs.iter().map(|p| p.id.as_str()).collect();
+            for (id, size) in &old_sizes {
+                if !indexed.contains(id) {
+                    bytes_to_free += size;
+                    packs_to_delete.push(id.to_string());
+                }
             }
         }
         packs_to_delete.sort();
@@ -287,10 +285,7 @@ impl Vault {
             let s = match self.load_snapshot(id).await {
                 Ok(s) => s,
                 Err(e) if matches!(e.kind, ErrorKind::Corrupt | ErrorKind::NotFound) => {
-                    unreadable.push(super::Problem {
-                        object: layout::snapshot(id),
-                        message: e.to_string(),
-                    });
+                    unreadable.push(super::Problem::unreadable_manifest(id, &e));
                     continue;
                 }
                 Err(e) => return Err(e),

@@ -142,10 +142,9 @@ impl Vault {
                 Ok(snapshot) => snapshot,
                 // Listed from its summary, its manifest does not open: skipped and named.
                 Err(e) if e.kind == ErrorKind::Corrupt => {
-                    summary.unreadable.push(super::Problem {
-                        object: crate::layout::snapshot(&info.id),
-                        message: e.to_string(),
-                    });
+                    summary
+                        .unreadable
+                        .push(super::Problem::unreadable_manifest(&info.id, &e));
                     continue;
                 }
                 Err(e) => return Err(e),
