@@ -163,6 +163,60 @@ pub fn drctl_bin() -> PathBuf {
     test_hooks_bin("drctl")
 }
 
+/// The passphrase of the vaults the drctl tests make ([`drctl_in`] gives it).
+pub const DRCTL_TEST_PASSPHRASE: &str = "pw";
+
+/// `drctl` (the suite's build) with `args`, run in `dir` as the drctl tests run it: with
+/// [`DRCTL_TEST_PASSPHRASE`] and the cheap key derivation, none of the caller's `DR_VAULT`
+/// or test switches, its output captured.
+pub fn drctl_in(dir: &Path, args: &[&str]) -> Command {
+    let mut cmd = Command::new(drctl_bin());
+    cmd.args(args)
+        .current_dir(dir)
+        .env("DR_PASSPHRASE", DRCTL_TEST_PASSPHRASE)
+        .env("DR_TEST_INSECURE_KDF", "1")
+        .env_remove("DR_VAULT")
+        .env_remove("DR_TEST_STOP_AT")
+        .env_remove("DR_TEST_CLOCK")
+        .env_remove("DR_TEST_NOW")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Runs [`drctl_in`] and asserts it succeeded; returns its output.
+///
+/// # Panics
+/// When drctl fails, with what it said.
+pub fn drctl_ok(dir: &Path, args: &[&str]) -> Output {
+    let out = drctl_in(dir, args).output().expect("start drctl");
+    assert!(
+        out.status.success(),
+        "drctl {args:?}: {}",
+        output_text(&out)
+    );
+    out
+}
+
+/// What a successful [`drctl_ok`] printed on stdout.
+pub fn drctl_stdout(dir: &Path, args: &[&str]) -> String {
+    String::from_utf8_lossy(&drctl_ok(dir, args).stdout).into_owned()
+}
+
+/// The ids of the snapshots of `vault` (a path below `dir`), oldest first.
+pub fn snapshot_ids(dir: &Path, vault: &str) -> Vec<String> {
+    let list: serde_json::Value = serde_json::from_str(&drctl_stdout(
+        dir,
+        &["vault", "--vault", vault, "snapshots", "--json"],
+    ))
+    .expect("drctl vault snapshots --json prints JSON");
+    list.as_array()
+        .expect("a list of snapshots")
+        .iter()
+        .map(|s| s["id"].as_str().expect("an id").to_string())
+        .collect()
+}
+
 /// The target directory of the running test's profile (`target/debug`): test executables
 /// live in its `deps/` folder, binaries beside it.
 fn profile_dir() -> PathBuf {

@@ -5,15 +5,11 @@
 //!
 //! The seed is printed; `CRASH_SEED=N` replays a run.
 
+use acceptance_tests::{drctl_in as drctl, drctl_stdout as run_ok, snapshot_ids};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
-
-/// The test suite's build of drctl, with the test switches (`DR_TEST_INSECURE_KDF`).
-fn bin() -> std::path::PathBuf {
-    acceptance_tests::drctl_bin()
-}
 /// Runs killed mid-way that the test insists on (runs that finish first do not count).
 const KILLS: usize = 50;
 /// A bound on the rounds, so a machine where nothing can be interrupted fails instead of looping.
@@ -28,29 +24,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0
     }
-}
-
-fn drctl(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env("DR_PASSPHRASE", "pw")
-        .env("DR_TEST_INSECURE_KDF", "1")
-        .env_remove("DR_VAULT")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    cmd
-}
-
-fn run_ok(dir: &Path, args: &[&str]) -> String {
-    let out = drctl(dir, args).output().unwrap();
-    assert!(
-        out.status.success(),
-        "drctl {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs a command and kills it after `delay` if it is still running; returns whether it
@@ -106,19 +79,6 @@ fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
         }
     }
     out
-}
-
-fn snapshot_ids(dir: &Path, vault: &str) -> Vec<String> {
-    let list: serde_json::Value = serde_json::from_str(&run_ok(
-        dir,
-        &["vault", "--vault", vault, "snapshots", "--json"],
-    ))
-    .unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]

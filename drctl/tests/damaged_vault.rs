@@ -1,29 +1,7 @@
 //! What `drctl` says about a vault holding an object that does not open: a snapshot manifest
 //! planted (or damaged) under a valid name is named in a warning, and everything else works.
 
-use std::path::Path;
-use std::process::{Command, Output};
-
-fn drctl(dir: &Path, args: &[&str]) -> Output {
-    Command::new(acceptance_tests::drctl_bin())
-        .args(args)
-        .current_dir(dir)
-        .env("DR_PASSPHRASE", "pw")
-        .env("DR_TEST_INSECURE_KDF", "1")
-        .env_remove("DR_VAULT")
-        .output()
-        .unwrap()
-}
-
-fn ok(dir: &Path, args: &[&str]) -> Output {
-    let out = drctl(dir, args);
-    assert!(
-        out.status.success(),
-        "drctl {args:?}: {}",
-        acceptance_tests::output_text(&out)
-    );
-    out
-}
+use acceptance_tests::drctl_ok as ok;
 
 #[test]
 fn a_planted_manifest_is_named_and_listing_and_replication_go_on() {

@@ -7,25 +7,16 @@
 //! `DR_TEST_LOCK_STALE_SECS` shortens the stale window to seconds, `DR_TEST_NOW` sets its clock.
 
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 /// The stale window of every process in this test (instead of 30 minutes).
 const STALE_SECS: u64 = 4;
 
+/// drctl as the drctl tests run it, with the short stale window.
 fn drctl(dir: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(acceptance_tests::drctl_bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env("DR_PASSPHRASE", "pw")
-        .env("DR_TEST_INSECURE_KDF", "1")
-        .env("DR_TEST_LOCK_STALE_SECS", STALE_SECS.to_string())
-        .env_remove("DR_VAULT")
-        .env_remove("DR_TEST_STOP_AT")
-        .env_remove("DR_TEST_CLOCK")
-        .env_remove("DR_TEST_NOW")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    let mut cmd = acceptance_tests::drctl_in(dir, args);
+    cmd.env("DR_TEST_LOCK_STALE_SECS", STALE_SECS.to_string());
     cmd
 }
 
@@ -78,16 +69,7 @@ fn signal(child: &Child, sig: &str) {
 }
 
 fn snapshot_ids(dir: &Path) -> Vec<String> {
-    let list: serde_json::Value = serde_json::from_str(&run_ok(
-        dir,
-        &["vault", "--vault", "v", "snapshots", "--json"],
-    ))
-    .unwrap();
-    list.as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_str().unwrap().to_string())
-        .collect()
+    acceptance_tests::snapshot_ids(dir, "v")
 }
 
 #[test]

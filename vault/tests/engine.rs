@@ -1,6 +1,8 @@
 //! The engine end to end on a local vault: init/open, snapshot, dedup and change detection,
 //! restore bit for bit, verify, and the errors users meet.
 
+mod common;
+
 use dr_vault::{
     ErrorKind, InitOptions, KdfParams, NoProgress, Passphrase, SourceSpec, Storage, Vault,
 };
@@ -89,12 +91,7 @@ fn tree(root: &Path) {
 /// Rewrites the format version in a local vault's (plain JSON) config, as a newer build would
 /// have written it.
 fn set_format_version(vault_root: &Path, version: u32) {
-    let path = vault_root.join("config");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    config["format_version"] = version.into();
-    std::fs::remove_file(&path).unwrap();
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    common::edit_config(vault_root, |c| c["format_version"] = version.into());
 }
 
 /// Sets the modification time of every pack of a local vault `age` back, as if they had been
@@ -958,16 +955,13 @@ async fn a_format_3_config_altered_or_downgraded_is_refused() {
         ("renamed", |c| c["name"] = "someone-else".into()),
     ];
     for (what, edit) in edits {
-        let mut config: serde_json::Value = serde_json::from_slice(&original).unwrap();
-        edit(&mut config);
-        std::fs::remove_file(root.join("config")).unwrap();
-        std::fs::write(root.join("config"), serde_json::to_vec(&config).unwrap()).unwrap();
+        common::put_config(&root, &original);
+        common::edit_config(&root, edit);
         let err = Vault::open(storage.clone(), &pass()).await.err().unwrap();
         assert_eq!(err.kind, ErrorKind::Corrupt, "{what}: {err}");
         assert!(err.to_string().contains("/config"), "{what}: {err}");
     }
-    std::fs::remove_file(root.join("config")).unwrap();
-    std::fs::write(root.join("config"), &original).unwrap();
+    common::put_config(&root, &original);
     Vault::open(storage, &pass()).await.unwrap();
 }
 
@@ -1276,15 +1270,10 @@ async fn names_that_are_not_utf8_are_restored_exactly() {
 /// inode too, as restic does.
 #[tokio::test]
 async fn a_same_size_rewrite_with_its_old_mtime_is_read_again() {
-    let LocalVault {
-        dir, src, vault, ..
-    } = LocalVault::with_tree().await;
-    let spec = [SourceSpec::new("ci", &src)];
-    let file = src.join("env/prod.tfvars");
-    let before = vault
-        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
+    let lv = LocalVault::with_tree().await;
+    let spec = [SourceSpec::new("ci", &lv.src)];
+    let file = lv.src.join("env/prod.tfvars");
+    let before = lv.snapshot_tree().await;
     let mtime = std::fs::metadata(&file).unwrap().modified().unwrap();
     let old = std::fs::read(&file).unwrap();
     let new = b"region = \"us-west-2\"\n";
@@ -1299,17 +1288,14 @@ async fn a_same_size_rewrite_with_its_old_mtime_is_read_again() {
     assert_eq!(std::fs::metadata(&file).unwrap().modified().unwrap(), mtime);
 
     assert_ne!(
-        vault.source_digest(&spec).await.unwrap(),
+        lv.vault.source_digest(&spec).await.unwrap(),
         before.source_digest
     );
-    let after = vault
-        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
+    let after = lv.snapshot_tree().await;
     assert_eq!(after.files_read, 1);
     assert_ne!(after.source_digest, before.source_digest);
-    let out = dir.path().join("out");
-    vault
+    let out = lv.dir.path().join("out");
+    lv.vault
         .restore(&after.id, &out, Some("ci"), &NoProgress)
         .await
         .unwrap();
@@ -1321,24 +1307,18 @@ async fn a_same_size_rewrite_with_its_old_mtime_is_read_again() {
 /// manifest lands, the snapshot restores.
 #[tokio::test]
 async fn prune_keeps_a_young_unreferenced_pack_indexed() {
+    let lv = LocalVault::with_tree().await;
+    let first = lv.snapshot_tree().await;
+    backdate_packs(&lv.root, TWO_HOURS);
+    write(&lv.src.join("artifacts/new.bin"), &vec![7u8; 300 * 1024]);
+    let second = lv.snapshot_tree().await;
     let LocalVault {
         dir,
         src,
         root,
         vault,
         ..
-    } = LocalVault::with_tree().await;
-    let spec = [SourceSpec::new("ci", &src)];
-    let first = vault
-        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
-    backdate_packs(&root, TWO_HOURS);
-    write(&src.join("artifacts/new.bin"), &vec![7u8; 300 * 1024]);
-    let second = vault
-        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
+    } = lv;
     // The second snapshot's manifest is not there yet, as for a writer between its index
     // and its manifest.
     let manifest = root.join("snapshots").join(&second.id);

@@ -118,23 +118,16 @@ fn pass() -> Passphrase {
     Passphrase::new("pw")
 }
 
-#[tokio::test]
-async fn a_writer_whose_lock_refresh_fails_aborts_before_committing_anything() {
-    let store = Arc::new(FaultyStore {
-        // Taking the lock is the one lock write that succeeds; every refresh fails.
-        fail_lock_refreshes: true,
-        pack_delay: Duration::from_millis(1500),
-        ..FaultyStore::default()
-    });
-    let storage = Storage::from_object_store(store.clone(), "faulty://vault");
+/// Takes a snapshot into a new vault on `store`, whose locks go stale after 3 s (refreshed
+/// every half second), and returns the vault and the snapshot's error: it must fail, locked.
+async fn snapshot_that_loses_its_lock(store: FaultyStore) -> (Storage, Vault, dr_vault::Error) {
+    let storage = Storage::from_object_store(Arc::new(store), "faulty://vault");
     let mut vault = Vault::init(storage.clone(), &opts(), &pass())
         .await
         .unwrap();
-    // Refreshed every half second: the refresh fails while the first pack is uploaded.
     vault.set_lock_timing(LockTiming::with_stale_after(Duration::from_secs(3)));
     let src = tempfile::tempdir().unwrap();
     std::fs::write(src.path().join("ci.yml"), "stages: [build]\n").unwrap();
-
     let err = vault
         .snapshot(
             &[SourceSpec::new("ci", src.path())],
@@ -144,6 +137,20 @@ async fn a_writer_whose_lock_refresh_fails_aborts_before_committing_anything() {
         .await
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Locked, "{err}");
+    assert!(storage.list("snapshots").await.unwrap().is_empty());
+    (storage, vault, err)
+}
+
+#[tokio::test]
+async fn a_writer_whose_lock_refresh_fails_aborts_before_committing_anything() {
+    // Taking the lock is the one lock write that succeeds; every refresh fails, the first
+    // while the first pack is uploaded.
+    let (storage, vault, err) = snapshot_that_loses_its_lock(FaultyStore {
+        fail_lock_refreshes: true,
+        pack_delay: Duration::from_millis(1500),
+        ..FaultyStore::default()
+    })
+    .await;
     let text = err.to_string();
     assert!(
         text.contains("lost the lock faulty://vault/locks/"),
@@ -153,7 +160,6 @@ async fn a_writer_whose_lock_refresh_fails_aborts_before_committing_anything() {
     assert!(text.contains("nothing was committed"), "{text}");
     // No index and no manifest: the packs it wrote are unreferenced, for prune to reclaim.
     assert!(storage.list("index").await.unwrap().is_empty());
-    assert!(storage.list("snapshots").await.unwrap().is_empty());
     assert!(!storage.list("data").await.unwrap().is_empty());
     assert!(vault.snapshots().await.unwrap().is_empty());
 }
@@ -163,33 +169,17 @@ async fn a_writer_whose_lock_refresh_fails_aborts_before_committing_anything() {
 /// last refresh looks once it returns.
 #[tokio::test]
 async fn a_refresh_that_hangs_past_half_the_window_loses_the_lock() {
-    let store = Arc::new(FaultyStore {
+    // The first refresh takes 2 s, over half the 3 s window.
+    let (_, _, err) = snapshot_that_loses_its_lock(FaultyStore {
         lock_refresh_delay: Duration::from_millis(2000),
         pack_delay: Duration::from_millis(3000),
         ..FaultyStore::default()
-    });
-    let storage = Storage::from_object_store(store, "faulty://vault");
-    let mut vault = Vault::init(storage.clone(), &opts(), &pass())
-        .await
-        .unwrap();
-    // Window 3 s, refreshed every 0.5 s: the first refresh takes 2 s, over half the window.
-    vault.set_lock_timing(LockTiming::with_stale_after(Duration::from_secs(3)));
-    let src = tempfile::tempdir().unwrap();
-    std::fs::write(src.path().join("ci.yml"), "stages: [build]\n").unwrap();
-    let err = vault
-        .snapshot(
-            &[SourceSpec::new("ci", src.path())],
-            &BTreeMap::new(),
-            &NoProgress,
-        )
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind, ErrorKind::Locked, "{err}");
+    })
+    .await;
     assert!(
         err.to_string().contains("passed between two refreshes"),
         "{err}"
     );
-    assert!(storage.list("snapshots").await.unwrap().is_empty());
 }
 
 /// The lock object a process elsewhere would have written (the JSON of FORMAT.md, "Locks").

@@ -3,6 +3,8 @@
 //! listed, restored bit for bit, verified and replicated by this build. A fixture is copied
 //! to a temporary directory first, so no test changes the committed files.
 
+mod common;
+
 use dr_vault::format::ChunkerParams;
 use dr_vault::{InitOptions, KdfParams, NoProgress, Passphrase, SourceSpec, Storage, Vault};
 use std::collections::BTreeMap;
@@ -199,13 +201,11 @@ async fn this_build_writes_old_vaults_in_their_own_format() {
         .unwrap();
     let manifest = |id: &str| std::fs::read(root.join("snapshots").join(id)).unwrap();
     drop(v1);
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(root.join("config")).unwrap()).unwrap();
-    assert_eq!(config["format_version"], 1, "written as format 1");
-    assert!(config.get("mac").is_none());
-    config["format_version"] = 2.into();
-    std::fs::remove_file(root.join("config")).unwrap();
-    std::fs::write(root.join("config"), serde_json::to_vec(&config).unwrap()).unwrap();
+    common::edit_config(&root, |config| {
+        assert_eq!(config["format_version"], 1, "written as format 1");
+        assert!(config.get("mac").is_none());
+        config["format_version"] = 2.into();
+    });
 
     let v2 = Vault::open(storage, &passphrase()).await.unwrap();
     std::fs::write(tree.join("env/prod.tfvars"), "region = \"ap-south-1\"\n").unwrap();
@@ -255,12 +255,7 @@ async fn write_the_fixtures() {
         if version == 1 {
             // A format 1 vault differs only in writing JSON manifests; this build still writes
             // them into any vault whose config says version 1.
-            let config = root.join("config");
-            let mut value: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(&config).unwrap()).unwrap();
-            value["format_version"] = 1.into();
-            std::fs::remove_file(&config).unwrap();
-            std::fs::write(&config, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+            common::edit_config(&root, |c| c["format_version"] = 1.into());
         }
         let vault = Vault::open(storage, &passphrase()).await.unwrap();
         assert_eq!(vault.config().format_version, version);

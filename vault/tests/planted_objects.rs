@@ -4,6 +4,9 @@
 //! would crash FastCDC is refused, and a manifest that does not open is reported and skipped
 //! by listing, "latest", prune and replication.
 
+mod common;
+use common::{edit_config, put_config};
+
 use dr_vault::{
     ErrorKind, InitOptions, KdfParams, NoProgress, Passphrase, SourceSpec, Storage, Vault,
 };
@@ -117,16 +120,6 @@ fn kdf_parameters_are_bounded() {
     }
 }
 
-/// Rewrites fields of a local vault's plain config, as someone with write access could.
-fn edit_config(root: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
-    let path = root.join("config");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    edit(&mut config);
-    std::fs::remove_file(&path).unwrap();
-    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
-}
-
 #[tokio::test]
 async fn a_config_with_chunker_bounds_fastcdc_rejects_is_refused_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
@@ -150,8 +143,7 @@ async fn a_config_with_chunker_bounds_fastcdc_rejects_is_refused_not_a_crash() {
             Vault::read_config(&storage).await.unwrap_err().kind,
             ErrorKind::Corrupt
         );
-        std::fs::remove_file(root.join("config")).unwrap();
-        std::fs::write(root.join("config"), &original).unwrap();
+        put_config(&root, &original);
     }
     edit_config(&root, |c| c["pack_size"] = 0.into());
     let err = Vault::open(Storage::local(&root, false).unwrap(), &pass())
