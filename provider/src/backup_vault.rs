@@ -6,7 +6,8 @@
 //! `terraform import` of a vault whose state was lost plans empty.
 
 use crate::vaults::{
-    duration_attr, engine_diagnostic, map_value, string_list, string_map, time_value, Vaults,
+    duration_attr, engine_diagnostic, is_unreachable, location, map_value, string_list, string_map,
+    time_value, unreachable_warning, Vaults,
 };
 use dr_vault::{
     ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Retention, SourceSpec, Vault,
@@ -16,6 +17,9 @@ use tfplugin::{
     async_trait, validators, Attribute, AttributePath, Block, Diagnostic, Diagnostics, NestedBlock,
     Nesting, Plan, Resource, Schema, State, Type, Value,
 };
+
+/// Version 1: `id` carries the vault's storage options (see [`upgrade_id`]).
+const SCHEMA_VERSION: i64 = 1;
 
 /// Where the resource's settings live inside the vault.
 const SETTINGS_RECORD: &str = "terraform/dr_backup_vault";
@@ -58,11 +62,13 @@ fn schema() -> Schema {
             .requires_replace()
             .validator(validators::matches("[a-z0-9-]{1,63}", "a region label such as \"eu-west-1\""))
             .description("A region label, e.g. `eu-west-1`; region pairs require different regions."),
+        // Replaced only when the url points elsewhere, not for another spelling of the same
+        // place (see modify_plan): an import by id must not plan to delete the vault.
         Attribute::required("url", Type::String)
-            .requires_replace()
             .description(
                 "Where the vault lives: a plain path (relative to the root module), `file://…`, \
-                 `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`.",
+                 `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`. Pointing it elsewhere \
+                 replaces the vault; another spelling of the same place is an update in place.",
             ),
         Attribute::optional("storage_options", Type::map(Type::String)).description(
             "Object-store options for this vault, merged over the provider's. Credentials come from the environment.",
@@ -74,7 +80,11 @@ fn schema() -> Schema {
             .description("Labels stored with the vault's snapshots."),
         Attribute::computed("id", Type::String)
             .use_state_for_unknown()
-            .description("The vault's canonical absolute URL; also the import ID."),
+            .description(
+                "The vault's canonical absolute URL, with its non-secret storage options (the provider's and its own) \
+                 as a query for object stores: `s3://bucket/prefix?endpoint=…&region=…`. A region pair, a drill and \
+                 `drctl` open the vault from it alone, in any later run. Also the import ID.",
+            ),
         Attribute::computed("created_at", Type::String)
             .use_state_for_unknown()
             .description("When the vault was created (RFC 3339, UTC)."),
@@ -132,7 +142,7 @@ fn schema() -> Schema {
             .description("What each snapshot holds: pipeline configuration, scripts, environment state."),
         ),
     ];
-    Schema::new(0, Block::new(attributes).with_blocks(blocks).description(
+    Schema::new(SCHEMA_VERSION, Block::new(attributes).with_blocks(blocks).description(
         "An encrypted, deduplicated snapshot store of pipeline configuration, scripts and state. \
          Create initialises the vault and takes the first snapshot; a change in any source makes the next apply take one more.",
     ))
@@ -175,6 +185,32 @@ fn url_path() -> AttributePath {
     AttributePath::attr("url")
 }
 
+/// Whether the configuration's url points somewhere else than the state's (not merely spells
+/// the same place another way): only that replaces the vault.
+fn url_moved(prior: &Value, config: &Value) -> bool {
+    match (prior.attr("url").as_str(), config.attr("url").as_str()) {
+        (Some(was), Some(now)) => location(was) != location(now),
+        _ => !config.attr("url").is_null(),
+    }
+}
+
+/// A version 0 id (the bare URL) with the options the state records as a query. The
+/// provider's own options are not known here; the next refresh completes the id.
+fn upgrade_id(
+    id: &str,
+    storage_options: Option<&serde_json::Map<String, serde_json::Value>>,
+) -> String {
+    let options: std::collections::BTreeMap<String, String> = storage_options
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect();
+    match dr_vault::storage::canonical(&options) {
+        Ok(options) => dr_vault::storage::vault_id(id, &options),
+        Err(_) => id.to_string(),
+    }
+}
+
 fn import_hint(url: &str) -> String {
     format!(
         "To manage this vault, import it instead of creating it:\n  terraform import dr_backup_vault.<NAME> {url}\n\
@@ -188,7 +224,7 @@ impl BackupVault {
     async fn refresh(&self, vault: &Vault, state: &mut Value) -> Result<(), dr_vault::Error> {
         let snapshots = vault.snapshots().await?;
         let config = vault.config();
-        state.set_attr("id", Value::string(vault.storage().url()));
+        state.set_attr("id", Value::string(vault.storage().id()));
         state.set_attr("name", Value::string(&config.name));
         state.set_attr("region", Value::string(&config.region));
         state.set_attr("created_at", time_value(&config.created_at));
@@ -294,8 +330,18 @@ impl BackupVault {
                     }
                 }
                 let labels = &vault.config().labels;
+                let from_id = dr_vault::storage::split_vault_url(url)
+                    .map(|(_, options)| options)
+                    .unwrap_or_default();
                 Value::object([
-                    ("storage_options", Value::Null),
+                    (
+                        "storage_options",
+                        if from_id.is_empty() {
+                            Value::Null
+                        } else {
+                            map_value(&from_id)
+                        },
+                    ),
                     ("force_destroy", Value::Bool(false)),
                     (
                         "labels",
@@ -310,10 +356,20 @@ impl BackupVault {
                 ])
             }
         };
+        // The url as the configuration spelled it when it names the same place as the
+        // import id: importing by id then plans no change of url.
+        let recorded = state.attr("url").as_str().map(str::to_string);
+        let url = match recorded {
+            Some(r) if location(&r) == location(url) => r,
+            _ => dr_vault::storage::split_vault_url(url)
+                .map_or_else(|_| url.to_string(), |(bare, _)| bare),
+        };
         state.set_attr("url", Value::string(url));
+        // A vault without sources (a standby) digests nothing, whatever its replicated
+        // snapshots hold: as create and every plan compute it.
         let digest = match dr_vault::latest_of(&snapshots) {
-            Some(info) => info.source_digest.clone(),
-            None => vault.source_digest(&[]).await?,
+            Some(info) if !state.attr("source").elements().is_empty() => info.source_digest.clone(),
+            _ => vault.source_digest(&[]).await?,
         };
         state.set_attr("source_digest", Value::string(digest));
         self.refresh(vault, &mut state).await?;
@@ -380,7 +436,13 @@ impl Resource for BackupVault {
     }
 
     async fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-        if plan.planned.is_null() || !plan.requires_replace.is_empty() {
+        if plan.planned.is_null() {
+            return;
+        }
+        if !plan.is_create() && url_moved(&plan.prior.value, plan.config) {
+            plan.requires_replace.push(url_path());
+        }
+        if !plan.requires_replace.is_empty() {
             return;
         }
         if self.vaults.config().is_err() {
@@ -396,6 +458,15 @@ impl Resource for BackupVault {
             // Whether a vault already exists there is checked by create, not here: during a
             // replacement the old vault at the same url is still present at plan time.
             return;
+        }
+        // The id carries the storage options: when they change, so does the id, and a pair
+        // or drill naming the vault plans that change with it.
+        if let Some(url) = url.as_deref() {
+            if plan.config.attr("storage_options").is_wholly_known() {
+                if let Ok(storage) = self.vaults.storage(url, &options, false, &url_path()) {
+                    plan.planned.set_attr("id", Value::string(storage.id()));
+                }
+            }
         }
         let prior = &plan.prior.value;
         let (was, now) = (retention(prior).lock_for, retention(plan.config).lock_for);
@@ -448,6 +519,14 @@ impl Resource for BackupVault {
                     }
                 },
                 Ok(None) => None,
+                Err(d) if is_unreachable(&d) => {
+                    diags.push(unreachable_warning(
+                        &d,
+                        "No snapshot is planned while the vault does not answer; once it answers again, \
+                         the next plan takes one if a source changed.",
+                    ));
+                    return;
+                }
                 Err(d) => {
                     diags.push(d);
                     return;
@@ -533,13 +612,24 @@ impl Resource for BackupVault {
         let mut state = current.value.clone();
         let url = state.attr("url").as_str().unwrap_or_default().to_string();
         let options = string_map(state.attr("storage_options"));
+        const KEPT: &str = "The state keeps what it last knew of the vault; nothing was changed.";
         match self.vaults.open(&url, &options, &url_path()).await {
             Ok(None) => State::from(Value::Null),
-            Ok(Some(vault)) => {
-                if let Err(e) = self.refresh(&vault, &mut state).await {
-                    diags.push(engine_diagnostic("Cannot Read Vault", &e).at(url_path()));
+            Ok(Some(vault)) => match self.refresh(&vault, &mut state).await {
+                Ok(()) => State::from(state),
+                Err(e) => {
+                    let d = engine_diagnostic("Cannot Read Vault", &e).at(url_path());
+                    if is_unreachable(&d) {
+                        diags.push(unreachable_warning(&d, KEPT));
+                        return current.clone();
+                    }
+                    diags.push(d);
+                    State::from(state)
                 }
-                State::from(state)
+            },
+            Err(d) if is_unreachable(&d) => {
+                diags.push(unreachable_warning(&d, KEPT));
+                current.clone()
             }
             Err(d) => {
                 diags.push(d);
@@ -620,7 +710,7 @@ impl Resource for BackupVault {
             );
             return;
         }
-        self.vaults.forget(vault.storage().url());
+        self.vaults.forget(&vault.storage().id());
         match vault.destroy(dr_vault::clock::now()).await {
             Ok(done) if !done.foreign_objects_left.is_empty() => diags.push(
                 Diagnostic::warning(
@@ -645,6 +735,31 @@ impl Resource for BackupVault {
                 diags.push(engine_diagnostic("Cannot Destroy Vault", &e).at(at));
             }
         }
+    }
+
+    fn upgrade_state(
+        &self,
+        version: i64,
+        mut state: serde_json::Value,
+        diags: &mut Diagnostics,
+    ) -> serde_json::Value {
+        match version {
+            0 => {
+                let id = state["id"].as_str().map(|id| upgrade_id(id, state["storage_options"].as_object()));
+                if let Some(id) = id {
+                    state["id"] = serde_json::Value::String(id);
+                }
+            }
+            SCHEMA_VERSION => {}
+            _ => diags.error(
+                "Unsupported State Version",
+                format!(
+                    "This dr_backup_vault's state was written at schema version {version}, by a newer provider; \
+                     this one reads versions 0 to {SCHEMA_VERSION}. Use the provider release that wrote it."
+                ),
+            ),
+        }
+        state
     }
 
     async fn import(&self, id: &str, diags: &mut Diagnostics) -> State {

@@ -145,17 +145,17 @@ impl Drill {
         let (mut rpo, mut rto) = (duration_attr(state, "rpo"), duration_attr(state, "rto"));
         if let Some(pair) = state.attr("region_pair_id").as_str() {
             if rpo.is_none() || rto.is_none() {
-                // The pair is recorded in both its vaults: its primary first, then this one.
+                // The pair is recorded in both its vaults: this one first (it answered; the
+                // primary's region may be the one that is dark), then the primary.
                 let (name, primary) = pair.split_once('@').unwrap_or((pair, ""));
                 let key = format!("pairs/{name}");
                 let at = AttributePath::attr("region_pair_id");
-                let from_primary = match self.vaults.open(primary, &Default::default(), &at).await {
-                    Ok(Some(v)) => v.record(&key).await.ok().flatten(),
-                    _ => None,
-                };
-                let record = match from_primary {
+                let record = match vault.record(&key).await.ok().flatten() {
                     Some(r) => Some(r),
-                    None => vault.record(&key).await.ok().flatten(),
+                    None => match self.vaults.open(primary, &Default::default(), &at).await {
+                        Ok(Some(v)) => v.record(&key).await.ok().flatten(),
+                        _ => None,
+                    },
                 };
                 let Some(record) = record.filter(|r| r.get("deleted").is_none()) else {
                     return Err(format!(

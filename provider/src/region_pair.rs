@@ -5,7 +5,10 @@
 //! primary is gone, and warns how much time of backups that loses when it exceeds `rpo`.
 
 use crate::backup_vault::{duration_validator, name_validator};
-use crate::vaults::{duration_attr, engine_diagnostic, format_time, parse_time, Vaults};
+use crate::vaults::{
+    duration_attr, engine_diagnostic, format_time, is_unreachable, location, parse_time,
+    unreachable_warning, Vaults,
+};
 use dr_vault::{NoProgress, Vault};
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,12 +29,15 @@ fn schema() -> Schema {
                 .requires_replace()
                 .validator(name_validator())
                 .description("The pair's name, recorded in both vaults."),
+            // Both replace the pair only when they point at another vault, not when the id
+            // of the same vault changes its options (see modify_plan).
             Attribute::required("primary_vault_id", Type::String)
-                .requires_replace()
-                .description("The primary vault: a `dr_backup_vault`'s `id` (or any vault URL)."),
+                .description(
+                    "The primary vault: a `dr_backup_vault`'s `id` (or any vault URL, with its storage options as a query). \
+                     Pointing it at another vault replaces the pair.",
+                ),
             Attribute::required("secondary_vault_id", Type::String)
-                .requires_replace()
-                .description("The secondary vault, in another region."),
+                .description("The secondary vault, in another region. Pointing it at another vault replaces the pair."),
             Attribute::optional("strategy", Type::String)
                 .default("backup_restore")
                 .validator(validators::one_of(&["backup_restore", "pilot_light", "warm_standby", "active_active"]))
@@ -131,8 +137,11 @@ impl RegionPair {
                 Ok(Some(v)) => state.set_attr(region_attr, Value::string(&v.config().region)),
                 Ok(None) => {}
                 Err(d) => diags.push(Diagnostic::warning(
-                    "Vault Unreachable",
-                    format!("{}: {}", attr, d.detail),
+                    crate::vaults::UNREACHABLE,
+                    format!(
+                        "{attr}: {}\nThe pair's state keeps what it last knew.",
+                        d.detail
+                    ),
                 )),
             }
         }
@@ -154,14 +163,26 @@ impl RegionPair {
                     state.set_attr("replication_lag_seconds", Value::number(s.lag_seconds));
                     state.set_attr("in_sync", Value::Bool(s.in_sync));
                 }
-                Err(e) => diags.push(engine_diagnostic("Cannot Compare Vaults", &e)),
+                Err(e) => {
+                    let d = engine_diagnostic("Cannot Compare Vaults", &e);
+                    diags.push(if is_unreachable(&d) {
+                        unreachable_warning(&d, "The replication status keeps what it last knew.")
+                    } else {
+                        d
+                    });
+                }
             }
         }
     }
 
     /// Replicates the active side to the standby (or, in a failover with the other side
     /// gone, records the data loss) and records the pair in both vaults.
-    async fn converge(&self, state: &mut Value, diags: &mut Diagnostics) {
+    async fn converge(
+        &self,
+        state: &mut Value,
+        prior_replicated_at: &Value,
+        diags: &mut Diagnostics,
+    ) {
         let (active_attr, standby_attr) = sides(state);
         let active = match self.open(state, active_attr).await {
             Ok(Some(v)) => v,
@@ -184,14 +205,20 @@ impl RegionPair {
             }
         };
         let primary_is_standby = active_attr == "secondary_vault_id";
+        let mut standby_dark = false;
         let standby = match self.open(state, standby_attr).await {
             Ok(v) => v,
-            // A failover must succeed with the old active side unreachable, not only gone.
-            Err(d) if primary_is_standby => {
-                diags.warning(
-                    "Primary Unreachable",
-                    format!("{} Failing over without it.", d.detail),
-                );
+            // A failover must succeed with the old active side unreachable, not only gone;
+            // and a standby whose region is dark is caught up once it answers again.
+            Err(d) if is_unreachable(&d) || primary_is_standby => {
+                standby_dark = true;
+                diags.push(unreachable_warning(
+                    &d,
+                    &format!(
+                        "Replication to the standby ({standby_attr}) is skipped; the first apply after it answers again \
+                         catches it up from the active side."
+                    ),
+                ));
                 None
             }
             Err(d) => {
@@ -199,7 +226,7 @@ impl RegionPair {
                 return;
             }
         };
-        if standby.is_none() && !primary_is_standby {
+        if standby.is_none() && !primary_is_standby && !standby_dark {
             diags.error_at(
                 AttributePath::attr(standby_attr),
                 "Standby Vault Not Found",
@@ -278,6 +305,7 @@ impl RegionPair {
                     }
                 }
             }
+            None if standby_dark && !primary_is_standby => {}
             None => self.warn_about_data_loss(state, &active, diags).await,
         }
         let record = serde_json::json!({
@@ -296,12 +324,19 @@ impl RegionPair {
                 diags.push(engine_diagnostic("Cannot Record The Pair", &e));
             }
         }
-        state.set_attr(
-            "last_replicated_at",
-            Value::string(format_time(dr_vault::clock::now())),
-        );
+        let replicated_at = if standby.is_some() {
+            Value::string(format_time(dr_vault::clock::now()))
+        } else {
+            prior_replicated_at.clone()
+        };
+        state.set_attr("last_replicated_at", replicated_at);
         self.refresh(state, diags).await;
-        if standby.is_none() {
+        if standby_dark {
+            // What the standby holds is not known while it does not answer.
+            state.set_attr("standby_latest_snapshot_id", Value::Null);
+            state.set_attr("in_sync", Value::Bool(false));
+            state.set_attr("replication_lag_seconds", Value::Null);
+        } else if standby.is_none() {
             // The standby side is gone: the active side's snapshots exist nowhere else.
             state.set_attr("standby_latest_snapshot_id", Value::Null);
             state.set_attr("in_sync", Value::Bool(false));
@@ -407,6 +442,18 @@ impl Resource for RegionPair {
                 }
             }
         }
+        if !plan.is_create() {
+            for attr in ["primary_vault_id", "secondary_vault_id"] {
+                let (was, now) = (plan.prior.value.attr(attr), config.attr(attr));
+                let moved = match (was.as_str(), now.as_str()) {
+                    (Some(was), Some(now)) => location(was) != location(now),
+                    _ => true,
+                };
+                if moved {
+                    plan.requires_replace.push(AttributePath::attr(attr));
+                }
+            }
+        }
         if plan.is_create() || !plan.requires_replace.is_empty() {
             return;
         }
@@ -425,11 +472,27 @@ impl Resource for RegionPair {
         let wanted = plan.planned.attr("replicate_snapshot_id");
         let wanted_changed = wanted != prior.attr("replicate_snapshot_id");
         let (_, standby_attr) = sides(&plan.planned);
-        let standby_there = matches!(self.open(&plan.planned, standby_attr).await, Ok(Some(_)));
+        let (standby_there, standby_dark) = match self.open(&plan.planned, standby_attr).await {
+            Ok(found) => (found.is_some(), false),
+            Err(d) if is_unreachable(&d) => {
+                diags.push(unreachable_warning(
+                    &d,
+                    &format!("Apply skips replication to the standby ({standby_attr}) while it does not answer."),
+                ));
+                (false, true)
+            }
+            Err(_) => (false, false),
+        };
         let lagging = prior.attr("in_sync").as_bool() != Some(true) && standby_there;
-        let settings_changed = ["strategy", "rpo", "rto"]
-            .iter()
-            .any(|a| plan.planned.attr(a) != prior.attr(a));
+        let settings_changed = [
+            "strategy",
+            "rpo",
+            "rto",
+            "primary_vault_id",
+            "secondary_vault_id",
+        ]
+        .iter()
+        .any(|a| plan.planned.attr(a) != prior.attr(a));
         if lagging || failover || wanted_changed || wanted.is_unknown() || settings_changed {
             // Apply replicates: the standby will hold every active-side snapshot.
             plan.planned.set_attr("in_sync", Value::Bool(true));
@@ -438,15 +501,19 @@ impl Resource for RegionPair {
             plan.planned
                 .set_attr("standby_latest_snapshot_id", Value::Unknown);
             plan.planned.set_attr("last_replicated_at", Value::Unknown);
-            if failover {
+            if failover || standby_dark {
                 plan.planned.set_attr("in_sync", Value::Unknown);
+            }
+            if standby_dark {
+                plan.planned
+                    .set_attr("replication_lag_seconds", Value::Unknown);
             }
         }
     }
 
     async fn create(&self, planned: &State, _config: &Value, diags: &mut Diagnostics) -> State {
         let mut state = planned.value.clone();
-        self.converge(&mut state, diags).await;
+        self.converge(&mut state, &Value::Null, diags).await;
         if diags.has_errors() {
             return State::default();
         }
@@ -467,7 +534,8 @@ impl Resource for RegionPair {
         diags: &mut Diagnostics,
     ) -> State {
         let mut state = planned.value.clone();
-        self.converge(&mut state, diags).await;
+        let replicated_at = prior.value.attr("last_replicated_at").clone();
+        self.converge(&mut state, &replicated_at, diags).await;
         if diags.has_errors() {
             return prior.clone();
         }

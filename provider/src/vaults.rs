@@ -66,8 +66,9 @@ impl Vaults {
         })
     }
 
-    /// The storage a vault URL names, with `options` merged over the provider's defaults.
-    /// Relative paths resolve against the root module (Terraform's working directory).
+    /// The storage a vault URL or id names. Options layer: the provider's defaults, then the
+    /// ones the id carries, then `options` (a resource's own `storage_options`). Relative
+    /// paths resolve against the root module (Terraform's working directory).
     pub fn storage(
         &self,
         url: &str,
@@ -86,10 +87,14 @@ impl Vaults {
         create: bool,
     ) -> Result<dr_vault::Result<Storage>, Diagnostic> {
         let config = self.config()?;
-        let mut merged = config.storage_options.clone();
-        merged.extend(options.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let base = std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf());
-        Ok(Storage::open(url, &merged, &base, create))
+        let base = root_module_dir();
+        Ok(Storage::open_with_defaults(
+            url,
+            &config.storage_options,
+            options,
+            &base,
+            create,
+        ))
     }
 
     /// Opens the vault at `url`; `Ok(None)` when there is no vault there.
@@ -104,7 +109,7 @@ impl Vaults {
             Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(engine_diagnostic("Cannot Open Vault Storage", &e).at(at.clone())),
         };
-        let key = storage.url().to_string();
+        let key = storage.id();
         if let Some(v) = self.cached(&key) {
             // Still there? A deleted vault must read as gone, not as the cached one.
             return match Vault::read_config(v.storage()).await {
@@ -157,7 +162,7 @@ impl Vaults {
             dr_vault::Error::new(ErrorKind::InvalidInput, d.detail).hint("set the passphrase")
         })?;
         let vault = Arc::new(Vault::init(storage, opts, &passphrase).await?);
-        self.remember(vault.storage().url(), vault.clone());
+        self.remember(&vault.storage().id(), vault.clone());
         Ok(vault)
     }
 
@@ -183,13 +188,46 @@ impl Vaults {
     }
 }
 
-/// An engine error as a diagnostic: its message, then what to do.
+/// Terraform's working directory: the root module, where relative vault paths resolve.
+pub fn root_module_dir() -> std::path::PathBuf {
+    std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf())
+}
+
+/// Where a vault URL or id points, for comparing two spellings (see
+/// [`dr_vault::storage::location`]); the text itself when it does not parse.
+pub fn location(url: &str) -> String {
+    dr_vault::storage::location(url, &root_module_dir()).unwrap_or_else(|_| url.to_string())
+}
+
+/// The summary of every diagnostic about a store that did not answer. Refresh turns those
+/// into warnings and keeps the prior state: a dark region is not a deleted vault.
+pub const UNREACHABLE: &str = "Vault Unreachable";
+
+/// Whether a diagnostic says a vault's store did not answer.
+pub fn is_unreachable(d: &Diagnostic) -> bool {
+    d.summary == UNREACHABLE
+}
+
+/// The warning a refresh gives instead of `d` for a vault that did not answer.
+pub fn unreachable_warning(d: &Diagnostic, what: &str) -> Diagnostic {
+    let mut w = Diagnostic::warning(UNREACHABLE, format!("{}\n{what}", d.detail));
+    w.attribute = d.attribute.clone();
+    w
+}
+
+/// An engine error as a diagnostic: its message, then what to do. Every error of a store
+/// that did not answer gets the summary [`UNREACHABLE`], whatever the operation.
 pub fn engine_diagnostic(summary: &str, e: &dr_vault::Error) -> Diagnostic {
     let mut detail = e.to_string();
     if let Some(g) = &e.guidance {
         detail.push_str(".\n");
         detail.push_str(g);
     }
+    let summary = if e.kind == ErrorKind::Unreachable {
+        UNREACHABLE
+    } else {
+        summary
+    };
     Diagnostic::error(summary, detail)
 }
 

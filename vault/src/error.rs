@@ -23,8 +23,11 @@ pub enum ErrorKind {
     InvalidInput,
     /// A restore would write outside its target or through a symlink.
     UnsafePath,
-    /// The object store failed (network, permissions, quota).
+    /// The object store failed (permissions, quota, a server error).
     Storage,
+    /// The object store did not answer at all: connection refused, reset or timed out. The
+    /// vault may be intact; its region may be dark.
+    Unreachable,
     /// A local file operation failed.
     Io,
     /// Another process holds a lock that this operation needs.

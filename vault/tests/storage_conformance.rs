@@ -1,8 +1,12 @@
 //! One conformance suite for every storage backend: what the vault relies on. The cloud
-//! backends run against real protocol servers on loopback, installed by `scripts/setup`:
+//! backends run against real protocol servers on loopback, installed by `scripts/setup --test-tools`:
 //! moto for S3 and Azurite for Azure Blob. Google Cloud Storage has no usable emulator here
 //! (see the GCS test).
 
+use acceptance_tests::servers::{
+    azurite_account_url, azurite_server, create_bucket, create_container, moto_server,
+    AZURITE_ACCOUNT, AZURITE_KEY,
+};
 use bytes::Bytes;
 use dr_vault::{ErrorKind, Storage};
 use std::collections::BTreeMap;
@@ -119,93 +123,6 @@ async fn local_paths_resolve_against_the_base_directory() {
     assert_eq!(bad.kind, ErrorKind::InvalidInput);
 }
 
-/// An emulator process on a free loopback port, stopped on drop.
-struct LoopbackServer {
-    child: std::process::Child,
-    port: u16,
-}
-
-impl LoopbackServer {
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for LoopbackServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The path of a tool `scripts/setup` installs under `.tools/`, or a failure that says so.
-fn tool(relative: &str) -> std::path::PathBuf {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.tools")
-        .join(relative);
-    assert!(
-        path.is_file(),
-        "{} not found.\nhint: run scripts/setup, which installs the storage emulators into .tools/",
-        path.display()
-    );
-    path
-}
-
-/// Starts `program` with the arguments `args(port)` and waits until the port accepts.
-fn start_server(program: &std::path::Path, args: impl Fn(u16) -> Vec<String>) -> LoopbackServer {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = std::process::Command::new(program)
-        .args(args(port))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {}: {e}", program.display()));
-    let server = LoopbackServer { child, port };
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(60),
-            "{} did not start within 60 s",
-            program.display()
-        );
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    server
-}
-
-fn moto_server() -> LoopbackServer {
-    start_server(&tool("venv/bin/moto_server"), |port| {
-        vec![
-            "-H".into(),
-            "127.0.0.1".into(),
-            "-p".into(),
-            port.to_string(),
-        ]
-    })
-}
-
-/// Creates a bucket with a plain HTTP PUT (moto accepts unsigned requests).
-fn create_bucket(endpoint: &str, bucket: &str) {
-    use std::io::{Read as _, Write as _};
-    let addr = endpoint.trim_start_matches("http://");
-    let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        conn,
-        "PUT /{bucket} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut reply = String::new();
-    conn.read_to_string(&mut reply).unwrap();
-    assert!(
-        reply.starts_with("HTTP/1.1 200"),
-        "bucket creation failed: {reply}"
-    );
-}
-
 #[tokio::test]
 async fn s3_backend_on_a_loopback_server() {
     let moto = moto_server();
@@ -266,46 +183,11 @@ async fn engine_round_trip(fresh: Storage, dir: &std::path::Path) {
         .is_clean());
 }
 
-/// The well-known development account of the Azure storage emulators: public, documented by
-/// Microsoft, accepted only by emulators.
-const AZURITE_ACCOUNT: &str = "devstoreaccount1";
-const AZURITE_KEY: &str =
-    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
-
 #[tokio::test]
 async fn azure_backend_on_azurite() {
-    let azurite = start_server(&tool("azurite/node_modules/.bin/azurite-blob"), |port| {
-        [
-            "--blobHost",
-            "127.0.0.1",
-            "--blobPort",
-            &port.to_string(),
-            "--inMemoryPersistence",
-            "--skipApiVersionCheck",
-            "--disableTelemetry",
-            "--silent",
-        ]
-        .map(String::from)
-        .to_vec()
-    });
-    let account_url = format!("{}/{AZURITE_ACCOUNT}", azurite.endpoint());
-    // object_store has no "create container"; the Azure SDK for Python does it, as an
-    // operator's provisioning would.
-    let created = std::process::Command::new(tool("venv/bin/python"))
-        .args([
-            "-c",
-            CREATE_AZURE_CONTAINER,
-            &account_url,
-            AZURITE_KEY,
-            "vaults",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        created.status.success(),
-        "container creation failed: {}",
-        String::from_utf8_lossy(&created.stderr)
-    );
+    let azurite = azurite_server();
+    let account_url = azurite_account_url(&azurite);
+    create_container(&azurite, "vaults");
     // Emulator credentials; real deployments take them from AZURE_* variables.
     let options = string_map(&[
         ("endpoint", account_url.as_str()),
@@ -329,14 +211,6 @@ fn string_map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
 }
-
-const CREATE_AZURE_CONTAINER: &str = "
-import sys
-from azure.storage.blob import BlobServiceClient
-url, key, name = sys.argv[1:4]
-conn = f'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={url};'
-BlobServiceClient.from_connection_string(conn).create_container(name)
-";
 
 /// No GCS emulator from the registries this project reaches works with object_store:
 /// gcp-storage-emulator (PyPI) answers uploads without the ETag header object_store requires,
@@ -441,4 +315,137 @@ async fn local_listing_does_not_follow_symlinks() {
     assert_eq!(keys, ["data/ab/real"]);
     assert!(s.list("index").await.unwrap().is_empty());
     assert_eq!(s.first_object().await.unwrap().as_deref(), Some("data"));
+}
+
+/// An S3 store at `endpoint` with emulator credentials and `extra` options.
+fn s3_at(endpoint: &str, extra: &[(&str, &str)]) -> Storage {
+    let mut options = string_map(&[
+        ("endpoint", endpoint),
+        ("allow_http", "true"),
+        ("region", "eu-west-1"),
+    ]);
+    options.extend(string_map(extra));
+    let credentials = string_map(&[("access_key_id", "test"), ("secret_access_key", "test")]);
+    Storage::open_with_credentials(
+        "s3://dark/vault",
+        &options,
+        &credentials,
+        std::path::Path::new("/"),
+        false,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_refused_endpoint_is_unreachable_in_seconds_and_then_not_tried_again() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port(); // bound, then dropped: nothing listens there now
+    let storage = s3_at(&format!("http://127.0.0.1:{port}"), &[]);
+    let started = std::time::Instant::now();
+    let first = storage.get("config").await.unwrap_err();
+    assert_eq!(first.kind, ErrorKind::Unreachable, "{first}");
+    assert!(
+        started.elapsed()
+            < dr_vault::storage::DEFAULT_RETRY_TIMEOUT + std::time::Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(first
+        .guidance
+        .as_deref()
+        .unwrap_or_default()
+        .contains("retry_timeout"));
+    // Another store object for the same vault (a later resource in the same run) fails at once.
+    let again = s3_at(&format!("http://127.0.0.1:{port}"), &[]);
+    let started = std::time::Instant::now();
+    let second = again.list("snapshots").await.unwrap_err();
+    assert_eq!(second.kind, ErrorKind::Unreachable);
+    assert!(started.elapsed() < std::time::Duration::from_secs(1));
+    assert!(
+        format!("{second:#}").contains("did not answer")
+            || second.to_string().contains("cannot list"),
+        "{second}"
+    );
+}
+
+#[tokio::test]
+async fn a_frozen_endpoint_is_given_up_after_the_configured_budget() {
+    // Accepts connections (as a SIGSTOPped server's kernel does) and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let held = std::thread::spawn(move || {
+        let mut open = Vec::new();
+        for conn in listener.incoming().take(4) {
+            open.push(conn);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(30));
+    });
+    let storage = s3_at(
+        &endpoint,
+        &[
+            ("timeout", "2s"),
+            ("retry_timeout", "1s"),
+            ("max_retries", "1"),
+        ],
+    );
+    let started = std::time::Instant::now();
+    let e = storage.get("config").await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::Unreachable, "{e}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(8),
+        "a 2 s request timeout and a 1 s retry budget took {:?}",
+        started.elapsed()
+    );
+    drop(held);
+}
+
+#[test]
+fn a_vault_id_carries_its_options_and_opens_the_same_store() {
+    let options = string_map(&[
+        ("aws_endpoint", "http://127.0.0.1:9"),
+        ("allow_http", "true"),
+        ("region", "eu-west-1"),
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let s = Storage::open("s3://bucket/team/a/", &options, dir.path(), false).unwrap();
+    let id = s.id();
+    assert_eq!(
+        id,
+        "s3://bucket/team/a?allow_http=true&endpoint=http://127.0.0.1:9&region=eu-west-1"
+    );
+    let again = Storage::open(&id, &BTreeMap::new(), dir.path(), false).unwrap();
+    assert_eq!(again.id(), id);
+    assert_eq!(again.url(), "s3://bucket/team/a");
+    // Provider-level defaults sit under the id's own options; explicit ones must agree.
+    let defaults = string_map(&[("region", "us-east-1"), ("timeout", "60s")]);
+    let layered =
+        Storage::open_with_defaults(&id, &defaults, &BTreeMap::new(), dir.path(), false).unwrap();
+    assert!(layered.id().contains("region=eu-west-1") && layered.id().contains("timeout=60s"));
+    let clash = Storage::open(
+        &id,
+        &string_map(&[("region", "us-east-1")]),
+        dir.path(),
+        false,
+    )
+    .unwrap_err();
+    assert_eq!(clash.kind, ErrorKind::InvalidInput);
+    // Credentials given in memory never enter the id.
+    let with_keys = Storage::open_with_credentials(
+        "s3://bucket/p",
+        &BTreeMap::new(),
+        &string_map(&[("access_key_id", "AKIA"), ("secret_access_key", "hunter2")]),
+        dir.path(),
+        false,
+    )
+    .unwrap();
+    assert_eq!(with_keys.id(), "s3://bucket/p");
+    // A local vault's id is its absolute URL, whatever options came with it.
+    let local = Storage::open("v", &options, dir.path(), true).unwrap();
+    assert_eq!(
+        local.id(),
+        format!("file://{}", dir.path().join("v").display())
+    );
 }

@@ -33,7 +33,14 @@ pub async fn run(args: RebuildArgs) -> u8 {
         Ok(v) => v,
         Err(code) => return code,
     };
-    let plan = match plan::make(&vault, args.state_snapshot.as_deref(), !args.no_failover).await {
+    let plan = match plan::make(
+        &vault,
+        args.state_snapshot.as_deref(),
+        !args.no_failover,
+        &ctx.options,
+    )
+    .await
+    {
         Ok(p) => p,
         Err(code) => return code,
     };
@@ -231,6 +238,7 @@ fn report(
         })),
         "failovers": plan.failovers,
         "manual": plan.manual,
+        "waiting": plan.waiting,
         "commands": commands,
         "dry_run": applied.is_none(),
         "applied": applied.unwrap_or(false),
@@ -316,6 +324,9 @@ impl Log {
         }
         for m in &plan.manual {
             self.line(&format!("  to do by hand: {m}"));
+        }
+        for w in &plan.waiting {
+            self.line(&format!("  waiting for its region: {w}"));
         }
     }
 

@@ -6,7 +6,8 @@ use super::failover::{self, Edit, Files};
 use crate::output;
 use crate::state::{versions, StateMeta, CONFIG_SOURCE, FILE, KIND, KIND_LABEL, SOURCE};
 use crate::tfstate::{self, Resource};
-use dr_vault::{NoProgress, SnapshotInfo, Vault};
+use dr_vault::{NoProgress, SnapshotInfo, Storage, Vault};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 pub struct Plan {
@@ -27,6 +28,9 @@ pub struct Plan {
     pub edited: Files,
     /// What drctl cannot do and the user must.
     pub manual: Vec<String>,
+    /// Vaults of the state whose store does not answer (a dark region): the apply keeps their
+    /// state and skips them; the first apply after they answer catches them up.
+    pub waiting: Vec<String>,
     pub drills: Vec<String>,
 }
 
@@ -50,6 +54,7 @@ pub async fn make(
     vault: &Vault,
     state_wanted: Option<&str>,
     failover_wanted: bool,
+    default_options: &BTreeMap<String, String>,
 ) -> Result<Plan, u8> {
     let url = vault.storage().url().to_string();
     let history = versions(vault).await?;
@@ -107,6 +112,7 @@ pub async fn make(
         .filter(|r| r.kind == "dr_drill")
         .map(|r| r.address.clone())
         .collect();
+    let waiting = unanswered_vaults(&resources, &url, default_options).await;
     Ok(Plan {
         vault: url,
         state_snapshot,
@@ -119,8 +125,48 @@ pub async fn make(
         failovers,
         edited,
         manual,
+        waiting,
         drills,
     })
+}
+
+/// The state's other vaults whose store does not answer, each with why. Only their config
+/// object is read (no key derivation); bounded by the storage timeouts, and a store found
+/// dark once is not waited for again in this process.
+async fn unanswered_vaults(
+    resources: &[Resource],
+    url: &str,
+    default_options: &BTreeMap<String, String>,
+) -> Vec<String> {
+    let here = location(url);
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut waiting = Vec::new();
+    for r in resources.iter().filter(|r| r.kind == "dr_backup_vault") {
+        let Some(id) = r.str("id") else { continue };
+        if location(id) == here {
+            continue;
+        }
+        let own: BTreeMap<String, String> = r.values["storage_options"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
+        let answer = match Storage::open_with_defaults(id, default_options, &own, &cwd, false) {
+            Ok(storage) => Vault::read_config(&storage).await.map(|_| ()),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Err(e) if e.kind == dr_vault::ErrorKind::Unreachable => waiting.push(format!(
+                "{} ({}) does not answer: {e}. The apply keeps its state and skips it; the first apply after it \
+                 answers again catches it up",
+                r.address,
+                location(id)
+            )),
+            _ => {}
+        }
+    }
+    waiting
 }
 
 fn read_config(dir: &Path) -> Files {
@@ -186,6 +232,13 @@ async fn pipeline_restore(
     Ok(Some(PipelineRestore { snapshot, sources }))
 }
 
+/// Where a vault URL or id points (see [`dr_vault::storage::location`]), relative paths
+/// resolved against the working directory; the text itself when it does not parse.
+fn location(url: &str) -> String {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    dr_vault::storage::location(url, &cwd).unwrap_or_else(|_| url.to_string())
+}
+
 /// A relative path that stays inside the module, normalised (`./pipeline` → `pipeline`).
 fn inside_module(path: &str) -> Option<PathBuf> {
     let mut out = PathBuf::new();
@@ -209,10 +262,15 @@ fn plan_failovers(
     let mut failovers = Vec::new();
     let mut edited = config.clone();
     let mut variables = Vec::new();
+    // Pairs name vaults by id (with storage options); the vault rebuilt from is named by the
+    // URL it was opened with: compared by where they point.
+    let here = location(url);
     for pair in resources.iter().filter(|r| r.kind == "dr_region_pair") {
-        let side = if pair.str("secondary_vault_id") == Some(url) {
+        let points_here =
+            |attr: &str| pair.str(attr).map(location).as_deref() == Some(here.as_str());
+        let side = if points_here("secondary_vault_id") {
             "secondary"
-        } else if pair.str("primary_vault_id") == Some(url) {
+        } else if points_here("primary_vault_id") {
             "primary"
         } else {
             continue;

@@ -175,7 +175,8 @@ struct Vaults {
 }
 
 impl Vaults {
-    /// Opens `url` with the vault resource's own storage options over --option's.
+    /// Opens `url` (a vault id, with its options as a query) with the vault resource's own
+    /// storage options over those, over --option's.
     async fn get(
         &mut self,
         url: &str,
@@ -184,14 +185,14 @@ impl Vaults {
         if let Some(v) = self.open.get(url) {
             return v.clone();
         }
-        let mut options = self.options.clone();
-        for (k, v) in own.and_then(|o| o.as_object()).into_iter().flatten() {
-            if let Some(v) = v.as_str() {
-                options.insert(k.clone(), v.to_string());
-            }
-        }
+        let own: BTreeMap<String, String> = own
+            .and_then(|o| o.as_object())
+            .into_iter()
+            .flatten()
+            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect();
         let cwd = std::env::current_dir().unwrap_or_default();
-        let opened = match Storage::open(url, &options, &cwd, false) {
+        let opened = match Storage::open_with_defaults(url, &self.options, &own, &cwd, false) {
             Ok(storage) => Vault::open(storage, &self.passphrase)
                 .await
                 .map(Arc::new)

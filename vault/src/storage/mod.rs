@@ -19,6 +19,16 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+mod options;
+mod reachability;
+
+pub use options::{
+    canonical, canonical_key, check_options, is_cloud_url, layer, split_vault_url, vault_id,
+    ALLOWED_OPTIONS, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_REQUEST_TIMEOUT,
+    DEFAULT_RETRY_TIMEOUT,
+};
+pub use reachability::{is_unreachable, REMEMBERED_FOR};
+
 /// An object being written in parts; see [`Storage::writer_for_new`].
 pub struct ObjectWriter {
     upload: object_store::WriteMultipart,
@@ -76,6 +86,9 @@ pub struct Storage {
     store: Arc<dyn ObjectStore>,
     prefix: ObjectPath,
     url: String,
+    /// The non-secret options it was opened with, under their canonical names: with `url`,
+    /// its id (see [`Storage::id`]).
+    options: BTreeMap<String, String>,
     /// Part size of objects written in parts (see [`Storage::writer_for_new`]).
     part_size: usize,
     /// The directory of a local vault (where interrupted writes leave staging files).
@@ -107,32 +120,56 @@ pub struct Listed {
 }
 
 impl Storage {
-    /// Opens the store a vault URL names: `file:///abs`, a plain path (relative paths are
-    /// resolved against `base_dir`), `memory://` (tests), `s3://bucket/prefix`,
-    /// `gs://bucket/prefix`, `az://container/prefix`. Local directories are created when
-    /// `create` is set.
+    /// Opens the store a vault URL or id names: `file:///abs`, a plain path (relative paths
+    /// are resolved against `base_dir`), `memory://` (tests), `s3://bucket/prefix`,
+    /// `gs://bucket/prefix`, `az://container/prefix`, each of the last three optionally with
+    /// storage options as a query (a vault id: see [`Storage::id`]). Local directories are
+    /// created when `create` is set.
     ///
-    /// `options` may hold only the non-secret keys of [`ALLOWED_OPTIONS`] (see
-    /// [`check_options`]): they come from Terraform configuration and command lines, which end
-    /// up in state files and shell histories. Credentials come from the environment.
+    /// `options` are layered over the ones the URL carries; both may hold only the non-secret
+    /// keys of [`ALLOWED_OPTIONS`] (see [`check_options`]): they come from Terraform
+    /// configuration and command lines, which end up in state files and shell histories.
+    /// Credentials come from the environment. Remote stores get bounded timeouts and a bounded
+    /// retry budget unless the options set them ([`DEFAULT_CONNECT_TIMEOUT`],
+    /// [`DEFAULT_REQUEST_TIMEOUT`], [`DEFAULT_MAX_RETRIES`], [`DEFAULT_RETRY_TIMEOUT`]).
     ///
     /// # Errors
-    /// `InvalidInput` for an unknown scheme, a key outside the allowlist or an option the
-    /// service rejects; `NotFound` for a missing local directory when not creating.
+    /// `InvalidInput` for an unknown scheme, a key outside the allowlist, a setting the URL
+    /// and `options` disagree on, or an option the service rejects; `NotFound` for a missing
+    /// local directory when not creating.
     pub fn open(
         url: &str,
         options: &BTreeMap<String, String>,
         base_dir: &Path,
         create: bool,
     ) -> Result<Storage> {
+        Storage::open_with_credentials(url, options, &BTreeMap::new(), base_dir, create)
+    }
+
+    /// Like [`Storage::open`], with `defaults` under the options the URL carries (which are
+    /// under `options`): for a program that holds vault ids and has default options of its
+    /// own, such as the provider block's or those given to a command reading Terraform state.
+    ///
+    /// # Errors
+    /// As [`Storage::open`].
+    pub fn open_with_defaults(
+        url: &str,
+        defaults: &BTreeMap<String, String>,
+        options: &BTreeMap<String, String>,
+        base_dir: &Path,
+        create: bool,
+    ) -> Result<Storage> {
+        check_options(defaults)?;
         check_options(options)?;
-        Storage::open_unchecked(url, options, base_dir, create)
+        let (bare, from_url) = split_vault_url(url)?;
+        let merged = layer(defaults, &from_url, options)?;
+        Storage::open(&bare, &merged, base_dir, create)
     }
 
     /// Like [`Storage::open`], with credentials held in memory added to the options: for a
     /// program that has them from a secret store rather than the environment, and for tests
     /// against emulators. Never feed it from configuration: that is what [`Storage::open`]
-    /// refuses.
+    /// refuses. The credentials never become part of the id.
     ///
     /// # Errors
     /// As [`Storage::open`].
@@ -144,24 +181,26 @@ impl Storage {
         create: bool,
     ) -> Result<Storage> {
         check_options(options)?;
-        let mut all = options.clone();
-        all.extend(credentials.iter().map(|(k, v)| (k.clone(), v.clone())));
-        Storage::open_unchecked(url, &all, base_dir, create)
+        let (url, from_url) = split_vault_url(url)?;
+        let options = layer(&BTreeMap::new(), &from_url, options)?;
+        let mut storage = Storage::open_unchecked(&url, &options, credentials, base_dir, create)?;
+        if storage.local_dir.is_none() && !url.starts_with("memory://") {
+            storage.options = options;
+        }
+        Ok(storage)
     }
 
     fn open_unchecked(
         url: &str,
         options: &BTreeMap<String, String>,
+        credentials: &BTreeMap<String, String>,
         base_dir: &Path,
         create: bool,
     ) -> Result<Storage> {
         if url.starts_with("memory://") {
             return Ok(Storage::memory());
         }
-        let cloud = ["s3://", "gs://", "az://", "azure://", "abfs://"]
-            .iter()
-            .any(|s| url.starts_with(s));
-        if !cloud {
+        if !is_cloud_url(url) {
             let path = local_path(url, base_dir)?;
             return Storage::local(&path, create);
         }
@@ -184,11 +223,17 @@ impl Storage {
             Error::new(ErrorKind::InvalidInput, format!("storage option {key:?} is not valid for {}: {e}", parsed.scheme()))
                 .hint("see the object_store configuration keys for this service (endpoint, region, allow_http, …)")
         };
+        let mut settings = options.clone();
+        let retry = options::retry_policy(&mut settings);
+        settings.extend(credentials.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let client = options::client_defaults();
         let store: Arc<dyn ObjectStore> = match parsed.scheme() {
             "s3" => {
-                let mut b =
-                    object_store::aws::AmazonS3Builder::from_env().with_bucket_name(&bucket);
-                for (k, v) in options {
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_bucket_name(&bucket)
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (k, v) in &settings {
                     let key = k.parse().map_err(|e| bad_option(k, e))?;
                     b = b.with_config(key, v);
                 }
@@ -199,8 +244,10 @@ impl Storage {
             }
             "gs" => {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_bucket_name(&bucket);
-                for (k, v) in options {
+                    .with_bucket_name(&bucket)
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (k, v) in &settings {
                     let key = k.parse().map_err(|e| bad_option(k, e))?;
                     b = b.with_config(key, v);
                 }
@@ -211,8 +258,10 @@ impl Storage {
             }
             _ => {
                 let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_container_name(&bucket);
-                for (k, v) in options {
+                    .with_container_name(&bucket)
+                    .with_client_options(client)
+                    .with_retry(retry);
+                for (k, v) in &settings {
                     let key = k.parse().map_err(|e| bad_option(k, e))?;
                     b = b.with_config(key, v);
                 }
@@ -222,10 +271,16 @@ impl Storage {
                 )
             }
         };
+        let root = format!("{}://{bucket}", parsed.scheme());
+        let store = Arc::new(reachability::Reachability::new(
+            store,
+            vault_id(&root, options),
+        ));
         Ok(Storage {
             store,
             prefix,
             url: url.trim_end_matches('/').to_string(),
+            options: options.clone(),
             part_size: REMOTE_PART_SIZE,
             local_dir: None,
         })
@@ -243,6 +298,7 @@ impl Storage {
             store,
             prefix: ObjectPath::default(),
             url: url.to_string(),
+            options: BTreeMap::new(),
             part_size: LOCAL_PART_SIZE,
             local_dir: None,
         }
@@ -274,6 +330,7 @@ impl Storage {
             store: Arc::new(fs),
             prefix: ObjectPath::default(),
             url: format!("file://{}", dir.display()),
+            options: BTreeMap::new(),
             part_size: LOCAL_PART_SIZE,
             local_dir: Some(dir.to_path_buf()),
         })
@@ -285,9 +342,21 @@ impl Storage {
         self.part_size * (PARTS_IN_FLIGHT + 1)
     }
 
-    /// The canonical URL of the vault root.
+    /// The canonical URL of the vault root, without options: what messages name.
     pub fn url(&self) -> &str {
         &self.url
+    }
+
+    /// The vault's id: its canonical URL with the non-secret options it was opened with as a
+    /// query (canonical names, sorted; none for local vaults). Opening the id alone reaches
+    /// the same store, in any process: what a region pair, a drill and `drctl rebuild` hold.
+    pub fn id(&self) -> String {
+        vault_id(&self.url, &self.options)
+    }
+
+    /// The non-secret options the store was opened with, under their canonical names.
+    pub fn options(&self) -> &BTreeMap<String, String> {
+        &self.options
     }
 
     fn path(&self, key: &str) -> ObjectPath {
@@ -634,6 +703,29 @@ impl Storage {
 }
 
 /// A local vault location from a `file://` URL or a plain path.
+/// Where a vault URL or id points: its id without options, a local path made absolute,
+/// without any I/O. Two spellings of one place (`vaults/a`, `file:///root/vaults/a`,
+/// `s3://b/p?region=x`, `s3://b/p/`) give the same location.
+///
+/// # Errors
+/// `InvalidInput` as [`Storage::open`] for a malformed URL.
+pub fn location(url: &str, base_dir: &Path) -> Result<String> {
+    let (bare, _) = split_vault_url(url)?;
+    if bare.starts_with("memory://") {
+        return Ok(bare);
+    }
+    if is_cloud_url(&bare) {
+        return Ok(bare.trim_end_matches('/').to_string());
+    }
+    let path = local_path(&bare, base_dir)?;
+    let shown = path.display().to_string();
+    let trimmed = shown.trim_end_matches('/');
+    Ok(format!(
+        "file://{}",
+        if trimmed.is_empty() { "/" } else { trimmed }
+    ))
+}
+
 fn local_path(url: &str, base_dir: &Path) -> Result<PathBuf> {
     let raw = match url.strip_prefix("file://") {
         Some(rest) if rest.starts_with('/') => rest,
@@ -735,106 +827,21 @@ async fn list_local(root: PathBuf, dir: String) -> Result<Vec<Listed>> {
     .map_err(|e| Error::new(ErrorKind::Io, format!("listing task failed: {e}")))?
 }
 
-/// The storage options a vault accepts: none of them is a secret, so they may sit in
-/// Terraform state, in a vault id and on a command line. The service prefixes `aws_`,
-/// `azure_storage_`, `azure_` and `google_` are accepted in front of each. Everything else
-/// (keys, tokens, passwords, the settings that say where credentials are fetched from) comes
-/// only from the environment (`AWS_*`, `GOOGLE_*`, `AZURE_*`).
-pub const ALLOWED_OPTIONS: &[&str] = &[
-    // where the service is
-    "region",
-    "default_region",
-    "endpoint",
-    "endpoint_url",
-    "base_url",
-    "account_name",
-    "use_emulator",
-    "use_fabric_endpoint",
-    "virtual_hosted_style_request",
-    "s3_express",
-    // how requests are made
-    "allow_http",
-    "unsigned_payload",
-    "checksum_algorithm",
-    "skip_signature",
-    "conditional_put",
-    "disable_tagging",
-    "request_payer",
-    "server_side_encryption",
-    "sse_kms_key_id",
-    "sse_bucket_key_enabled",
-    "user_agent",
-    "http1_only",
-    "http2_only",
-    "http2_keep_alive_interval",
-    "http2_keep_alive_timeout",
-    "http2_keep_alive_while_idle",
-    "randomize_addresses",
-    "proxy_url",
-    "proxy_excludes",
-    "proxy_ca_certificate",
-    // timeouts and connection pools
-    "connect_timeout",
-    "timeout",
-    "read_timeout",
-    "pool_idle_timeout",
-    "pool_max_idle_per_host",
-];
-
-/// Checks storage option keys against [`ALLOWED_OPTIONS`], and that a `proxy_url` holds no
-/// password. The one check the provider block, every resource and data source and `drctl -o`
-/// share (through [`Storage::open`], and before that at plan time).
-///
-/// # Errors
-/// `InvalidInput` naming the first key refused and saying where credentials come from.
-pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
-    for (key, value) in options {
-        let lower = key.to_ascii_lowercase();
-        let base = ["azure_storage_", "aws_", "azure_", "google_"]
-            .iter()
-            .find_map(|p| lower.strip_prefix(p))
-            .unwrap_or(&lower);
-        if !ALLOWED_OPTIONS.contains(&base) {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "storage option {key:?} is not allowed: options are stored in plain text \
-                     (Terraform state, vault ids, command lines), so only non-secret settings \
-                     are accepted"
-                ),
-            )
-            .hint(format!(
-                "credentials come from the environment (AWS_*, GOOGLE_*, AZURE_*); the options \
-                 allowed are: {}",
-                ALLOWED_OPTIONS.join(", ")
-            )));
-        }
-        // A URL can carry credentials of its own (`http://user:secret@host`, or a token as
-        // the user name): refused like any other credential.
-        if ["proxy_url", "endpoint", "endpoint_url", "base_url"].contains(&base) {
-            let has_credentials = url::Url::parse(value)
-                .map(|u| !u.username().is_empty() || u.password().is_some())
-                .unwrap_or(value.contains('@'));
-            if has_credentials {
-                return Err(Error::new(
-                    ErrorKind::InvalidInput,
-                    format!("storage option {key:?} holds credentials (a user name or password in the URL)"),
-                )
-                .hint("give the URL without them; credentials come from the environment (AWS_*, GOOGLE_*, AZURE_*, HTTPS_PROXY)"));
-            }
-        }
-    }
-    Ok(())
-}
-
 fn storage_error(object: &str, action: &str, e: object_store::Error) -> Error {
     let kind = match e {
         object_store::Error::NotFound { .. } => ErrorKind::NotFound,
         object_store::Error::AlreadyExists { .. } => ErrorKind::AlreadyExists,
+        _ if is_unreachable(&e) => ErrorKind::Unreachable,
         _ => ErrorKind::Storage,
     };
     let mut err = Error::new(kind, format!("cannot {action} {object}"));
-    if is_disk_full(&e) {
+    if kind == ErrorKind::Unreachable {
+        err = err.hint(
+            "the store did not answer (connection refused or timed out): check the endpoint \
+             and the network; storage options connect_timeout, timeout, max_retries and \
+             retry_timeout bound how long each request waits",
+        );
+    } else if is_disk_full(&e) {
         err = err.hint(
             "the disk holding the vault is full: free space and run the command again; \
              nothing was committed",
