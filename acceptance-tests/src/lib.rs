@@ -358,9 +358,18 @@ impl TfDir {
     /// # Panics
     /// When terraform cannot be started.
     pub fn run(&self, args: &[&str]) -> TfOutput {
+        self.run_in(self.dir.path(), args)
+    }
+
+    /// Like [`TfDir::run`], in another directory (a rebuilt module), with this one's
+    /// environment.
+    ///
+    /// # Panics
+    /// When terraform cannot be started.
+    pub fn run_in(&self, dir: &Path, args: &[&str]) -> TfOutput {
         let mut cmd = Command::new(terraform_bin());
         cmd.args(args)
-            .current_dir(self.dir.path())
+            .current_dir(dir)
             .stdin(Stdio::null())
             .env("TF_IN_AUTOMATION", "1")
             .env("CHECKPOINT_DISABLE", "1")
@@ -446,6 +455,37 @@ impl TfDir {
             "plan does not match /{pattern}/:\n{out}"
         );
         out
+    }
+
+    /// `drctl` (the suite's build) with `args`, run in `cwd` with this module's environment
+    /// (passphrase, credentials, test switches). The Terraform it runs (`rebuild --apply`,
+    /// `state push --dir`) installs providers from this module's mirror.
+    ///
+    /// # Panics
+    /// When drctl cannot be started.
+    pub fn drctl(&self, cwd: &Path, args: &[&str]) -> Output {
+        let cli_config = self.dir.path().join(".terraformrc-mirror");
+        if !cli_config.exists() {
+            let text = format!(
+                "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n  }}\n}}\n",
+                self.mirror.display()
+            );
+            std::fs::write(&cli_config, text).expect("write the CLI config");
+        }
+        let mut cmd = Command::new(drctl_bin());
+        cmd.args(args)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .env("TERRAFORM", terraform_bin())
+            .env("TF_CLI_CONFIG_FILE", &cli_config)
+            .env("CHECKPOINT_DISABLE", "1")
+            .env("TF_IN_AUTOMATION", "1")
+            .env_remove("DR_VAULT")
+            .env_remove("TF_LOG");
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("start drctl")
     }
 
     /// `terraform show -json` of the state.

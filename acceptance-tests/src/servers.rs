@@ -195,3 +195,148 @@ url, key, name = sys.argv[1:4]
 conn = f'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={key};BlobEndpoint={url};'
 BlobServiceClient.from_connection_string(conn).create_container(name)
 ";
+
+/// A PostgreSQL server on a loopback port with a data directory of its own, for Terraform's
+/// `pg` backend. PostgreSQL refuses to run as root: when the tests run as root, its commands
+/// run as the `postgres` system user (`runuser`), and the directory is handed to that user.
+pub struct Postgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl Postgres {
+    /// Initialises a fresh cluster and starts it.
+    ///
+    /// # Panics
+    /// When PostgreSQL is not installed or does not start.
+    pub fn start() -> Postgres {
+        let bin = std::env::var_os("DR_PG_BIN")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+                    .ok()?
+                    .flatten()
+                    .map(|e| e.path().join("bin"))
+                    .filter(|b| b.join("initdb").is_file())
+                    .collect();
+                found.sort();
+                found.pop()
+            })
+            .expect("PostgreSQL's initdb not found.\nhint: install postgresql, or set DR_PG_BIN to the directory holding initdb");
+        let dir = tempfile::Builder::new().prefix("dr-pg-").tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let pg = Postgres { bin, dir, port };
+        pg.init_and_start();
+        pg
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// A command of PostgreSQL's, as the user that may run it.
+    fn command(&self, program: &str) -> Command {
+        let path = self.bin.join(program);
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+        if root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(path);
+            c
+        } else {
+            Command::new(path)
+        }
+    }
+
+    fn run(&self, mut command: Command, what: &str) {
+        let out = command
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+        assert!(
+            out.status.success(),
+            "{what} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn init_and_start(&self) {
+        let _ = Command::new("chown")
+            .args(["-R", "postgres:"])
+            .arg(self.dir.path())
+            .stderr(Stdio::null())
+            .status();
+        let mut init = self.command("initdb");
+        init.args(["-A", "trust", "-U", "postgres", "-D"])
+            .arg(self.data());
+        self.run(init, "initdb");
+        let mut start = self.command("pg_ctl");
+        start
+            .args(["-w", "-D"])
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.dir.path().join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1",
+                self.port,
+                self.dir.path().display()
+            ))
+            .arg("start");
+        self.run(start, "pg_ctl start");
+    }
+
+    fn stop(&self) {
+        let mut stop = self.command("pg_ctl");
+        stop.args(["-w", "-m", "immediate", "-D"])
+            .arg(self.data())
+            .arg("stop")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        let _ = stop.status();
+    }
+
+    /// Creates a database.
+    pub fn create_database(&self, name: &str) {
+        let mut create = self.command("createdb");
+        create.args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            name,
+        ]);
+        self.run(create, "createdb");
+    }
+
+    /// The disaster: the server and every database in it are gone; a fresh, empty server
+    /// starts on the same port.
+    pub fn lose_everything_and_start_fresh(&self) {
+        self.stop();
+        std::fs::remove_dir_all(self.data()).unwrap();
+        self.init_and_start();
+    }
+
+    /// The `pg` backend's `conn_str` for a database.
+    pub fn conn_str(&self, database: &str) -> String {
+        format!(
+            "postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable",
+            self.port
+        )
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

@@ -13,7 +13,7 @@ use acceptance_tests::servers::{
     azurite_account_url, azurite_server, create_bucket, create_container, moto_server,
     LoopbackServer, AZURITE_ACCOUNT, AZURITE_KEY,
 };
-use acceptance_tests::{num, ProviderBuild, TfDir};
+use acceptance_tests::{num, output_text, ProviderBuild, TfDir};
 use std::time::{Duration, Instant};
 
 const PASSPHRASE: &str = "cloud-passphrase-7f2e";
@@ -315,4 +315,44 @@ fn a_killed_primary_region_fails_over_within_two_minutes() {
 #[test]
 fn a_frozen_primary_region_fails_over_within_two_minutes_and_catches_up_after() {
     outage(Dark::Frozen);
+}
+
+#[test]
+fn a_rebuild_with_the_primary_region_dark_applies_everything_else() {
+    let (mut eu, us) = (moto_server(), moto_server());
+    let tf = module();
+    tf.config(&config(
+        &s3_place(&eu, "dr-eu", "eu-west-1"),
+        &s3_place(&us, "dr-us", "us-east-1"),
+    ));
+    tf.init();
+    tf.apply();
+    let standby = tf.values("dr_backup_vault.secondary")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let pushed = tf.drctl(tf.path(), &["state", "push", &standby, "--dir", "."]);
+    assert!(pushed.status.success(), "{}", output_text(&pushed));
+
+    eu.kill();
+    let site = tempfile::tempdir().unwrap();
+    let started = Instant::now();
+    let out = tf.drctl(
+        site.path(),
+        &[
+            "rebuild", "--vault", &standby, "--into", "rebuilt", "--apply",
+        ],
+    );
+    let text = output_text(&out);
+    assert!(out.status.success(), "{text}");
+    eprintln!(
+        "rebuild with the primary region dark: {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        text.contains("waiting for its region: dr_backup_vault.primary (s3://dr-eu/pipelines) does not answer"),
+        "{text}"
+    );
+    assert!(text.contains("dr_drill.standby: passed"), "{text}");
+    assert!(text.contains("Vault Unreachable"), "{text}");
 }

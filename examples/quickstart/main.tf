@@ -33,6 +33,11 @@ resource "dr_backup_vault" "primary" {
   region = "eu-west-1"
   url    = var.primary_vault_url
 
+  # A demo: `terraform destroy` (and `terraform test`) may delete these throw-away vaults with
+  # their snapshots. A real module leaves this false, so that destroying the resource refuses
+  # while the vault holds snapshots.
+  force_destroy = true
+
   source {
     name = "pipeline"
     path = "${path.module}/pipeline"
@@ -51,6 +56,8 @@ resource "dr_backup_vault" "secondary" {
   name   = "pipelines-us"
   region = "us-east-1"
   url    = var.secondary_vault_url
+
+  force_destroy = true # a demo vault; see the primary
 }
 
 resource "dr_region_pair" "pipelines" {
