@@ -457,13 +457,12 @@ impl TfDir {
         out
     }
 
-    /// `drctl` (the suite's build) with `args`, run in `cwd` with this module's environment
-    /// (passphrase, credentials, test switches). The Terraform it runs (`rebuild --apply`,
-    /// `state push --dir`) installs providers from this module's mirror.
+    /// A Terraform CLI configuration that installs providers from this module's mirror, as a
+    /// registry stand-in for `terraform init` without `-plugin-dir` (what users type).
     ///
     /// # Panics
-    /// When drctl cannot be started.
-    pub fn drctl(&self, cwd: &Path, args: &[&str]) -> Output {
+    /// When it cannot be written.
+    pub fn mirror_cli_config(&self) -> PathBuf {
         let cli_config = self.dir.path().join(".terraformrc-mirror");
         if !cli_config.exists() {
             let text = format!(
@@ -472,6 +471,22 @@ impl TfDir {
             );
             std::fs::write(&cli_config, text).expect("write the CLI config");
         }
+        cli_config
+    }
+
+    /// The environment every later command gets (see [`TfDir::set_env`]).
+    pub fn env(&self) -> &[(String, String)] {
+        &self.env
+    }
+
+    /// `drctl` (the suite's build) with `args`, run in `cwd` with this module's environment
+    /// (passphrase, credentials, test switches). The Terraform it runs (`rebuild --apply`,
+    /// `state push --dir`) installs providers from this module's mirror.
+    ///
+    /// # Panics
+    /// When drctl cannot be started.
+    pub fn drctl(&self, cwd: &Path, args: &[&str]) -> Output {
+        let cli_config = self.mirror_cli_config();
         let mut cmd = Command::new(drctl_bin());
         cmd.args(args)
             .current_dir(cwd)

@@ -144,6 +144,76 @@ fn an_existing_vault_is_refused_with_the_import_command_and_import_plans_empty()
 }
 
 #[test]
+fn after_the_state_is_lost_import_by_id_or_by_url_never_replaces_and_plans_empty() {
+    let tf = module();
+    let config = format!(
+        r#"{}
+resource "dr_backup_vault" "standby" {{
+  name   = "standby"
+  region = "us-east-1"
+  url    = "./vaults/standby/"
+}}
+"#,
+        vault_config(BASIC)
+    );
+    tf.config(&config);
+    tf.init();
+    tf.apply();
+    let id = tf.values("dr_backup_vault.primary")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(id.starts_with("file:///"), "{id}");
+    let standby_id = tf.values("dr_backup_vault.standby")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    // By the canonical id `terraform state show` prints, while the configuration spells a
+    // relative path: the vault's recorded settings give the spelling back.
+    for address in ["dr_backup_vault.primary", "dr_backup_vault.standby"] {
+        tf.ok(&["state", "rm", "-no-color", address]);
+    }
+    tf.ok(&["import", "-no-color", "dr_backup_vault.primary", &id]);
+    tf.ok(&[
+        "import",
+        "-no-color",
+        "dr_backup_vault.standby",
+        &standby_id,
+    ]);
+    tf.assert_plan_empty();
+    assert_eq!(
+        tf.values("dr_backup_vault.primary")["url"],
+        "vaults/primary"
+    );
+
+    // By the URL as written: a standby (no source) too, with no one-time digest update.
+    for address in ["dr_backup_vault.primary", "dr_backup_vault.standby"] {
+        tf.ok(&["state", "rm", "-no-color", address]);
+    }
+    tf.ok(&[
+        "import",
+        "-no-color",
+        "dr_backup_vault.primary",
+        "vaults/primary",
+    ]);
+    tf.ok(&[
+        "import",
+        "-no-color",
+        "dr_backup_vault.standby",
+        "./vaults/standby/",
+    ]);
+    tf.assert_plan_empty();
+
+    // Another spelling of the same place in the configuration is an update of url in
+    // place, never a replacement (which, with force_destroy, would delete the snapshots).
+    tf.config(&config.replace("url    = \"vaults/primary\"", &format!("url    = \"{id}\"")));
+    let plan = tf.assert_plan_changes(r"dr_backup_vault.primary will be updated in-place");
+    assert!(!plan.flat().contains("forces replacement"), "{plan}");
+    tf.apply();
+}
+
+#[test]
 fn a_vault_deleted_outside_terraform_plans_to_be_created_again() {
     let tf = module();
     tf.config(&vault_config(BASIC));

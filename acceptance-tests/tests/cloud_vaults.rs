@@ -267,6 +267,21 @@ fn outage(dark: Dark) {
         "the dark vault keeps its state"
     );
 
+    // `drctl status` does not stall either: the dark vault is out of policy, by name.
+    let started = Instant::now();
+    let status = tf.drctl(tf.path(), &["status", "--dir", "."]);
+    let said = output_text(&status);
+    assert_eq!(status.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("dr_backup_vault.primary: cannot open the vault"),
+        "{said}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
+
     // The next plan, with the primary still dark: no error and no change, only warnings.
     let started = Instant::now();
     let plan = tf.run(&[
@@ -355,4 +370,104 @@ fn a_rebuild_with_the_primary_region_dark_applies_everything_else() {
     );
     assert!(text.contains("dr_drill.standby: passed"), "{text}");
     assert!(text.contains("Vault Unreachable"), "{text}");
+}
+
+/// One vault at `place`, with `extra` settings.
+fn single_vault(place: &Place) -> String {
+    format!(
+        r#"
+terraform {{
+  required_providers {{
+    dr = {{ source = "registry.terraform.io/dr-project/dr" }}
+  }}
+}}
+resource "dr_backup_vault" "primary" {{
+  name            = "primary"
+  region          = "eu-west-1"
+  url             = "{}"
+  storage_options = {}
+  source {{
+    name = "pipeline"
+    path = "pipeline"
+  }}
+}}
+"#,
+        place.url, place.options
+    )
+}
+
+/// Runs an apply that must fail within `limit`, with `pattern` in its output, leaving the
+/// state empty.
+fn refused_quickly(tf: &TfDir, pattern: &str, limit: Duration) {
+    let started = Instant::now();
+    tf.fails_with(&["apply", "-no-color", "-auto-approve"], pattern);
+    assert!(started.elapsed() < limit, "took {:?}", started.elapsed());
+    let listed = tf.run(&["state", "list"]);
+    assert!(listed.stdout.trim().is_empty(), "state written: {listed}");
+}
+
+#[test]
+fn wrong_endpoints_buckets_and_credentials_are_clear_errors_on_the_url_in_seconds() {
+    let eu = moto_server();
+    let mut tf = module();
+
+    // An endpoint where nothing listens.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    tf.config(&single_vault(&Place {
+        url: "s3://dr-eu/pipelines".into(),
+        options: format!(
+            r#"{{ endpoint = "http://{dead}", region = "eu-west-1", allow_http = "true" }}"#
+        ),
+    }));
+    tf.init();
+    refused_quickly(
+        &tf,
+        r#"Error: Vault Unreachable.*with dr_backup_vault\.primary.*url.*cannot \w+ s3://dr-eu/pipelines.*storage options connect_timeout, timeout"#,
+        Duration::from_secs(40),
+    );
+
+    // A bucket that does not exist.
+    tf.config(&single_vault(&Place {
+        url: "s3://no-such-bucket/pipelines".into(),
+        options: format!(
+            r#"{{ endpoint = "{}", region = "eu-west-1", allow_http = "true" }}"#,
+            eu.endpoint()
+        ),
+    }));
+    refused_quickly(
+        &tf,
+        r"Error: Cannot Create Vault.*s3://no-such-bucket/pipelines.*bucket or container does not exist",
+        Duration::from_secs(20),
+    );
+
+    // No credentials in the environment.
+    let place = s3_place(&eu, "dr-eu", "eu-west-1");
+    tf.config(&single_vault(&place));
+    tf.remove_env("AWS_ACCESS_KEY_ID");
+    tf.remove_env("AWS_SECRET_ACCESS_KEY");
+    refused_quickly(
+        &tf,
+        r"Error: .*s3://dr-eu/pipelines.*credentials",
+        Duration::from_secs(40),
+    );
+}
+
+#[test]
+fn a_wrong_azure_key_is_a_clear_error_naming_the_credentials() {
+    let azure = azurite_server();
+    let mut tf = module();
+    tf.set_env(
+        "AZURE_STORAGE_ACCOUNT_KEY",
+        "d3Jvbmcta2V5LXdyb25nLWtleS13cm9uZy1rZXktd3Jvbmcta2V5LXdyb25nLWtleQ==",
+    );
+    tf.config(&single_vault(&azure_place(&azure, "dr-standby")));
+    tf.init();
+    refused_quickly(
+        &tf,
+        r"Error: Cannot Create Vault.*az://dr-standby/pipelines.*credentials in the environment",
+        Duration::from_secs(30),
+    );
 }

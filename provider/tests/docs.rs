@@ -1,4 +1,5 @@
-//! `docs/index.md` is rendered from the provider's schema and `examples/provider/provider.tf`.
+//! `docs/index.md` is rendered from the provider's schema, `examples/provider/provider.tf` and
+//! `examples/provider/storage.md`.
 //! This test fails when the committed page is stale; `UPDATE_DOCS=1 cargo test -p
 //! terraform-provider-dr --test docs` rewrites it.
 
@@ -10,12 +11,13 @@ use tfplugin::Provider;
 fn provider_docs_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let example = std::fs::read_to_string(root.join("examples/provider/provider.tf")).unwrap();
+    let storage = std::fs::read_to_string(root.join("examples/provider/storage.md")).unwrap();
     let schema = DrProvider::default().schema();
     let page = format!(
         "---\npage_title: \"dr Provider\"\ndescription: |-\n  {desc}\n---\n\n# dr Provider\n\n{desc}\n\n\
          Every secret (the passphrase, cloud credentials) stays out of the Terraform state: the passphrase is marked \
          sensitive and falls back to `DR_PASSPHRASE`; credentials come only from the environment.\n\n\
-         ## Example Usage\n\n```terraform\n{example}```\n\n{schema}\n\
+         ## Example Usage\n\n```terraform\n{example}```\n\n{storage}{schema}\n\
          <!-- Generated from the provider schema by provider/tests/docs.rs; do not edit by hand. -->\n",
         desc = schema.block.description,
         schema = tfplugin::docs::schema_markdown(&schema.block),

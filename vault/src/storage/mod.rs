@@ -835,7 +835,19 @@ fn storage_error(object: &str, action: &str, e: object_store::Error) -> Error {
         _ => ErrorKind::Storage,
     };
     let mut err = Error::new(kind, format!("cannot {action} {object}"));
-    if kind == ErrorKind::Unreachable {
+    if reachability::is_credentials_lookup(&e) {
+        err = err.hint(
+            "no credentials were found in the environment, and the instance metadata service the \
+             AWS client then asks did not answer: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
+             (or AWS_PROFILE, or a web identity) where Terraform or drctl runs",
+        );
+    } else if is_missing_bucket(&e) {
+        err = err.hint(
+            "the bucket or container does not exist: create it first (vaults are created inside \
+             an existing bucket or container, never the bucket itself), or check the URL and the \
+             endpoint and region options",
+        );
+    } else if kind == ErrorKind::Unreachable {
         err = err.hint(
             "the store did not answer (connection refused or timed out): check the endpoint \
              and the network; storage options connect_timeout, timeout, max_retries and \
@@ -850,6 +862,22 @@ fn storage_error(object: &str, action: &str, e: object_store::Error) -> Error {
         err = err.hint("check the storage options and the credentials in the environment (AWS_*, GOOGLE_*, AZURE_*)");
     }
     err.with_source(e)
+}
+
+/// Whether the service said the bucket or container itself does not exist.
+fn is_missing_bucket(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if ["NoSuchBucket", "ContainerNotFound", "bucket does not exist"]
+            .iter()
+            .any(|s| text.contains(s))
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 /// Whether an error, anywhere down its source chain, is ENOSPC from the local file system.

@@ -45,8 +45,13 @@ impl std::fmt::Display for NotAnswering {
 impl std::error::Error for NotAnswering {}
 
 /// Whether an error, anywhere down its source chain, says the store did not answer at all.
+/// A credentials service that did not answer (the instance metadata endpoint an AWS client
+/// asks when the environment holds no keys) is not the store: that is missing credentials.
 pub fn is_unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
     use object_store::client::{HttpError, HttpErrorKind};
+    if is_credentials_lookup(e) {
+        return false;
+    }
     let mut cause = Some(e);
     while let Some(c) = cause {
         if c.is::<NotAnswering>() {
@@ -57,6 +62,19 @@ pub fn is_unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
                 http.kind(),
                 HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
             );
+        }
+        cause = c.source();
+    }
+    false
+}
+
+/// Whether an error came from looking credentials up (the instance metadata service) rather
+/// than from the store itself.
+pub fn is_credentials_lookup(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.to_string().contains("169.254.169.254") {
+            return true;
         }
         cause = c.source();
     }
