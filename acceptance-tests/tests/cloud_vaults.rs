@@ -471,3 +471,63 @@ fn a_wrong_azure_key_is_a_clear_error_naming_the_credentials() {
         Duration::from_secs(30),
     );
 }
+
+#[test]
+fn state_from_before_ids_carried_options_is_upgraded_without_replacing_anything() {
+    let (eu, us) = (moto_server(), moto_server());
+    let tf = module();
+    tf.config(&config(
+        &s3_place(&eu, "dr-eu", "eu-west-1"),
+        &s3_place(&us, "dr-us", "us-east-1"),
+    ));
+    tf.init();
+    tf.apply();
+
+    // Rewrite the state as an earlier release wrote it: bare URLs as ids, schema version 0.
+    let path = tf.path().join("terraform.tfstate");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let bare = |id: &serde_json::Value| {
+        serde_json::Value::String(id.as_str().unwrap().split('?').next().unwrap().to_string())
+    };
+    for resource in state["resources"].as_array_mut().unwrap() {
+        let kind = resource["type"].as_str().unwrap().to_string();
+        let instance = &mut resource["instances"][0];
+        let attributes = &mut instance["attributes"];
+        match kind.as_str() {
+            "dr_backup_vault" => {
+                instance["schema_version"] = 0.into();
+                let attributes = &mut instance["attributes"];
+                attributes["id"] = bare(&attributes["id"]);
+            }
+            "dr_region_pair" => {
+                for attr in ["primary_vault_id", "secondary_vault_id"] {
+                    attributes[attr] = bare(&attributes[attr]);
+                }
+                attributes["id"] =
+                    format!("prod@{}", attributes["primary_vault_id"].as_str().unwrap()).into();
+            }
+            "dr_drill" => attributes["vault_id"] = bare(&attributes["vault_id"]),
+            _ => {}
+        }
+    }
+    std::fs::write(&path, serde_json::to_string_pretty(&state).unwrap()).unwrap();
+
+    // The upgrade gives the vaults their ids back; the pair and the drill follow in place.
+    let plan = tf.assert_plan_changes(r"dr_region_pair\.prod will be updated in-place");
+    assert!(!plan.flat().contains("must be replaced"), "{plan}");
+    assert!(
+        !plan.flat().contains("dr_backup_vault.primary will be"),
+        "{plan}"
+    );
+    tf.apply();
+    let pair = tf.values("dr_region_pair.prod");
+    assert!(
+        pair["primary_vault_id"]
+            .as_str()
+            .unwrap()
+            .contains("endpoint="),
+        "{pair}"
+    );
+    assert_eq!(tf.values("dr_drill.standby")["status"], "passed");
+}

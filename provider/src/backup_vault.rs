@@ -6,8 +6,8 @@
 //! `terraform import` of a vault whose state was lost plans empty.
 
 use crate::vaults::{
-    duration_attr, engine_diagnostic, is_unreachable, location, map_value, string_list, string_map,
-    time_value, unreachable_warning, Vaults,
+    duration_attr, engine_diagnostic, is_unreachable, map_value, same_place, string_list,
+    string_map, time_value, unreachable_warning, Vaults,
 };
 use dr_vault::{
     ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Retention, SourceSpec, Vault,
@@ -189,7 +189,7 @@ fn url_path() -> AttributePath {
 /// the same place another way): only that replaces the vault.
 fn url_moved(prior: &Value, config: &Value) -> bool {
     match (prior.attr("url").as_str(), config.attr("url").as_str()) {
-        (Some(was), Some(now)) => location(was) != location(now),
+        (Some(was), Some(now)) => !same_place(was, now),
         _ => !config.attr("url").is_null(),
     }
 }
@@ -307,6 +307,33 @@ impl BackupVault {
         Ok(())
     }
 
+    /// The id an update will have. It carries the storage options: when they change, so does
+    /// the id, and a pair or drill naming the vault plans that change with it. When it cannot
+    /// be worked out now (the provider block or the options not known yet) but may change, it
+    /// is left to apply.
+    fn plan_id(&self, plan: &mut Plan<'_>) {
+        let config = plan.config;
+        let computed = config
+            .attr("url")
+            .as_str()
+            .filter(|_| config.attr("storage_options").is_wholly_known())
+            .and_then(|url| {
+                let options = string_map(config.attr("storage_options"));
+                self.vaults.storage(url, &options, false, &url_path()).ok()
+            })
+            .map(|storage| storage.id());
+        let prior = &plan.prior.value;
+        let may_change = ["url", "storage_options"]
+            .iter()
+            .any(|a| config.attr(a) != prior.attr(a))
+            || self.vaults.config().is_err();
+        match computed {
+            Some(id) => plan.planned.set_attr("id", Value::string(id)),
+            None if may_change => plan.planned.set_attr("id", Value::Unknown),
+            None => {}
+        }
+    }
+
     /// Builds a full state for an existing vault: its recorded settings when the provider
     /// created it, else what its config and latest snapshot say.
     async fn state_of_existing(&self, url: &str, vault: &Vault) -> Result<Value, dr_vault::Error> {
@@ -360,7 +387,7 @@ impl BackupVault {
         // import id: importing by id then plans no change of url.
         let recorded = state.attr("url").as_str().map(str::to_string);
         let url = match recorded {
-            Some(r) if location(&r) == location(url) => r,
+            Some(r) if same_place(&r, url) => r,
             _ => dr_vault::storage::split_vault_url(url)
                 .map_or_else(|_| url.to_string(), |(bare, _)| bare),
         };
@@ -445,6 +472,9 @@ impl Resource for BackupVault {
         if !plan.requires_replace.is_empty() {
             return;
         }
+        if !plan.is_create() {
+            self.plan_id(plan);
+        }
         if self.vaults.config().is_err() {
             return; // provider block unknown during this plan
         }
@@ -458,15 +488,6 @@ impl Resource for BackupVault {
             // Whether a vault already exists there is checked by create, not here: during a
             // replacement the old vault at the same url is still present at plan time.
             return;
-        }
-        // The id carries the storage options: when they change, so does the id, and a pair
-        // or drill naming the vault plans that change with it.
-        if let Some(url) = url.as_deref() {
-            if plan.config.attr("storage_options").is_wholly_known() {
-                if let Ok(storage) = self.vaults.storage(url, &options, false, &url_path()) {
-                    plan.planned.set_attr("id", Value::string(storage.id()));
-                }
-            }
         }
         let prior = &plan.prior.value;
         let (was, now) = (retention(prior).lock_for, retention(plan.config).lock_for);

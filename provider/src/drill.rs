@@ -5,7 +5,7 @@
 //! report is also written into the vault, so drill history survives the Terraform state.
 
 use crate::backup_vault::duration_validator;
-use crate::vaults::{duration_attr, format_time, parse_time, string_list, Vaults};
+use crate::vaults::{duration_attr, format_time, parse_time, same_place, string_list, Vaults};
 use dr_vault::{format::EntryKind, NoProgress, Vault};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -493,6 +493,29 @@ impl Drill {
     }
 }
 
+/// Whether the drill points at another vault or pair. The same vault or pair under a new id
+/// (its storage options changed, or state from before ids carried them) is not a change: the
+/// drill would restore the same data.
+fn target_changed(planned: &Value, prior: &Value) -> bool {
+    let differs = |attr: &str, same: &dyn Fn(&str, &str) -> bool| match (
+        planned.attr(attr).as_str(),
+        prior.attr(attr).as_str(),
+    ) {
+        (Some(a), Some(b)) => !same(a, b),
+        _ => planned.attr(attr) != prior.attr(attr),
+    };
+    differs("vault_id", &same_place)
+        || differs(
+            "region_pair_id",
+            &|a, b| match (a.split_once('@'), b.split_once('@')) {
+                (Some((name_a, vault_a)), Some((name_b, vault_b))) => {
+                    name_a == name_b && same_place(vault_a, vault_b)
+                }
+                _ => a == b,
+            },
+        )
+}
+
 /// Makes sure `work_dir` is a directory of this user's that nobody else can write to: the
 /// default lies in the shared temp directory, where anyone could have made it first and then
 /// swap the private directory a drill restores into for one of their own.
@@ -565,20 +588,20 @@ impl Resource for Drill {
             return;
         }
         let prior = &plan.prior.value;
-        let config_changed = [
-            "vault_id",
-            "snapshot_id",
-            "region_pair_id",
-            "rpo",
-            "rto",
-            "verify_command",
-            "verify_timeout",
-            "restore_dir",
-            "max_age",
-            "triggers",
-        ]
-        .iter()
-        .any(|a| plan.planned.attr(a) != prior.attr(a));
+        let config_changed = target_changed(&plan.planned, prior)
+            || [
+                "snapshot_id",
+                "region_pair_id",
+                "rpo",
+                "rto",
+                "verify_command",
+                "verify_timeout",
+                "restore_dir",
+                "max_age",
+                "triggers",
+            ]
+            .iter()
+            .any(|a| plan.planned.attr(a) != prior.attr(a));
         let stale = match (
             duration_attr(&plan.planned, "max_age"),
             prior.attr("finished_at").as_str().and_then(parse_time),

@@ -6,7 +6,7 @@
 
 use crate::backup_vault::{duration_validator, name_validator};
 use crate::vaults::{
-    duration_attr, engine_diagnostic, format_time, is_unreachable, location, parse_time,
+    duration_attr, engine_diagnostic, format_time, is_unreachable, parse_time, same_place,
     unreachable_warning, Vaults,
 };
 use dr_vault::{NoProgress, Vault};
@@ -205,12 +205,19 @@ impl RegionPair {
             }
         };
         let primary_is_standby = active_attr == "secondary_vault_id";
+        // The plan promised a standby in sync: one that stopped answering since cannot keep
+        // that promise, and saying so beats a state that contradicts the plan.
+        let promised_in_sync = state.attr("in_sync").as_bool() == Some(true);
         let mut standby_dark = false;
         let standby = match self.open(state, standby_attr).await {
             Ok(v) => v,
+            Err(d) if is_unreachable(&d) && promised_in_sync => {
+                diags.push(d.at(AttributePath::attr(standby_attr)));
+                return;
+            }
             // A failover must succeed with the old active side unreachable, not only gone;
             // and a standby whose region is dark is caught up once it answers again.
-            Err(d) if is_unreachable(&d) || primary_is_standby => {
+            Err(d) if is_unreachable(&d) => {
                 standby_dark = true;
                 diags.push(unreachable_warning(
                     &d,
@@ -219,6 +226,15 @@ impl RegionPair {
                          catches it up from the active side."
                     ),
                 ));
+                None
+            }
+            // Answering, but not usable (refused credentials, a server error): in a failover,
+            // the old active side is as good as gone.
+            Err(d) if primary_is_standby => {
+                diags.warning(
+                    "Primary Unavailable",
+                    format!("{} Failing over without it.", d.detail),
+                );
                 None
             }
             Err(d) => {
@@ -401,18 +417,26 @@ impl Resource for RegionPair {
     }
 
     async fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-        if plan.planned.is_null() || self.vaults.config().is_err() {
+        if plan.planned.is_null() {
             return;
         }
         let config = plan.config;
+        // The id follows the primary's id, which changes with its storage options.
+        let id = match (
+            config.attr("name").as_str(),
+            config.attr("primary_vault_id").as_str(),
+        ) {
+            (Some(name), Some(p)) => Value::string(format!("{name}@{p}")),
+            _ => Value::Unknown,
+        };
+        plan.planned.set_attr("id", id);
+        if self.vaults.config().is_err() {
+            return;
+        }
         if let (Some(p), Some(s)) = (
             config.attr("primary_vault_id").as_str(),
             config.attr("secondary_vault_id").as_str(),
         ) {
-            if let Some(name) = config.attr("name").as_str() {
-                plan.planned
-                    .set_attr("id", Value::string(format!("{name}@{p}")));
-            }
             // Regions come from the vaults' plain configs: no passphrase needed to check them.
             let region = |url: &str| {
                 let storage = self
@@ -445,9 +469,12 @@ impl Resource for RegionPair {
         if !plan.is_create() {
             for attr in ["primary_vault_id", "secondary_vault_id"] {
                 let (was, now) = (plan.prior.value.attr(attr), config.attr(attr));
+                // Not known yet (the vault is being created or replaced, or its id changes
+                // with its options): an update in place records the pair in whatever vault it
+                // turns out to be and replicates to it; replacing the pair adds nothing.
                 let moved = match (was.as_str(), now.as_str()) {
-                    (Some(was), Some(now)) => location(was) != location(now),
-                    _ => true,
+                    (Some(was), Some(now)) => !same_place(was, now),
+                    _ => false,
                 };
                 if moved {
                     plan.requires_replace.push(AttributePath::attr(attr));
@@ -503,8 +530,7 @@ impl Resource for RegionPair {
             plan.planned.set_attr("last_replicated_at", Value::Unknown);
             if failover || standby_dark {
                 plan.planned.set_attr("in_sync", Value::Unknown);
-            }
-            if standby_dark {
+                // Known only once apply has seen whether the other side answers.
                 plan.planned
                     .set_attr("replication_lag_seconds", Value::Unknown);
             }

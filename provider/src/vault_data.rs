@@ -29,7 +29,10 @@ impl DataSource for VaultData {
                     .description("The vault's URL: a path (relative to the root module), `file://…`, `s3://…`, `gs://…` or `az://…`."),
                 Attribute::optional("storage_options", Type::map(Type::String))
                     .description("Object-store options, merged over the provider's."),
-                Attribute::computed("id", Type::String).description("The canonical absolute URL."),
+                Attribute::computed("id", Type::String).description(
+                    "The vault's id: its canonical absolute URL, with its storage options as a query for object stores \
+                     (what `dr_backup_vault.id` holds, for a pair or drill).",
+                ),
                 Attribute::computed("name", Type::String).description("The vault's name."),
                 Attribute::computed("region", Type::String).description("The vault's region label."),
                 Attribute::computed("created_at", Type::String).description("When it was created (RFC 3339, UTC)."),
@@ -70,7 +73,7 @@ impl DataSource for VaultData {
         };
         let c = vault.config();
 
-        out.set_attr("id", Value::string(vault.storage().url()));
+        out.set_attr("id", Value::string(vault.storage().id()));
         out.set_attr("name", Value::string(&c.name));
         out.set_attr("region", Value::string(&c.region));
         out.set_attr("created_at", time_value(&c.created_at));

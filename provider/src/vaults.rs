@@ -193,10 +193,10 @@ pub fn root_module_dir() -> std::path::PathBuf {
     std::env::current_dir().unwrap_or_else(|_| Path::new(".").to_path_buf())
 }
 
-/// Where a vault URL or id points, for comparing two spellings (see
-/// [`dr_vault::storage::location`]); the text itself when it does not parse.
-pub fn location(url: &str) -> String {
-    dr_vault::storage::location(url, &root_module_dir()).unwrap_or_else(|_| url.to_string())
+/// Whether two vault URLs or ids name the same vault, however spelled (see
+/// [`dr_vault::storage::same_place`]).
+pub fn same_place(a: &str, b: &str) -> bool {
+    dr_vault::storage::same_place(a, b, &root_module_dir())
 }
 
 /// The summary of every diagnostic about a store that did not answer. Refresh turns those

@@ -449,3 +449,39 @@ fn a_vault_id_carries_its_options_and_opens_the_same_store() {
         format!("file://{}", dir.path().join("v").display())
     );
 }
+
+#[test]
+fn two_spellings_of_one_vault_are_the_same_place_and_two_endpoints_are_not() {
+    use dr_vault::storage::same_place;
+    let base = std::path::Path::new("/root/module");
+    assert!(same_place(
+        "vaults/a",
+        "file:///root/module/vaults/a/",
+        base
+    ));
+    assert!(same_place("./vaults/a", "vaults/a", base));
+    assert!(!same_place("vaults/a", "vaults/b", base));
+    assert!(same_place(
+        "s3://b/p",
+        "s3://b/p/?region=x&timeout=60s",
+        base
+    ));
+    // An id from before ids carried options says nothing about the endpoint: it matches.
+    assert!(same_place(
+        "s3://b/p",
+        "s3://b/p?endpoint=http://minio-a:9000",
+        base
+    ));
+    // The same bucket name behind two endpoints (or Azure accounts) is two vaults.
+    assert!(!same_place(
+        "s3://b/p?endpoint=http://minio-a:9000",
+        "s3://b/p?endpoint=http://minio-b:9000",
+        base
+    ));
+    assert!(!same_place(
+        "az://c/p?account_name=one",
+        "az://c/p?account_name=two",
+        base
+    ));
+    assert!(!same_place("s3://b/p", "gs://b/p", base));
+}

@@ -103,7 +103,7 @@ pub async fn make(
 
     let pipeline = pipeline_restore(vault, &resources, &url, &mut manual).await?;
     let (failovers, edited) = if failover_wanted {
-        plan_failovers(&resources, &url, &config, &mut manual)
+        plan_failovers(&resources, &vault.storage().id(), &config, &mut manual)
     } else {
         (Vec::new(), Files::new())
     };
@@ -112,7 +112,7 @@ pub async fn make(
         .filter(|r| r.kind == "dr_drill")
         .map(|r| r.address.clone())
         .collect();
-    let waiting = unanswered_vaults(&resources, &url, default_options).await;
+    let waiting = unanswered_vaults(&resources, &vault.storage().id(), default_options).await;
     Ok(Plan {
         vault: url,
         state_snapshot,
@@ -135,15 +135,14 @@ pub async fn make(
 /// dark once is not waited for again in this process.
 async fn unanswered_vaults(
     resources: &[Resource],
-    url: &str,
+    here: &str,
     default_options: &BTreeMap<String, String>,
 ) -> Vec<String> {
-    let here = location(url);
     let cwd = std::env::current_dir().unwrap_or_default();
     let mut waiting = Vec::new();
     for r in resources.iter().filter(|r| r.kind == "dr_backup_vault") {
         let Some(id) = r.str("id") else { continue };
-        if location(id) == here {
+        if same_place(id, here) {
             continue;
         }
         let own: BTreeMap<String, String> = r.values["storage_options"]
@@ -232,8 +231,14 @@ async fn pipeline_restore(
     Ok(Some(PipelineRestore { snapshot, sources }))
 }
 
-/// Where a vault URL or id points (see [`dr_vault::storage::location`]), relative paths
-/// resolved against the working directory; the text itself when it does not parse.
+/// Whether two vault URLs or ids name the same vault (see [`dr_vault::storage::same_place`]),
+/// relative paths resolved against the working directory.
+fn same_place(a: &str, b: &str) -> bool {
+    let cwd = std::env::current_dir().unwrap_or_default();
+    dr_vault::storage::same_place(a, b, &cwd)
+}
+
+/// Where a vault URL or id points, for messages.
 fn location(url: &str) -> String {
     let cwd = std::env::current_dir().unwrap_or_default();
     dr_vault::storage::location(url, &cwd).unwrap_or_else(|_| url.to_string())
@@ -255,19 +260,17 @@ fn inside_module(path: &str) -> Option<PathBuf> {
 /// For every pair with this vault on one side: set `active` to that side.
 fn plan_failovers(
     resources: &[Resource],
-    url: &str,
+    here: &str,
     config: &Files,
     manual: &mut Vec<String>,
 ) -> (Vec<Failover>, Files) {
     let mut failovers = Vec::new();
     let mut edited = config.clone();
     let mut variables = Vec::new();
-    // Pairs name vaults by id (with storage options); the vault rebuilt from is named by the
-    // URL it was opened with: compared by where they point.
-    let here = location(url);
+    // Pairs name vaults by id; the vault rebuilt from by the URL or id it was opened with:
+    // compared by where they point.
     for pair in resources.iter().filter(|r| r.kind == "dr_region_pair") {
-        let points_here =
-            |attr: &str| pair.str(attr).map(location).as_deref() == Some(here.as_str());
+        let points_here = |attr: &str| pair.str(attr).is_some_and(|id| same_place(id, here));
         let side = if points_here("secondary_vault_id") {
             "secondary"
         } else if points_here("primary_vault_id") {

@@ -226,12 +226,10 @@ impl Storage {
         let mut settings = options.clone();
         let retry = options::retry_policy(&mut settings);
         settings.extend(credentials.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let client = options::client_defaults();
         let store: Arc<dyn ObjectStore> = match parsed.scheme() {
             "s3" => {
                 let mut b = object_store::aws::AmazonS3Builder::from_env()
                     .with_bucket_name(&bucket)
-                    .with_client_options(client)
                     .with_retry(retry);
                 for (k, v) in &settings {
                     let key = k.parse().map_err(|e| bad_option(k, e))?;
@@ -245,7 +243,6 @@ impl Storage {
             "gs" => {
                 let mut b = object_store::gcp::GoogleCloudStorageBuilder::from_env()
                     .with_bucket_name(&bucket)
-                    .with_client_options(client)
                     .with_retry(retry);
                 for (k, v) in &settings {
                     let key = k.parse().map_err(|e| bad_option(k, e))?;
@@ -259,7 +256,6 @@ impl Storage {
             _ => {
                 let mut b = object_store::azure::MicrosoftAzureBuilder::from_env()
                     .with_container_name(&bucket)
-                    .with_client_options(client)
                     .with_retry(retry);
                 for (k, v) in &settings {
                     let key = k.parse().map_err(|e| bad_option(k, e))?;
@@ -724,6 +720,29 @@ pub fn location(url: &str, base_dir: &Path) -> Result<String> {
         "file://{}",
         if trimmed.is_empty() { "/" } else { trimmed }
     ))
+}
+
+/// The options that say which store a URL is in (two MinIO endpoints, two Azure accounts can
+/// hold the same bucket name): part of where a vault is, unlike timeouts or encryption.
+const IDENTITY_OPTIONS: &[&str] = &["endpoint", "account_name"];
+
+/// Whether two vault URLs or ids name the same vault: the same [`location`], and the same
+/// endpoint and account where both say which (an id from before ids carried options says
+/// nothing, and matches). Unparsable text matches only itself.
+pub fn same_place(a: &str, b: &str, base_dir: &Path) -> bool {
+    let (Ok(la), Ok(lb)) = (location(a, base_dir), location(b, base_dir)) else {
+        return a == b;
+    };
+    let (Ok((_, oa)), Ok((_, ob))) = (split_vault_url(a), split_vault_url(b)) else {
+        return a == b;
+    };
+    la == lb
+        && IDENTITY_OPTIONS
+            .iter()
+            .all(|k| match (oa.get(*k), ob.get(*k)) {
+                (Some(x), Some(y)) => x.trim_end_matches('/') == y.trim_end_matches('/'),
+                _ => true,
+            })
 }
 
 fn local_path(url: &str, base_dir: &Path) -> Result<PathBuf> {

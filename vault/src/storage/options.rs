@@ -60,6 +60,10 @@ pub const ALLOWED_OPTIONS: &[&str] = &[
     "pool_max_idle_per_host",
 ];
 
+// The two client timeouts are object_store's own defaults (a test checks they still are):
+// set through its builders' `from_env`, so settings from the environment (AWS_ALLOW_HTTP,
+// AWS_PROXY_URL, …) are kept; options override both.
+
 /// Default time to set up a connection: a dark endpoint that drops packets fails in seconds.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time for one request, from connecting to the last byte: a 5 MiB part at 170 KiB/s.
@@ -97,13 +101,14 @@ pub fn check_options(options: &BTreeMap<String, String>) -> Result<()> {
         // A URL can carry credentials of its own (`http://user:secret@host`, or a token as
         // the user name): refused like any other credential.
         if ["proxy_url", "endpoint", "endpoint_url", "base_url"].contains(&base.as_str()) {
+            // A query can carry a token too (an Azure SAS `?sig=…`); endpoints never need one.
             let has_credentials = url::Url::parse(value)
-                .map(|u| !u.username().is_empty() || u.password().is_some())
-                .unwrap_or(value.contains('@'));
+                .map(|u| !u.username().is_empty() || u.password().is_some() || u.query().is_some())
+                .unwrap_or(value.contains('@') || value.contains('?'));
             if has_credentials {
                 return Err(Error::new(
                     ErrorKind::InvalidInput,
-                    format!("storage option {key:?} holds credentials (a user name or password in the URL)"),
+                    format!("storage option {key:?} may hold credentials (a user name, a password or a query in the URL)"),
                 )
                 .hint("give the URL without them; credentials come from the environment (AWS_*, GOOGLE_*, AZURE_*, HTTPS_PROXY)"));
             }
@@ -189,7 +194,10 @@ pub fn split_vault_url(url: &str) -> Result<(String, BTreeMap<String, String>)> 
         let Some((key, value)) = part.split_once('=') else {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("vault URL {url:?}: {part:?} in its query is not KEY=VALUE"),
+                format!(
+                    "a part of the vault URL's query is not KEY=VALUE (in {})",
+                    base_of(url)
+                ),
             )
             .hint("write storage options as s3://BUCKET/PREFIX?region=eu-west-1&endpoint=…"));
         };
@@ -201,13 +209,21 @@ pub fn split_vault_url(url: &str) -> Result<(String, BTreeMap<String, String>)> 
         if raw.get(&name).is_some_and(|earlier| earlier != &value) {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
-                format!("vault URL {url:?} sets {name:?} twice with different values"),
+                format!(
+                    "the vault URL's query sets {name:?} twice with different values (in {})",
+                    base_of(url)
+                ),
             )
             .hint("give each storage option once"));
         }
         raw.insert(name, value);
     }
     Ok((base.to_string(), raw))
+}
+
+/// A vault URL without its query, for messages: the query may hold what is refused there.
+fn base_of(url: &str) -> &str {
+    url.split_once('?').map_or(url, |(base, _)| base)
 }
 
 /// The options a vault is opened with: `defaults` (the provider's, or none) under the ones its
@@ -297,13 +313,6 @@ pub(crate) fn retry_policy(options: &mut BTreeMap<String, String>) -> object_sto
     }
 }
 
-/// The client settings every remote store starts from; the options override them.
-pub(crate) fn client_defaults() -> object_store::ClientOptions {
-    object_store::ClientOptions::new()
-        .with_connect_timeout(DEFAULT_CONNECT_TIMEOUT)
-        .with_timeout(DEFAULT_REQUEST_TIMEOUT)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,13 +394,33 @@ mod tests {
             "s3://b/p?region",
             "s3://b/p?region=a&aws_region=b",
             "s3://b/p?endpoint=http://user:pw@host",
+            "s3://b/p?endpoint=https://acct.blob.core.windows.net/?sig=secret",
+            "s3://b/p?endpoint=http://user:pw@host&region",
             "s3://b/p?max_retries=many",
             "s3://b/p?retry_timeout=soon",
         ] {
             let e = split_vault_url(bad).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidInput, "{bad}");
-            assert!(!e.to_string().contains("pw@"), "{e}");
+            assert!(
+                !e.to_string().contains("pw@") && !e.to_string().contains("sig="),
+                "{e}"
+            );
         }
+    }
+
+    #[test]
+    fn the_documented_client_timeouts_are_object_stores_defaults() {
+        use object_store::{ClientConfigKey, ClientOptions};
+        let defaults = ClientOptions::default();
+        let shown = |d: Duration| humantime::format_duration(d).to_string();
+        assert_eq!(
+            defaults.get_config_value(&ClientConfigKey::Timeout),
+            Some(shown(DEFAULT_REQUEST_TIMEOUT))
+        );
+        assert_eq!(
+            defaults.get_config_value(&ClientConfigKey::ConnectTimeout),
+            Some(shown(DEFAULT_CONNECT_TIMEOUT))
+        );
     }
 
     #[test]

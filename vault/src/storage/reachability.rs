@@ -44,28 +44,51 @@ impl std::fmt::Display for NotAnswering {
 
 impl std::error::Error for NotAnswering {}
 
-/// Whether an error, anywhere down its source chain, says the store did not answer at all.
-/// A credentials service that did not answer (the instance metadata endpoint an AWS client
-/// asks when the environment holds no keys) is not the store: that is missing credentials.
+/// Whether an error, anywhere down its source chain, says the store did not answer at all:
+/// no connection (refused, reset, timed out), or a request that timed out or broke off. A
+/// credentials service that did not answer (the metadata endpoints an AWS client asks when
+/// the environment holds no keys) is not the store: that is missing credentials.
 pub fn is_unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
+    unanswered_kind(e).is_some()
+}
+
+/// Whether a request that failed so proves the store dark for the rest of the process: no
+/// connection at all, from any request; a timeout only from a read (GET, HEAD, LIST), whose
+/// answer is small or streamed. An upload that timed out may only have met a slow link, and
+/// marking its store would make the writer's lock release fail too.
+fn proves_dark(e: &object_store::Error, read: bool) -> bool {
+    use object_store::client::HttpErrorKind;
+    match unanswered_kind(e) {
+        Some(HttpErrorKind::Connect) => true,
+        Some(_) => read,
+        None => false,
+    }
+}
+
+/// The kind of a connection-level failure in `e`'s source chain, if it is one.
+fn unanswered_kind(
+    e: &(dyn std::error::Error + 'static),
+) -> Option<object_store::client::HttpErrorKind> {
     use object_store::client::{HttpError, HttpErrorKind};
     if is_credentials_lookup(e) {
-        return false;
+        return None;
     }
     let mut cause = Some(e);
     while let Some(c) = cause {
         if c.is::<NotAnswering>() {
-            return true;
+            return Some(HttpErrorKind::Connect);
         }
         if let Some(http) = c.downcast_ref::<HttpError>() {
+            let kind = http.kind();
             return matches!(
-                http.kind(),
+                kind,
                 HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
-            );
+            )
+            .then_some(kind);
         }
         cause = c.source();
     }
-    false
+    None
 }
 
 /// Whether an error came from looking credentials up (the instance metadata service) rather
@@ -73,7 +96,9 @@ pub fn is_unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
 pub fn is_credentials_lookup(e: &(dyn std::error::Error + 'static)) -> bool {
     let mut cause = Some(e);
     while let Some(c) = cause {
-        if c.to_string().contains("169.254.169.254") {
+        let text = c.to_string();
+        // EC2 instance metadata, ECS task credentials.
+        if text.contains("169.254.169.254") || text.contains("169.254.170.2") {
             return true;
         }
         cause = c.source();
@@ -119,14 +144,14 @@ impl Reachability {
         })
     }
 
-    fn observe<T>(&self, result: &object_store::Result<T>) {
-        observe(&self.name, result);
+    fn observe<T>(&self, result: &object_store::Result<T>, read: bool) {
+        observe(&self.name, result, read);
     }
 }
 
-fn observe<T>(name: &str, result: &object_store::Result<T>) {
+fn observe<T>(name: &str, result: &object_store::Result<T>, read: bool) {
     if let Err(e) = result {
-        if is_unreachable(e) {
+        if proves_dark(e, read) {
             let mut marks = marks().lock().unwrap_or_else(|p| p.into_inner());
             marks
                 .entry(name.to_string())
@@ -151,7 +176,7 @@ impl ObjectStore for Reachability {
     ) -> object_store::Result<PutResult> {
         self.check()?;
         let result = self.inner.put_opts(location, payload, opts).await;
-        self.observe(&result);
+        self.observe(&result, false);
         result
     }
 
@@ -162,7 +187,7 @@ impl ObjectStore for Reachability {
     ) -> object_store::Result<Box<dyn MultipartUpload>> {
         self.check()?;
         let result = self.inner.put_multipart_opts(location, opts).await;
-        self.observe(&result);
+        self.observe(&result, false);
         result
     }
 
@@ -173,7 +198,7 @@ impl ObjectStore for Reachability {
     ) -> object_store::Result<GetResult> {
         self.check()?;
         let result = self.inner.get_opts(location, options).await;
-        self.observe(&result);
+        self.observe(&result, true);
         result
     }
 
@@ -184,7 +209,7 @@ impl ObjectStore for Reachability {
     ) -> object_store::Result<Vec<bytes::Bytes>> {
         self.check()?;
         let result = self.inner.get_ranges(location, ranges).await;
-        self.observe(&result);
+        self.observe(&result, true);
         result
     }
 
@@ -198,7 +223,7 @@ impl ObjectStore for Reachability {
         let name = self.name.clone();
         self.inner
             .delete_stream(locations)
-            .inspect(move |r| observe(&name, r))
+            .inspect(move |r| observe(&name, r, false))
             .boxed()
     }
 
@@ -209,7 +234,7 @@ impl ObjectStore for Reachability {
         let name = self.name.clone();
         self.inner
             .list(prefix)
-            .inspect(move |r| observe(&name, r))
+            .inspect(move |r| observe(&name, r, true))
             .boxed()
     }
 
@@ -224,14 +249,14 @@ impl ObjectStore for Reachability {
         let name = self.name.clone();
         self.inner
             .list_with_offset(prefix, offset)
-            .inspect(move |r| observe(&name, r))
+            .inspect(move |r| observe(&name, r, true))
             .boxed()
     }
 
     async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
         self.check()?;
         let result = self.inner.list_with_delimiter(prefix).await;
-        self.observe(&result);
+        self.observe(&result, true);
         result
     }
 
@@ -243,7 +268,7 @@ impl ObjectStore for Reachability {
     ) -> object_store::Result<()> {
         self.check()?;
         let result = self.inner.copy_opts(from, to, options).await;
-        self.observe(&result);
+        self.observe(&result, false);
         result
     }
 
@@ -255,7 +280,7 @@ impl ObjectStore for Reachability {
     ) -> object_store::Result<()> {
         self.check()?;
         let result = self.inner.rename_opts(from, to, options).await;
-        self.observe(&result);
+        self.observe(&result, false);
         result
     }
 }
