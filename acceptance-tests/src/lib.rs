@@ -204,6 +204,19 @@ pub fn drctl_stdout(dir: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&drctl_ok(dir, args).stdout).into_owned()
 }
 
+/// The total time `drctl rebuild --apply` reports ("rebuilt in 12.3s from …").
+///
+/// # Panics
+/// When the output holds no such line.
+pub fn rebuild_seconds(output: &str) -> f64 {
+    output
+        .lines()
+        .find_map(|l| l.strip_prefix("rebuilt in "))
+        .and_then(|rest| rest.split('s').next())
+        .and_then(|n| n.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no total time in:\n{output}"))
+}
+
 /// The ids of the snapshots of `vault` (a path below `dir`), oldest first.
 pub fn snapshot_ids(dir: &Path, vault: &str) -> Vec<String> {
     let list: serde_json::Value = serde_json::from_str(&drctl_stdout(

@@ -122,12 +122,7 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
         out_text.contains("dr_drill.restore_pipeline: passed"),
         "{out_text}"
     );
-    let seconds = out_text
-        .lines()
-        .find_map(|l| l.strip_prefix("rebuilt in "))
-        .and_then(|rest| rest.split('s').next())
-        .and_then(|n| n.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no total time in:\n{out_text}"));
+    let seconds = acceptance_tests::rebuild_seconds(&out_text);
     eprintln!("measured rebuild time (drctl rebuild --apply): {seconds:.1}s");
 
     // What came back: the pipeline bit for bit, the configuration failed over and still

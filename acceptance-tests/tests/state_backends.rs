@@ -64,12 +64,7 @@ fn state_in_postgres_is_rebuilt_into_a_fresh_server_from_the_standby_vault() {
         "the state goes through the backend:\n{text}"
     );
     assert!(text.contains("dr_drill.restore_pipeline: passed"), "{text}");
-    let seconds = text
-        .lines()
-        .find_map(|l| l.strip_prefix("rebuilt in "))
-        .and_then(|rest| rest.split('s').next())
-        .and_then(|n| n.parse::<f64>().ok())
-        .unwrap_or_else(|| panic!("no total time in:\n{text}"));
+    let seconds = acceptance_tests::rebuild_seconds(&text);
     eprintln!("measured rebuild time into PostgreSQL (drctl rebuild --apply): {seconds:.1}s");
 
     let new = site.path().join("new");

@@ -4,6 +4,7 @@
 //! and their attributes, which both forms carry.
 
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 /// The terraform binary drctl runs: $TERRAFORM, else `terraform` on PATH.
 pub fn terraform_bin() -> String {
@@ -26,6 +27,21 @@ impl Resource {
     pub fn str(&self, attr: &str) -> Option<&str> {
         self.values.get(attr).and_then(Value::as_str)
     }
+
+    /// A `map(string)` attribute (such as `storage_options`); null or absent gives an empty map.
+    pub fn string_map(&self, attr: &str) -> BTreeMap<String, String> {
+        string_map(&self.values[attr])
+    }
+}
+
+/// A JSON object of strings as a map; anything else gives an empty map.
+pub fn string_map(value: &Value) -> BTreeMap<String, String> {
+    value
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+        .collect()
 }
 
 /// Reads the resources from the JSON of a state; the error says what was expected.

@@ -145,12 +145,7 @@ async fn unanswered_vaults(
         if same_place(id, here) {
             continue;
         }
-        let own: BTreeMap<String, String> = r.values["storage_options"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-            .collect();
+        let own = r.string_map("storage_options");
         let answer = match Storage::open_with_defaults(id, default_options, &own, &cwd, false) {
             Ok(storage) => Vault::read_config(&storage).await.map(|_| ()),
             Err(e) => Err(e),

@@ -185,12 +185,7 @@ impl Vaults {
         if let Some(v) = self.open.get(url) {
             return v.clone();
         }
-        let own: BTreeMap<String, String> = own
-            .and_then(|o| o.as_object())
-            .into_iter()
-            .flatten()
-            .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-            .collect();
+        let own = own.map(crate::tfstate::string_map).unwrap_or_default();
         let cwd = std::env::current_dir().unwrap_or_default();
         let opened = match Storage::open_with_defaults(url, &self.options, &own, &cwd, false) {
             Ok(storage) => Vault::open(storage, &self.passphrase)

@@ -883,34 +883,31 @@ fn storage_error(object: &str, action: &str, e: object_store::Error) -> Error {
     err.with_source(e)
 }
 
+/// An error and every error down its source chain, outermost first (what the unstable
+/// `Error::sources` will give).
+pub(crate) fn causes<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+    std::iter::successors(Some(e), |c| c.source())
+}
+
 /// Whether the service said the bucket or container itself does not exist.
 fn is_missing_bucket(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
+    causes(e).any(|c| {
         let text = c.to_string();
-        if ["NoSuchBucket", "ContainerNotFound", "bucket does not exist"]
+        ["NoSuchBucket", "ContainerNotFound", "bucket does not exist"]
             .iter()
             .any(|s| text.contains(s))
-        {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
+    })
 }
 
 /// Whether an error, anywhere down its source chain, is ENOSPC from the local file system.
 fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if let Some(io) = c.downcast_ref::<std::io::Error>() {
-            if io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28) {
-                return true;
-            }
-        }
-        cause = c.source();
-    }
-    false
+    causes(e).any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| {
+            io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28)
+        })
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! with an error (403, 404, 500) is reachable and never marked. The mark fades after
 //! [`REMEMBERED_FOR`], so a long-lived program tries again.
 
+use super::causes;
 use async_trait::async_trait;
 use futures_util::stream::{BoxStream, StreamExt as _};
 use object_store::path::Path;
@@ -73,37 +74,30 @@ fn unanswered_kind(
     if is_credentials_lookup(e) {
         return None;
     }
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if c.is::<NotAnswering>() {
-            return Some(HttpErrorKind::Connect);
-        }
-        if let Some(http) = c.downcast_ref::<HttpError>() {
-            let kind = http.kind();
-            return matches!(
+    // The first error down the chain that says anything about the connection decides.
+    causes(e)
+        .find_map(|c| {
+            if c.is::<NotAnswering>() {
+                return Some(HttpErrorKind::Connect);
+            }
+            c.downcast_ref::<HttpError>().map(HttpError::kind)
+        })
+        .filter(|kind| {
+            matches!(
                 kind,
                 HttpErrorKind::Connect | HttpErrorKind::Timeout | HttpErrorKind::Interrupted
             )
-            .then_some(kind);
-        }
-        cause = c.source();
-    }
-    None
+        })
 }
 
 /// Whether an error came from looking credentials up (the instance metadata service) rather
 /// than from the store itself.
 pub fn is_credentials_lookup(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
+    causes(e).any(|c| {
         let text = c.to_string();
         // EC2 instance metadata, ECS task credentials.
-        if text.contains("169.254.169.254") || text.contains("169.254.170.2") {
-            return true;
-        }
-        cause = c.source();
-    }
-    false
+        text.contains("169.254.169.254") || text.contains("169.254.170.2")
+    })
 }
 
 /// Stores marked unreachable in this process: the store's name → when, and the first error.
