@@ -6,17 +6,57 @@
 //! `terraform import` of a vault whose state was lost plans empty.
 
 use crate::vaults::{
-    duration_attr, engine_diagnostic, is_unreachable, map_value, same_place, string_list,
-    string_map, time_value, unreachable_warning, Vaults,
+    duration, engine_diagnostic, is_unreachable, same_place, storage_options_validator, time_attr,
+    unreachable_warning, Vaults,
 };
 use dr_vault::{
     ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Retention, SourceSpec, Vault,
 };
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tfplugin::{
-    async_trait, validators, Attribute, AttributePath, Block, Diagnostic, Diagnostics, NestedBlock,
-    Nesting, Plan, Resource, Schema, State, Type, Value,
+    async_trait, validators, Attr, AttrKind, Attribute, AttributePath, Block, Diagnostic,
+    Diagnostics, Model, NestedBlock, Nesting, Number, Plan, Resource, Schema, State, Type, Value,
 };
+
+tfplugin::model! {
+    /// A `dr_backup_vault` as configured, planned or stored.
+    struct VaultModel {
+        name: Attr<String>,
+        region: Attr<String>,
+        url: Attr<String>,
+        storage_options: Attr<BTreeMap<String, String>>,
+        force_destroy: Attr<bool>,
+        labels: Attr<BTreeMap<String, String>>,
+        id: Attr<String>,
+        created_at: Attr<String>,
+        source_digest: Attr<String>,
+        latest_snapshot_id: Attr<String>,
+        latest_snapshot_at: Attr<String>,
+        snapshot_count: Attr<u64>,
+        stored_bytes: Attr<u64>,
+        retention: Attr<RetentionModel>,
+        source: Attr<Vec<SourceModel>>,
+    }
+}
+
+tfplugin::model! {
+    struct RetentionModel {
+        // A number, not a u64: validation, not decoding, tells the user about -1 or 1.5.
+        keep_last: Attr<Number>,
+        keep_within: Attr<String>,
+        lock_for: Attr<String>,
+    }
+}
+
+tfplugin::model! {
+    struct SourceModel {
+        name: Attr<String>,
+        path: Attr<String>,
+        include: Attr<Vec<String>>,
+        exclude: Attr<Vec<String>>,
+    }
+}
 
 /// Version 1: `id` carries the vault's storage options (see [`upgrade_id`]).
 const SCHEMA_VERSION: i64 = 1;
@@ -62,15 +102,18 @@ fn schema() -> Schema {
             .requires_replace()
             .validator(validators::matches("[a-z0-9-]{1,63}", "a region label such as \"eu-west-1\""))
             .description("A region label, e.g. `eu-west-1`; region pairs require different regions."),
-        // Replaced only when the url points elsewhere, not for another spelling of the same
-        // place (see modify_plan): an import by id must not plan to delete the vault.
+        // Not for another spelling of the same place: an import by id must not plan to delete
+        // the vault.
         Attribute::required("url", Type::String)
+            .requires_replace_if("when it points at another place", url_moved)
             .description(
                 "Where the vault lives: a plain path (relative to the root module), `file://…`, \
                  `s3://bucket/prefix`, `gs://bucket/prefix` or `az://container/prefix`. Pointing it elsewhere \
                  replaces the vault; another spelling of the same place is an update in place.",
             ),
-        Attribute::optional("storage_options", Type::map(Type::String)).description(
+        Attribute::optional("storage_options", Type::map(Type::String))
+            .validator(storage_options_validator())
+            .description(
             "Object-store options for this vault, merged over the provider's. Credentials come from the environment.",
         ),
         Attribute::optional("force_destroy", Type::Bool).default(false).description(
@@ -88,16 +131,24 @@ fn schema() -> Schema {
         Attribute::computed("created_at", Type::String)
             .use_state_for_unknown()
             .description("When the vault was created (RFC 3339, UTC)."),
-        Attribute::computed("source_digest", Type::String).description(
+        // What apply may change is left open by modify_plan: the snapshot fields when a
+        // snapshot is due, the counts when retention runs; they keep their values otherwise.
+        Attribute::computed("source_digest", Type::String)
+            .use_state_for_unknown()
+            .description(
             "Digest of every source's content. A plan shows the new digest when a source changed; apply then takes a snapshot.",
         ),
         Attribute::computed("latest_snapshot_id", Type::String)
+            .use_state_for_unknown()
             .description("The newest snapshot's id."),
         Attribute::computed("latest_snapshot_at", Type::String)
+            .use_state_for_unknown()
             .description("When the newest snapshot was taken (RFC 3339, UTC)."),
         Attribute::computed("snapshot_count", Type::Number)
+            .use_state_for_unknown()
             .description("How many snapshots the vault holds."),
         Attribute::computed("stored_bytes", Type::Number)
+            .use_state_for_unknown()
             .description("Bytes the vault's data takes in storage (compressed, encrypted, deduplicated)."),
     ];
     let blocks = vec![
@@ -149,35 +200,49 @@ fn schema() -> Schema {
 }
 
 /// The sources as the engine wants them; `None` while any part is unknown.
-fn source_specs(value: &Value) -> Option<Vec<SourceSpec>> {
-    let sources = value.attr("source");
-    if !sources.is_wholly_known() {
-        return None;
-    }
-    Some(
-        sources
-            .elements()
-            .iter()
-            .map(|s| SourceSpec {
-                name: s.attr("name").as_str().unwrap_or_default().to_string(),
-                path: s.attr("path").as_str().unwrap_or_default().into(),
-                include: string_list(s.attr("include")),
-                exclude: string_list(s.attr("exclude")),
+fn source_specs(model: &VaultModel) -> Option<Vec<SourceSpec>> {
+    let sources = match &model.source {
+        Attr::Unknown => return None,
+        other => other.or_default(),
+    };
+    sources
+        .iter()
+        .map(|s| {
+            let known = s.name.is_known()
+                && s.path.is_known()
+                && !s.include.is_unknown()
+                && !s.exclude.is_unknown();
+            known.then(|| SourceSpec {
+                name: s.name.or_default(),
+                path: s.path.or_default().into(),
+                include: s.include.or_default(),
+                exclude: s.exclude.or_default(),
             })
-            .collect(),
-    )
+        })
+        .collect()
 }
 
-fn retention(value: &Value) -> Retention {
-    let r = value.attr("retention");
+fn retention(model: &VaultModel) -> Retention {
+    let r = model.retention.or_default();
     Retention {
         keep_last: r
-            .attr("keep_last")
-            .as_number()
-            .and_then(|n| n.to_u64())
+            .keep_last
+            .get()
+            .and_then(Number::to_u64)
             .map(|n| n as usize),
-        keep_within: duration_attr(r, "keep_within"),
-        lock_for: duration_attr(r, "lock_for"),
+        keep_within: duration(&r.keep_within, "keep_within"),
+        lock_for: duration(&r.lock_for, "lock_for"),
+    }
+}
+
+impl VaultModel {
+    /// Plans a snapshot: the new digest when known, and the facts it changes left to apply.
+    fn plan_snapshot(&mut self, digest: Option<String>) {
+        self.source_digest = digest.map_or(Attr::Unknown, Attr::Known);
+        self.latest_snapshot_id = Attr::Unknown;
+        self.latest_snapshot_at = Attr::Unknown;
+        self.snapshot_count = Attr::Unknown;
+        self.stored_bytes = Attr::Unknown;
     }
 }
 
@@ -185,12 +250,12 @@ fn url_path() -> AttributePath {
     AttributePath::attr("url")
 }
 
-/// Whether the configuration's url points somewhere else than the state's (not merely spells
-/// the same place another way): only that replaces the vault.
-fn url_moved(prior: &Value, config: &Value) -> bool {
-    match (prior.attr("url").as_str(), config.attr("url").as_str()) {
+/// Whether a new url points somewhere else than the prior one (not merely spells the same
+/// place another way): only that replaces the vault. An unknown url may point anywhere.
+fn url_moved(prior: &Value, planned: &Value) -> bool {
+    match (prior.as_str(), planned.as_str()) {
         (Some(was), Some(now)) => !same_place(was, now),
-        _ => !config.attr("url").is_null(),
+        _ => !planned.is_null(),
     }
 }
 
@@ -221,43 +286,40 @@ fn import_hint(url: &str) -> String {
 
 impl BackupVault {
     /// The vault's current facts: latest snapshot, counts, bytes.
-    async fn refresh(&self, vault: &Vault, state: &mut Value) -> Result<(), dr_vault::Error> {
+    async fn refresh(&self, vault: &Vault, state: &mut VaultModel) -> Result<(), dr_vault::Error> {
         let snapshots = vault.snapshots().await?;
         let config = vault.config();
-        state.set_attr("id", Value::string(vault.storage().id()));
-        state.set_attr("name", Value::string(&config.name));
-        state.set_attr("region", Value::string(&config.region));
-        state.set_attr("created_at", time_value(&config.created_at));
         let latest = dr_vault::latest_of(&snapshots);
-        state.set_attr(
-            "latest_snapshot_id",
-            latest.map_or(Value::Null, |s| Value::string(&s.id)),
-        );
-        state.set_attr(
-            "latest_snapshot_at",
-            latest.map_or(Value::Null, |s| time_value(&s.time)),
-        );
-        state.set_attr("snapshot_count", Value::number(snapshots.len() as u64));
-        state.set_attr("stored_bytes", Value::number(vault.stored_bytes().await?));
+        state.id = vault.storage().id().into();
+        state.name = config.name.as_str().into();
+        state.region = config.region.as_str().into();
+        state.created_at = time_attr(&config.created_at);
+        state.latest_snapshot_id = Attr::from_option(latest.map(|s| s.id.clone()));
+        state.latest_snapshot_at = latest.map_or(Attr::Null, |s| time_attr(&s.time));
+        state.snapshot_count = (snapshots.len() as u64).into();
+        state.stored_bytes = vault.stored_bytes().await?.into();
         Ok(())
     }
 
     /// Records the configuration-side settings in the vault (for import) and its policy.
-    async fn record_settings(&self, vault: &Vault, state: &Value) -> Result<(), dr_vault::Error> {
+    async fn record_settings(
+        &self,
+        vault: &Vault,
+        state: &VaultModel,
+    ) -> Result<(), dr_vault::Error> {
         let schema = schema();
-        let ty = schema.block.implied_type();
         // Only what the configuration sets: the computed attributes are read from the vault.
-        let mut settings = state.clone();
+        let mut settings = state.to_value();
         for a in schema
             .block
             .attributes
             .iter()
-            .filter(|a| a.computed && !a.optional)
+            .filter(|a| a.kind == AttrKind::Computed)
         {
             settings.set_attr(&a.name, Value::Null);
         }
         let json = settings
-            .to_json(&ty)
+            .to_json(&schema.block.implied_type())
             .map_err(|e| dr_vault::Error::new(ErrorKind::Io, e.to_string()))?;
         vault.put_record(SETTINGS_RECORD, &json).await?;
         // The vault's lock_for only ever grows, whatever the configuration (or an import of a
@@ -274,28 +336,30 @@ impl BackupVault {
     }
 
     /// Takes a snapshot of the configured sources, then applies retention.
-    async fn snapshot(&self, vault: &Vault, state: &mut Value) -> Result<(), dr_vault::Error> {
+    async fn snapshot(&self, vault: &Vault, state: &mut VaultModel) -> Result<(), dr_vault::Error> {
         let specs = source_specs(state).unwrap_or_default();
-        let labels = string_map(state.attr("labels"));
         let digest = if specs.is_empty() {
             vault.source_digest(&[]).await?
         } else {
             vault
-                .snapshot(&specs, &labels, &NoProgress)
+                .snapshot(&specs, &state.labels.or_default(), &NoProgress)
                 .await?
                 .source_digest
         };
-        let planned = state.attr("source_digest").as_str().map(str::to_string);
-        match planned {
+        match state.source_digest.as_str() {
             Some(p) if p != digest => tracing::warn!(
                 "a source changed between plan and apply; the next plan will snapshot it again ({p} → {digest})"
             ),
-            _ => state.set_attr("source_digest", Value::string(digest)),
+            _ => state.source_digest = digest.into(),
         }
         self.apply_retention(vault, state).await
     }
 
-    async fn apply_retention(&self, vault: &Vault, state: &Value) -> Result<(), dr_vault::Error> {
+    async fn apply_retention(
+        &self,
+        vault: &Vault,
+        state: &VaultModel,
+    ) -> Result<(), dr_vault::Error> {
         let r = retention(state);
         if r.keep_last.is_none() && r.keep_within.is_none() {
             return Ok(());
@@ -310,27 +374,88 @@ impl BackupVault {
     /// The id an update will have. It carries the storage options: when they change, so does
     /// the id, and a pair or drill naming the vault plans that change with it. When it cannot
     /// be worked out now (the provider block or the options not known yet) but may change, it
-    /// is left to apply.
-    fn plan_id(&self, plan: &mut Plan<'_>) {
-        let config = plan.config;
+    /// is left to apply; `None` keeps the prior id.
+    fn plan_id(&self, config: &VaultModel, prior: &VaultModel) -> Option<Attr<String>> {
         let computed = config
-            .attr("url")
+            .url
             .as_str()
-            .filter(|_| config.attr("storage_options").is_wholly_known())
+            .filter(|_| config.storage_options.is_wholly_known())
             .and_then(|url| {
-                let options = string_map(config.attr("storage_options"));
+                let options = config.storage_options.or_default();
                 self.vaults.storage(url, &options, false, &url_path()).ok()
             })
             .map(|storage| storage.id());
-        let prior = &plan.prior.value;
-        let may_change = ["url", "storage_options"]
-            .iter()
-            .any(|a| config.attr(a) != prior.attr(a))
+        let may_change = config.url != prior.url
+            || config.storage_options != prior.storage_options
             || self.vaults.config().is_err();
         match computed {
-            Some(id) => plan.planned.set_attr("id", Value::string(id)),
-            None if may_change => plan.planned.set_attr("id", Value::Unknown),
-            None => {}
+            Some(id) => Some(id.into()),
+            None if may_change => Some(Attr::Unknown),
+            None => None,
+        }
+    }
+
+    /// The plan of an update that replaces nothing: a snapshot when a source changed, the
+    /// counts when retention changed. Reads the sources, never writes.
+    async fn plan_update(
+        &self,
+        config: &VaultModel,
+        prior: &VaultModel,
+        planned: &mut VaultModel,
+        diags: &mut Diagnostics,
+    ) {
+        let (was, now) = (retention(prior).lock_for, retention(config).lock_for);
+        if config.retention.is_wholly_known() && was > now {
+            let promised = prior.retention.get().and_then(|r| r.lock_for.cloned());
+            diags.error_at(
+                AttributePath::attr("retention").attribute("lock_for"),
+                "lock_for Cannot Be Lowered",
+                format!(
+                    "This vault promises that snapshots are kept for {}; lowering that would unlock snapshots \
+                     taken under the promise. Keep lock_for at least that long. (It binds this provider, drctl and anyone \
+                     using the vault's passphrase; once every snapshot is older than it, the vault can be destroyed.)",
+                    promised.unwrap_or_default()
+                ),
+            );
+            return;
+        }
+        let digest = match (source_specs(config), config.url.as_str()) {
+            (Some(specs), Some(url)) => {
+                let options = config.storage_options.or_default();
+                match self.vaults.open(url, &options, &url_path()).await {
+                    Ok(Some(vault)) => match vault.source_digest(&specs).await {
+                        Ok(d) => Some(d),
+                        Err(e) => {
+                            diags.push(
+                                engine_diagnostic("Cannot Read Sources", &e)
+                                    .at(AttributePath::attr("source")),
+                            );
+                            return;
+                        }
+                    },
+                    Ok(None) => None,
+                    Err(d) if is_unreachable(&d) => {
+                        diags.push(unreachable_warning(
+                            &d,
+                            "No snapshot is planned while the vault does not answer; once it answers again, \
+                             the next plan takes one if a source changed.",
+                        ));
+                        return;
+                    }
+                    Err(d) => {
+                        diags.push(d);
+                        return;
+                    }
+                }
+            }
+            _ => None,
+        };
+        if digest.is_none() || digest.as_deref() != prior.source_digest.as_str() {
+            planned.plan_snapshot(digest);
+        }
+        if planned.retention != prior.retention {
+            planned.snapshot_count = Attr::Unknown;
+            planned.stored_bytes = Attr::Unknown;
         }
     }
 
@@ -340,69 +465,62 @@ impl BackupVault {
         let ty = schema().block.implied_type();
         let snapshots = vault.snapshots().await?;
         let mut state = match vault.record(SETTINGS_RECORD).await? {
-            Some(json) => Value::from_json(&json, &ty).map_err(|e| {
-                dr_vault::Error::new(ErrorKind::Corrupt, format!("{SETTINGS_RECORD}: {e}"))
-            })?,
+            Some(json) => Value::from_json(&json, &ty)
+                .map_err(|e| e.to_string())
+                .and_then(|v| {
+                    VaultModel::from_value(&v).map_err(|e| format!("{}: {}", e.path, e.message))
+                })
+                .map_err(|e| {
+                    dr_vault::Error::new(ErrorKind::Corrupt, format!("{SETTINGS_RECORD}: {e}"))
+                })?,
             None => {
                 let mut sources = Vec::new();
                 if let Some(latest) = dr_vault::latest_of(&snapshots) {
                     let snapshot = vault.load_snapshot(&latest.id).await?;
                     for s in &snapshot.sources {
-                        sources.push(Value::object([
-                            ("name", Value::string(&s.name)),
-                            ("path", Value::string(&s.origin)),
-                            ("include", Value::Null),
-                            ("exclude", Value::Null),
-                        ]));
+                        sources.push(SourceModel {
+                            name: s.name.as_str().into(),
+                            path: s.origin.as_str().into(),
+                            ..SourceModel::default()
+                        });
                     }
                 }
                 let labels = &vault.config().labels;
                 let from_id = dr_vault::storage::split_vault_url(url)
                     .map(|(_, options)| options)
                     .unwrap_or_default();
-                Value::object([
-                    (
-                        "storage_options",
-                        if from_id.is_empty() {
-                            Value::Null
-                        } else {
-                            map_value(&from_id)
-                        },
-                    ),
-                    ("force_destroy", Value::Bool(false)),
-                    (
-                        "labels",
-                        if labels.is_empty() {
-                            Value::Null
-                        } else {
-                            map_value(labels)
-                        },
-                    ),
-                    ("retention", Value::Null),
-                    ("source", Value::List(sources)),
-                ])
+                let non_empty = |m: &BTreeMap<String, String>| {
+                    Attr::from_option((!m.is_empty()).then(|| m.clone()))
+                };
+                VaultModel {
+                    storage_options: non_empty(&from_id),
+                    force_destroy: false.into(),
+                    labels: non_empty(labels),
+                    source: sources.into(),
+                    ..VaultModel::default()
+                }
             }
         };
         // The url as the configuration spelled it when it names the same place as the
         // import id: importing by id then plans no change of url.
-        let recorded = state.attr("url").as_str().map(str::to_string);
-        let url = match recorded {
-            Some(r) if same_place(&r, url) => r,
+        let url = match state.url.as_str() {
+            Some(r) if same_place(r, url) => r.to_string(),
             _ => dr_vault::storage::split_vault_url(url)
                 .map_or_else(|_| url.to_string(), |(bare, _)| bare),
         };
-        state.set_attr("url", Value::string(url));
+        state.url = url.into();
         // A vault without sources (a standby) digests nothing, whatever its replicated
         // snapshots hold: as create and every plan compute it.
         let digest = match dr_vault::latest_of(&snapshots) {
-            Some(info) if !state.attr("source").elements().is_empty() => info.source_digest.clone(),
+            Some(info) if !state.source.or_default().is_empty() => info.source_digest.clone(),
             _ => vault.source_digest(&[]).await?,
         };
-        state.set_attr("source_digest", Value::string(digest));
+        state.source_digest = digest.into();
         self.refresh(vault, &mut state).await?;
         // Every attribute and block present, as Terraform requires.
-        schema().block.normalize(&mut state);
-        Ok(state)
+        let mut value = state.to_value();
+        schema().block.normalize(&mut value);
+        Ok(value)
     }
 }
 
@@ -417,11 +535,13 @@ impl Resource for BackupVault {
     }
 
     async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        crate::vaults::validate_storage_options(config, diags);
+        let Some(config) = VaultModel::read(config, diags) else {
+            return;
+        };
         let mut names = std::collections::BTreeSet::new();
-        for (i, s) in config.attr("source").elements().iter().enumerate() {
+        for (i, s) in config.source.or_default().iter().enumerate() {
             let at = AttributePath::attr("source").index(i);
-            if let Some(name) = s.attr("name").as_str() {
+            if let Some(name) = s.name.as_str() {
                 if !names.insert(name.to_string()) {
                     diags.error_at(
                         at.clone().attribute("name"),
@@ -432,7 +552,7 @@ impl Resource for BackupVault {
                     );
                 }
             }
-            if let Some(path) = s.attr("path").as_str() {
+            if let Some(path) = s.path.as_str() {
                 if std::fs::symlink_metadata(path).is_err() {
                     let shown = std::path::absolute(path).unwrap_or_else(|_| path.into());
                     diags.error_at(
@@ -440,22 +560,20 @@ impl Resource for BackupVault {
                         "Source Path Not Found",
                         format!(
                             "source {:?}: {} does not exist. Relative paths resolve against the root module directory.",
-                            s.attr("name").as_str().unwrap_or_default(),
+                            s.name.as_str().unwrap_or_default(),
                             shown.display()
                         ),
                     );
                 }
             }
-            for list in ["include", "exclude"] {
-                for (j, g) in s.attr(list).elements().iter().enumerate() {
-                    if let Some(pattern) = g.as_str() {
-                        if let Err(e) = dr_vault::sources::check_glob(pattern) {
-                            diags.error_at(
-                                at.clone().attribute(list).index(j),
-                                "Invalid Glob",
-                                format!("{e}. Use globs such as \"**/*.yml\" or \"scripts/*\"."),
-                            );
-                        }
+            for (list, globs) in [("include", &s.include), ("exclude", &s.exclude)] {
+                for (j, pattern) in globs.or_default().iter().enumerate() {
+                    if let Err(e) = dr_vault::sources::check_glob(pattern) {
+                        diags.error_at(
+                            at.clone().attribute(list).index(j),
+                            "Invalid Glob",
+                            format!("{e}. Use globs such as \"**/*.yml\" or \"scripts/*\"."),
+                        );
                     }
                 }
             }
@@ -463,131 +581,64 @@ impl Resource for BackupVault {
     }
 
     async fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
-        if plan.planned.is_null() {
+        // A replacement is planned by the schema (url moved, name or region changed) and then
+        // planned again by Terraform as a create.
+        if plan.planned.is_null() || !plan.requires_replace.is_empty() {
             return;
         }
-        if !plan.is_create() && url_moved(&plan.prior.value, plan.config) {
-            plan.requires_replace.push(url_path());
-        }
-        if !plan.requires_replace.is_empty() {
+        let Some(config) = VaultModel::read(plan.config, diags) else {
             return;
-        }
+        };
+        let Some(prior) = VaultModel::read(&plan.prior.value, diags) else {
+            return;
+        };
+        let Some(mut planned) = VaultModel::read(&plan.planned, diags) else {
+            return;
+        };
         if !plan.is_create() {
-            self.plan_id(plan);
+            if let Some(id) = self.plan_id(&config, &prior) {
+                planned.id = id;
+            }
         }
         if self.vaults.config().is_err() {
-            return; // provider block unknown during this plan
-        }
-        if let Err(d) = self.vaults.passphrase() {
-            diags.push(d);
-            return;
-        }
-        let url = plan.config.attr("url").as_str().map(str::to_string);
-        let options = string_map(plan.config.attr("storage_options"));
-        if plan.is_create() {
-            // Whether a vault already exists there is checked by create, not here: during a
-            // replacement the old vault at the same url is still present at plan time.
-            return;
-        }
-        let prior = &plan.prior.value;
-        let (was, now) = (retention(prior).lock_for, retention(plan.config).lock_for);
-        if plan.config.attr("retention").is_wholly_known() && was > now {
-            diags.error_at(
-                AttributePath::attr("retention").attribute("lock_for"),
-                "lock_for Cannot Be Lowered",
-                format!(
-                    "This vault promises that snapshots are kept for {}; lowering that would unlock snapshots \
-                     taken under the promise. Keep lock_for at least that long. (It binds this provider, drctl and anyone \
-                     using the vault's passphrase; once every snapshot is older than it, the vault can be destroyed.)",
-                    prior.attr("retention").attr("lock_for").as_str().unwrap_or_default()
-                ),
-            );
-            return;
-        }
-        // What apply may change: the snapshot fields when a snapshot is due, the counts when
-        // retention runs. Everything else keeps its prior value.
-        let keep =
-            |planned: &mut Value, name: &str| planned.set_attr(name, prior.attr(name).clone());
-        for name in [
-            "source_digest",
-            "latest_snapshot_id",
-            "latest_snapshot_at",
-            "snapshot_count",
-            "stored_bytes",
-        ] {
-            keep(&mut plan.planned, name);
-        }
-        let unknown_after_snapshot = |planned: &mut Value| {
-            for name in [
-                "latest_snapshot_id",
-                "latest_snapshot_at",
-                "snapshot_count",
-                "stored_bytes",
-            ] {
-                planned.set_attr(name, Value::Unknown);
+            // The provider block is unknown during this plan: the sources cannot be read, so
+            // a changed resource may need a snapshot.
+            if !plan.is_create() && plan.planned != plan.prior.value {
+                planned.plan_snapshot(None);
             }
-        };
-        let digest = match (source_specs(plan.config), url) {
-            (Some(specs), Some(url)) => match self.vaults.open(&url, &options, &url_path()).await {
-                Ok(Some(vault)) => match vault.source_digest(&specs).await {
-                    Ok(d) => Some(d),
-                    Err(e) => {
-                        diags.push(
-                            engine_diagnostic("Cannot Read Sources", &e)
-                                .at(AttributePath::attr("source")),
-                        );
-                        return;
-                    }
-                },
-                Ok(None) => None,
-                Err(d) if is_unreachable(&d) => {
-                    diags.push(unreachable_warning(
-                        &d,
-                        "No snapshot is planned while the vault does not answer; once it answers again, \
-                         the next plan takes one if a source changed.",
-                    ));
-                    return;
-                }
-                Err(d) => {
-                    diags.push(d);
-                    return;
-                }
-            },
-            _ => None,
-        };
-        match digest {
-            Some(d) if prior.attr("source_digest").as_str() == Some(d.as_str()) => {}
-            Some(d) => {
-                plan.planned.set_attr("source_digest", Value::string(d));
-                unknown_after_snapshot(&mut plan.planned);
-            }
-            None => {
-                plan.planned.set_attr("source_digest", Value::Unknown);
-                unknown_after_snapshot(&mut plan.planned);
+        } else {
+            match self.vaults.passphrase() {
+                Err(d) => diags.push(d),
+                // Whether a vault already exists at a new url is checked by create, not here:
+                // during a replacement the old vault at the same url is still present.
+                Ok(_) if plan.is_create() => {}
+                Ok(_) => self.plan_update(&config, &prior, &mut planned, diags).await,
             }
         }
-        if plan.planned.attr("retention") != prior.attr("retention") {
-            plan.planned.set_attr("snapshot_count", Value::Unknown);
-            plan.planned.set_attr("stored_bytes", Value::Unknown);
-        }
+        planned.write_into(&mut plan.planned);
     }
 
     async fn create(&self, planned: &State, _config: &Value, diags: &mut Diagnostics) -> State {
-        let mut state = planned.value.clone();
-        let url = state.attr("url").as_str().unwrap_or_default().to_string();
-        let options = string_map(state.attr("storage_options"));
-        let storage = match self.vaults.storage(&url, &options, true, &url_path()) {
-            Ok(s) => s,
-            Err(d) => {
-                diags.push(d);
-                return State::default();
-            }
+        let Some(mut state) = VaultModel::read(&planned.value, diags) else {
+            return State::default();
         };
+        let url = state.url.or_default();
+        let storage =
+            match self
+                .vaults
+                .storage(&url, &state.storage_options.or_default(), true, &url_path())
+            {
+                Ok(s) => s,
+                Err(d) => {
+                    diags.push(d);
+                    return State::default();
+                }
+            };
         let mut opts = InitOptions::new(
-            state.attr("name").as_str().unwrap_or_default(),
-            state.attr("region").as_str().unwrap_or_default(),
+            state.name.as_str().unwrap_or_default(),
+            state.region.as_str().unwrap_or_default(),
         );
-        opts.labels = string_map(state.attr("labels"));
+        opts.labels = state.labels.or_default();
         opts.kdf = KdfParams::for_new_vault();
         let vault = match self.vaults.init(storage, &opts).await {
             Ok(v) => v,
@@ -610,7 +661,7 @@ impl Resource for BackupVault {
                 return State::default();
             }
         };
-        state.set_attr("source_digest", Value::Null);
+        state.source_digest = Attr::Null;
         let result = async {
             self.record_settings(&vault, &state).await?;
             self.snapshot(&vault, &mut state).await?;
@@ -624,20 +675,22 @@ impl Resource for BackupVault {
                     .at(AttributePath::attr("source")),
             );
             let _ = self.refresh(&vault, &mut state).await;
-            state.set_attr("source_digest", Value::string(""));
+            state.source_digest = "".into();
         }
-        State::from(state)
+        State::from(state.to_value())
     }
 
     async fn read(&self, current: &State, diags: &mut Diagnostics) -> State {
-        let mut state = current.value.clone();
-        let url = state.attr("url").as_str().unwrap_or_default().to_string();
-        let options = string_map(state.attr("storage_options"));
+        let Some(mut state) = VaultModel::read(&current.value, diags) else {
+            return current.clone();
+        };
+        let url = state.url.or_default();
+        let options = state.storage_options.or_default();
         const KEPT: &str = "The state keeps what it last knew of the vault; nothing was changed.";
         match self.vaults.open(&url, &options, &url_path()).await {
             Ok(None) => State::from(Value::Null),
             Ok(Some(vault)) => match self.refresh(&vault, &mut state).await {
-                Ok(()) => State::from(state),
+                Ok(()) => State::from(state.to_value()),
                 Err(e) => {
                     let d = engine_diagnostic("Cannot Read Vault", &e).at(url_path());
                     if is_unreachable(&d) {
@@ -645,7 +698,7 @@ impl Resource for BackupVault {
                         return current.clone();
                     }
                     diags.push(d);
-                    State::from(state)
+                    State::from(state.to_value())
                 }
             },
             Err(d) if is_unreachable(&d) => {
@@ -666,22 +719,30 @@ impl Resource for BackupVault {
         _config: &Value,
         diags: &mut Diagnostics,
     ) -> State {
-        let mut state = planned.value.clone();
-        let url = state.attr("url").as_str().unwrap_or_default().to_string();
-        let options = string_map(state.attr("storage_options"));
-        let vault = match self.vaults.open_existing(&url, &options, &url_path()).await {
+        let Some(mut state) = VaultModel::read(&planned.value, diags) else {
+            return prior.clone();
+        };
+        let vault = match self
+            .vaults
+            .open_existing(
+                &state.url.or_default(),
+                &state.storage_options.or_default(),
+                &url_path(),
+            )
+            .await
+        {
             Ok(v) => v,
             Err(d) => {
                 diags.push(d);
                 return prior.clone();
             }
         };
-        let snapshot_due = state.attr("latest_snapshot_id").is_unknown();
+        let snapshot_due = state.latest_snapshot_id.is_unknown();
         let result = async {
             self.record_settings(&vault, &state).await?;
             if snapshot_due {
                 self.snapshot(&vault, &mut state).await?;
-            } else if state.attr("snapshot_count").is_unknown() {
+            } else if state.snapshot_count.is_unknown() {
                 // Retention changed: the plan left the counts open for it.
                 self.apply_retention(&vault, &state).await?;
             }
@@ -694,14 +755,22 @@ impl Resource for BackupVault {
             );
             return prior.clone();
         }
-        State::from(state)
+        State::from(state.to_value())
     }
 
     async fn delete(&self, prior: &State, diags: &mut Diagnostics) {
-        let state = &prior.value;
-        let url = state.attr("url").as_str().unwrap_or_default().to_string();
-        let options = string_map(state.attr("storage_options"));
-        let vault = match self.vaults.open(&url, &options, &url_path()).await {
+        let Some(state) = VaultModel::read(&prior.value, diags) else {
+            return;
+        };
+        let vault = match self
+            .vaults
+            .open(
+                &state.url.or_default(),
+                &state.storage_options.or_default(),
+                &url_path(),
+            )
+            .await
+        {
             Ok(Some(v)) => v,
             Ok(None) => return,
             Err(d) => {
@@ -716,7 +785,7 @@ impl Resource for BackupVault {
                 return;
             }
         };
-        if count > 0 && state.attr("force_destroy").as_bool() != Some(true) {
+        if count > 0 && state.force_destroy.get() != Some(&true) {
             diags.push(
                 Diagnostic::error(
                     "Vault Holds Snapshots",
@@ -802,5 +871,15 @@ impl Resource for BackupVault {
                 State::default()
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_matches_the_schema() {
+        tfplugin::model::check_model::<VaultModel>(&schema().block).unwrap();
     }
 }

@@ -1,9 +1,11 @@
 //! The `provider "dr" {}` block: schema, validation and the parsed configuration.
 
+use dr_vault::Passphrase;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
-use tfplugin::{Attribute, AttributePath, Block, Diagnostic, Diagnostics, Schema, Type, Value};
+use tfplugin::{
+    Attr, Attribute, AttributePath, Block, Diagnostic, Diagnostics, Model, Schema, Type, Value,
+};
 
 /// The environment variable that supplies the passphrase when the block does not.
 pub const PASSPHRASE_ENV: &str = "DR_PASSPHRASE";
@@ -22,7 +24,9 @@ pub(crate) fn schema() -> Schema {
                 "Scratch space for drills and restores. Relative paths are resolved against the root module. \
                  Default: `<system temp>/terraform-provider-dr`.",
             ),
-            Attribute::optional("storage_options", Type::map(Type::String)).description(
+            Attribute::optional("storage_options", Type::map(Type::String))
+                .validator(crate::vaults::storage_options_validator())
+                .description(
                 "Default object-store options for every vault (`endpoint`, `region`, `allow_http`, …); a vault's own \
                  `storage_options` are merged over these. Credentials come from the usual environment variables \
                  (`AWS_*`, `GOOGLE_*`, `AZURE_*`), never from here, so they never reach the state.",
@@ -32,31 +36,19 @@ pub(crate) fn schema() -> Schema {
     )
 }
 
-/// A secret string: never printed, never logged.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(s: impl Into<String>) -> Self {
-        Secret(s.into())
-    }
-
-    /// The secret itself; call only where it is used, never to format it.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+tfplugin::model! {
+    /// The provider block as Terraform sends it.
+    pub(crate) struct ProviderModel {
+        pub passphrase: Attr<String>,
+        pub work_dir: Attr<String>,
+        pub storage_options: Attr<BTreeMap<String, String>>,
     }
 }
 
 /// The provider block, parsed.
 #[derive(Debug, Clone)]
 pub struct ProviderConfig {
-    passphrase: Option<Secret>,
+    passphrase: Option<Passphrase>,
     pub work_dir: PathBuf,
     pub storage_options: BTreeMap<String, String>,
 }
@@ -69,21 +61,22 @@ impl ProviderConfig {
         env: &dyn Fn(&str) -> Option<String>,
         diags: &mut Diagnostics,
     ) -> Option<Self> {
-        validate(config, diags);
+        tfplugin::plan::validate_config(&schema().block, config, &AttributePath::root(), diags);
+        let model = ProviderModel::read(config, diags)?;
+        validate(&model, diags);
         if diags.has_errors() {
             return None;
         }
-        let passphrase = config
-            .attr("passphrase")
-            .as_str()
-            .map(str::to_string)
+        let passphrase = model
+            .passphrase
+            .cloned()
             .or_else(|| env(PASSPHRASE_ENV).filter(|p| !p.is_empty()))
-            .map(Secret);
-        let work_dir = match config.attr("work_dir").as_str() {
+            .map(Passphrase::new);
+        let work_dir = match model.work_dir.as_str() {
             Some(dir) => std::path::absolute(dir).unwrap_or_else(|_| PathBuf::from(dir)),
             None => std::env::temp_dir().join("terraform-provider-dr"),
         };
-        let storage_options = crate::vaults::string_map(config.attr("storage_options"));
+        let storage_options = model.storage_options.or_default();
         Some(ProviderConfig {
             passphrase,
             work_dir,
@@ -95,7 +88,7 @@ impl ProviderConfig {
     ///
     /// # Errors
     /// When neither `passphrase` nor `DR_PASSPHRASE` is set.
-    pub fn passphrase(&self) -> Result<&Secret, Diagnostic> {
+    pub fn passphrase(&self) -> Result<&Passphrase, Diagnostic> {
         self.passphrase.as_ref().ok_or_else(|| {
             Diagnostic::error(
                 "Missing Vault Passphrase",
@@ -109,22 +102,22 @@ impl ProviderConfig {
     }
 }
 
-pub(crate) fn validate(config: &Value, diags: &mut Diagnostics) {
-    if config.attr("passphrase").as_str() == Some("") {
+/// Checks beyond the schema's validators.
+pub(crate) fn validate(config: &ProviderModel, diags: &mut Diagnostics) {
+    if config.passphrase.as_str() == Some("") {
         diags.error_at(
             AttributePath::attr("passphrase"),
             "Empty Passphrase",
             "passphrase must not be empty. Remove it to use DR_PASSPHRASE, or set a real passphrase.",
         );
     }
-    if config.attr("work_dir").as_str() == Some("") {
+    if config.work_dir.as_str() == Some("") {
         diags.error_at(
             AttributePath::attr("work_dir"),
             "Empty Work Directory",
             "work_dir must be a directory path. Remove it to use the default under the system temp directory.",
         );
     }
-    crate::vaults::validate_storage_options(config, diags);
 }
 
 #[cfg(test)]
@@ -188,6 +181,11 @@ mod tests {
             diags.0[0].attribute.as_ref().unwrap().to_string(),
             "storage_options[\"aws_secret_access_key\"]"
         );
+    }
+
+    #[test]
+    fn the_model_matches_the_schema() {
+        tfplugin::model::check_model::<ProviderModel>(&schema().block).unwrap();
     }
 
     #[test]

@@ -5,15 +5,97 @@
 //! report is also written into the vault, so drill history survives the Terraform state.
 
 use crate::backup_vault::duration_validator;
-use crate::vaults::{duration_attr, format_time, parse_time, same_place, string_list, Vaults};
+use crate::vaults::{duration, format_time, parse_time, same_place, Vaults};
 use dr_vault::{format::EntryKind, NoProgress, Vault};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tfplugin::{
-    async_trait, Attribute, AttributePath, Block, Diagnostics, Plan, Resource, Schema, State, Type,
-    Value,
+    async_trait, Attr, Attribute, AttributePath, Block, Diagnostics, Model, Number, Plan, Resource,
+    Schema, State, Type, Value,
 };
+
+tfplugin::model! {
+    /// A `dr_drill` as configured, planned or stored.
+    struct DrillModel {
+        name: Attr<String>,
+        vault_id: Attr<String>,
+        snapshot_id: Attr<String>,
+        region_pair_id: Attr<String>,
+        rpo: Attr<String>,
+        rto: Attr<String>,
+        verify_command: Attr<Vec<String>>,
+        verify_timeout: Attr<String>,
+        restore_dir: Attr<String>,
+        keep_restore: Attr<bool>,
+        max_age: Attr<String>,
+        triggers: Attr<BTreeMap<String, String>>,
+        fail_on_violation: Attr<bool>,
+        // What a run produces: kept until the drill re-runs.
+        id: Attr<String>,
+        status: Attr<String>,
+        restored_snapshot_id: Attr<String>,
+        started_at: Attr<String>,
+        finished_at: Attr<String>,
+        failure_reason: Attr<String>,
+        report: Attr<String>,
+        restore_seconds: Attr<Number>,
+        data_age_seconds: Attr<u64>,
+        files_verified: Attr<u64>,
+        bytes_restored: Attr<u64>,
+        rto_met: Attr<bool>,
+        rpo_met: Attr<bool>,
+    }
+}
+
+impl DrillModel {
+    fn name(&self) -> &str {
+        self.name.as_str().unwrap_or("drill")
+    }
+
+    /// Plans a run: everything a run produces is known only after it.
+    fn plan_run(&mut self) {
+        self.id = Attr::Unknown;
+        self.status = Attr::Unknown;
+        self.restored_snapshot_id = Attr::Unknown;
+        self.started_at = Attr::Unknown;
+        self.finished_at = Attr::Unknown;
+        self.failure_reason = Attr::Unknown;
+        self.report = Attr::Unknown;
+        self.restore_seconds = Attr::Unknown;
+        self.data_age_seconds = Attr::Unknown;
+        self.files_verified = Attr::Unknown;
+        self.bytes_restored = Attr::Unknown;
+        self.rto_met = Attr::Unknown;
+        self.rpo_met = Attr::Unknown;
+    }
+
+    /// Records a finished run.
+    fn record_run(&mut self, run: &Run) {
+        let failed = !run.failures.is_empty();
+        self.id = format!("{}@{}", run.name, run.started_at).into();
+        self.status = if failed { "failed" } else { "passed" }.into();
+        self.restored_snapshot_id = Attr::from_option(run.snapshot_id.clone());
+        self.started_at = run.started_at.as_str().into();
+        self.finished_at = run.finished_at.as_str().into();
+        self.failure_reason = Attr::from_option(failed.then(|| run.failures.join("; ")));
+        // The check's output stays in the vault's (encrypted) copy of the report.
+        let report = Run {
+            verify_output_tail: String::new(),
+            ..run.clone()
+        };
+        self.report = serde_json::to_string(&report).unwrap_or_default().into();
+        self.restore_seconds = Number::from_f64((run.restore_seconds * 1000.0).round() / 1000.0)
+            .unwrap_or_else(|| 0u64.into())
+            .into();
+        self.data_age_seconds = run.data_age_seconds.into();
+        self.files_verified = run.files_verified.into();
+        self.bytes_restored = run.bytes_restored.into();
+        self.rto_met = run.rto_met.into();
+        self.rpo_met = run.rpo_met.into();
+    }
+}
 
 pub struct Drill {
     pub vaults: Arc<Vaults>,
@@ -27,26 +109,13 @@ const CHECK_ENV: [&str; 8] = [
     "PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
 ];
 
-/// Attributes a run produces: unknown in a plan that re-runs the drill.
-const RUN_OUTPUTS: [&str; 13] = [
-    "status",
-    "restored_snapshot_id",
-    "started_at",
-    "finished_at",
-    "failure_reason",
-    "report",
-    "restore_seconds",
-    "data_age_seconds",
-    "files_verified",
-    "bytes_restored",
-    "rto_met",
-    "rpo_met",
-    "id",
-];
-
 fn schema() -> Schema {
-    let computed =
-        |name: &str, ty: Type, text: &str| Attribute::computed(name, ty).description(text);
+    // What a run produces keeps its value until modify_plan plans a run.
+    let computed = |name: &str, ty: Type, text: &str| {
+        Attribute::computed(name, ty)
+            .use_state_for_unknown()
+            .description(text)
+    };
     Schema::new(
         0,
         Block::new(vec![
@@ -139,11 +208,11 @@ impl Drill {
     /// The targets: the drill's own, else the pair's (recorded in the vault by dr_region_pair).
     async fn targets(
         &self,
-        state: &Value,
+        drill: &DrillModel,
         vault: &Vault,
     ) -> Result<(Option<Duration>, Option<Duration>), String> {
-        let (mut rpo, mut rto) = (duration_attr(state, "rpo"), duration_attr(state, "rto"));
-        if let Some(pair) = state.attr("region_pair_id").as_str() {
+        let (mut rpo, mut rto) = (duration(&drill.rpo, "rpo"), duration(&drill.rto, "rto"));
+        if let Some(pair) = drill.region_pair_id.as_str() {
             if rpo.is_none() || rto.is_none() {
                 // The pair is recorded in both its vaults: this one first (it answered; the
                 // primary's region may be the one that is dark), then the primary.
@@ -179,9 +248,9 @@ impl Drill {
     /// configured `restore_dir` (missing, empty, or a previous drill's), else a new directory
     /// with an unpredictable name under `work_dir`, so nobody can plant a symlink or a
     /// directory of their own there ahead of the drill.
-    fn prepare_restore_dir(&self, state: &Value) -> Result<PathBuf, String> {
+    fn prepare_restore_dir(&self, drill: &DrillModel) -> Result<PathBuf, String> {
         use std::os::unix::fs::DirBuilderExt as _;
-        if let Some(dir) = state.attr("restore_dir").as_str() {
+        if let Some(dir) = drill.restore_dir.as_str() {
             let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.into());
             empty_restore_dir(&dir)?;
             std::fs::DirBuilder::new()
@@ -197,7 +266,7 @@ impl Drill {
             .create(&work_dir)
             .map_err(|e| format!("cannot create work_dir {}: {e}", work_dir.display()))?;
         check_private_work_dir(&work_dir)?;
-        let name = state.attr("name").as_str().unwrap_or("drill");
+        let name = drill.name();
         tempfile::Builder::new()
             .prefix(&format!("{name}-"))
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -214,12 +283,13 @@ impl Drill {
     /// Removes the tree a finished run kept (`keep_restore`), if it is still a drill's: the
     /// one its state names, and `<work_dir>/<name>`, where builds before private restore
     /// directories restored.
-    fn remove_restored(&self, state: &Value) {
-        let legacy = self.vaults.config().ok().map(|c| {
-            c.work_dir
-                .join(state.attr("name").as_str().unwrap_or("drill"))
-        });
-        for dir in Self::restored_dir_of(state).into_iter().chain(legacy) {
+    fn remove_restored(&self, drill: &DrillModel) {
+        let legacy = self
+            .vaults
+            .config()
+            .ok()
+            .map(|c| c.work_dir.join(drill.name()));
+        for dir in Self::restored_dir_of(drill).into_iter().chain(legacy) {
             if dir.join(MARKER).is_file() {
                 let _ = std::fs::remove_dir_all(dir);
             }
@@ -228,25 +298,20 @@ impl Drill {
 
     /// The directory a finished run restored into, from its state: the configured one, or
     /// the one its report names.
-    fn restored_dir_of(state: &Value) -> Option<PathBuf> {
-        if let Some(dir) = state.attr("restore_dir").as_str() {
+    fn restored_dir_of(drill: &DrillModel) -> Option<PathBuf> {
+        if let Some(dir) = drill.restore_dir.as_str() {
             return Some(std::path::absolute(dir).unwrap_or_else(|_| dir.into()));
         }
-        let report: serde_json::Value =
-            serde_json::from_str(state.attr("report").as_str()?).ok()?;
+        let report: serde_json::Value = serde_json::from_str(drill.report.as_str()?).ok()?;
         report["restore_dir"].as_str().map(PathBuf::from)
     }
 
     /// Runs the drill; problems become `failures`, never early errors, so the report is whole.
-    async fn run(&self, state: &Value) -> Run {
+    async fn run(&self, drill: &DrillModel) -> Run {
         let mut run = Run {
-            name: state.attr("name").as_str().unwrap_or_default().to_string(),
-            vault_id: state
-                .attr("vault_id")
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            verify_command: string_list(state.attr("verify_command")),
+            name: drill.name.or_default(),
+            vault_id: drill.vault_id.or_default(),
+            verify_command: drill.verify_command.or_default(),
             started_at: format_time(dr_vault::clock::now()),
             ..Run::default()
         };
@@ -266,7 +331,7 @@ impl Drill {
                 return run;
             }
         };
-        let (rpo, rto) = match self.targets(state, &vault).await {
+        let (rpo, rto) = match self.targets(drill, &vault).await {
             Ok(t) => t,
             Err(e) => {
                 run.failures.push(e);
@@ -276,11 +341,11 @@ impl Drill {
         };
         run.rpo_target_seconds = rpo.map(|d| d.as_secs());
         run.rto_target_seconds = rto.map(|d| d.as_secs());
-        if let Err(e) = self.restore_and_check(state, &vault, &mut run).await {
+        if let Err(e) = self.restore_and_check(drill, &vault, &mut run).await {
             run.failures.push(e);
         }
         // The restored tree holds decrypted data: gone on every path unless asked to keep it.
-        if state.attr("keep_restore").as_bool() != Some(true) {
+        if drill.keep_restore.get() != Some(&true) {
             if let Some(dir) = run.restore_dir.take() {
                 if dir.join(MARKER).is_file()
                     || dir.read_dir().is_ok_and(|mut d| d.next().is_none())
@@ -320,11 +385,11 @@ impl Drill {
 
     async fn restore_and_check(
         &self,
-        state: &Value,
+        drill: &DrillModel,
         vault: &Vault,
         run: &mut Run,
     ) -> Result<(), String> {
-        let wanted = state.attr("snapshot_id").as_str().unwrap_or("latest");
+        let wanted = drill.snapshot_id.as_str().unwrap_or("latest");
         let id = vault
             .resolve_snapshot(wanted)
             .await
@@ -335,7 +400,7 @@ impl Drill {
         if let Some(t) = parse_time(&snapshot.time) {
             run.data_age_seconds = (dr_vault::clock::now() - t).whole_seconds().max(0) as u64;
         }
-        let dir = self.prepare_restore_dir(state)?;
+        let dir = self.prepare_restore_dir(drill)?;
         run.restore_dir = Some(dir.clone());
         let started = Instant::now();
         let restored = vault.restore(&id, &dir, None, &NoProgress).await;
@@ -373,8 +438,8 @@ impl Drill {
         }
 
         if !run.verify_command.is_empty() {
-            let timeout =
-                duration_attr(state, "verify_timeout").unwrap_or(Duration::from_secs(600));
+            let timeout = duration(&drill.verify_timeout, "verify_timeout")
+                .unwrap_or(Duration::from_secs(600));
             self.verify_command(&dir, &id, timeout, run).await?;
         }
         Ok(())
@@ -426,51 +491,15 @@ impl Drill {
     }
 
     async fn apply(&self, planned: &State, diags: &mut Diagnostics) -> State {
-        let mut state = planned.value.clone();
-        let run = self.run(&state).await;
-        let failed = !run.failures.is_empty();
-        let reason = run.failures.join("; ");
-        state.set_attr(
-            "id",
-            Value::string(format!("{}@{}", run.name, run.started_at)),
-        );
-        state.set_attr(
-            "status",
-            Value::string(if failed { "failed" } else { "passed" }),
-        );
-        state.set_attr(
-            "restored_snapshot_id",
-            run.snapshot_id.clone().map_or(Value::Null, Value::string),
-        );
-        state.set_attr("started_at", Value::string(&run.started_at));
-        state.set_attr("finished_at", Value::string(&run.finished_at));
-        state.set_attr(
-            "failure_reason",
-            if failed {
-                Value::string(&reason)
-            } else {
-                Value::Null
-            },
-        );
-        state.set_attr(
-            "report",
-            Value::string(
-                serde_json::to_string(&Run {
-                    verify_output_tail: String::new(),
-                    ..run.clone()
-                })
-                .unwrap_or_default(),
-            ),
-        );
-        let seconds = tfplugin::Number::from_f64((run.restore_seconds * 1000.0).round() / 1000.0)
-            .unwrap_or_else(|| 0u64.into());
-        state.set_attr("restore_seconds", Value::Number(seconds));
-        state.set_attr("data_age_seconds", Value::number(run.data_age_seconds));
-        state.set_attr("files_verified", Value::number(run.files_verified));
-        state.set_attr("bytes_restored", Value::number(run.bytes_restored));
-        state.set_attr("rto_met", Value::Bool(run.rto_met));
-        state.set_attr("rpo_met", Value::Bool(run.rpo_met));
-        if failed && state.attr("fail_on_violation").as_bool() != Some(false) {
+        let Some(mut drill) = DrillModel::read(&planned.value, diags) else {
+            return State::default();
+        };
+        let run = self.run(&drill).await;
+        drill.record_run(&run);
+        if let (Some(reason), true) = (
+            drill.failure_reason.as_str(),
+            drill.fail_on_violation.get() != Some(&false),
+        ) {
             let printed = if run.verify_output_tail.is_empty() {
                 String::new()
             } else {
@@ -489,31 +518,55 @@ impl Drill {
                 ),
             );
         }
-        State::from(state)
+        State::from(drill.to_value())
     }
+}
+
+/// Whether an update runs the drill again: it points at another vault or pair, a setting of
+/// the run changed, the last run is older than `max_age` at `now`, or it failed the apply.
+fn rerun_due(prior: &DrillModel, planned: &DrillModel, now: time::OffsetDateTime) -> bool {
+    let settings_changed = planned.snapshot_id != prior.snapshot_id
+        || planned.rpo != prior.rpo
+        || planned.rto != prior.rto
+        || planned.verify_command != prior.verify_command
+        || planned.verify_timeout != prior.verify_timeout
+        || planned.restore_dir != prior.restore_dir
+        || planned.max_age != prior.max_age
+        || planned.triggers != prior.triggers;
+    let stale = match (
+        duration(&planned.max_age, "max_age"),
+        prior.finished_at.as_str().and_then(parse_time),
+    ) {
+        (Some(max_age), Some(finished)) => {
+            now - finished > time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX)
+        }
+        _ => false,
+    };
+    // A failure that failed the apply is retried by the next one, not accepted silently.
+    let failed_loudly =
+        prior.status.as_str() == Some("failed") && planned.fail_on_violation.get() != Some(&false);
+    target_changed(prior, planned) || settings_changed || stale || failed_loudly
 }
 
 /// Whether the drill points at another vault or pair. The same vault or pair under a new id
 /// (its storage options changed, or state from before ids carried them) is not a change: the
 /// drill would restore the same data.
-fn target_changed(planned: &Value, prior: &Value) -> bool {
-    let differs = |attr: &str, same: &dyn Fn(&str, &str) -> bool| match (
-        planned.attr(attr).as_str(),
-        prior.attr(attr).as_str(),
+fn target_changed(prior: &DrillModel, planned: &DrillModel) -> bool {
+    let differs = |was: &Attr<String>, now: &Attr<String>, same: &dyn Fn(&str, &str) -> bool| match (
+        was.as_str(),
+        now.as_str(),
     ) {
         (Some(a), Some(b)) => !same(a, b),
-        _ => planned.attr(attr) != prior.attr(attr),
+        _ => was != now,
     };
-    differs("vault_id", &same_place)
-        || differs(
-            "region_pair_id",
-            &|a, b| match (a.split_once('@'), b.split_once('@')) {
-                (Some((name_a, vault_a)), Some((name_b, vault_b))) => {
-                    name_a == name_b && same_place(vault_a, vault_b)
-                }
-                _ => a == b,
-            },
-        )
+    let same_pair = |a: &str, b: &str| match (a.split_once('@'), b.split_once('@')) {
+        (Some((name_a, vault_a)), Some((name_b, vault_b))) => {
+            name_a == name_b && same_place(vault_a, vault_b)
+        }
+        _ => a == b,
+    };
+    differs(&prior.vault_id, &planned.vault_id, &same_place)
+        || differs(&prior.region_pair_id, &planned.region_pair_id, &same_pair)
 }
 
 /// Makes sure `work_dir` is a directory of this user's that nobody else can write to: the
@@ -573,8 +626,10 @@ impl Resource for Drill {
     }
 
     async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        let argv = config.attr("verify_command");
-        if argv.is_wholly_known() && !argv.is_null() && argv.elements().is_empty() {
+        let Some(config) = DrillModel::read(config, diags) else {
+            return;
+        };
+        if config.verify_command.get().is_some_and(Vec::is_empty) {
             diags.error_at(
                 AttributePath::attr("verify_command"),
                 "Empty Command",
@@ -583,45 +638,19 @@ impl Resource for Drill {
         }
     }
 
-    async fn modify_plan(&self, plan: &mut Plan<'_>, _diags: &mut Diagnostics) {
+    async fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
         if plan.planned.is_null() || plan.is_create() {
             return;
         }
-        let prior = &plan.prior.value;
-        let config_changed = target_changed(&plan.planned, prior)
-            || [
-                "snapshot_id",
-                "region_pair_id",
-                "rpo",
-                "rto",
-                "verify_command",
-                "verify_timeout",
-                "restore_dir",
-                "max_age",
-                "triggers",
-            ]
-            .iter()
-            .any(|a| plan.planned.attr(a) != prior.attr(a));
-        let stale = match (
-            duration_attr(&plan.planned, "max_age"),
-            prior.attr("finished_at").as_str().and_then(parse_time),
-        ) {
-            (Some(max_age), Some(finished)) => {
-                dr_vault::clock::now() - finished
-                    > time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX)
-            }
-            _ => false,
+        let (Some(prior), Some(mut planned)) = (
+            DrillModel::read(&plan.prior.value, diags),
+            DrillModel::read(&plan.planned, diags),
+        ) else {
+            return;
         };
-        // A failure that failed the apply is retried by the next one, not accepted silently.
-        let failed_loudly = prior.attr("status").as_str() == Some("failed")
-            && plan.planned.attr("fail_on_violation").as_bool() != Some(false);
-        for name in RUN_OUTPUTS {
-            let value = if config_changed || stale || failed_loudly {
-                Value::Unknown
-            } else {
-                prior.attr(name).clone()
-            };
-            plan.planned.set_attr(name, value);
+        if rerun_due(&prior, &planned, dr_vault::clock::now()) {
+            planned.plan_run();
+            planned.write_into(&mut plan.planned);
         }
     }
 
@@ -641,16 +670,64 @@ impl Resource for Drill {
         _config: &Value,
         diags: &mut Diagnostics,
     ) -> State {
-        if planned.value.attr("status").is_unknown() {
+        let (Some(last_run), Some(next)) = (
+            DrillModel::read(&prior.value, diags),
+            DrillModel::read(&planned.value, diags),
+        ) else {
+            return prior.clone();
+        };
+        if next.status.is_unknown() {
             // A kept restore of the last run is replaced by this run's, not left beside it.
-            self.remove_restored(&prior.value);
+            self.remove_restored(&last_run);
             self.apply(planned, diags).await
         } else {
             State::from(planned.value.clone())
         }
     }
 
-    async fn delete(&self, prior: &State, _diags: &mut Diagnostics) {
-        self.remove_restored(&prior.value);
+    async fn delete(&self, prior: &State, diags: &mut Diagnostics) {
+        if let Some(prior) = DrillModel::read(&prior.value, diags) {
+            self.remove_restored(&prior);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_matches_the_schema() {
+        tfplugin::model::check_model::<DrillModel>(&schema().block).unwrap();
+    }
+
+    fn passed(vault: &str, pair: &str) -> DrillModel {
+        DrillModel {
+            name: "restore".into(),
+            vault_id: vault.into(),
+            region_pair_id: pair.into(),
+            status: "passed".into(),
+            finished_at: "2026-12-01T00:00:00Z".into(),
+            max_age: "7d".into(),
+            ..DrillModel::default()
+        }
+    }
+
+    #[test]
+    fn a_drill_reruns_for_another_target_or_when_stale_but_not_for_a_new_spelling_of_its_target() {
+        let now = parse_time("2026-12-02T00:00:00Z").unwrap();
+        let vault = "s3://dr-eu/p?region=eu-west-1";
+        let prior = passed(vault, &format!("prod@{vault}"));
+        assert!(!rerun_due(&prior, &prior, now));
+        let respelled = "s3://dr-eu/p?endpoint=http://127.0.0.1:9000&region=eu-west-1";
+        let options_added = passed(respelled, &format!("prod@{respelled}"));
+        assert!(
+            !rerun_due(&prior, &options_added, now),
+            "the same vault and pair with one more storage option restore the same data"
+        );
+        let elsewhere = passed("s3://dr-us/p?region=us-east-1", &format!("prod@{vault}"));
+        assert!(rerun_due(&prior, &elsewhere, now));
+        let later = parse_time("2026-12-09T00:00:01Z").unwrap();
+        assert!(rerun_due(&prior, &prior, later), "older than max_age");
     }
 }

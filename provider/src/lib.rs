@@ -12,10 +12,10 @@ mod vault_data;
 mod vaults;
 mod verify_check;
 
-pub use config::{ProviderConfig, Secret};
+pub use config::ProviderConfig;
 
 use std::sync::Arc;
-use tfplugin::{async_trait, DataSource, Diagnostics, Provider, Resource, Schema, Value};
+use tfplugin::{async_trait, DataSource, Diagnostics, Model, Provider, Resource, Schema, Value};
 use vaults::Vaults;
 
 /// The provider's source address, as users write it in `required_providers`.
@@ -45,7 +45,9 @@ impl Provider for DrProvider {
     }
 
     async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        config::validate(config, diags);
+        if let Some(model) = config::ProviderModel::read(config, diags) {
+            config::validate(&model, diags);
+        }
     }
 
     async fn configure(&self, config: &Value, diags: &mut Diagnostics) {

@@ -6,16 +6,111 @@
 
 use crate::backup_vault::{duration_validator, name_validator};
 use crate::vaults::{
-    duration_attr, engine_diagnostic, format_time, is_unreachable, parse_time, same_place,
+    duration, engine_diagnostic, format_time, is_unreachable, parse_time, same_place,
     unreachable_warning, Vaults,
 };
 use dr_vault::{NoProgress, Vault};
 use std::sync::Arc;
 use std::time::Duration;
 use tfplugin::{
-    async_trait, validators, Attribute, AttributePath, Block, Diagnostic, Diagnostics, Plan,
-    Resource, Schema, State, Type, Value,
+    async_trait, validators, Attr, Attribute, AttributePath, Block, Diagnostic, Diagnostics, Model,
+    Plan, Resource, Schema, State, Type, Value,
 };
+
+tfplugin::model! {
+    /// A `dr_region_pair` as configured, planned or stored.
+    struct PairModel {
+        name: Attr<String>,
+        primary_vault_id: Attr<String>,
+        secondary_vault_id: Attr<String>,
+        strategy: Attr<String>,
+        rpo: Attr<String>,
+        rto: Attr<String>,
+        active: Attr<String>,
+        replicate_snapshot_id: Attr<String>,
+        id: Attr<String>,
+        primary_region: Attr<String>,
+        secondary_region: Attr<String>,
+        standby_latest_snapshot_id: Attr<String>,
+        last_replicated_at: Attr<String>,
+        replication_lag_seconds: Attr<u64>,
+        in_sync: Attr<bool>,
+    }
+}
+
+impl PairModel {
+    /// Leaves the replication status to apply.
+    fn replication_status_unknown(&mut self) {
+        self.primary_region = Attr::Unknown;
+        self.secondary_region = Attr::Unknown;
+        self.standby_latest_snapshot_id = Attr::Unknown;
+        self.last_replicated_at = Attr::Unknown;
+        self.replication_lag_seconds = Attr::Unknown;
+        self.in_sync = Attr::Unknown;
+    }
+}
+
+/// One side of the pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Primary,
+    Secondary,
+}
+
+impl Side {
+    /// The side that takes snapshots and replicates to the other.
+    fn active(pair: &PairModel) -> Side {
+        if pair.active.as_str() == Some("secondary") {
+            Side::Secondary
+        } else {
+            Side::Primary
+        }
+    }
+
+    fn other(self) -> Side {
+        match self {
+            Side::Primary => Side::Secondary,
+            Side::Secondary => Side::Primary,
+        }
+    }
+
+    /// The attribute naming this side's vault, for diagnostics.
+    fn attr(self) -> &'static str {
+        match self {
+            Side::Primary => "primary_vault_id",
+            Side::Secondary => "secondary_vault_id",
+        }
+    }
+
+    fn path(self) -> AttributePath {
+        AttributePath::attr(self.attr())
+    }
+
+    fn vault_id(self, pair: &PairModel) -> &str {
+        match self {
+            Side::Primary => pair.primary_vault_id.as_str(),
+            Side::Secondary => pair.secondary_vault_id.as_str(),
+        }
+        .unwrap_or_default()
+    }
+
+    fn region(self, pair: &mut PairModel) -> &mut Attr<String> {
+        match self {
+            Side::Primary => &mut pair.primary_region,
+            Side::Secondary => &mut pair.secondary_region,
+        }
+    }
+}
+
+/// A vault id pointing at another vault (not the same vault under another id: its storage
+/// options changed) replaces the pair. Unknown ids (the vault is being created or replaced)
+/// do not: an update in place records the pair in whatever vault it turns out to be.
+fn vault_moved(prior: &Value, planned: &Value) -> bool {
+    match (prior.as_str(), planned.as_str()) {
+        (Some(was), Some(now)) => !same_place(was, now),
+        _ => false,
+    }
+}
 
 pub struct RegionPair {
     pub vaults: Arc<Vaults>,
@@ -29,14 +124,14 @@ fn schema() -> Schema {
                 .requires_replace()
                 .validator(name_validator())
                 .description("The pair's name, recorded in both vaults."),
-            // Both replace the pair only when they point at another vault, not when the id
-            // of the same vault changes its options (see modify_plan).
             Attribute::required("primary_vault_id", Type::String)
+                .requires_replace_if("when it names another vault", vault_moved)
                 .description(
                     "The primary vault: a `dr_backup_vault`'s `id` (or any vault URL, with its storage options as a query). \
                      Pointing it at another vault replaces the pair.",
                 ),
             Attribute::required("secondary_vault_id", Type::String)
+                .requires_replace_if("when it names another vault", vault_moved)
                 .description("The secondary vault, in another region. Pointing it at another vault replaces the pair."),
             Attribute::optional("strategy", Type::String)
                 .default("backup_restore")
@@ -62,16 +157,26 @@ fn schema() -> Schema {
             Attribute::computed("id", Type::String)
                 .use_state_for_unknown()
                 .description("`NAME@PRIMARY_VAULT_ID`, also the import ID."),
-            Attribute::computed("primary_region", Type::String).description("Read from the primary vault."),
-            Attribute::computed("secondary_region", Type::String).description("Read from the secondary vault."),
+            Attribute::computed("primary_region", Type::String)
+                .use_state_for_unknown()
+                .description("Read from the primary vault."),
+            Attribute::computed("secondary_region", Type::String)
+                .use_state_for_unknown()
+                .description("Read from the secondary vault."),
+            // Changed only when modify_plan plans a replication.
             Attribute::computed("standby_latest_snapshot_id", Type::String)
+                .use_state_for_unknown()
                 .description("The newest snapshot on the standby side."),
             Attribute::computed("last_replicated_at", Type::String)
+                .use_state_for_unknown()
                 .description("When this resource last replicated (RFC 3339, UTC)."),
-            Attribute::computed("replication_lag_seconds", Type::Number).description(
+            Attribute::computed("replication_lag_seconds", Type::Number)
+                .use_state_for_unknown()
+                .description(
                 "Age of the oldest active-side snapshot missing on the standby; 0 when in sync.",
             ),
             Attribute::computed("in_sync", Type::Bool)
+                .use_state_for_unknown()
                 .description("Whether the standby holds every snapshot of the active side."),
         ])
         .description("A primary and a secondary vault in two regions, with RPO/RTO targets, replication and failover."),
@@ -91,15 +196,6 @@ fn same_region(region: &str, one: &str, other: &str) -> Diagnostic {
     .at(AttributePath::attr("secondary_vault_id"))
 }
 
-/// Which attribute names the active and the standby vault.
-fn sides(value: &Value) -> (&'static str, &'static str) {
-    if value.attr("active").as_str() == Some("secondary") {
-        ("secondary_vault_id", "primary_vault_id")
-    } else {
-        ("primary_vault_id", "secondary_vault_id")
-    }
-}
-
 /// The replication status between two open vaults.
 struct Status {
     standby_latest: Option<String>,
@@ -117,51 +213,43 @@ async fn status(active: &Vault, standby: &Vault) -> Result<Status, dr_vault::Err
 }
 
 impl RegionPair {
-    async fn open(&self, value: &Value, attr: &str) -> Result<Option<Arc<Vault>>, Diagnostic> {
-        let url = value.attr(attr).as_str().unwrap_or_default();
+    async fn open(&self, pair: &PairModel, side: Side) -> Result<Option<Arc<Vault>>, Diagnostic> {
         self.vaults
-            .open(url, &Default::default(), &AttributePath::attr(attr))
+            .open(side.vault_id(pair), &Default::default(), &side.path())
             .await
     }
 
     /// Fills regions and replication status from whatever vaults are reachable.
-    async fn refresh(&self, state: &mut Value, diags: &mut Diagnostics) {
-        let (active_attr, standby_attr) = sides(state);
-        let primary = self.open(state, "primary_vault_id").await;
-        let secondary = self.open(state, "secondary_vault_id").await;
-        for (attr, region_attr, opened) in [
-            ("primary_vault_id", "primary_region", &primary),
-            ("secondary_vault_id", "secondary_region", &secondary),
-        ] {
+    async fn refresh(&self, state: &mut PairModel, diags: &mut Diagnostics) {
+        let active_side = Side::active(state);
+        let primary = self.open(state, Side::Primary).await;
+        let secondary = self.open(state, Side::Secondary).await;
+        for (side, opened) in [(Side::Primary, &primary), (Side::Secondary, &secondary)] {
             match opened {
-                Ok(Some(v)) => state.set_attr(region_attr, Value::string(&v.config().region)),
+                Ok(Some(v)) => *side.region(state) = v.config().region.as_str().into(),
                 Ok(None) => {}
                 Err(d) => diags.push(Diagnostic::warning(
                     crate::vaults::UNREACHABLE,
                     format!(
-                        "{attr}: {}\nThe pair's state keeps what it last knew.",
+                        "{}: {}\nThe pair's state keeps what it last knew.",
+                        side.attr(),
                         d.detail
                     ),
                 )),
             }
         }
-        let by_attr = |a: &str| {
-            if a == "primary_vault_id" {
-                &primary
-            } else {
-                &secondary
-            }
+        let opened = |side: Side| match side {
+            Side::Primary => &primary,
+            Side::Secondary => &secondary,
         };
-        if let (Ok(Some(active)), Ok(Some(standby))) = (by_attr(active_attr), by_attr(standby_attr))
+        if let (Ok(Some(active)), Ok(Some(standby))) =
+            (opened(active_side), opened(active_side.other()))
         {
             match status(active, standby).await {
                 Ok(s) => {
-                    state.set_attr(
-                        "standby_latest_snapshot_id",
-                        s.standby_latest.map_or(Value::Null, Value::string),
-                    );
-                    state.set_attr("replication_lag_seconds", Value::number(s.lag_seconds));
-                    state.set_attr("in_sync", Value::Bool(s.in_sync));
+                    state.standby_latest_snapshot_id = Attr::from_option(s.standby_latest);
+                    state.replication_lag_seconds = s.lag_seconds.into();
+                    state.in_sync = s.in_sync.into();
                 }
                 Err(e) => {
                     let d = engine_diagnostic("Cannot Compare Vaults", &e);
@@ -179,22 +267,23 @@ impl RegionPair {
     /// gone, records the data loss) and records the pair in both vaults.
     async fn converge(
         &self,
-        state: &mut Value,
-        prior_replicated_at: &Value,
+        state: &mut PairModel,
+        prior_replicated_at: &Attr<String>,
         diags: &mut Diagnostics,
     ) {
-        let (active_attr, standby_attr) = sides(state);
-        let active = match self.open(state, active_attr).await {
+        let active_side = Side::active(state);
+        let standby_side = active_side.other();
+        let active = match self.open(state, active_side).await {
             Ok(Some(v)) => v,
             Ok(None) => {
                 diags.error_at(
-                    AttributePath::attr(active_attr),
+                    active_side.path(),
                     "Active Vault Not Found",
                     format!(
                         "The active side's vault {} does not exist, so nothing can be replicated from it. \
                          Fail over with active = \"{}\".",
-                        state.attr(active_attr).as_str().unwrap_or_default(),
-                        if active_attr == "primary_vault_id" { "secondary" } else { "primary" }
+                        active_side.vault_id(state),
+                        if active_side == Side::Primary { "secondary" } else { "primary" }
                     ),
                 );
                 return;
@@ -204,15 +293,15 @@ impl RegionPair {
                 return;
             }
         };
-        let primary_is_standby = active_attr == "secondary_vault_id";
+        let primary_is_standby = standby_side == Side::Primary;
         // The plan promised a standby in sync: one that stopped answering since cannot keep
         // that promise, and saying so beats a state that contradicts the plan.
-        let promised_in_sync = state.attr("in_sync").as_bool() == Some(true);
+        let promised_in_sync = state.in_sync.get() == Some(&true);
         let mut standby_dark = false;
-        let standby = match self.open(state, standby_attr).await {
+        let standby = match self.open(state, standby_side).await {
             Ok(v) => v,
             Err(d) if is_unreachable(&d) && promised_in_sync => {
-                diags.push(d.at(AttributePath::attr(standby_attr)));
+                diags.push(d.at(standby_side.path()));
                 return;
             }
             // A failover must succeed with the old active side unreachable, not only gone;
@@ -222,8 +311,9 @@ impl RegionPair {
                 diags.push(unreachable_warning(
                     &d,
                     &format!(
-                        "Replication to the standby ({standby_attr}) is skipped; the first apply after it answers again \
-                         catches it up from the active side."
+                        "Replication to the standby ({}) is skipped; the first apply after it answers again \
+                         catches it up from the active side.",
+                        standby_side.attr()
                     ),
                 ));
                 None
@@ -244,12 +334,12 @@ impl RegionPair {
         };
         if standby.is_none() && !primary_is_standby && !standby_dark {
             diags.error_at(
-                AttributePath::attr(standby_attr),
+                standby_side.path(),
                 "Standby Vault Not Found",
                 format!(
                     "The standby vault {} does not exist, so the active side cannot be replicated. \
                      Create it (a dr_backup_vault), or fail over with active = \"secondary\" if the primary is the one lost.",
-                    state.attr(standby_attr).as_str().unwrap_or_default()
+                    standby_side.vault_id(state)
                 ),
             );
             return;
@@ -289,8 +379,7 @@ impl RegionPair {
                 match result {
                     Err(e) => {
                         diags.push(
-                            engine_diagnostic("Replication Failed", &e)
-                                .at(AttributePath::attr(standby_attr)),
+                            engine_diagnostic("Replication Failed", &e).at(standby_side.path()),
                         );
                         return;
                     }
@@ -311,7 +400,7 @@ impl RegionPair {
                     }
                     Ok(_) => {}
                 }
-                if let Some(wanted) = state.attr("replicate_snapshot_id").as_str() {
+                if let Some(wanted) = state.replicate_snapshot_id.as_str() {
                     if let Err(e) = standby.resolve_snapshot(wanted).await {
                         diags.push(
                             engine_diagnostic("Snapshot Not On Standby", &e)
@@ -325,50 +414,53 @@ impl RegionPair {
             None => self.warn_about_data_loss(state, &active, diags).await,
         }
         let record = serde_json::json!({
-            "name": state.attr("name").as_str(),
-            "primary_vault_id": state.attr("primary_vault_id").as_str(),
-            "secondary_vault_id": state.attr("secondary_vault_id").as_str(),
-            "strategy": state.attr("strategy").as_str(),
-            "rpo": state.attr("rpo").as_str(),
-            "rto": state.attr("rto").as_str(),
-            "active": state.attr("active").as_str(),
-            "replicate_snapshot_id": state.attr("replicate_snapshot_id").as_str(),
+            "name": state.name.as_str(),
+            "primary_vault_id": state.primary_vault_id.as_str(),
+            "secondary_vault_id": state.secondary_vault_id.as_str(),
+            "strategy": state.strategy.as_str(),
+            "rpo": state.rpo.as_str(),
+            "rto": state.rto.as_str(),
+            "active": state.active.as_str(),
+            "replicate_snapshot_id": state.replicate_snapshot_id.as_str(),
         });
-        let name = format!("pairs/{}", state.attr("name").as_str().unwrap_or_default());
+        let name = format!("pairs/{}", state.name.as_str().unwrap_or_default());
         for vault in std::iter::once(&active).chain(standby.as_ref()) {
             if let Err(e) = vault.put_record(&name, &record).await {
                 diags.push(engine_diagnostic("Cannot Record The Pair", &e));
             }
         }
-        let replicated_at = if standby.is_some() {
-            Value::string(format_time(dr_vault::clock::now()))
+        state.last_replicated_at = if standby.is_some() {
+            format_time(dr_vault::clock::now()).into()
         } else {
             prior_replicated_at.clone()
         };
-        state.set_attr("last_replicated_at", replicated_at);
         self.refresh(state, diags).await;
         if standby_dark {
             // What the standby holds is not known while it does not answer.
-            state.set_attr("standby_latest_snapshot_id", Value::Null);
-            state.set_attr("in_sync", Value::Bool(false));
-            state.set_attr("replication_lag_seconds", Value::Null);
+            state.standby_latest_snapshot_id = Attr::Null;
+            state.in_sync = false.into();
+            state.replication_lag_seconds = Attr::Null;
         } else if standby.is_none() {
             // The standby side is gone: the active side's snapshots exist nowhere else.
-            state.set_attr("standby_latest_snapshot_id", Value::Null);
-            state.set_attr("in_sync", Value::Bool(false));
-            state.set_attr("replication_lag_seconds", Value::number(0u64));
+            state.standby_latest_snapshot_id = Attr::Null;
+            state.in_sync = false.into();
+            state.replication_lag_seconds = 0u64.into();
         }
     }
 
     /// A failover with the old active side gone: everything after the new active side's
     /// newest snapshot is lost. Warn when that exceeds the RPO.
-    async fn warn_about_data_loss(&self, state: &Value, active: &Vault, diags: &mut Diagnostics) {
+    async fn warn_about_data_loss(
+        &self,
+        state: &PairModel,
+        active: &Vault,
+        diags: &mut Diagnostics,
+    ) {
         let newest = active.snapshots().await.ok().and_then(|mut s| s.pop());
         let age = newest.as_ref().and_then(|s| parse_time(&s.time)).map(|t| {
             Duration::from_secs((dr_vault::clock::now() - t).whole_seconds().max(0) as u64)
         });
-        let rpo = duration_attr(state, "rpo");
-        if let (Some(age), Some(rpo)) = (age, rpo) {
+        if let (Some(age), Some(rpo)) = (age, duration(&state.rpo, "rpo")) {
             if age > rpo {
                 diags.warning(
                     "Failover Exceeds RPO",
@@ -376,7 +468,7 @@ impl RegionPair {
                         "The other side is unreachable. The newest snapshot on the new active side is {} old, more than the rpo \
                          of {}: up to {} of backups taken after it are lost.",
                         humantime::format_duration(age),
-                        state.attr("rpo").as_str().unwrap_or_default(),
+                        state.rpo.as_str().unwrap_or_default(),
                         humantime::format_duration(age),
                     ),
                 );
@@ -386,6 +478,102 @@ impl RegionPair {
                 "Failover Without Data",
                 "The other side is unreachable and the new active side holds no snapshot: every backup is lost.",
             );
+        }
+    }
+
+    /// Checks what can be checked before apply without a passphrase: two vaults, two regions.
+    /// On create the regions are known now.
+    async fn plan_regions(
+        &self,
+        config: &PairModel,
+        planned: &mut PairModel,
+        is_create: bool,
+        diags: &mut Diagnostics,
+    ) {
+        let (Some(p), Some(s)) = (
+            config.primary_vault_id.as_str(),
+            config.secondary_vault_id.as_str(),
+        ) else {
+            return;
+        };
+        // Regions come from the vaults' plain configs: no passphrase needed to check them.
+        let region = |url: &str| {
+            let storage = self
+                .vaults
+                .storage(url, &Default::default(), false, &AttributePath::root())
+                .ok();
+            async move {
+                Vault::read_config(&storage?)
+                    .await
+                    .ok()
+                    .map(|c| (c.id, c.region))
+            }
+        };
+        if let (Some((pid, pr)), Some((sid, sr))) = (region(p).await, region(s).await) {
+            if pid == sid {
+                diags.error_at(
+                    Side::Secondary.path(),
+                    "Same Vault Twice",
+                    format!(
+                        "{p} and {s} are the same vault; a pair needs two vaults in two regions."
+                    ),
+                );
+            } else if pr == sr {
+                diags.push(same_region(&pr, p, s));
+            }
+            if is_create {
+                planned.primary_region = pr.into();
+                planned.secondary_region = sr.into();
+            }
+        }
+    }
+
+    /// The plan of an update in place: whether apply replicates, and what it leaves unknown.
+    async fn plan_replication(
+        &self,
+        prior: &PairModel,
+        planned: &mut PairModel,
+        diags: &mut Diagnostics,
+    ) {
+        let failover = planned.active != prior.active;
+        let wanted_changed = planned.replicate_snapshot_id != prior.replicate_snapshot_id;
+        let standby_side = Side::active(planned).other();
+        let (standby_there, standby_dark) = match self.open(planned, standby_side).await {
+            Ok(found) => (found.is_some(), false),
+            Err(d) if is_unreachable(&d) => {
+                diags.push(unreachable_warning(
+                    &d,
+                    &format!(
+                        "Apply skips replication to the standby ({}) while it does not answer.",
+                        standby_side.attr()
+                    ),
+                ));
+                (false, true)
+            }
+            Err(_) => (false, false),
+        };
+        let lagging = prior.in_sync.get() != Some(&true) && standby_there;
+        let settings_changed = planned.strategy != prior.strategy
+            || planned.rpo != prior.rpo
+            || planned.rto != prior.rto
+            || planned.primary_vault_id != prior.primary_vault_id
+            || planned.secondary_vault_id != prior.secondary_vault_id;
+        if lagging
+            || failover
+            || wanted_changed
+            || planned.replicate_snapshot_id.is_unknown()
+            || settings_changed
+        {
+            // Apply replicates: the standby will hold every active-side snapshot.
+            planned.in_sync = true.into();
+            planned.replication_lag_seconds = 0u64.into();
+            planned.standby_latest_snapshot_id = Attr::Unknown;
+            planned.last_replicated_at = Attr::Unknown;
+            if failover || standby_dark {
+                // Known only once apply has seen whether the other side answers.
+                planned.in_sync = Attr::Unknown;
+                planned.replication_lag_seconds = Attr::Unknown;
+            }
         }
     }
 }
@@ -401,14 +589,16 @@ impl Resource for RegionPair {
     }
 
     async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        let (p, s) = (
-            config.attr("primary_vault_id"),
-            config.attr("secondary_vault_id"),
-        );
-        if let (Some(p), Some(s)) = (p.as_str(), s.as_str()) {
+        let Some(config) = PairModel::read(config, diags) else {
+            return;
+        };
+        if let (Some(p), Some(s)) = (
+            config.primary_vault_id.as_str(),
+            config.secondary_vault_id.as_str(),
+        ) {
             if p == s {
                 diags.error_at(
-                    AttributePath::attr("secondary_vault_id"),
+                    Side::Secondary.path(),
                     "Same Vault Twice",
                     format!("primary_vault_id and secondary_vault_id are both {p}; a pair needs two vaults in two regions."),
                 );
@@ -420,136 +610,53 @@ impl Resource for RegionPair {
         if plan.planned.is_null() {
             return;
         }
-        let config = plan.config;
+        let Some(config) = PairModel::read(plan.config, diags) else {
+            return;
+        };
+        let Some(prior) = PairModel::read(&plan.prior.value, diags) else {
+            return;
+        };
+        let Some(mut planned) = PairModel::read(&plan.planned, diags) else {
+            return;
+        };
         // The id follows the primary's id, which changes with its storage options.
-        let id = match (
-            config.attr("name").as_str(),
-            config.attr("primary_vault_id").as_str(),
-        ) {
-            (Some(name), Some(p)) => Value::string(format!("{name}@{p}")),
-            _ => Value::Unknown,
+        planned.id = match (config.name.as_str(), config.primary_vault_id.as_str()) {
+            (Some(name), Some(p)) => format!("{name}@{p}").into(),
+            _ => Attr::Unknown,
         };
-        plan.planned.set_attr("id", id);
+        let updating = !plan.is_create() && plan.requires_replace.is_empty();
         if self.vaults.config().is_err() {
-            return;
-        }
-        if let (Some(p), Some(s)) = (
-            config.attr("primary_vault_id").as_str(),
-            config.attr("secondary_vault_id").as_str(),
-        ) {
-            // Regions come from the vaults' plain configs: no passphrase needed to check them.
-            let region = |url: &str| {
-                let storage = self
-                    .vaults
-                    .storage(url, &Default::default(), false, &AttributePath::root())
-                    .ok();
-                async move {
-                    Vault::read_config(&storage?)
-                        .await
-                        .ok()
-                        .map(|c| (c.id, c.region))
-                }
-            };
-            if let (Some((pid, pr)), Some((sid, sr))) = (region(p).await, region(s).await) {
-                if pid == sid {
-                    diags.error_at(
-                        AttributePath::attr("secondary_vault_id"),
-                        "Same Vault Twice",
-                        format!("{p} and {s} are the same vault; a pair needs two vaults in two regions."),
-                    );
-                } else if pr == sr {
-                    diags.push(same_region(&pr, p, s));
-                }
-                if plan.is_create() {
-                    plan.planned.set_attr("primary_region", Value::string(pr));
-                    plan.planned.set_attr("secondary_region", Value::string(sr));
-                }
+            // The provider block is unknown during this plan: nothing can be looked at.
+            if updating && plan.planned != plan.prior.value {
+                planned.replication_status_unknown();
+            }
+        } else {
+            self.plan_regions(&config, &mut planned, plan.is_create(), diags)
+                .await;
+            if updating {
+                self.plan_replication(&prior, &mut planned, diags).await;
             }
         }
-        if !plan.is_create() {
-            for attr in ["primary_vault_id", "secondary_vault_id"] {
-                let (was, now) = (plan.prior.value.attr(attr), config.attr(attr));
-                // Not known yet (the vault is being created or replaced, or its id changes
-                // with its options): an update in place records the pair in whatever vault it
-                // turns out to be and replicates to it; replacing the pair adds nothing.
-                let moved = match (was.as_str(), now.as_str()) {
-                    (Some(was), Some(now)) => !same_place(was, now),
-                    _ => false,
-                };
-                if moved {
-                    plan.requires_replace.push(AttributePath::attr(attr));
-                }
-            }
-        }
-        if plan.is_create() || !plan.requires_replace.is_empty() {
-            return;
-        }
-        let prior = &plan.prior.value;
-        for name in [
-            "primary_region",
-            "secondary_region",
-            "standby_latest_snapshot_id",
-            "last_replicated_at",
-            "replication_lag_seconds",
-            "in_sync",
-        ] {
-            plan.planned.set_attr(name, prior.attr(name).clone());
-        }
-        let failover = plan.planned.attr("active") != prior.attr("active");
-        let wanted = plan.planned.attr("replicate_snapshot_id");
-        let wanted_changed = wanted != prior.attr("replicate_snapshot_id");
-        let (_, standby_attr) = sides(&plan.planned);
-        let (standby_there, standby_dark) = match self.open(&plan.planned, standby_attr).await {
-            Ok(found) => (found.is_some(), false),
-            Err(d) if is_unreachable(&d) => {
-                diags.push(unreachable_warning(
-                    &d,
-                    &format!("Apply skips replication to the standby ({standby_attr}) while it does not answer."),
-                ));
-                (false, true)
-            }
-            Err(_) => (false, false),
-        };
-        let lagging = prior.attr("in_sync").as_bool() != Some(true) && standby_there;
-        let settings_changed = [
-            "strategy",
-            "rpo",
-            "rto",
-            "primary_vault_id",
-            "secondary_vault_id",
-        ]
-        .iter()
-        .any(|a| plan.planned.attr(a) != prior.attr(a));
-        if lagging || failover || wanted_changed || wanted.is_unknown() || settings_changed {
-            // Apply replicates: the standby will hold every active-side snapshot.
-            plan.planned.set_attr("in_sync", Value::Bool(true));
-            plan.planned
-                .set_attr("replication_lag_seconds", Value::number(0u64));
-            plan.planned
-                .set_attr("standby_latest_snapshot_id", Value::Unknown);
-            plan.planned.set_attr("last_replicated_at", Value::Unknown);
-            if failover || standby_dark {
-                plan.planned.set_attr("in_sync", Value::Unknown);
-                // Known only once apply has seen whether the other side answers.
-                plan.planned
-                    .set_attr("replication_lag_seconds", Value::Unknown);
-            }
-        }
+        planned.write_into(&mut plan.planned);
     }
 
     async fn create(&self, planned: &State, _config: &Value, diags: &mut Diagnostics) -> State {
-        let mut state = planned.value.clone();
-        self.converge(&mut state, &Value::Null, diags).await;
+        let Some(mut state) = PairModel::read(&planned.value, diags) else {
+            return State::default();
+        };
+        self.converge(&mut state, &Attr::Null, diags).await;
         if diags.has_errors() {
             return State::default();
         }
-        State::from(state)
+        State::from(state.to_value())
     }
 
     async fn read(&self, current: &State, diags: &mut Diagnostics) -> State {
-        let mut state = current.value.clone();
+        let Some(mut state) = PairModel::read(&current.value, diags) else {
+            return current.clone();
+        };
         self.refresh(&mut state, diags).await;
-        State::from(state)
+        State::from(state.to_value())
     }
 
     async fn update(
@@ -559,23 +666,28 @@ impl Resource for RegionPair {
         _config: &Value,
         diags: &mut Diagnostics,
     ) -> State {
-        let mut state = planned.value.clone();
-        let replicated_at = prior.value.attr("last_replicated_at").clone();
-        self.converge(&mut state, &replicated_at, diags).await;
+        let (Some(prior_model), Some(mut state)) = (
+            PairModel::read(&prior.value, diags),
+            PairModel::read(&planned.value, diags),
+        ) else {
+            return prior.clone();
+        };
+        self.converge(&mut state, &prior_model.last_replicated_at, diags)
+            .await;
         if diags.has_errors() {
             return prior.clone();
         }
-        State::from(state)
+        State::from(state.to_value())
     }
 
     async fn delete(&self, prior: &State, diags: &mut Diagnostics) {
+        let Some(state) = PairModel::read(&prior.value, diags) else {
+            return;
+        };
         // Both vaults' data stays; only the pair's record goes.
-        let name = format!(
-            "pairs/{}",
-            prior.value.attr("name").as_str().unwrap_or_default()
-        );
-        for attr in ["primary_vault_id", "secondary_vault_id"] {
-            if let Ok(Some(v)) = self.open(&prior.value, attr).await {
+        let name = format!("pairs/{}", state.name.as_str().unwrap_or_default());
+        for side in [Side::Primary, Side::Secondary] {
+            if let Ok(Some(v)) = self.open(&state, side).await {
                 if let Err(e) = v
                     .put_record(&name, &serde_json::json!({"deleted": true}))
                     .await
@@ -621,25 +733,30 @@ impl Resource for RegionPair {
                 return State::default();
             }
         };
-        let text = |k: &str| record[k].as_str().map_or(Value::Null, Value::string);
-        let mut state = Value::object([
-            ("name", text("name")),
-            ("primary_vault_id", text("primary_vault_id")),
-            ("secondary_vault_id", text("secondary_vault_id")),
-            ("strategy", text("strategy")),
-            ("rpo", text("rpo")),
-            ("rto", text("rto")),
-            ("active", text("active")),
-            ("replicate_snapshot_id", text("replicate_snapshot_id")),
-            ("id", Value::string(id)),
-            ("primary_region", Value::Null),
-            ("secondary_region", Value::Null),
-            ("standby_latest_snapshot_id", Value::Null),
-            ("last_replicated_at", Value::Null),
-            ("replication_lag_seconds", Value::Null),
-            ("in_sync", Value::Null),
-        ]);
+        let text = |k: &str| Attr::from_option(record[k].as_str().map(str::to_string));
+        let mut state = PairModel {
+            name: text("name"),
+            primary_vault_id: text("primary_vault_id"),
+            secondary_vault_id: text("secondary_vault_id"),
+            strategy: text("strategy"),
+            rpo: text("rpo"),
+            rto: text("rto"),
+            active: text("active"),
+            replicate_snapshot_id: text("replicate_snapshot_id"),
+            id: id.into(),
+            ..PairModel::default()
+        };
         self.refresh(&mut state, diags).await;
-        State::from(state)
+        State::from(state.to_value())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_model_matches_the_schema() {
+        tfplugin::model::check_model::<PairModel>(&schema().block).unwrap();
     }
 }

@@ -1,9 +1,11 @@
 //! The `dr_snapshot` data source: one snapshot's facts (default: the latest).
 
-use crate::vaults::{engine_diagnostic, map_value, string_map, time_value, Vaults};
+use crate::vaults::{engine_diagnostic, storage_options_validator, time_attr, Vaults};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tfplugin::{
-    async_trait, Attribute, AttributePath, Block, DataSource, Diagnostics, Schema, Type, Value,
+    async_trait, Attr, Attribute, AttributePath, Block, DataSource, Diagnostics, Model, Schema,
+    Type, Value,
 };
 
 pub struct SnapshotData {
@@ -16,10 +18,6 @@ impl DataSource for SnapshotData {
         "dr_snapshot"
     }
 
-    async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        crate::vaults::validate_storage_options(config, diags);
-    }
-
     fn schema(&self) -> Schema {
         Schema::new(
             0,
@@ -29,6 +27,7 @@ impl DataSource for SnapshotData {
                 Attribute::optional("snapshot_id", Type::String)
                     .description("A snapshot id or a unique prefix of one; default: the latest."),
                 Attribute::optional("storage_options", Type::map(Type::String))
+                    .validator(storage_options_validator())
                     .description("Object-store options, merged over the provider's."),
                 Attribute::computed("id", Type::String).description("The snapshot's full id."),
                 Attribute::computed("time", Type::String)
@@ -50,23 +49,23 @@ impl DataSource for SnapshotData {
     }
 
     async fn read(&self, config: &Value, diags: &mut Diagnostics) -> Value {
-        let mut out = config.clone();
-        let url = config.attr("vault_id").as_str().unwrap_or_default();
-        let wanted = config
-            .attr("snapshot_id")
-            .as_str()
-            .unwrap_or("latest")
-            .to_string();
-        let options = string_map(config.attr("storage_options"));
+        let Some(mut out) = SnapshotDataModel::read(config, diags) else {
+            return config.clone();
+        };
+        let wanted = out.snapshot_id.as_str().unwrap_or("latest").to_string();
         let vault = match self
             .vaults
-            .open_existing(url, &options, &AttributePath::attr("vault_id"))
+            .open_existing(
+                &out.vault_id.or_default(),
+                &out.storage_options.or_default(),
+                &AttributePath::attr("vault_id"),
+            )
             .await
         {
             Ok(v) => v,
             Err(d) => {
                 diags.push(d);
-                return out;
+                return config.clone();
             }
         };
         let found = async {
@@ -78,25 +77,55 @@ impl DataSource for SnapshotData {
         let (id, s) = match found {
             Ok(f) => f,
             Err(e) => {
-                let at = if config.attr("snapshot_id").is_null() {
+                let at = if out.snapshot_id.is_null() {
                     AttributePath::attr("vault_id")
                 } else {
                     AttributePath::attr("snapshot_id")
                 };
                 diags.push(engine_diagnostic("Snapshot Not Found", &e).at(at));
-                return out;
+                return config.clone();
             }
         };
-        out.set_attr("id", Value::string(&id));
-        out.set_attr("time", time_value(&s.time));
-        out.set_attr("source_digest", Value::string(&s.source_digest));
-        out.set_attr(
-            "sources",
-            Value::List(s.sources.iter().map(|x| Value::string(&x.name)).collect()),
-        );
-        out.set_attr("files", Value::number(s.file_count() as u64));
-        out.set_attr("bytes", Value::number(s.total_bytes()));
-        out.set_attr("labels", map_value(&s.labels));
-        out
+        out.id = id.into();
+        out.time = time_attr(&s.time);
+        out.source_digest = s.source_digest.clone().into();
+        out.sources = s
+            .sources
+            .iter()
+            .map(|x| x.name.clone())
+            .collect::<Vec<_>>()
+            .into();
+        out.files = (s.file_count() as u64).into();
+        out.bytes = s.total_bytes().into();
+        out.labels = s.labels.clone().into();
+        out.to_value()
+    }
+}
+
+tfplugin::model! {
+    struct SnapshotDataModel {
+        vault_id: Attr<String>,
+        snapshot_id: Attr<String>,
+        storage_options: Attr<BTreeMap<String, String>>,
+        id: Attr<String>,
+        time: Attr<String>,
+        source_digest: Attr<String>,
+        sources: Attr<Vec<String>>,
+        files: Attr<u64>,
+        bytes: Attr<u64>,
+        labels: Attr<BTreeMap<String, String>>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_model_matches_the_schema() {
+        use tfplugin::DataSource as _;
+        let schema = super::SnapshotData {
+            vaults: Default::default(),
+        }
+        .schema();
+        tfplugin::model::check_model::<super::SnapshotDataModel>(&schema.block).unwrap();
     }
 }

@@ -1,10 +1,12 @@
 //! The `dr_vault` data source: an existing vault's facts, for modules that rebuild from a
 //! vault they do not manage (one made by another configuration or by `drctl vault init`).
 
-use crate::vaults::{engine_diagnostic, map_value, string_map, time_value, Vaults};
+use crate::vaults::{engine_diagnostic, storage_options_validator, time_attr, Vaults};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tfplugin::{
-    async_trait, Attribute, AttributePath, Block, DataSource, Diagnostics, Schema, Type, Value,
+    async_trait, Attr, Attribute, AttributePath, Block, DataSource, Diagnostics, Model, Schema,
+    Type, Value,
 };
 
 pub struct VaultData {
@@ -17,10 +19,6 @@ impl DataSource for VaultData {
         "dr_vault"
     }
 
-    async fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        crate::vaults::validate_storage_options(config, diags);
-    }
-
     fn schema(&self) -> Schema {
         Schema::new(
             0,
@@ -28,6 +26,7 @@ impl DataSource for VaultData {
                 Attribute::required("url", Type::String)
                     .description("The vault's URL: a path (relative to the root module), `file://…`, `s3://…`, `gs://…` or `az://…`."),
                 Attribute::optional("storage_options", Type::map(Type::String))
+                    .validator(storage_options_validator())
                     .description("Object-store options, merged over the provider's."),
                 Attribute::computed("id", Type::String).description(
                     "The vault's id: its canonical absolute URL, with its storage options as a query for object stores \
@@ -47,15 +46,20 @@ impl DataSource for VaultData {
     }
 
     async fn read(&self, config: &Value, diags: &mut Diagnostics) -> Value {
-        let mut out = config.clone();
-        let url = config.attr("url").as_str().unwrap_or_default();
-        let options = string_map(config.attr("storage_options"));
+        let Some(mut out) = VaultDataModel::read(config, diags) else {
+            return config.clone();
+        };
+        let url = out.url.or_default();
         let at = AttributePath::attr("url");
-        let vault = match self.vaults.open_existing(url, &options, &at).await {
+        let vault = match self
+            .vaults
+            .open_existing(&url, &out.storage_options.or_default(), &at)
+            .await
+        {
             Ok(v) => v,
             Err(d) => {
                 diags.push(d);
-                return out;
+                return config.clone();
             }
         };
         let result = async {
@@ -68,27 +72,49 @@ impl DataSource for VaultData {
             Ok(r) => r,
             Err(e) => {
                 diags.push(engine_diagnostic("Cannot Read Vault", &e).at(at));
-                return out;
+                return config.clone();
             }
         };
         let c = vault.config();
-
-        out.set_attr("id", Value::string(vault.storage().id()));
-        out.set_attr("name", Value::string(&c.name));
-        out.set_attr("region", Value::string(&c.region));
-        out.set_attr("created_at", time_value(&c.created_at));
-        out.set_attr("labels", map_value(&c.labels));
-        out.set_attr("snapshot_count", Value::number(snapshots.len() as u64));
-        out.set_attr("stored_bytes", Value::number(stored));
         let latest = dr_vault::latest_of(&snapshots);
-        out.set_attr(
-            "latest_snapshot_id",
-            latest.map_or(Value::Null, |s| Value::string(&s.id)),
-        );
-        out.set_attr(
-            "latest_snapshot_at",
-            latest.map_or(Value::Null, |s| time_value(&s.time)),
-        );
-        out
+        out.id = vault.storage().id().into();
+        out.name = c.name.clone().into();
+        out.region = c.region.clone().into();
+        out.created_at = time_attr(&c.created_at);
+        out.labels = c.labels.clone().into();
+        out.snapshot_count = (snapshots.len() as u64).into();
+        out.stored_bytes = stored.into();
+        out.latest_snapshot_id = Attr::from_option(latest.map(|s| s.id.clone()));
+        out.latest_snapshot_at = latest.map_or(Attr::Null, |s| time_attr(&s.time));
+        out.to_value()
+    }
+}
+
+tfplugin::model! {
+    struct VaultDataModel {
+        url: Attr<String>,
+        storage_options: Attr<BTreeMap<String, String>>,
+        id: Attr<String>,
+        name: Attr<String>,
+        region: Attr<String>,
+        created_at: Attr<String>,
+        labels: Attr<BTreeMap<String, String>>,
+        snapshot_count: Attr<u64>,
+        stored_bytes: Attr<u64>,
+        latest_snapshot_id: Attr<String>,
+        latest_snapshot_at: Attr<String>,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_model_matches_the_schema() {
+        use tfplugin::DataSource as _;
+        let schema = super::VaultData {
+            vaults: Default::default(),
+        }
+        .schema();
+        tfplugin::model::check_model::<super::VaultDataModel>(&schema.block).unwrap();
     }
 }

@@ -8,27 +8,23 @@ use dr_vault::{ErrorKind, Passphrase, Storage, Vault};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use tfplugin::{AttributePath, Diagnostic, Value};
+use tfplugin::{Attr, AttributePath, Diagnostic};
 
-/// Checks the `storage_options` attribute of a provider block, resource or data source at plan
-/// time, with the engine's own allowlist ([`dr_vault::storage::check_options`], which
-/// `Storage::open` enforces again): one error per key refused, on that key.
-pub fn validate_storage_options(config: &Value, diags: &mut tfplugin::Diagnostics) {
-    let Some(options) = config.attr("storage_options").entries() else {
-        return;
-    };
-    for (key, value) in options {
-        let one = BTreeMap::from([(key.clone(), value.as_str().unwrap_or_default().to_string())]);
-        if let Err(e) = dr_vault::storage::check_options(&one) {
-            let detail = match &e.guidance {
-                Some(hint) => format!("{}. {}.", e.message, capitalised(hint)),
-                None => format!("{}.", e.message),
-            };
-            diags.error_at(
-                AttributePath::attr("storage_options").key(key),
-                "Storage Option Not Allowed",
-                detail,
-            );
+/// Checks a `storage_options` attribute of the provider block, a resource or a data source
+/// with the engine's own allowlist ([`dr_vault::storage::check_options`], which
+/// `Storage::open` enforces again when a value was not known at validation): one error per key
+/// refused, on that key.
+pub fn storage_options_validator() -> impl tfplugin::schema::Validator {
+    |value: &tfplugin::Value, path: &AttributePath, diags: &mut tfplugin::Diagnostics| {
+        for (key, value) in value.entries().into_iter().flatten() {
+            let one = BTreeMap::from([(key.clone(), value.as_str().unwrap_or_default().into())]);
+            if let Err(e) = dr_vault::storage::check_options(&one) {
+                let detail = match &e.guidance {
+                    Some(hint) => format!("{}. {}.", e.message, capitalised(hint)),
+                    None => format!("{}.", e.message),
+                };
+                diags.error_at(path.clone().key(key), "Storage Option Not Allowed", detail);
+            }
         }
     }
 }
@@ -168,7 +164,7 @@ impl Vaults {
 
     pub fn passphrase(&self) -> Result<Passphrase, Diagnostic> {
         let config = self.config()?;
-        Ok(Passphrase::new(config.passphrase()?.expose()))
+        Ok(config.passphrase()?.clone())
     }
 
     pub fn forget(&self, url: &str) {
@@ -231,41 +227,12 @@ pub fn engine_diagnostic(summary: &str, e: &dr_vault::Error) -> Diagnostic {
     Diagnostic::error(summary, detail)
 }
 
-/// A `map(string)` attribute as a map (null → empty).
-pub fn string_map(v: &Value) -> BTreeMap<String, String> {
-    v.entries()
-        .map(|m| {
-            m.iter()
-                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A map of strings as a `map(string)` value.
-pub fn map_value(map: &BTreeMap<String, String>) -> Value {
-    Value::Map(
-        map.iter()
-            .map(|(k, v)| (k.clone(), Value::string(v)))
-            .collect(),
-    )
-}
-
 /// A duration attribute (`15m`, `7d`); `None` when unset, unknown or invalid (validation
-/// reports invalid ones on the attribute).
-pub fn duration_attr(value: &Value, name: &str) -> Option<std::time::Duration> {
+/// reports invalid ones on the attribute, named `name`).
+pub fn duration(value: &Attr<String>, name: &str) -> Option<std::time::Duration> {
     value
-        .attr(name)
         .as_str()
         .and_then(|t| dr_vault::parse_duration(t, name).ok())
-}
-
-/// A list(string) attribute as strings (null → empty).
-pub fn string_list(v: &Value) -> Vec<String> {
-    v.elements()
-        .iter()
-        .filter_map(|e| e.as_str().map(str::to_string))
-        .collect()
 }
 
 /// RFC 3339 UTC, seconds precision.
@@ -283,6 +250,6 @@ pub fn parse_time(text: &str) -> Option<time::OffsetDateTime> {
 
 /// An engine time (RFC 3339 with nanoseconds) as the attributes show it, to the second;
 /// unparsable text is shown as it is.
-pub fn time_value(text: &str) -> Value {
-    Value::string(parse_time(text).map_or_else(|| text.to_string(), format_time))
+pub fn time_attr(text: &str) -> Attr<String> {
+    Attr::Known(parse_time(text).map_or_else(|| text.to_string(), format_time))
 }

@@ -1,7 +1,7 @@
 //! Markdown for the Terraform registry's docs layout, rendered from a schema so the docs can
 //! never disagree with what the provider serves.
 
-use crate::schema::{Attribute, Block, Nesting};
+use crate::schema::{AttrKind, Attribute, Block, Nesting, PlanModifier};
 use std::fmt::Write as _;
 
 /// The "Schema" section of a registry page: required, optional and read-only attributes,
@@ -17,9 +17,9 @@ type AttributeFilter = fn(&Attribute) -> bool;
 
 fn render_block(block: &Block, anchor: &str, out: &mut String) {
     let groups: [(&str, AttributeFilter); 3] = [
-        ("Required", |a| a.required),
-        ("Optional", |a| a.optional),
-        ("Read-Only", |a| !a.required && !a.optional),
+        ("Required", |a| a.kind.is_required()),
+        ("Optional", |a| a.kind.is_optional()),
+        ("Read-Only", |a| a.kind == AttrKind::Computed),
     ];
     for (title, belongs) in groups {
         let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| belongs(a)).collect();
@@ -52,8 +52,14 @@ fn render_block(block: &Block, anchor: &str, out: &mut String) {
             if let Some(d) = &a.default {
                 traits.push(format!("default `{}`", default_text(d)));
             }
-            if a.requires_replace {
-                traits.push("forces replacement".into());
+            for m in &a.modifiers {
+                match m {
+                    PlanModifier::RequiresReplace => traits.push("forces replacement".into()),
+                    PlanModifier::RequiresReplaceIf { why, .. } => {
+                        traits.push(format!("forces replacement {why}"))
+                    }
+                    PlanModifier::UseStateForUnknown => {}
+                }
             }
             let _ = writeln!(
                 out,

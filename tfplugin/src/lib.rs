@@ -3,6 +3,7 @@
 //! - [`serve::main`] runs a provider binary: go-plugin handshake, AutoMTLS, debug mode.
 //! - [`value`] holds cty types and values with their msgpack and JSON codecs.
 //! - [`schema`] declares attributes once; [`plan`] derives validation and plans from them.
+//! - [`model`] reads values into typed structs and writes them back.
 //! - [`provider`] has the traits a provider implements; [`diag`] the diagnostics it returns.
 
 pub mod client;
@@ -10,6 +11,7 @@ pub mod conn;
 pub mod diag;
 pub mod docs;
 pub mod logging;
+pub mod model;
 pub mod plan;
 mod plugin_services;
 pub mod provider;
@@ -21,6 +23,9 @@ pub mod value;
 
 pub use async_trait::async_trait;
 pub use diag::{AttributePath, Diagnostic, Diagnostics, Severity};
+pub use model::{Attr, Model};
 pub use provider::{DataSource, Plan, Provider, Resource, State};
-pub use schema::{validators, Attribute, Block, NestedBlock, Nesting, Schema};
+pub use schema::{
+    validators, AttrKind, Attribute, Block, NestedBlock, Nesting, PlanModifier, Schema,
+};
 pub use value::{Number, Type, Value};

@@ -10,7 +10,7 @@
 //! 5. requires-replace paths sorted and de-duplicated.
 
 use crate::diag::{AttributePath, Diagnostics};
-use crate::schema::{Block, NestedBlock, Nesting};
+use crate::schema::{Block, NestedBlock, Nesting, PlanModifier};
 use crate::value::Value;
 
 /// Steps 1–3 of the pipeline. Returns the planned state and the paths that force replacement.
@@ -219,7 +219,7 @@ fn mark_computed_nulls_unknown(block: &Block, config: &Value, planned: &mut Valu
         return;
     }
     for attr in &block.attributes {
-        if attr.computed && attr.default.is_none() && config.attr(&attr.name).is_null() {
+        if attr.kind.is_computed() && attr.default.is_none() && config.attr(&attr.name).is_null() {
             planned.set_attr(&attr.name, Value::Unknown);
         }
     }
@@ -247,14 +247,20 @@ fn apply_modifiers(
     }
     for attr in &block.attributes {
         let prior_value = prior.attr(&attr.name);
-        if attr.use_state_for_unknown
+        // A nested element new in this plan has no prior values to keep.
+        if attr.has_modifier(|m| matches!(m, PlanModifier::UseStateForUnknown))
+            && !prior.is_null()
             && planned.attr(&attr.name).is_unknown()
-            && !prior_value.is_null()
             && prior_value.is_wholly_known()
         {
             planned.set_attr(&attr.name, prior_value.clone());
         }
-        if attr.requires_replace && planned.attr(&attr.name) != prior_value {
+        let planned_value = planned.attr(&attr.name);
+        if attr
+            .modifiers
+            .iter()
+            .any(|m| m.replaces(prior_value, planned_value))
+        {
             replace.push(path.clone().attribute(&attr.name));
         }
     }

@@ -43,24 +43,92 @@ where
     }
 }
 
+/// Who sets an attribute's value. One value of four, so an impossible mix (required and
+/// computed) cannot be written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AttrKind {
+    /// The configuration must set it.
+    Required,
+    /// The configuration may set it; null otherwise (or the attribute's default).
+    Optional,
+    /// Only the provider sets it.
+    Computed,
+    /// The configuration may set it; the provider fills it in otherwise.
+    OptionalComputed,
+}
+
+impl AttrKind {
+    pub fn is_required(self) -> bool {
+        self == AttrKind::Required
+    }
+
+    pub fn is_optional(self) -> bool {
+        matches!(self, AttrKind::Optional | AttrKind::OptionalComputed)
+    }
+
+    pub fn is_computed(self) -> bool {
+        matches!(self, AttrKind::Computed | AttrKind::OptionalComputed)
+    }
+}
+
+/// Decides from the prior and the planned value of one attribute whether the change replaces
+/// the resource. Both may be null or unknown.
+pub type ReplaceCheck = dyn Fn(&Value, &Value) -> bool + Send + Sync;
+
+/// A rule the plan pipeline applies to one attribute of an existing resource (step 3 of
+/// [`crate::plan`]), in the spirit of the plugin framework's plan modifiers.
+#[derive(Clone)]
+pub enum PlanModifier {
+    /// Keep the prior value instead of "known after apply": the value changes only when the
+    /// resource's `modify_plan` says so. Unlike the framework's modifier a prior null is kept
+    /// too, since this SDK stores computed values it knows to be null as null.
+    UseStateForUnknown,
+    /// Any change replaces the resource.
+    RequiresReplace,
+    /// A change replaces the resource when `check(prior, planned)` says so; `why` tells the
+    /// docs when that is.
+    RequiresReplaceIf {
+        why: &'static str,
+        check: Arc<ReplaceCheck>,
+    },
+}
+
+impl fmt::Debug for PlanModifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PlanModifier::UseStateForUnknown => f.write_str("UseStateForUnknown"),
+            PlanModifier::RequiresReplace => f.write_str("RequiresReplace"),
+            PlanModifier::RequiresReplaceIf { why, .. } => write!(f, "RequiresReplaceIf({why:?})"),
+        }
+    }
+}
+
+impl PlanModifier {
+    /// Whether going from `prior` to `planned` replaces the resource.
+    pub fn replaces(&self, prior: &Value, planned: &Value) -> bool {
+        match self {
+            PlanModifier::UseStateForUnknown => false,
+            PlanModifier::RequiresReplace => prior != planned,
+            PlanModifier::RequiresReplaceIf { check, .. } => {
+                prior != planned && check(prior, planned)
+            }
+        }
+    }
+}
+
 /// One attribute and everything the SDK needs to validate and plan it.
 #[derive(Clone)]
 pub struct Attribute {
     pub name: String,
     pub ty: Type,
     pub description: String,
-    pub required: bool,
-    pub optional: bool,
-    pub computed: bool,
+    pub kind: AttrKind,
     pub sensitive: bool,
     pub deprecated: bool,
     /// Used when the configuration leaves the attribute null. Makes the attribute computed
     /// on the wire, as Terraform requires for provider-set values.
     pub default: Option<Value>,
-    /// A change of this attribute replaces the resource.
-    pub requires_replace: bool,
-    /// Keep the prior value instead of "known after apply" when the resource is updated.
-    pub use_state_for_unknown: bool,
+    pub modifiers: Vec<PlanModifier>,
     pub validators: Vec<Arc<dyn Validator>>,
 }
 
@@ -69,67 +137,48 @@ impl fmt::Debug for Attribute {
         f.debug_struct("Attribute")
             .field("name", &self.name)
             .field("ty", &self.ty)
-            .field("required", &self.required)
-            .field("optional", &self.optional)
-            .field("computed", &self.computed)
+            .field("kind", &self.kind)
             .field("sensitive", &self.sensitive)
             .field("default", &self.default)
-            .field("requires_replace", &self.requires_replace)
-            .field("use_state_for_unknown", &self.use_state_for_unknown)
+            .field("modifiers", &self.modifiers)
             .field("validators", &self.validators.len())
             .finish()
     }
 }
 
 impl Attribute {
-    fn new(name: &str, ty: Type) -> Self {
+    fn new(name: &str, ty: Type, kind: AttrKind) -> Self {
         Attribute {
             name: name.to_string(),
             ty,
             description: String::new(),
-            required: false,
-            optional: false,
-            computed: false,
+            kind,
             sensitive: false,
             deprecated: false,
             default: None,
-            requires_replace: false,
-            use_state_for_unknown: false,
+            modifiers: Vec::new(),
             validators: Vec::new(),
         }
     }
 
     /// Must be set in configuration.
     pub fn required(name: &str, ty: Type) -> Self {
-        Attribute {
-            required: true,
-            ..Self::new(name, ty)
-        }
+        Self::new(name, ty, AttrKind::Required)
     }
 
     /// May be set in configuration.
     pub fn optional(name: &str, ty: Type) -> Self {
-        Attribute {
-            optional: true,
-            ..Self::new(name, ty)
-        }
+        Self::new(name, ty, AttrKind::Optional)
     }
 
     /// Set by the provider only.
     pub fn computed(name: &str, ty: Type) -> Self {
-        Attribute {
-            computed: true,
-            ..Self::new(name, ty)
-        }
+        Self::new(name, ty, AttrKind::Computed)
     }
 
     /// May be set in configuration; the provider fills it in otherwise.
     pub fn optional_computed(name: &str, ty: Type) -> Self {
-        Attribute {
-            optional: true,
-            computed: true,
-            ..Self::new(name, ty)
-        }
+        Self::new(name, ty, AttrKind::OptionalComputed)
     }
 
     pub fn description(mut self, text: &str) -> Self {
@@ -152,14 +201,31 @@ impl Attribute {
         self
     }
 
-    pub fn requires_replace(mut self) -> Self {
-        self.requires_replace = true;
+    pub fn modifier(mut self, modifier: PlanModifier) -> Self {
+        self.modifiers.push(modifier);
         self
     }
 
-    pub fn use_state_for_unknown(mut self) -> Self {
-        self.use_state_for_unknown = true;
-        self
+    /// [`PlanModifier::RequiresReplace`].
+    pub fn requires_replace(self) -> Self {
+        self.modifier(PlanModifier::RequiresReplace)
+    }
+
+    /// [`PlanModifier::RequiresReplaceIf`]: `check(prior, planned)` decides.
+    pub fn requires_replace_if(
+        self,
+        why: &'static str,
+        check: impl Fn(&Value, &Value) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.modifier(PlanModifier::RequiresReplaceIf {
+            why,
+            check: Arc::new(check),
+        })
+    }
+
+    /// [`PlanModifier::UseStateForUnknown`].
+    pub fn use_state_for_unknown(self) -> Self {
+        self.modifier(PlanModifier::UseStateForUnknown)
     }
 
     pub fn validator(mut self, v: impl Validator + 'static) -> Self {
@@ -169,7 +235,11 @@ impl Attribute {
 
     /// Whether the provider may set the value: computed, or defaulted.
     pub fn is_computed_on_wire(&self) -> bool {
-        self.computed || self.default.is_some()
+        self.kind.is_computed() || self.default.is_some()
+    }
+
+    pub fn has_modifier(&self, wanted: impl Fn(&PlanModifier) -> bool) -> bool {
+        self.modifiers.iter().any(wanted)
     }
 }
 
@@ -305,13 +375,7 @@ impl Block {
             if !seen.insert(a.name.as_str()) {
                 out.push(format!("{here}: declared twice"));
             }
-            if !(a.required || a.optional || a.computed) {
-                out.push(format!("{here}: must be required, optional or computed"));
-            }
-            if a.required && (a.optional || a.computed) {
-                out.push(format!("{here}: required excludes optional and computed"));
-            }
-            if a.default.is_some() && !a.optional {
+            if a.default.is_some() && !a.kind.is_optional() {
                 out.push(format!("{here}: a default needs an optional attribute"));
             }
             if let Some(d) = &a.default {
@@ -353,8 +417,8 @@ impl Attribute {
             r#type: self.ty.to_json_bytes(),
             nested_type: None,
             description: self.description.clone(),
-            required: self.required,
-            optional: self.optional,
+            required: self.kind.is_required(),
+            optional: self.kind.is_optional(),
             computed: self.is_computed_on_wire(),
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,

@@ -393,8 +393,8 @@ fn config_from_state(block: &Block, state: &Value) -> Value {
     let mut out = BTreeMap::new();
     for attr in &block.attributes {
         let v = attrs.get(&attr.name).cloned().unwrap_or(Value::Null);
-        let keep = attr.required
-            || (attr.optional && !attr.sensitive && attr.default.as_ref() != Some(&v));
+        let keep = attr.kind.is_required()
+            || (attr.kind.is_optional() && !attr.sensitive && attr.default.as_ref() != Some(&v));
         out.insert(attr.name.clone(), if keep { v } else { Value::Null });
     }
     for nested in &block.blocks {

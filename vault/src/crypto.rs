@@ -21,13 +21,20 @@ const TAG_LEN: usize = 16;
 const KEY_AD: &[u8] = b"dr-vault key file v1";
 const KEY_AD_FORMAT_3: &[u8] = b"dr-vault key file v3";
 
-/// A passphrase; never printed.
-#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+/// A passphrase: never printed (its `Debug` is redacted), wiped from memory when dropped. The
+/// one secret type of the project; the provider and drctl hold passphrases only in it.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
 pub struct Passphrase(String);
 
 impl Passphrase {
     pub fn new(s: impl Into<String>) -> Self {
         Passphrase(s.into())
+    }
+
+    /// The secret itself; call only where it is used (a key derivation, a redaction list),
+    /// never to format it.
+    pub fn expose(&self) -> &str {
+        &self.0
     }
 }
 
