@@ -32,7 +32,7 @@ pub enum Command {
     /// Back up and restore Terraform state in a vault, with lineage and serial safety.
     State(StateArgs),
     /// Policy checks over a plan (`terraform show -json PLANFILE`), for CI.
-    #[command(after_help = CHECK_HELP)]
+    #[command(after_help = format!("Rules (disable any with --disable ID):\n{}{CHECK_HELP}", crate::check::rule_table()))]
     Check(CheckArgs),
     /// DR posture from Terraform state and the vaults: snapshot ages, replication lag against
     /// rpo, drill results against max_age and targets. Exit 1 when anything is out of policy.
@@ -129,6 +129,19 @@ Environment:
   DR_PASSPHRASE  the vaults' passphrase (or --passphrase-file)
   TERRAFORM      the terraform binary for --dir (default: terraform on PATH)";
 
+/// How drctl reaches vaults, shared by every command that opens one.
+#[derive(Args, Debug, Clone)]
+pub struct VaultAccess {
+    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+
+    /// An object-store option (endpoint, region, allow_http, …) for the vaults opened;
+    /// repeatable.
+    #[arg(long = "option", short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
+    pub options: Vec<(String, String)>,
+}
+
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     /// A state file, or the output of `terraform show -json`.
@@ -143,13 +156,8 @@ pub struct StatusArgs {
     /// Same as --format json.
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
-    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
-    /// An object-store option for every vault (endpoint, region, …); repeatable. A vault's
-    /// own storage_options in the state take precedence.
-    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub options: Vec<(String, String)>,
+    #[command(flatten)]
+    pub access: VaultAccess,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -213,12 +221,8 @@ pub struct RebuildArgs {
     /// The state version to rebuild from: a snapshot id or prefix (default: the newest).
     #[arg(long, value_name = "ID")]
     pub state_snapshot: Option<String>,
-    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
-    #[arg(long, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
-    /// An object-store option (endpoint, region, allow_http, …); repeatable.
-    #[arg(long = "option", short = 'o', value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub options: Vec<(String, String)>,
+    #[command(flatten)]
+    pub access: VaultAccess,
     /// Print a JSON report on stdout (Terraform's output goes to stderr).
     #[arg(long)]
     pub json: bool,
@@ -235,15 +239,8 @@ Examples:
   drctl vault --vault ./vault prune --keep-last 30 --keep-within 14d --lock-for 7d --dry-run
   drctl vault --vault ./vault replicate --to s3://dr-standby/ci";
 
+/// After the rule table, which is generated from the rules themselves.
 pub const CHECK_HELP: &str = "\
-Rules (disable any with --disable ID):
-  DR001 error    a dr_backup_vault that holds snapshots is destroyed or replaced
-  DR002 warning  force_destroy is turned on for a vault that holds snapshots
-  DR003 error    a region pair's vaults are in the same region
-  DR004 warning  a region pair has no drill on its standby vault
-  DR005 warning  a drill's max_age is missing or longer than its pair's rpo
-  DR006 error    a vault in a pair keeps snapshots (keep_within) for less than the pair's rpo
-  DR007 warning  a vault in a warm_standby/active_active pair has no retention.lock_for
 Values unknown until apply are skipped, never guessed.
 
 Examples:
@@ -280,13 +277,8 @@ pub enum CheckFormat {
 
 #[derive(Args, Debug)]
 pub struct StateArgs {
-    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
-
-    /// An object-store option (endpoint, region, allow_http, …); repeatable.
-    #[arg(long = "option", short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub options: Vec<(String, String)>,
+    #[command(flatten)]
+    pub access: VaultAccess,
 
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]
@@ -377,13 +369,8 @@ pub struct VaultArgs {
     #[arg(long, env = "DR_VAULT", global = true, value_name = "URL")]
     pub vault: Option<String>,
 
-    /// Read the passphrase from this file (first line) instead of DR_PASSPHRASE.
-    #[arg(long, global = true, value_name = "FILE")]
-    pub passphrase_file: Option<PathBuf>,
-
-    /// An object-store option (endpoint, region, allow_http, …); repeatable.
-    #[arg(long = "option", short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
-    pub options: Vec<(String, String)>,
+    #[command(flatten)]
+    pub access: VaultAccess,
 
     /// Print machine-readable JSON on stdout instead of text.
     #[arg(long, global = true)]

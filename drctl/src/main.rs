@@ -22,11 +22,15 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::from(output::EXIT_FAILURE);
+            let error = output::CliError {
+                message: format!("cannot start the async runtime: {e}"),
+                hint: None,
+                code: output::EXIT_FAILURE,
+            };
+            return ExitCode::from(error.print());
         }
     };
-    let code = runtime.block_on(async move {
+    let outcome = runtime.block_on(async move {
         match cli.command {
             cli::Command::Vault(args) => vault::run(args).await,
             cli::Command::State(args) => state::run(args).await,
@@ -36,7 +40,7 @@ fn main() -> ExitCode {
             cli::Command::Scaffold(args) => scaffold::run(args),
         }
     });
-    ExitCode::from(code)
+    ExitCode::from(outcome.unwrap_or_else(|e| e.print()))
 }
 
 /// Two glibc tunables, each measured on the benchmark (`bench/vault-vs-restic`):

@@ -12,34 +12,85 @@ pub const EXIT_LOCKED: u8 = 5;
 /// `state push` and `state pull` refusing an older serial or another lineage (without --force).
 pub const EXIT_REFUSED: u8 = EXIT_FAILURE;
 
-/// Prints a vault error to stderr and returns its exit code.
-pub fn fail(e: &Error) -> u8 {
-    eprintln!("error: {e}");
-    if let Some(hint) = &e.guidance {
-        eprintln!("hint: {hint}");
+/// What a command that ran returns: its exit status, `EXIT_OK`, or `EXIT_FAILURE` when it
+/// found problems it reported on stdout (a verify, a check, a status out of policy).
+pub type Outcome = Result<u8, CliError>;
+
+/// Why a command stopped: printed as `error: …` then `hint: …`, and its exit status. Every
+/// command returns it with `?`; `main` prints it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CliError {
+    pub message: String,
+    pub hint: Option<String>,
+    pub code: u8,
+}
+
+impl CliError {
+    /// Bad flags or input (exit 2).
+    pub fn usage(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::with_code(EXIT_USAGE, message, hint)
     }
-    match e.kind {
-        ErrorKind::InvalidInput | ErrorKind::AlreadyExists | ErrorKind::UnsafePath => EXIT_USAGE,
-        ErrorKind::NotFound => EXIT_NOT_FOUND,
-        ErrorKind::WrongPassphrase => EXIT_WRONG_PASSPHRASE,
-        ErrorKind::Locked => EXIT_LOCKED,
-        _ => EXIT_FAILURE,
+
+    /// A safety refusal (exit 1): an older serial, another lineage, a file not ours.
+    pub fn refused(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::with_code(EXIT_REFUSED, message, hint)
+    }
+
+    /// Something asked for is not there (exit 3).
+    pub fn not_found(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::with_code(EXIT_NOT_FOUND, message, hint)
+    }
+
+    pub fn with_code(code: u8, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        CliError {
+            message: message.into(),
+            hint: Some(hint.into()),
+            code,
+        }
+    }
+
+    /// Prints `error:` and `hint:` to stderr; returns the exit status.
+    pub fn print(&self) -> u8 {
+        eprintln!("error: {}", self.message);
+        if let Some(hint) = &self.hint {
+            eprintln!("hint: {hint}");
+        }
+        self.code
     }
 }
 
-/// A usage error that is not the vault's: print and return exit 2.
-pub fn usage(message: &str, hint: &str) -> u8 {
-    eprintln!("error: {message}");
-    eprintln!("hint: {hint}");
-    EXIT_USAGE
+/// Each engine error kind has one documented exit status.
+impl From<Error> for CliError {
+    fn from(e: Error) -> Self {
+        let code = match e.kind {
+            ErrorKind::InvalidInput | ErrorKind::AlreadyExists | ErrorKind::UnsafePath => {
+                EXIT_USAGE
+            }
+            ErrorKind::NotFound => EXIT_NOT_FOUND,
+            ErrorKind::WrongPassphrase => EXIT_WRONG_PASSPHRASE,
+            ErrorKind::Locked => EXIT_LOCKED,
+            _ => EXIT_FAILURE,
+        };
+        CliError {
+            message: e.to_string(),
+            hint: e.guidance.clone(),
+            code,
+        }
+    }
 }
 
 /// Prints a value as pretty JSON on stdout.
-pub fn json<T: serde::Serialize>(value: &T) {
-    match serde_json::to_string_pretty(value) {
-        Ok(text) => println!("{text}"),
-        Err(e) => eprintln!("error: cannot render JSON: {e}"),
-    }
+///
+/// # Errors
+/// When the value cannot be rendered (a bug: every output type is plain data).
+pub fn json<T: serde::Serialize>(value: &T) -> Result<(), CliError> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| CliError {
+        message: format!("cannot render JSON: {e}"),
+        hint: None,
+        code: EXIT_FAILURE,
+    })?;
+    println!("{text}");
+    Ok(())
 }
 
 /// A byte progress bar on stderr; indicatif draws nothing when stderr is not a terminal.

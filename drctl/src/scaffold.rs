@@ -3,7 +3,7 @@
 //! the way `terraform fmt` lays it out.
 
 use crate::cli::ScaffoldArgs;
-use crate::output;
+use crate::output::{self, CliError, Outcome};
 use hcl::expr::{Expression, ObjectKey, Traversal, Variable};
 use hcl::format::{Format as _, Formatter};
 use hcl::{Block, Body, Identifier};
@@ -11,64 +11,61 @@ use std::collections::BTreeSet;
 
 const PROVIDER_SOURCE: &str = "registry.terraform.io/dr-project/dr";
 
-pub fn run(args: ScaffoldArgs) -> u8 {
-    let module = match render(&args) {
-        Ok(m) => m,
-        Err((message, hint)) => return output::usage(&message, &hint),
-    };
+pub fn run(args: ScaffoldArgs) -> Outcome {
+    let module = render(&args)?;
     let Some(dir) = &args.out else {
         print!("{module}");
-        return output::EXIT_OK;
+        return Ok(output::EXIT_OK);
     };
     let file = dir.join("main.tf");
     if file.exists() && !args.force {
-        return output::usage(
-            &format!("{} exists", file.display()),
+        return Err(CliError::usage(
+            format!("{} exists", file.display()),
             "choose another --out, or pass --force to replace it",
-        );
+        ));
     }
-    if let Err(e) = std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&file, &module)) {
-        return output::usage(
-            &format!("cannot write {}: {e}", file.display()),
-            "check --out",
-        );
-    }
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&file, &module))
+        .map_err(|e| {
+            CliError::usage(
+                format!("cannot write {}: {e}", file.display()),
+                "check --out",
+            )
+        })?;
     println!("wrote {}", file.display());
     println!(
         "next: cd {} && terraform init && DR_PASSPHRASE=… terraform apply",
         dir.display()
     );
-    output::EXIT_OK
+    Ok(output::EXIT_OK)
 }
 
-type Invalid = (String, String);
-
 /// The module's text, or what is wrong with the flags.
-pub fn render(args: &ScaffoldArgs) -> Result<String, Invalid> {
+pub fn render(args: &ScaffoldArgs) -> Result<String, CliError> {
     if args.primary_region == args.secondary_region {
-        return Err((
+        return Err(CliError::usage(
             format!(
                 "--primary-region and --secondary-region are both {:?}",
                 args.primary_region
             ),
-            "a region pair protects against losing a region: give two different regions".into(),
+            "a region pair protects against losing a region: give two different regions",
         ));
     }
     if args.vault_url_primary == args.vault_url_secondary {
-        return Err((
-            "--vault-url-primary and --vault-url-secondary are the same".into(),
-            "each region needs its own vault".into(),
+        return Err(CliError::usage(
+            "--vault-url-primary and --vault-url-secondary are the same",
+            "each region needs its own vault",
         ));
     }
     if !valid_name(&args.name) {
-        return Err((
+        return Err(CliError::usage(
             format!("--name {:?} is not a valid vault name prefix", args.name),
-            "use lowercase letters, digits and '-', at most 40 characters".into(),
+            "use lowercase letters, digits and '-', at most 40 characters",
         ));
     }
     for (flag, value) in [("--rpo", &args.rpo), ("--rto", &args.rto)] {
         dr_vault::parse_duration(value, flag)
-            .map_err(|e| (e.to_string(), "write it like 15m, 1h or 1d".to_string()))?;
+            .map_err(|e| CliError::usage(e.to_string(), "write it like 15m, 1h or 1d"))?;
     }
     let sources = source_names(&args.source);
 
@@ -180,9 +177,10 @@ pub fn render(args: &ScaffoldArgs) -> Result<String, Invalid> {
         .build();
     let mut formatter = Formatter::builder().compact_arrays(true).build_vec();
     let text = body.format_string(&mut formatter).map_err(|e| {
-        (
+        CliError::with_code(
+            output::EXIT_FAILURE,
             format!("cannot render the module: {e}"),
-            "report this as a bug".to_string(),
+            "report this as a bug",
         )
     })?;
     Ok(format!(

@@ -8,7 +8,8 @@ mod report;
 mod rules;
 
 use crate::cli::{CheckArgs, CheckFormat};
-use crate::output;
+use crate::output::{self, CliError, Outcome};
+pub use rules::table as rule_table;
 
 /// Plans larger than this are refused rather than read into memory.
 const MAX_PLAN_BYTES: u64 = 512 << 20;
@@ -21,37 +22,39 @@ pub enum Severity {
 }
 
 /// One broken rule, on one resource attribute.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct Violation {
-    pub rule: &'static str,
+    #[serde(serialize_with = "rule_id")]
+    pub rule: &'static rules::Rule,
     pub severity: Severity,
     pub address: String,
     pub attribute: String,
     pub message: String,
 }
 
-pub fn run(args: CheckArgs) -> u8 {
-    let plan = match plan::Plan::load(&args.plan, MAX_PLAN_BYTES) {
-        Ok(p) => p,
-        Err(message) => {
-            return output::usage(
-                &message,
-                "pass the JSON of a saved plan: terraform plan -out plan.tfplan && terraform show -json plan.tfplan > plan.json",
-            )
-        }
-    };
+fn rule_id<S: serde::Serializer>(rule: &&'static rules::Rule, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(rule.id)
+}
+
+pub fn run(args: CheckArgs) -> Outcome {
+    let plan = plan::Plan::load(&args.plan, MAX_PLAN_BYTES).map_err(|message| {
+        CliError::usage(
+            message,
+            "pass the JSON of a saved plan: terraform plan -out plan.tfplan && terraform show -json plan.tfplan > plan.json",
+        )
+    })?;
     for id in &args.disable {
-        if !rules::RULES.iter().any(|r| r.id == id.as_str()) {
+        if rules::Rule::by_id(id).is_none() {
             let known: Vec<&str> = rules::RULES.iter().map(|r| r.id).collect();
-            return output::usage(
-                &format!("--disable {id}: no such rule"),
-                &format!("rules are {}", known.join(", ")),
-            );
+            return Err(CliError::usage(
+                format!("--disable {id}: no such rule"),
+                format!("rules are {}", known.join(", ")),
+            ));
         }
     }
     let violations: Vec<Violation> = rules::check(&plan)
         .into_iter()
-        .filter(|v| !args.disable.iter().any(|d| d == v.rule))
+        .filter(|v| !args.disable.iter().any(|d| d == v.rule.id))
         .collect();
     let text = match args.format {
         CheckFormat::Text => report::text(&violations, &plan),
@@ -61,9 +64,12 @@ pub fn run(args: CheckArgs) -> u8 {
         CheckFormat::Github => report::github(&violations),
     };
     print!("{text}");
-    if violations.iter().any(|v| v.severity == Severity::Error) {
-        output::EXIT_FAILURE
-    } else {
-        output::EXIT_OK
-    }
+    // The violations are the output: no `error:` line, exit 1 for an error-level one.
+    Ok(
+        if violations.iter().any(|v| v.severity == Severity::Error) {
+            output::EXIT_FAILURE
+        } else {
+            output::EXIT_OK
+        },
+    )
 }

@@ -18,7 +18,7 @@ pub fn text(violations: &[Violation], plan: &Plan) -> String {
         out.push_str(&format!(
             "{} {} {}.{}: {}\n",
             severity_word(v.severity),
-            v.rule,
+            v.rule.id,
             v.address,
             v.attribute,
             v.message
@@ -36,19 +36,31 @@ pub fn text(violations: &[Violation], plan: &Plan) -> String {
     out
 }
 
+/// The `--format json` document.
+#[derive(serde::Serialize)]
+struct JsonReport<'a> {
+    violations: &'a [Violation],
+    errors: usize,
+    warnings: usize,
+}
+
 pub fn json(violations: &[Violation]) -> String {
     let errors = violations
         .iter()
         .filter(|v| v.severity == Severity::Error)
         .count();
-    let doc = serde_json::json!({
-        "violations": violations,
-        "errors": errors,
-        "warnings": violations.len() - errors,
-    });
+    pretty(&JsonReport {
+        violations,
+        errors,
+        warnings: violations.len() - errors,
+    })
+}
+
+/// Pretty JSON and a newline; the documents here are plain data, which always renders.
+fn pretty<T: serde::Serialize>(doc: &T) -> String {
     format!(
         "{}\n",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
+        serde_json::to_string_pretty(doc).unwrap_or_default()
     )
 }
 
@@ -73,7 +85,7 @@ pub fn junit(violations: &[Violation], disabled: &[String]) -> String {
     let mut cases = String::new();
     let mut count = 0;
     for rule in RULES.iter().filter(|r| !disabled.iter().any(|d| d == r.id)) {
-        let found: Vec<&Violation> = violations.iter().filter(|v| v.rule == rule.id).collect();
+        let found: Vec<&Violation> = violations.iter().filter(|v| v.rule.id == rule.id).collect();
         if found.is_empty() {
             count += 1;
             cases.push_str(&format!(
@@ -86,7 +98,7 @@ pub fn junit(violations: &[Violation], disabled: &[String]) -> String {
             count += 1;
             cases.push_str(&format!(
                 "    <testcase classname=\"drctl.check.{}\" name=\"{}.{}\">\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>\n",
-                v.rule,
+                v.rule.id,
                 xml(&v.address),
                 xml(&v.attribute),
                 severity_word(v.severity),
@@ -101,51 +113,129 @@ pub fn junit(violations: &[Violation], disabled: &[String]) -> String {
     )
 }
 
+/// SARIF 2.1.0, the subset code-scanning services read: one run, the rules, the results.
 pub fn sarif(violations: &[Violation]) -> String {
-    let rules: Vec<_> = RULES
+    let rules = RULES
         .iter()
-        .map(|r| {
-            serde_json::json!({
-                "id": r.id,
-                "shortDescription": {"text": r.summary},
-                "defaultConfiguration": {"level": severity_word(r.severity)},
-            })
+        .map(|r| sarif::Rule {
+            id: r.id,
+            short_description: sarif::Text {
+                text: r.summary.to_string(),
+            },
+            default_configuration: sarif::Configuration {
+                level: severity_word(r.severity),
+            },
         })
         .collect();
-    let results: Vec<_> = violations
+    let results = violations
         .iter()
         .map(|v| {
-            serde_json::json!({
-                "ruleId": v.rule,
-                "ruleIndex": RULES.iter().position(|r| r.id == v.rule).unwrap_or(0),
-                "level": severity_word(v.severity),
-                "message": {"text": format!("{}.{}: {}", v.address, v.attribute, v.message)},
-                "locations": [{
-                    "logicalLocations": [{
-                        "fullyQualifiedName": format!("{}.{}", v.address, v.attribute),
-                        "kind": "resource",
-                    }]
+            let name = format!("{}.{}", v.address, v.attribute);
+            sarif::Result {
+                rule_id: v.rule.id,
+                rule_index: RULES.iter().position(|r| r.id == v.rule.id),
+                level: severity_word(v.severity),
+                message: sarif::Text {
+                    text: format!("{name}: {}", v.message),
+                },
+                locations: vec![sarif::Location {
+                    logical_locations: vec![sarif::LogicalLocation {
+                        fully_qualified_name: name,
+                        kind: "resource",
+                    }],
                 }],
-            })
+            }
         })
         .collect();
-    let doc = serde_json::json!({
-        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "drctl check",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": "https://registry.terraform.io/providers/dr-project/dr",
-                "rules": rules,
-            }},
-            "results": results,
+    pretty(&sarif::Log {
+        schema: "https://json.schemastore.org/sarif-2.1.0.json",
+        version: "2.1.0",
+        runs: vec![sarif::Run {
+            tool: sarif::Tool {
+                driver: sarif::Driver {
+                    name: "drctl check",
+                    version: env!("CARGO_PKG_VERSION"),
+                    information_uri: "https://registry.terraform.io/providers/dr-project/dr",
+                    rules,
+                },
+            },
+            results,
         }],
-    });
-    format!(
-        "{}\n",
-        serde_json::to_string_pretty(&doc).unwrap_or_default()
-    )
+    })
+}
+
+/// The SARIF objects `sarif` writes, named as the standard names them.
+mod sarif {
+    use serde::Serialize;
+
+    #[derive(Serialize)]
+    pub struct Log {
+        #[serde(rename = "$schema")]
+        pub schema: &'static str,
+        pub version: &'static str,
+        pub runs: Vec<Run>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Run {
+        pub tool: Tool,
+        pub results: Vec<Result>,
+    }
+
+    #[derive(Serialize)]
+    pub struct Tool {
+        pub driver: Driver,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Driver {
+        pub name: &'static str,
+        pub version: &'static str,
+        pub information_uri: &'static str,
+        pub rules: Vec<Rule>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Rule {
+        pub id: &'static str,
+        pub short_description: Text,
+        pub default_configuration: Configuration,
+    }
+
+    #[derive(Serialize)]
+    pub struct Configuration {
+        pub level: &'static str,
+    }
+
+    #[derive(Serialize)]
+    pub struct Text {
+        pub text: String,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Result {
+        pub rule_id: &'static str,
+        pub rule_index: Option<usize>,
+        pub level: &'static str,
+        pub message: Text,
+        pub locations: Vec<Location>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Location {
+        pub logical_locations: Vec<LogicalLocation>,
+    }
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct LogicalLocation {
+        pub fully_qualified_name: String,
+        pub kind: &'static str,
+    }
 }
 
 /// GitHub Actions workflow commands; data is escaped as the runner expects.
@@ -162,7 +252,7 @@ pub fn github(violations: &[Violation]) -> String {
             format!(
                 "::{} title={}::{}\n",
                 severity_word(v.severity),
-                property(&format!("{} {}.{}", v.rule, v.address, v.attribute)),
+                property(&format!("{} {}.{}", v.rule.id, v.address, v.attribute)),
                 escape(&v.message)
             )
         })

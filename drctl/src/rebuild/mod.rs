@@ -9,7 +9,7 @@ mod failover;
 mod plan;
 
 use crate::cli::RebuildArgs;
-use crate::output;
+use crate::output::{self, CliError, Outcome};
 use crate::state::push::write_private;
 use crate::tfstate;
 use crate::vault::Context;
@@ -18,62 +18,52 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-pub async fn run(args: RebuildArgs) -> u8 {
+pub async fn run(args: RebuildArgs) -> Outcome {
     let started = Instant::now();
-    let ctx = Context {
-        url: args.vault.clone(),
-        options: args.options.iter().cloned().collect(),
-        json: args.json,
-        passphrase_file: args.passphrase_file.clone(),
-    };
-    if let Some(code) = refuse_non_empty(&args.into) {
-        return code;
-    }
-    let vault = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let plan = match plan::make(
+    let ctx = Context::new(args.vault.clone(), &args.access, args.json);
+    refuse_non_empty(&args.into)?;
+    let vault = ctx.open().await?;
+    let plan = plan::make(
         &vault,
         args.state_snapshot.as_deref(),
         !args.no_failover,
         &ctx.options,
     )
-    .await
-    {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    .await?;
     let commands = terraform_commands(&plan);
     let mut log = Log { json: args.json };
     log.plan(&plan, &args.into, &commands, args.apply);
     if args.dry_run {
         if args.json {
-            output::json(&report(&plan, &args.into, &commands, None, &[], started));
+            output::json(&Report::new(
+                &plan,
+                &args.into,
+                &commands,
+                None,
+                &[],
+                started,
+            ))?;
         }
-        return output::EXIT_OK;
+        return Ok(output::EXIT_OK);
     }
 
-    if let Err(message) = write_module(&plan, &args.into) {
-        return output::usage(
-            &message,
+    write_module(&plan, &args.into).map_err(|message| {
+        CliError::usage(
+            message,
             "nothing in the vault was changed; fix the directory and run again",
-        );
-    }
+        )
+    })?;
     if let Some(pipeline) = &plan.pipeline {
         for (name, place) in &pipeline.sources {
             let bar = output::Bar::new();
-            if let Err(e) = vault
+            vault
                 .restore(
                     &pipeline.snapshot.id,
                     &args.into.join(place),
                     Some(name),
                     &bar,
                 )
-                .await
-            {
-                return output::fail(&e);
-            }
+                .await?;
         }
     }
     log.line(&format!(
@@ -87,12 +77,16 @@ pub async fn run(args: RebuildArgs) -> u8 {
     if args.apply {
         for command in &commands {
             if let Err(message) = log.run(command, &args.into) {
-                eprintln!("error: {message}");
-                eprintln!(
-                    "hint: the restored module is in {}; fix the cause and run terraform there",
-                    args.into.display()
-                );
-                code = output::EXIT_FAILURE;
+                // Said now, and the report still follows: it says how far the rebuild got.
+                code = CliError::with_code(
+                    output::EXIT_FAILURE,
+                    message,
+                    format!(
+                        "the restored module is in {}; fix the cause and run terraform there",
+                        args.into.display()
+                    ),
+                )
+                .print();
                 break;
             }
         }
@@ -105,14 +99,14 @@ pub async fn run(args: RebuildArgs) -> u8 {
     }
     let seconds = started.elapsed().as_secs_f64();
     if args.json {
-        output::json(&report(
+        output::json(&Report::new(
             &plan,
             &args.into,
             &commands,
             Some(args.apply),
             &drills,
             started,
-        ));
+        ))?;
     } else if args.apply {
         for (address, status) in &drills {
             println!("{address}: {status}");
@@ -131,20 +125,20 @@ pub async fn run(args: RebuildArgs) -> u8 {
             println!("  {}", command.join(" "));
         }
     }
-    code
+    Ok(code)
 }
 
 /// The directory must be new or empty: a rebuild never mixes with what is there.
-fn refuse_non_empty(dir: &Path) -> Option<u8> {
+fn refuse_non_empty(dir: &Path) -> Result<(), CliError> {
     match std::fs::read_dir(dir).map(|mut entries| entries.next().is_some()) {
-        Ok(true) => Some(output::usage(
-            &format!("--into {} is not empty", dir.display()),
+        Ok(true) => Err(CliError::usage(
+            format!("--into {} is not empty", dir.display()),
             "rebuild into a new or empty directory; nothing was changed",
         )),
-        Ok(false) => None,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => Some(output::usage(
-            &format!("cannot read --into {}: {e}", dir.display()),
+        Ok(false) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CliError::usage(
+            format!("cannot read --into {}: {e}", dir.display()),
             "check the path",
         )),
     }
@@ -212,39 +206,95 @@ fn drill_results(dir: &Path) -> Vec<(String, String)> {
         .collect()
 }
 
-fn report(
-    plan: &Plan,
-    into: &Path,
-    commands: &[Vec<String>],
-    applied: Option<bool>,
-    drills: &[(String, String)],
-    started: Instant,
-) -> serde_json::Value {
-    serde_json::json!({
-        "vault": plan.vault,
-        "into": into,
-        "state": {
-            "snapshot": plan.state_snapshot.id,
-            "time": plan.state_snapshot.time,
-            "file": plan.state_file,
-            "meta": plan.state,
-        },
-        "configuration": plan.config.keys().collect::<Vec<_>>(),
-        "backend": plan.backend,
-        "pipeline": plan.pipeline.as_ref().map(|p| serde_json::json!({
-            "snapshot": p.snapshot.id,
-            "time": p.snapshot.time,
-            "sources": p.sources.iter().map(|(n, place)| serde_json::json!({"name": n, "path": place})).collect::<Vec<_>>(),
-        })),
-        "failovers": plan.failovers,
-        "manual": plan.manual,
-        "waiting": plan.waiting,
-        "commands": commands,
-        "dry_run": applied.is_none(),
-        "applied": applied.unwrap_or(false),
-        "drills": drills.iter().map(|(a, s)| serde_json::json!({"address": a, "status": s})).collect::<Vec<_>>(),
-        "seconds": started.elapsed().as_secs_f64(),
-    })
+/// The `--json` output: the plan, and what was done of it.
+#[derive(serde::Serialize)]
+struct Report<'a> {
+    vault: &'a str,
+    into: &'a Path,
+    state: StateRestore<'a>,
+    configuration: Vec<&'a String>,
+    backend: &'a Option<String>,
+    pipeline: Option<PipelineReport<'a>>,
+    failovers: &'a [plan::Failover],
+    manual: &'a [String],
+    waiting: &'a [String],
+    commands: &'a [Vec<String>],
+    dry_run: bool,
+    applied: bool,
+    drills: Vec<DrillReport<'a>>,
+    seconds: f64,
+}
+
+#[derive(serde::Serialize)]
+struct StateRestore<'a> {
+    snapshot: &'a str,
+    time: &'a str,
+    file: &'a str,
+    meta: &'a crate::state::StateMeta,
+}
+
+#[derive(serde::Serialize)]
+struct PipelineReport<'a> {
+    snapshot: &'a str,
+    time: &'a str,
+    sources: Vec<PipelineSource<'a>>,
+}
+
+#[derive(serde::Serialize)]
+struct PipelineSource<'a> {
+    name: &'a str,
+    path: &'a Path,
+}
+
+#[derive(serde::Serialize)]
+struct DrillReport<'a> {
+    address: &'a str,
+    status: &'a str,
+}
+
+impl<'a> Report<'a> {
+    /// `applied` is `None` in a dry run.
+    fn new(
+        plan: &'a Plan,
+        into: &'a Path,
+        commands: &'a [Vec<String>],
+        applied: Option<bool>,
+        drills: &'a [(String, String)],
+        started: Instant,
+    ) -> Self {
+        Report {
+            vault: &plan.vault,
+            into,
+            state: StateRestore {
+                snapshot: &plan.state_snapshot.id,
+                time: &plan.state_snapshot.time,
+                file: &plan.state_file,
+                meta: &plan.state,
+            },
+            configuration: plan.config.keys().collect(),
+            backend: &plan.backend,
+            pipeline: plan.pipeline.as_ref().map(|p| PipelineReport {
+                snapshot: &p.snapshot.id,
+                time: &p.snapshot.time,
+                sources: p
+                    .sources
+                    .iter()
+                    .map(|(name, path)| PipelineSource { name, path })
+                    .collect(),
+            }),
+            failovers: &plan.failovers,
+            manual: &plan.manual,
+            waiting: &plan.waiting,
+            commands,
+            dry_run: applied.is_none(),
+            applied: applied.unwrap_or(false),
+            drills: drills
+                .iter()
+                .map(|(address, status)| DrillReport { address, status })
+                .collect(),
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
 }
 
 /// Human output. With --json, everything but the final report goes to stderr (Terraform's

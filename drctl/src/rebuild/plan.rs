@@ -3,7 +3,7 @@
 //! are restored into a private scratch directory), so `--dry-run` touches nothing.
 
 use super::failover::{self, Edit, Files};
-use crate::output;
+use crate::output::CliError;
 use crate::state::{versions, StateMeta, CONFIG_SOURCE, FILE, KIND, KIND_LABEL, SOURCE};
 use crate::tfstate::{self, Resource};
 use dr_vault::{NoProgress, SnapshotInfo, Storage, Vault};
@@ -49,13 +49,13 @@ pub struct Failover {
     pub edit: Edit,
 }
 
-/// Works out the plan; `Err` carries the exit code after printing why.
+/// Works out the plan.
 pub async fn make(
     vault: &Vault,
     state_wanted: Option<&str>,
     failover_wanted: bool,
     default_options: &BTreeMap<String, String>,
-) -> Result<Plan, u8> {
+) -> Result<Plan, CliError> {
     let url = vault.storage().url().to_string();
     let history = versions(vault).await?;
     let (state_snapshot, state) = crate::state::chosen(&history, state_wanted, &url)?.clone();
@@ -65,19 +65,18 @@ pub async fn make(
         .prefix("drctl-rebuild-")
         .tempdir()
         .map_err(|e| {
-            output::usage(
-                &format!("cannot create a scratch directory: {e}"),
+            CliError::usage(
+                format!("cannot create a scratch directory: {e}"),
                 "check TMPDIR",
             )
         })?;
     let restored = scratch.path().join("v");
     vault
         .restore(&state_snapshot.id, &restored, None, &NoProgress)
-        .await
-        .map_err(|e| output::fail(&e))?;
+        .await?;
     let state_bytes = std::fs::read(restored.join(SOURCE).join(FILE)).map_err(|e| {
-        output::usage(
-            &format!(
+        CliError::usage(
+            format!(
                 "state version {} holds no {SOURCE}/{FILE}: {e}",
                 &state_snapshot.id[..12]
             ),
@@ -86,7 +85,7 @@ pub async fn make(
     })?;
     let config = read_config(&restored.join(CONFIG_SOURCE));
     let resources = tfstate::resources(&state_bytes, "the restored state")
-        .map_err(|e| output::usage(&e, "push the state again with `drctl state push`"))?;
+        .map_err(|e| CliError::usage(e, "push the state again with `drctl state push`"))?;
 
     let mut manual = Vec::new();
     if config.is_empty() {
@@ -184,8 +183,8 @@ async fn pipeline_restore(
     resources: &[Resource],
     url: &str,
     manual: &mut Vec<String>,
-) -> Result<Option<PipelineRestore>, u8> {
-    let snapshots = vault.snapshots().await.map_err(|e| output::fail(&e))?;
+) -> Result<Option<PipelineRestore>, CliError> {
+    let snapshots = vault.snapshots().await?;
     let Some(snapshot) = snapshots
         .into_iter()
         .rev()

@@ -1,30 +1,27 @@
 //! `drctl state history VAULT`: every state version, oldest pushed first, the current one
 //! marked (see [`super::current`]).
 
-use super::{current, push_order, versions};
-use crate::output;
+use super::{current, push_order, versions, StateMeta};
+use crate::output::{self, Outcome};
 use crate::vault::Context;
 
-pub async fn run(ctx: &Context) -> u8 {
-    let vault = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let history = match versions(&vault).await {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
+pub async fn run(ctx: &Context) -> Outcome {
+    let vault = ctx.open().await?;
+    let history = versions(&vault).await?;
     let current_id = current(&history).map(|(s, _)| s.id.clone());
     let history = push_order(&history);
     let is_current = |id: &str| current_id.as_deref() == Some(id);
     if ctx.json {
         let rows: Vec<_> = history
             .iter()
-            .map(|(s, m)| {
-                serde_json::json!({"snapshot": s.id, "time": s.time, "state": m, "current": is_current(&s.id)})
+            .map(|(s, m)| Version {
+                snapshot: &s.id,
+                time: &s.time,
+                state: m,
+                current: is_current(&s.id),
             })
             .collect();
-        output::json(&rows);
+        output::json(&rows)?;
     } else if history.is_empty() {
         println!("no Terraform state in {}", vault.storage().url());
     } else {
@@ -45,5 +42,14 @@ pub async fn run(ctx: &Context) -> u8 {
             );
         }
     }
-    output::EXIT_OK
+    Ok(output::EXIT_OK)
+}
+
+/// One row of `--json`.
+#[derive(serde::Serialize)]
+struct Version<'a> {
+    snapshot: &'a str,
+    time: &'a str,
+    state: &'a StateMeta,
+    current: bool,
 }

@@ -9,7 +9,7 @@ mod pull;
 pub mod push;
 
 use crate::cli::{StateArgs, StateCommand};
-use crate::output;
+use crate::output::{CliError, Outcome};
 use crate::vault::Context;
 use dr_vault::{SnapshotInfo, Vault};
 
@@ -20,18 +20,13 @@ pub const FILE: &str = "terraform.tfstate";
 /// The root module's configuration files, kept with the state when pushed with --dir.
 pub const CONFIG_SOURCE: &str = "config";
 
-pub async fn run(args: StateArgs) -> u8 {
+pub async fn run(args: StateArgs) -> Outcome {
     let vault = match &args.command {
         StateCommand::Push(a) => a.vault.clone(),
         StateCommand::Pull(a) => a.vault.clone(),
         StateCommand::History(a) => a.vault.clone(),
     };
-    let ctx = Context {
-        url: vault,
-        options: args.options.iter().cloned().collect(),
-        json: args.json,
-        passphrase_file: args.passphrase_file,
-    };
+    let ctx = Context::new(vault, &args.access, args.json);
     match args.command {
         StateCommand::Push(a) => push::run(&ctx, a).await,
         StateCommand::Pull(a) => pull::run(&ctx, a).await,
@@ -150,18 +145,18 @@ pub fn current(history: &[(SnapshotInfo, StateMeta)]) -> Option<&(SnapshotInfo, 
 /// The version `--snapshot ID` names (a full id or a unique prefix); `None` for the current.
 ///
 /// # Errors
-/// The exit code after saying what is wrong: no such version (3), or a prefix that matches
-/// several (2), listing them.
+/// No such version (exit 3), or a prefix that matches several (exit 2), listing them.
 pub fn chosen<'a>(
     history: &'a [(SnapshotInfo, StateMeta)],
     wanted: Option<&str>,
     url: &str,
-) -> Result<&'a (SnapshotInfo, StateMeta), u8> {
+) -> Result<&'a (SnapshotInfo, StateMeta), CliError> {
     let Some(wanted) = wanted else {
         return current(history).ok_or_else(|| {
-            eprintln!("error: no Terraform state in {url}");
-            eprintln!("hint: back the state up with `drctl state push {url} --dir <root module>`");
-            output::EXIT_NOT_FOUND
+            CliError::not_found(
+                format!("no Terraform state in {url}"),
+                format!("back the state up with `drctl state push {url} --dir <root module>`"),
+            )
         });
     };
     let matches: Vec<_> = history
@@ -170,14 +165,13 @@ pub fn chosen<'a>(
         .collect();
     match matches.as_slice() {
         [one] => Ok(one),
-        [] => {
-            eprintln!("error: no state version {wanted:?} in {url}");
-            eprintln!("hint: list the versions with `drctl state history {url}`");
-            Err(output::EXIT_NOT_FOUND)
-        }
-        many => {
-            eprintln!(
-                "error: --snapshot {wanted:?} matches {} state versions: {}",
+        [] => Err(CliError::not_found(
+            format!("no state version {wanted:?} in {url}"),
+            format!("list the versions with `drctl state history {url}`"),
+        )),
+        many => Err(CliError::usage(
+            format!(
+                "--snapshot {wanted:?} matches {} state versions: {}",
                 many.len(),
                 many.iter()
                     .map(|(s, m)| format!(
@@ -188,10 +182,9 @@ pub fn chosen<'a>(
                     ))
                     .collect::<Vec<_>>()
                     .join(", ")
-            );
-            eprintln!("hint: give more characters of the snapshot id");
-            Err(output::EXIT_USAGE)
-        }
+            ),
+            "give more characters of the snapshot id",
+        )),
     }
 }
 
@@ -219,8 +212,8 @@ pub fn refusal(
 }
 
 /// Every state version in the vault, oldest first.
-pub async fn versions(vault: &Vault) -> Result<Vec<(SnapshotInfo, StateMeta)>, u8> {
-    let snapshots = vault.snapshots().await.map_err(|e| output::fail(&e))?;
+pub async fn versions(vault: &Vault) -> Result<Vec<(SnapshotInfo, StateMeta)>, CliError> {
+    let snapshots = vault.snapshots().await?;
     Ok(snapshots
         .into_iter()
         .filter(|s| s.labels.get(KIND_LABEL).map(String::as_str) == Some(KIND))

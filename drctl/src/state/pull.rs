@@ -4,93 +4,70 @@
 
 use super::{chosen, versions, StateMeta, FILE, SOURCE};
 use crate::cli::StatePullArgs;
-use crate::output;
+use crate::output::{self, CliError, Outcome};
 use crate::vault::Context;
 use dr_vault::NoProgress;
 use std::path::Path;
 
-pub async fn run(ctx: &Context, args: StatePullArgs) -> u8 {
-    let vault = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let history = match versions(&vault).await {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
-    let (snapshot, meta) = match chosen(&history, args.snapshot.as_deref(), &ctx.url) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+pub async fn run(ctx: &Context, args: StatePullArgs) -> Outcome {
+    let vault = ctx.open().await?;
+    let history = versions(&vault).await?;
+    let (snapshot, meta) = chosen(&history, args.snapshot.as_deref(), &ctx.url)?;
     let out = &args.out;
     let parent = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    if let Some(code) = refuse_unsafe_overwrite(out, meta, args.force) {
-        return code;
-    }
+    refuse_unsafe_overwrite(out, meta, args.force)?;
     // Restored beside the target, then renamed over it: never a half-written state file.
-    let staging = match tempfile::Builder::new()
+    let staging = tempfile::Builder::new()
         .prefix(".drctl-pull-")
         .tempdir_in(&parent)
-    {
-        Ok(d) => d,
-        Err(e) => {
-            return output::usage(
-                &format!("cannot write in {}: {e}", parent.display()),
+        .map_err(|e| {
+            CliError::usage(
+                format!("cannot write in {}: {e}", parent.display()),
                 "check --out and its directory",
             )
-        }
-    };
+        })?;
     let restored_dir = staging.path().join("restore");
-    if let Err(e) = vault
+    vault
         .restore(&snapshot.id, &restored_dir, Some(SOURCE), &NoProgress)
-        .await
-    {
-        return output::fail(&e);
-    }
+        .await?;
     let restored = restored_dir.join(FILE);
     // On disk before it replaces --out: a crash right after the rename must not leave an
     // empty state file where a good one was.
-    if let Err(e) = std::fs::File::open(&restored).and_then(|f| f.sync_all()) {
-        return output::usage(
-            &format!("cannot write {}: {e}", restored.display()),
-            "nothing was changed",
-        );
-    }
+    std::fs::File::open(&restored)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| unchanged(format!("cannot write {}: {e}", restored.display())))?;
     if out.exists() {
         let backup = backup_name(out);
         let copied = std::fs::copy(out, &backup)
             .and_then(|_| std::fs::File::open(&backup))
             .and_then(|f| f.sync_all()); // on disk before the original is replaced
-        if let Err(e) = copied {
-            return output::usage(
-                &format!(
-                    "cannot keep a backup of {} at {}: {e}",
-                    out.display(),
-                    backup.display()
-                ),
-                "nothing was changed",
-            );
-        }
+        copied.map_err(|e| {
+            unchanged(format!(
+                "cannot keep a backup of {} at {}: {e}",
+                out.display(),
+                backup.display()
+            ))
+        })?;
         eprintln!(
             "kept the previous {} as {}",
             out.display(),
             backup.display()
         );
     }
-    if let Err(e) = std::fs::rename(&restored, out) {
-        return output::usage(
-            &format!("cannot write {}: {e}", out.display()),
-            "nothing was changed",
-        );
-    }
+    std::fs::rename(&restored, out)
+        .map_err(|e| unchanged(format!("cannot write {}: {e}", out.display())))?;
     if let Ok(dir) = std::fs::File::open(&parent) {
         let _ = dir.sync_all(); // the rename itself, durable
     }
     if ctx.json {
-        output::json(&serde_json::json!({"snapshot": snapshot.id, "out": out, "state": meta}));
+        output::json(&Pulled {
+            snapshot: &snapshot.id,
+            out,
+            state: meta,
+        })?;
     } else {
         println!(
             "restored state serial {} (lineage {}, {} resources) from snapshot {} into {}",
@@ -101,28 +78,43 @@ pub async fn run(ctx: &Context, args: StatePullArgs) -> u8 {
             out.display()
         );
     }
-    output::EXIT_OK
+    Ok(output::EXIT_OK)
 }
 
-/// The lineage/serial rules; `Some(exit code)` when the overwrite is refused.
-fn refuse_unsafe_overwrite(out: &Path, incoming: &StateMeta, force: bool) -> Option<u8> {
-    let bytes = std::fs::read(out).ok()?;
-    if force {
-        return None;
-    }
-    let existing = match StateMeta::parse(&bytes, &out.display().to_string()) {
-        Ok(m) => m,
-        Err(e) => {
-            eprintln!("error: refusing to replace {}: {e}", out.display());
-            eprintln!("hint: pass --force to replace it anyway (a backup is kept), or choose another --out");
-            return Some(output::EXIT_FAILURE);
-        }
+/// The `--json` output.
+#[derive(serde::Serialize)]
+struct Pulled<'a> {
+    snapshot: &'a str,
+    out: &'a Path,
+    state: &'a StateMeta,
+}
+
+/// A write that failed before anything was replaced.
+fn unchanged(message: String) -> CliError {
+    CliError::usage(message, "nothing was changed")
+}
+
+/// The lineage/serial rules: an error when the overwrite is refused.
+fn refuse_unsafe_overwrite(out: &Path, incoming: &StateMeta, force: bool) -> Result<(), CliError> {
+    let Ok(bytes) = std::fs::read(out) else {
+        return Ok(());
     };
-    super::refusal(&existing, incoming, &out.display().to_string(), "the vault").map(|p| {
-        eprintln!("error: refusing to replace {}: {p}", out.display());
-        eprintln!("hint: push it first with `drctl state push`, or pass --force (a backup of the file is kept)");
-        output::EXIT_REFUSED
-    })
+    if force {
+        return Ok(());
+    }
+    let existing = StateMeta::parse(&bytes, &out.display().to_string()).map_err(|e| {
+        CliError::refused(
+            format!("refusing to replace {}: {e}", out.display()),
+            "pass --force to replace it anyway (a backup is kept), or choose another --out",
+        )
+    })?;
+    match super::refusal(&existing, incoming, &out.display().to_string(), "the vault") {
+        Some(p) => Err(CliError::refused(
+            format!("refusing to replace {}: {p}", out.display()),
+            "push it first with `drctl state push`, or pass --force (a backup of the file is kept)",
+        )),
+        None => Ok(()),
+    }
 }
 
 /// `FILE.<unix seconds>.backup`, never an existing name.

@@ -8,54 +8,42 @@ use super::{
     GENERATION_LABEL, KIND, KIND_LABEL, SOURCE,
 };
 use crate::cli::StatePushArgs;
-use crate::output;
+use crate::output::{self, CliError, Outcome};
 use crate::vault::Context;
 use dr_vault::{NoProgress, SourceSpec};
 use std::collections::BTreeMap;
 
-pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
-    let (bytes, what) = match read_state(&args) {
-        Ok(r) => r,
-        Err(code) => return code,
-    };
-    let meta = match StateMeta::parse(&bytes, &what) {
-        Ok(m) => m,
-        Err(message) => {
-            return output::usage(
-                &message,
-                "pass --state FILE or --dir DIR of a Terraform working directory",
-            )
-        }
-    };
-    let vault = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
+pub async fn run(ctx: &Context, args: StatePushArgs) -> Outcome {
+    let (bytes, what) = read_state(&args)?;
+    let meta = StateMeta::parse(&bytes, &what).map_err(|message| {
+        CliError::usage(
+            message,
+            "pass --state FILE or --dir DIR of a Terraform working directory",
+        )
+    })?;
+    let vault = ctx.open().await?;
     // The content digest decides "unchanged": same serial with other content is still new.
-    let staging = match tempfile::Builder::new().prefix("drctl-state-").tempdir() {
-        Ok(d) => d,
-        Err(e) => {
-            return output::usage(
-                &format!("cannot create a temporary directory: {e}"),
+    let staging = tempfile::Builder::new()
+        .prefix("drctl-state-")
+        .tempdir()
+        .map_err(|e| {
+            CliError::usage(
+                format!("cannot create a temporary directory: {e}"),
                 "check TMPDIR",
             )
-        }
-    };
+        })?;
     let file = staging.path().join(SOURCE).join(FILE);
-    if let Err(e) =
-        std::fs::create_dir(staging.path().join(SOURCE)).and_then(|()| write_private(&file, &bytes))
-    {
-        return output::usage(
-            &format!("cannot stage the state in {}: {e}", file.display()),
-            "check TMPDIR",
-        );
-    }
+    std::fs::create_dir(staging.path().join(SOURCE))
+        .and_then(|()| write_private(&file, &bytes))
+        .map_err(|e| {
+            CliError::usage(
+                format!("cannot stage the state in {}: {e}", file.display()),
+                "check TMPDIR",
+            )
+        })?;
     let config_dir = args.config.as_ref().or(args.dir.as_ref());
     let config = match config_dir {
-        Some(dir) => match stage_config(dir, &staging.path().join(CONFIG_SOURCE)) {
-            Ok(c) => Some(c),
-            Err(code) => return code,
-        },
+        Some(dir) => Some(stage_config(dir, &staging.path().join(CONFIG_SOURCE))?),
         None => None,
     };
     let digest = content_digest(&bytes);
@@ -63,10 +51,7 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
         .as_ref()
         .map(|c| c.digest.clone())
         .unwrap_or_default();
-    let history = match versions(&vault).await {
-        Ok(h) => h,
-        Err(code) => return code,
-    };
+    let history = versions(&vault).await?;
     let current = current(&history);
     if let Some((latest, _)) = current {
         // Without a configuration to compare, the state alone decides.
@@ -74,9 +59,11 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
             || latest.labels.get("config_digest").map(String::as_str) == Some(&config_digest);
         if latest.labels.get("state_digest") == Some(&digest) && same_config {
             if ctx.json {
-                output::json(
-                    &serde_json::json!({"pushed": false, "snapshot": latest.id, "state": meta}),
-                );
+                output::json(&Pushed {
+                    pushed: false,
+                    snapshot: &latest.id,
+                    state: &meta,
+                })?;
             } else {
                 println!(
                     "unchanged: state serial {} (lineage {}) is already snapshot {}",
@@ -85,7 +72,7 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
                     &latest.id[..12]
                 );
             }
-            return output::EXIT_OK;
+            return Ok(output::EXIT_OK);
         }
     }
     // As `terraform state push`: never an older serial or another lineage over the current
@@ -102,12 +89,13 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
     });
     if let Some(problem) = &refused {
         if !args.force {
-            eprintln!("error: refusing to push: {problem}");
-            eprintln!(
-                "hint: pull the current version with `drctl state pull {}`, or pass --force to make this one current",
-                ctx.url
-            );
-            return output::EXIT_REFUSED;
+            return Err(CliError::refused(
+                format!("refusing to push: {problem}"),
+                format!(
+                    "pull the current version with `drctl state pull {}`, or pass --force to make this one current",
+                    ctx.url
+                ),
+            ));
         }
         eprintln!("warning: --force: {problem}; this version becomes the current one");
     }
@@ -132,44 +120,50 @@ pub async fn run(ctx: &Context, args: StatePushArgs) -> u8 {
             staging.path().join(CONFIG_SOURCE),
         ));
     }
-    match vault.snapshot(&specs, &labels, &NoProgress).await {
-        Ok(summary) => {
-            if ctx.json {
-                output::json(
-                    &serde_json::json!({"pushed": true, "snapshot": summary.id, "state": meta}),
-                );
-            } else {
-                println!(
-                    "pushed state serial {} (lineage {}, {} resources) as snapshot {}",
-                    meta.serial,
-                    meta.lineage,
-                    meta.resources,
-                    &summary.id[..12]
-                );
-                if let Some(c) = &config {
-                    println!(
-                        "with the configuration of {}: {}",
-                        config_dir
-                            .map(|d| d.display().to_string())
-                            .unwrap_or_default(),
-                        c.files.join(", ")
-                    );
-                }
-            }
-            output::EXIT_OK
+    let summary = vault.snapshot(&specs, &labels, &NoProgress).await?;
+    if ctx.json {
+        output::json(&Pushed {
+            pushed: true,
+            snapshot: &summary.id,
+            state: &meta,
+        })?;
+    } else {
+        println!(
+            "pushed state serial {} (lineage {}, {} resources) as snapshot {}",
+            meta.serial,
+            meta.lineage,
+            meta.resources,
+            &summary.id[..12]
+        );
+        if let Some(c) = &config {
+            println!(
+                "with the configuration of {}: {}",
+                config_dir
+                    .map(|d| d.display().to_string())
+                    .unwrap_or_default(),
+                c.files.join(", ")
+            );
         }
-        Err(e) => output::fail(&e),
     }
+    Ok(output::EXIT_OK)
+}
+
+/// The `--json` output: whether a new version was stored, and the one that is current.
+#[derive(serde::Serialize)]
+struct Pushed<'a> {
+    pushed: bool,
+    snapshot: &'a str,
+    state: &'a StateMeta,
 }
 
 /// The state's bytes: from --state, or `terraform state pull` in --dir (any backend).
-fn read_state(args: &StatePushArgs) -> Result<(Vec<u8>, String), u8> {
+fn read_state(args: &StatePushArgs) -> Result<(Vec<u8>, String), CliError> {
     match (&args.state, &args.dir) {
         (Some(path), None) => std::fs::read(path)
             .map(|b| (b, path.display().to_string()))
             .map_err(|e| {
-                output::usage(
-                    &format!("cannot read state file {}: {e}", path.display()),
+                CliError::usage(
+                    format!("cannot read state file {}: {e}", path.display()),
                     "check the --state path",
                 )
             }),
@@ -181,8 +175,8 @@ fn read_state(args: &StatePushArgs) -> Result<(Vec<u8>, String), u8> {
                 .env("TF_IN_AUTOMATION", "1")
                 .output()
                 .map_err(|e| {
-                    output::usage(
-                        &format!(
+                    CliError::usage(
+                        format!(
                             "cannot run {terraform:?} state pull in {}: {e}",
                             dir.display()
                         ),
@@ -190,8 +184,8 @@ fn read_state(args: &StatePushArgs) -> Result<(Vec<u8>, String), u8> {
                     )
                 })?;
             if !out.status.success() {
-                return Err(output::usage(
-                    &format!(
+                return Err(CliError::usage(
+                    format!(
                         "`terraform state pull` failed in {}: {}",
                         dir.display(),
                         String::from_utf8_lossy(&out.stderr).trim()
@@ -200,14 +194,14 @@ fn read_state(args: &StatePushArgs) -> Result<(Vec<u8>, String), u8> {
                 ));
             }
             if out.stdout.iter().all(u8::is_ascii_whitespace) {
-                return Err(output::usage(
-                    &format!("{} has no state yet", dir.display()),
+                return Err(CliError::usage(
+                    format!("{} has no state yet", dir.display()),
                     "apply the configuration first",
                 ));
             }
             Ok((out.stdout, format!("the state of {}", dir.display())))
         }
-        _ => Err(output::usage(
+        _ => Err(CliError::usage(
             "give exactly one of --state FILE or --dir DIR",
             "--dir runs `terraform state pull`, which works with every backend",
         )),
@@ -232,10 +226,10 @@ fn is_config_file(name: &str) -> bool {
 
 /// Copies the configuration files at the top of `dir` into `into`; the digest covers names and
 /// contents, so "unchanged" means the same files with the same bytes.
-fn stage_config(dir: &std::path::Path, into: &std::path::Path) -> Result<StagedConfig, u8> {
+fn stage_config(dir: &std::path::Path, into: &std::path::Path) -> Result<StagedConfig, CliError> {
     let fail = |e: std::io::Error| {
-        output::usage(
-            &format!("cannot read the configuration in {}: {e}", dir.display()),
+        CliError::usage(
+            format!("cannot read the configuration in {}: {e}", dir.display()),
             "check --dir (or --config): a Terraform root module",
         )
     };
@@ -251,8 +245,8 @@ fn stage_config(dir: &std::path::Path, into: &std::path::Path) -> Result<StagedC
         .iter()
         .any(|f| f.ends_with(".tf") || f.ends_with(".tf.json"))
     {
-        return Err(output::usage(
-            &format!("{} holds no .tf files", dir.display()),
+        return Err(CliError::usage(
+            format!("{} holds no .tf files", dir.display()),
             "point --dir (or --config) at the root module whose state this is",
         ));
     }

@@ -6,7 +6,7 @@
 mod report;
 
 use crate::cli::{StatusArgs, StatusFormat};
-use crate::output;
+use crate::output::{self, CliError, Outcome};
 use crate::tfstate::{self, Resource};
 use crate::vault::Context;
 use dr_vault::{parse_duration, Storage, Vault};
@@ -74,32 +74,22 @@ pub struct DrillStatus {
     pub ok: bool,
 }
 
-pub async fn run(args: StatusArgs) -> u8 {
-    let resources = match read_resources(&args) {
-        Ok(r) => r,
-        Err(message) => {
-            return output::usage(
-                &message,
-                "pass --state FILE (a state file or `terraform show -json` output) or --dir DIR of an initialised root module",
-            )
-        }
-    };
+pub async fn run(args: StatusArgs) -> Outcome {
+    let resources = read_resources(&args).map_err(|message| {
+        CliError::usage(
+            message,
+            "pass --state FILE (a state file or `terraform show -json` output) or --dir DIR of an initialised root module",
+        )
+    })?;
     if !resources.iter().any(|r| r.kind.starts_with("dr_")) {
-        return output::usage(
+        return Err(CliError::usage(
             "the state holds no dr_* resources",
             "point --state or --dir at the root module that manages the vaults",
-        );
+        ));
     }
-    let ctx = Context {
-        url: String::new(),
-        options: args.options.iter().cloned().collect(),
-        json: false,
-        passphrase_file: args.passphrase_file.clone(),
-    };
-    let passphrase = match ctx.passphrase() {
-        Ok(p) => p,
-        Err(code) => return code,
-    };
+    // Status opens many vaults by the ids the state records, not one by URL.
+    let ctx = Context::new(String::new(), &args.access, false);
+    let passphrase = ctx.passphrase()?;
     let mut vaults = Vaults {
         passphrase,
         options: ctx.options.clone(),
@@ -111,19 +101,17 @@ pub async fn run(args: StatusArgs) -> u8 {
     } else {
         args.format
     };
-    print!(
-        "{}",
-        match format {
-            StatusFormat::Table => report::table(&posture),
-            StatusFormat::Json => report::json(&posture),
-            StatusFormat::Prometheus => report::prometheus(&posture),
-        }
-    );
-    if posture.problems.is_empty() {
+    match format {
+        StatusFormat::Table => print!("{}", report::table(&posture)),
+        StatusFormat::Json => output::json(&posture)?,
+        StatusFormat::Prometheus => print!("{}", report::prometheus(&posture)),
+    }
+    // The problems are the output: no `error:` line, exit 1.
+    Ok(if posture.problems.is_empty() {
         output::EXIT_OK
     } else {
         output::EXIT_FAILURE
-    }
+    })
 }
 
 fn read_resources(args: &StatusArgs) -> Result<Vec<Resource>, String> {
@@ -201,15 +189,60 @@ impl Vaults {
 
 async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
     let now = dr_vault::clock::now();
-    let mut problems = Vec::new();
-    let options_of: HashMap<&str, &serde_json::Value> = resources
-        .iter()
-        .filter(|r| r.kind == "dr_backup_vault")
-        .filter_map(|r| Some((r.str("id")?, &r.values["storage_options"])))
-        .collect();
+    let of_kind = |kind: &'static str| resources.iter().filter(move |r| r.kind == kind);
+    let mut gathering = Gathering {
+        now,
+        problems: Vec::new(),
+        vaults,
+        options_of: of_kind("dr_backup_vault")
+            .filter_map(|r| Some((r.str("id")?, &r.values["storage_options"])))
+            .collect(),
+    };
+    // In this order: the vaults' rows open each vault once; pairs and drills reuse them.
+    let mut posture = Posture {
+        checked_at: now
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
+        vaults: Vec::new(),
+        pairs: Vec::new(),
+        drills: Vec::new(),
+        problems: Vec::new(),
+    };
+    for r in of_kind("dr_backup_vault") {
+        posture.vaults.push(gathering.vault(r).await);
+    }
+    for r in of_kind("dr_region_pair") {
+        posture.pairs.push(gathering.pair(r).await);
+    }
+    for r in of_kind("dr_drill") {
+        posture.drills.push(gathering.drill(r).await);
+    }
+    posture.problems = gathering.problems;
+    posture
+}
 
-    let mut vault_rows = Vec::new();
-    for r in resources.iter().filter(|r| r.kind == "dr_backup_vault") {
+/// What one status run looks at, and the problems found so far (vaults first, then pairs,
+/// then drills).
+struct Gathering<'a> {
+    now: OffsetDateTime,
+    problems: Vec<String>,
+    vaults: &'a mut Vaults,
+    /// Each vault resource's own storage options, by its id.
+    options_of: HashMap<&'a str, &'a serde_json::Value>,
+}
+
+impl Gathering<'_> {
+    fn problem(&mut self, r: &Resource, what: String) {
+        self.problems.push(format!("{}: {what}", r.address));
+    }
+
+    async fn open(&mut self, url: &str) -> Result<Arc<Vault>, String> {
+        let own = self.options_of.get(url).copied();
+        self.vaults.get(url, own).await
+    }
+
+    /// A vault: reachable, and its newest snapshot.
+    async fn vault(&mut self, r: &Resource) -> VaultStatus {
         let url = r.str("id").unwrap_or_default().to_string();
         let mut row = VaultStatus {
             address: r.address.clone(),
@@ -223,27 +256,31 @@ async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
             latest_snapshot_age_seconds: None,
             ok: false,
         };
-        match vaults.get(&url, Some(&r.values["storage_options"])).await {
-            Err(e) => problems.push(format!("{}: cannot open the vault: {e}", r.address)),
+        let opened = self
+            .vaults
+            .get(&url, Some(&r.values["storage_options"]))
+            .await;
+        match opened {
+            Err(e) => self.problem(r, format!("cannot open the vault: {e}")),
             Ok(vault) => match vault.snapshots().await {
-                Err(e) => problems.push(format!("{}: cannot list snapshots: {e}", r.address)),
+                Err(e) => self.problem(r, format!("cannot list snapshots: {e}")),
                 Ok(snapshots) => {
                     row.reachable = true;
                     row.snapshots = snapshots.len();
                     if let Some(latest) = dr_vault::latest_of(&snapshots) {
                         row.latest_snapshot_id = Some(latest.id.clone());
                         row.latest_snapshot_at = Some(latest.time.clone());
-                        row.latest_snapshot_age_seconds = age(now, &latest.time);
+                        row.latest_snapshot_age_seconds = age(self.now, &latest.time);
                     }
                     row.ok = true;
                 }
             },
         }
-        vault_rows.push(row);
+        row
     }
 
-    let mut pair_rows = Vec::new();
-    for r in resources.iter().filter(|r| r.kind == "dr_region_pair") {
+    /// A region pair: the standby's lag against the rpo.
+    async fn pair(&mut self, r: &Resource) -> PairStatus {
         let primary = r.str("primary_vault_id").unwrap_or_default();
         let secondary = r.str("secondary_vault_id").unwrap_or_default();
         let active = r.str("active").unwrap_or("primary").to_string();
@@ -265,63 +302,66 @@ async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
             in_sync: None,
             ok: false,
         };
-        let active_vault = vaults
-            .get(active_url, options_of.get(active_url).copied())
-            .await;
-        let standby_vault = vaults
-            .get(standby_url, options_of.get(standby_url).copied())
-            .await;
-        match (active_vault, standby_vault) {
-            (Err(e), _) => problems.push(format!(
-                "{}: the active vault ({active}) cannot be opened: {e}",
-                r.address
-            )),
-            (_, Err(e)) => problems.push(format!(
-                "{}: the standby vault cannot be opened: {e}",
-                r.address
-            )),
-            (Ok(a), Ok(s)) => match a.plan_replication(&s).await {
-                Err(e) => problems.push(format!("{}: cannot compare the vaults: {e}", r.address)),
-                Ok(plan) => {
-                    let lag = plan.lag(now).as_secs();
-                    row.replication_lag_seconds = Some(lag);
-                    row.in_sync = Some(plan.in_sync());
-                    row.ok = rpo.is_none_or(|rpo| lag <= rpo);
-                    if !plan.unreadable.is_empty() {
-                        let names: Vec<&str> =
-                            plan.unreadable.iter().map(|p| p.object.as_str()).collect();
-                        problems.push(format!(
-                            "{}: {} snapshot manifest(s) of the active vault do not open and cannot be replicated: {} (run `drctl vault verify`)",
-                            r.address,
-                            names.len(),
-                            names.join(", ")
-                        ));
-                    }
-                    if !row.ok {
-                        problems.push(format!(
-                            "{}: the standby lags {} behind, more than the rpo of {} ({} snapshots to replicate)",
-                            r.address,
-                            human(lag),
-                            human(rpo.unwrap_or_default()),
-                            plan.to_copy.len()
-                        ));
-                    }
-                }
-            },
+        let active_vault = self.open(active_url).await;
+        let standby_vault = self.open(standby_url).await;
+        let (a, s) = match (active_vault, standby_vault) {
+            (Err(e), _) => {
+                self.problem(
+                    r,
+                    format!("the active vault ({active}) cannot be opened: {e}"),
+                );
+                return row;
+            }
+            (_, Err(e)) => {
+                self.problem(r, format!("the standby vault cannot be opened: {e}"));
+                return row;
+            }
+            (Ok(a), Ok(s)) => (a, s),
+        };
+        let plan = match a.plan_replication(&s).await {
+            Ok(plan) => plan,
+            Err(e) => {
+                self.problem(r, format!("cannot compare the vaults: {e}"));
+                return row;
+            }
+        };
+        let lag = plan.lag(self.now).as_secs();
+        row.replication_lag_seconds = Some(lag);
+        row.in_sync = Some(plan.in_sync());
+        row.ok = rpo.is_none_or(|rpo| lag <= rpo);
+        if !plan.unreadable.is_empty() {
+            let names: Vec<&str> = plan.unreadable.iter().map(|p| p.object.as_str()).collect();
+            self.problem(
+                r,
+                format!(
+                    "{} snapshot manifest(s) of the active vault do not open and cannot be replicated: {} (run `drctl vault verify`)",
+                    names.len(),
+                    names.join(", ")
+                ),
+            );
         }
-        pair_rows.push(row);
+        if !row.ok {
+            self.problem(
+                r,
+                format!(
+                    "the standby lags {} behind, more than the rpo of {} ({} snapshots to replicate)",
+                    human(lag),
+                    human(rpo.unwrap_or_default()),
+                    plan.to_copy.len()
+                ),
+            );
+        }
+        row
     }
 
-    let mut drill_rows = Vec::new();
-    for r in resources.iter().filter(|r| r.kind == "dr_drill") {
+    /// A drill: its last run (the newer of the state's and the vault's report) against its
+    /// max_age and targets.
+    async fn drill(&mut self, r: &Resource) -> DrillStatus {
         let url = r.str("vault_id").unwrap_or_default().to_string();
         let name = r.str("name").unwrap_or_default().to_string();
         let mut row = drill_from_state(r);
         // The vault's reports survive the state and include runs from other workspaces.
-        if let Ok(vault) = vaults
-            .get(&url, options_of.get(url.as_str()).copied())
-            .await
-        {
+        if let Ok(vault) = self.open(&url).await {
             if let Ok(reports) = vault.records(&format!("drills/{name}")).await {
                 if let Some((_, newest)) = reports.iter().max_by(|a, b| {
                     a.1["finished_at"]
@@ -334,7 +374,7 @@ async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
                 }
             }
         }
-        row.age_seconds = row.finished_at.as_deref().and_then(|t| age(now, t));
+        row.age_seconds = row.finished_at.as_deref().and_then(|t| age(self.now, t));
         let mut why = Vec::new();
         match row.status.as_deref() {
             Some("passed") => {}
@@ -358,19 +398,9 @@ async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
         }
         row.ok = why.is_empty();
         for w in why {
-            problems.push(format!("{}: {w}", r.address));
+            self.problem(r, w);
         }
-        drill_rows.push(row);
-    }
-
-    Posture {
-        checked_at: now
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default(),
-        vaults: vault_rows,
-        pairs: pair_rows,
-        drills: drill_rows,
-        problems,
+        row
     }
 }
 

@@ -8,22 +8,20 @@ mod snapshot;
 mod snapshots;
 mod verify;
 
-use crate::cli::{VaultArgs, VaultCommand};
-use crate::output;
+use crate::cli::{VaultAccess, VaultArgs, VaultCommand};
+use crate::output::{CliError, Outcome};
 use dr_vault::{Passphrase, Storage, Vault};
 use std::collections::BTreeMap;
 
-/// Runs a vault command; returns the exit code.
-pub async fn run(args: VaultArgs) -> u8 {
+/// Runs a vault command.
+pub async fn run(args: VaultArgs) -> Outcome {
     let Some(url) = args.vault.clone() else {
-        return output::usage("no vault given", "pass --vault URL or set DR_VAULT");
+        return Err(CliError::usage(
+            "no vault given",
+            "pass --vault URL or set DR_VAULT",
+        ));
     };
-    let ctx = Context {
-        url,
-        options: args.options.iter().cloned().collect(),
-        json: args.json,
-        passphrase_file: args.passphrase_file,
-    };
+    let ctx = Context::new(url, &args.access, args.json);
     match args.command {
         VaultCommand::Init(a) => init::run(&ctx, a).await,
         VaultCommand::Snapshot(a) => snapshot::run(&ctx, a).await,
@@ -35,6 +33,16 @@ pub async fn run(args: VaultArgs) -> u8 {
     }
 }
 
+/// The `--json` output of `prune` and `replicate`: the plan, and what executing it did
+/// (absent in a dry run).
+#[derive(serde::Serialize)]
+pub struct PlanAndSummary<P, S> {
+    pub plan: P,
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub summary: Option<S>,
+}
+
 /// What every vault command needs.
 pub struct Context {
     pub url: String,
@@ -44,44 +52,51 @@ pub struct Context {
 }
 
 impl Context {
+    pub fn new(url: String, access: &VaultAccess, json: bool) -> Self {
+        Context {
+            url,
+            options: access.options.iter().cloned().collect(),
+            json,
+            passphrase_file: access.passphrase_file.clone(),
+        }
+    }
+
     /// The passphrase from --passphrase-file, else DR_PASSPHRASE; never from a prompt, so
     /// drctl runs unattended in CI.
-    pub fn passphrase(&self) -> Result<Passphrase, u8> {
+    pub fn passphrase(&self) -> Result<Passphrase, CliError> {
         if let Some(path) = &self.passphrase_file {
             return match std::fs::read_to_string(path) {
                 Ok(text) => match text.lines().next().filter(|l| !l.is_empty()) {
                     Some(line) => Ok(Passphrase::new(line)),
-                    None => Err(output::usage(
-                        &format!("passphrase file {} is empty", path.display()),
+                    None => Err(CliError::usage(
+                        format!("passphrase file {} is empty", path.display()),
                         "put the passphrase on its first line",
                     )),
                 },
-                Err(e) => Err(output::usage(
-                    &format!("cannot read passphrase file {}: {e}", path.display()),
+                Err(e) => Err(CliError::usage(
+                    format!("cannot read passphrase file {}: {e}", path.display()),
                     "check the path and its permissions",
                 )),
             };
         }
         match std::env::var("DR_PASSPHRASE") {
             Ok(p) if !p.is_empty() => Ok(Passphrase::new(p)),
-            _ => Err(output::usage(
+            _ => Err(CliError::usage(
                 "no passphrase given",
                 "set DR_PASSPHRASE or pass --passphrase-file FILE",
             )),
         }
     }
 
-    pub fn storage(&self, create: bool) -> Result<Storage, u8> {
+    pub fn storage(&self, create: bool) -> Result<Storage, CliError> {
         let cwd = std::env::current_dir().unwrap_or_default();
-        Storage::open(&self.url, &self.options, &cwd, create).map_err(|e| output::fail(&e))
+        Ok(Storage::open(&self.url, &self.options, &cwd, create)?)
     }
 
     /// Opens the vault with the passphrase.
-    pub async fn open(&self) -> Result<Vault, u8> {
+    pub async fn open(&self) -> Result<Vault, CliError> {
         let passphrase = self.passphrase()?;
         let storage = self.storage(false)?;
-        Vault::open(storage, &passphrase)
-            .await
-            .map_err(|e| output::fail(&e))
+        Ok(Vault::open(storage, &passphrase).await?)
     }
 }

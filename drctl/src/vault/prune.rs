@@ -1,33 +1,22 @@
 //! `drctl vault prune`: plan, print, then execute unless --dry-run.
 
 use super::Context;
+use super::PlanAndSummary;
 use crate::cli::PruneArgs;
-use crate::output;
+use crate::output::{self, Outcome};
 use dr_vault::{parse_duration, Retention};
 
-pub async fn run(ctx: &Context, args: PruneArgs) -> u8 {
+pub async fn run(ctx: &Context, args: PruneArgs) -> Outcome {
     let parse = |text: &Option<String>, flag: &str| {
         text.as_deref().map(|t| parse_duration(t, flag)).transpose()
     };
-    let retention = match (
-        parse(&args.keep_within, "--keep-within"),
-        parse(&args.lock_for, "--lock-for"),
-    ) {
-        (Ok(keep_within), Ok(lock_for)) => Retention {
-            keep_last: args.keep_last,
-            keep_within,
-            lock_for,
-        },
-        (Err(e), _) | (_, Err(e)) => return output::fail(&e),
+    let retention = Retention {
+        keep_last: args.keep_last,
+        keep_within: parse(&args.keep_within, "--keep-within")?,
+        lock_for: parse(&args.lock_for, "--lock-for")?,
     };
-    let vault = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let plan = match vault.plan_prune(&retention, dr_vault::clock::now()).await {
-        Ok(p) => p,
-        Err(e) => return output::fail(&e),
-    };
+    let vault = ctx.open().await?;
+    let plan = vault.plan_prune(&retention, dr_vault::clock::now()).await?;
     if !ctx.json {
         println!(
             "plan: keep {} snapshots ({} only because of --lock-for), forget {}, delete {} packs ({}), keep {} packs",
@@ -53,29 +42,33 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> u8 {
     }
     if args.dry_run {
         if ctx.json {
-            output::json(&serde_json::json!({ "plan": plan, "dry_run": true }));
+            output::json(&PlanAndSummary::<_, ()> {
+                plan,
+                dry_run: true,
+                summary: None,
+            })?;
         }
-        return output::EXIT_OK;
+        return Ok(output::EXIT_OK);
     }
-    match vault.prune(&plan).await {
-        Ok(summary) => {
-            if ctx.json {
-                output::json(&serde_json::json!({ "plan": plan, "summary": summary }));
-            } else {
-                let interrupted = match summary.interrupted_writes_deleted {
-                    0 => String::new(),
-                    1 => ", 1 file left by an interrupted write deleted".to_string(),
-                    n => format!(", {n} files left by interrupted writes deleted"),
-                };
-                println!(
-                    "pruned: {} snapshots forgotten, {} packs deleted{interrupted}, {} freed",
-                    summary.snapshots_forgotten,
-                    summary.packs_deleted,
-                    output::bytes(summary.bytes_freed)
-                );
-            }
-            output::EXIT_OK
-        }
-        Err(e) => output::fail(&e),
+    let summary = vault.prune(&plan).await?;
+    if ctx.json {
+        output::json(&PlanAndSummary {
+            plan,
+            dry_run: false,
+            summary: Some(summary),
+        })?;
+    } else {
+        let interrupted = match summary.interrupted_writes_deleted {
+            0 => String::new(),
+            1 => ", 1 file left by an interrupted write deleted".to_string(),
+            n => format!(", {n} files left by interrupted writes deleted"),
+        };
+        println!(
+            "pruned: {} snapshots forgotten, {} packs deleted{interrupted}, {} freed",
+            summary.snapshots_forgotten,
+            summary.packs_deleted,
+            output::bytes(summary.bytes_freed)
+        );
     }
+    Ok(output::EXIT_OK)
 }

@@ -1,14 +1,12 @@
 //! `drctl vault replicate --to URL`.
 
 use super::Context;
+use super::PlanAndSummary;
 use crate::cli::ReplicateArgs;
-use crate::output;
+use crate::output::{self, Outcome};
 
-pub async fn run(ctx: &Context, args: ReplicateArgs) -> u8 {
-    let source = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
+pub async fn run(ctx: &Context, args: ReplicateArgs) -> Outcome {
+    let source = ctx.open().await?;
     let dest_ctx = Context {
         url: args.to.clone(),
         options: args.to_options.iter().cloned().collect(),
@@ -18,14 +16,8 @@ pub async fn run(ctx: &Context, args: ReplicateArgs) -> u8 {
             .clone()
             .or_else(|| ctx.passphrase_file.clone()),
     };
-    let dest = match dest_ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    let plan = match source.plan_replication(&dest).await {
-        Ok(p) => p,
-        Err(e) => return output::fail(&e),
-    };
+    let dest = dest_ctx.open().await?;
+    let plan = source.plan_replication(&dest).await?;
     if !ctx.json {
         println!(
             "plan: copy {} snapshots to {} ({} already there)",
@@ -42,34 +34,38 @@ pub async fn run(ctx: &Context, args: ReplicateArgs) -> u8 {
     }
     if args.dry_run {
         if ctx.json {
-            output::json(&serde_json::json!({ "plan": plan, "dry_run": true }));
+            output::json(&PlanAndSummary::<_, ()> {
+                plan,
+                dry_run: true,
+                summary: None,
+            })?;
         }
-        return output::EXIT_OK;
+        return Ok(output::EXIT_OK);
     }
     let bar = output::Bar::new();
     let result = source.replicate(&dest, &plan, &bar).await;
     drop(bar);
-    match result {
-        Ok(summary) => {
-            if ctx.json {
-                output::json(&serde_json::json!({ "plan": plan, "summary": summary }));
-            } else {
-                println!(
-                    "replicated {} snapshots: {} files, {} blobs, {} copied",
-                    summary.snapshots_copied,
-                    summary.files_copied,
-                    summary.blobs_copied,
-                    output::bytes(summary.bytes_copied)
-                );
-                for problem in &summary.unreadable {
-                    eprintln!(
-                        "warning: {} does not open and was not copied: {}",
-                        problem.object, problem.message
-                    );
-                }
-            }
-            output::EXIT_OK
+    let summary = result?;
+    if ctx.json {
+        output::json(&PlanAndSummary {
+            plan,
+            dry_run: false,
+            summary: Some(summary),
+        })?;
+    } else {
+        println!(
+            "replicated {} snapshots: {} files, {} blobs, {} copied",
+            summary.snapshots_copied,
+            summary.files_copied,
+            summary.blobs_copied,
+            output::bytes(summary.bytes_copied)
+        );
+        for problem in &summary.unreadable {
+            eprintln!(
+                "warning: {} does not open and was not copied: {}",
+                problem.object, problem.message
+            );
         }
-        Err(e) => output::fail(&e),
     }
+    Ok(output::EXIT_OK)
 }

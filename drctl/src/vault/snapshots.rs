@@ -1,44 +1,37 @@
 //! `drctl vault snapshots`.
 
 use super::Context;
-use crate::output;
+use crate::output::{self, Outcome};
 
-pub async fn run(ctx: &Context) -> u8 {
-    let vault = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
-    match vault.snapshot_listing().await {
-        Ok(listing) => {
-            for problem in &listing.unreadable {
-                eprintln!(
-                    "warning: {} does not open and is left out: {}",
-                    problem.object, problem.message
-                );
-            }
-            let list = listing.snapshots;
-            if ctx.json {
-                output::json(&list);
-            } else if list.is_empty() {
-                println!("no snapshots in {}", vault.storage().url());
-            } else {
-                println!(
-                    "{:<14} {:<22} {:>7} {:>10}  sources",
-                    "id", "time", "files", "size"
-                );
-                for s in &list {
-                    println!(
-                        "{:<14} {:<22} {:>7} {:>10}  {}",
-                        &s.id[..12],
-                        s.time,
-                        s.files,
-                        output::bytes(s.bytes),
-                        s.sources.join(", ")
-                    );
-                }
-            }
-            output::EXIT_OK
-        }
-        Err(e) => output::fail(&e),
+pub async fn run(ctx: &Context) -> Outcome {
+    let vault = ctx.open().await?;
+    let listing = vault.snapshot_listing().await?;
+    for problem in &listing.unreadable {
+        eprintln!(
+            "warning: {} does not open and is left out: {}",
+            problem.object, problem.message
+        );
     }
+    let list = listing.snapshots;
+    if ctx.json {
+        output::json(&list)?;
+    } else if list.is_empty() {
+        println!("no snapshots in {}", vault.storage().url());
+    } else {
+        println!(
+            "{:<14} {:<22} {:>7} {:>10}  sources",
+            "id", "time", "files", "size"
+        );
+        for s in &list {
+            println!(
+                "{:<14} {:<22} {:>7} {:>10}  {}",
+                &s.id[..12],
+                s.time,
+                s.files,
+                output::bytes(s.bytes),
+                s.sources.join(", ")
+            );
+        }
+    }
+    Ok(output::EXIT_OK)
 }

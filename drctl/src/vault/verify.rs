@@ -2,49 +2,41 @@
 
 use super::Context;
 use crate::cli::VerifyArgs;
-use crate::output;
+use crate::output::{self, Outcome};
 
-pub async fn run(ctx: &Context, args: VerifyArgs) -> u8 {
-    let vault = match ctx.open().await {
-        Ok(v) => v,
-        Err(code) => return code,
-    };
+pub async fn run(ctx: &Context, args: VerifyArgs) -> Outcome {
+    let vault = ctx.open().await?;
     let bar = output::Bar::new();
     let result = vault.verify(args.read_data, &bar).await;
     drop(bar);
-    match result {
-        Ok(report) => {
-            if ctx.json {
-                output::json(&report);
-            } else {
-                for p in &report.problems {
-                    println!("problem: {}: {}", p.object, p.message);
-                }
-                for key in &report.foreign_objects {
-                    eprintln!(
-                        "warning: {key} is not one of the vault's objects; it was not checked"
-                    );
-                }
-                println!(
-                    "checked {} snapshots, {} index files, {} packs, {} blobs ({} read): {}",
-                    report.snapshots,
-                    report.index_files,
-                    report.packs,
-                    report.blobs_checked,
-                    output::bytes(report.bytes_read),
-                    if report.is_clean() {
-                        "no problems".to_string()
-                    } else {
-                        format!("{} problems", report.problems.len())
-                    }
-                );
-            }
-            if report.is_clean() {
-                output::EXIT_OK
-            } else {
-                output::EXIT_FAILURE
-            }
+    let report = result?;
+    if ctx.json {
+        output::json(&report)?;
+    } else {
+        for p in &report.problems {
+            println!("problem: {}: {}", p.object, p.message);
         }
-        Err(e) => output::fail(&e),
+        for key in &report.foreign_objects {
+            eprintln!("warning: {key} is not one of the vault's objects; it was not checked");
+        }
+        println!(
+            "checked {} snapshots, {} index files, {} packs, {} blobs ({} read): {}",
+            report.snapshots,
+            report.index_files,
+            report.packs,
+            report.blobs_checked,
+            output::bytes(report.bytes_read),
+            if report.is_clean() {
+                "no problems".to_string()
+            } else {
+                format!("{} problems", report.problems.len())
+            }
+        );
     }
+    // The problems are the output: no `error:` line, exit 1.
+    Ok(if report.is_clean() {
+        output::EXIT_OK
+    } else {
+        output::EXIT_FAILURE
+    })
 }
