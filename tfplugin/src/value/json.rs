@@ -1,209 +1,103 @@
 //! cty's JSON encoding: how state files store values and how `UpgradeResourceState` receives
 //! them. Unknown values have no JSON form. A value in a `dynamic` slot is
 //! `{"value": …, "type": …}`. Numbers keep every digit (serde_json's `arbitrary_precision`).
+//! The walk by type is [`super::walk`]'s; this file is JSON's share of it.
 
-use super::msgpack::{kind_name, with_step};
+use super::walk::{self, Shape, Tree};
 use super::{CodecError, Number, Type, Value};
 use serde_json::Value as J;
-use std::collections::BTreeMap;
 
-pub(super) fn encode(value: &Value, ty: &Type, path: &mut Vec<String>) -> Result<J, CodecError> {
-    if let Type::Dynamic = ty {
-        return match value {
-            Value::Null => Ok(J::Null),
-            Value::Unknown => Err(CodecError::at(
-                path,
-                "unknown values cannot be written as JSON",
-            )),
-            Value::Dynamic(inner_ty, inner) => {
-                let inner = encode(inner, inner_ty, path)?;
-                Ok(serde_json::json!({ "value": inner, "type": inner_ty.to_json() }))
-            }
-            _ => Err(CodecError::at(
-                path,
-                "a value in a dynamic slot must carry its type (Value::Dynamic)",
-            )),
-        };
+pub(super) fn encode(value: &Value, ty: &Type) -> Result<J, CodecError> {
+    walk::encode(value, ty, &mut Vec::new())
+}
+
+pub(super) fn decode(json: &J, ty: &Type) -> Result<Value, CodecError> {
+    walk::decode(json, ty, &mut Vec::new())
+}
+
+impl Tree for J {
+    fn null() -> Self {
+        J::Null
     }
-    match (value, ty) {
-        (Value::Null, _) => Ok(J::Null),
-        (Value::Unknown, _) => Err(CodecError::at(
+
+    fn unknown(path: &[String]) -> Result<Self, CodecError> {
+        Err(CodecError::at(
             path,
             "unknown values cannot be written as JSON",
-        )),
-        (Value::Bool(b), Type::Bool) => Ok(J::Bool(*b)),
-        (Value::String(s), Type::String) => Ok(J::String(s.clone())),
-        (Value::Number(n), Type::Number) => {
-            let text = n.to_plain_string();
-            serde_json::from_str(&text)
-                .map_err(|e| CodecError::at(path, format!("number {text} has no JSON form: {e}")))
-        }
-        (Value::List(elems), Type::List(elem_ty)) | (Value::Set(elems), Type::Set(elem_ty)) => {
-            elems
-                .iter()
-                .enumerate()
-                .map(|(i, v)| with_step(path, format!("[{i}]"), |p| encode(v, elem_ty, p)))
-                .collect::<Result<_, _>>()
-                .map(J::Array)
-        }
-        (Value::Tuple(elems), Type::Tuple(elem_tys)) if elems.len() == elem_tys.len() => elems
-            .iter()
-            .zip(elem_tys)
-            .enumerate()
-            .map(|(i, (v, t))| with_step(path, format!("[{i}]"), |p| encode(v, t, p)))
-            .collect::<Result<_, _>>()
-            .map(J::Array),
-        (Value::Map(entries), Type::Map(elem_ty)) => entries
-            .iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.clone(),
-                    with_step(path, format!("[{k:?}]"), |p| encode(v, elem_ty, p))?,
-                ))
-            })
-            .collect::<Result<serde_json::Map<_, _>, _>>()
-            .map(J::Object),
-        (Value::Object(attrs), Type::Object(attr_tys)) => {
-            if let Some(extra) = attrs.keys().find(|k| !attr_tys.contains_key(*k)) {
-                return Err(CodecError::at(
-                    path,
-                    format!("unsupported attribute {extra:?}"),
-                ));
-            }
-            attr_tys
-                .iter()
-                .map(|(k, t)| {
-                    let v = attrs.get(k).unwrap_or(&Value::Null);
-                    Ok((
-                        k.clone(),
-                        with_step(path, format!(".{k}"), |p| encode(v, t, p))?,
-                    ))
-                })
-                .collect::<Result<serde_json::Map<_, _>, _>>()
-                .map(J::Object)
-        }
-        (v, t) => Err(CodecError::at(
-            path,
-            format!("{} is not a value of type {t}", kind_name(v)),
-        )),
+        ))
     }
-}
 
-pub(super) fn decode(json: &J, ty: &Type, path: &mut Vec<String>) -> Result<Value, CodecError> {
-    if json.is_null() {
-        return Ok(Value::Null);
+    fn bool(b: bool) -> Self {
+        J::Bool(b)
     }
-    let mismatch =
-        |path: &[String]| CodecError::at(path, format!("expected {ty}, found {}", json_kind(json)));
-    match ty {
-        Type::Dynamic => {
-            let obj = json.as_object().ok_or_else(|| mismatch(path))?;
-            let (Some(t), Some(v)) = (obj.get("type"), obj.get("value")) else {
-                return Err(CodecError::at(
-                    path,
-                    "dynamic value must be {\"value\": …, \"type\": …}",
-                ));
-            };
-            let inner_ty = Type::from_json(t).map_err(|e| CodecError::at(path, e))?;
-            let inner = decode(v, &inner_ty, path)?;
-            Ok(Value::Dynamic(inner_ty, Box::new(inner)))
-        }
-        Type::Bool => json
-            .as_bool()
-            .map(Value::Bool)
-            .ok_or_else(|| mismatch(path)),
-        Type::String => json
-            .as_str()
-            .map(Value::string)
-            .ok_or_else(|| mismatch(path)),
-        Type::Number => match json {
-            J::Number(n) => n
-                .to_string()
-                .parse::<Number>()
-                .map(Value::Number)
-                .map_err(|e| CodecError::at(path, e)),
+
+    fn string(s: &str) -> Self {
+        J::String(s.to_string())
+    }
+
+    fn number(n: &Number, path: &[String]) -> Result<Self, CodecError> {
+        let text = n.to_plain_string();
+        serde_json::from_str(&text)
+            .map_err(|e| CodecError::at(path, format!("number {text} has no JSON form: {e}")))
+    }
+
+    fn array(items: Vec<Self>) -> Self {
+        J::Array(items)
+    }
+
+    fn map(entries: Vec<(String, Self)>) -> Self {
+        J::Object(entries.into_iter().collect())
+    }
+
+    fn dynamic(ty: &Type, inner: Self) -> Self {
+        serde_json::json!({ "value": inner, "type": ty.to_json() })
+    }
+
+    fn shape(&self, _path: &[String]) -> Result<Shape<'_, Self>, CodecError> {
+        Ok(match self {
+            J::Null => Shape::Null,
+            J::Bool(b) => Shape::Bool(*b),
+            J::Number(_) => Shape::Number,
+            J::String(s) => Shape::String(s),
+            J::Array(items) => Shape::Array(items),
+            J::Object(obj) => Shape::Map(obj.iter().map(|(k, v)| (k.as_str(), v)).collect()),
+        })
+    }
+
+    fn to_number(&self, path: &[String]) -> Result<Number, CodecError> {
+        let text = match self {
+            J::Number(n) => n.to_string(),
             // cty accepts numbers written as strings in JSON.
-            J::String(s) => s
-                .parse::<Number>()
-                .map(Value::Number)
-                .map_err(|e| CodecError::at(path, e)),
-            _ => Err(mismatch(path)),
-        },
-        Type::List(elem_ty) | Type::Set(elem_ty) => {
-            let items = json.as_array().ok_or_else(|| mismatch(path))?;
-            let elems = items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| with_step(path, format!("[{i}]"), |p| decode(item, elem_ty, p)))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok(if matches!(ty, Type::List(_)) {
-                Value::List(elems)
-            } else {
-                Value::Set(elems)
-            })
-        }
-        Type::Tuple(elem_tys) => {
-            let items = json.as_array().ok_or_else(|| mismatch(path))?;
-            if items.len() != elem_tys.len() {
+            J::String(s) => s.clone(),
+            other => {
                 return Err(CodecError::at(
                     path,
-                    format!(
-                        "tuple needs {} elements, has {}",
-                        elem_tys.len(),
-                        items.len()
-                    ),
-                ));
+                    format!("expected number, found {}", other.kind()),
+                ))
             }
-            items
-                .iter()
-                .zip(elem_tys)
-                .enumerate()
-                .map(|(i, (item, t))| with_step(path, format!("[{i}]"), |p| decode(item, t, p)))
-                .collect::<Result<_, _>>()
-                .map(Value::Tuple)
-        }
-        Type::Map(elem_ty) => {
-            let obj = json.as_object().ok_or_else(|| mismatch(path))?;
-            obj.iter()
-                .map(|(k, v)| {
-                    Ok((
-                        k.clone(),
-                        with_step(path, format!("[{k:?}]"), |p| decode(v, elem_ty, p))?,
-                    ))
-                })
-                .collect::<Result<BTreeMap<_, _>, _>>()
-                .map(Value::Map)
-        }
-        Type::Object(attr_tys) => {
-            let obj = json.as_object().ok_or_else(|| mismatch(path))?;
-            if let Some(extra) = obj.keys().find(|k| !attr_tys.contains_key(*k)) {
-                return Err(CodecError::at(
-                    path,
-                    format!("unsupported attribute {extra:?}"),
-                ));
-            }
-            attr_tys
-                .iter()
-                .map(|(k, t)| {
-                    let v = match obj.get(k) {
-                        Some(v) => with_step(path, format!(".{k}"), |p| decode(v, t, p))?,
-                        None => Value::Null,
-                    };
-                    Ok((k.clone(), v))
-                })
-                .collect::<Result<BTreeMap<_, _>, _>>()
-                .map(Value::Object)
-        }
+        };
+        text.parse::<Number>().map_err(|e| CodecError::at(path, e))
     }
-}
 
-fn json_kind(json: &J) -> &'static str {
-    match json {
-        J::Null => "null",
-        J::Bool(_) => "a bool",
-        J::Number(_) => "a number",
-        J::String(_) => "a string",
-        J::Array(_) => "an array",
-        J::Object(_) => "an object",
+    fn split_dynamic(&self, path: &[String]) -> Result<(Type, &Self), CodecError> {
+        let (Some(t), Some(v)) = (self.get("type"), self.get("value")) else {
+            return Err(CodecError::at(
+                path,
+                "dynamic value must be {\"value\": …, \"type\": …}",
+            ));
+        };
+        let ty = Type::from_json(t).map_err(|e| CodecError::at(path, e))?;
+        Ok((ty, v))
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            J::Null => "null",
+            J::Bool(_) => "a bool",
+            J::Number(_) => "a number",
+            J::String(_) => "a string",
+            J::Array(_) => "an array",
+            J::Object(_) => "an object",
+        }
     }
 }

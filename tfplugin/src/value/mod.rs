@@ -8,6 +8,7 @@ mod json;
 mod msgpack;
 mod number;
 mod types;
+mod walk;
 
 pub use number::Number;
 pub use types::Type;
@@ -198,7 +199,7 @@ impl Value {
     /// # Errors
     /// When the value holds unknowns or does not conform to `ty`.
     pub fn to_json(&self, ty: &Type) -> Result<serde_json::Value, CodecError> {
-        json::encode(self, ty, &mut Vec::new())
+        json::encode(self, ty)
     }
 
     /// Decodes cty JSON (as found in state files and `RawState.json`).
@@ -206,7 +207,7 @@ impl Value {
     /// # Errors
     /// When the JSON does not conform to `ty`.
     pub fn from_json(json: &serde_json::Value, ty: &Type) -> Result<Value, CodecError> {
-        json::decode(json, ty, &mut Vec::new())
+        json::decode(json, ty)
     }
 }
 
