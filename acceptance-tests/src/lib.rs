@@ -185,6 +185,19 @@ pub fn drctl_in(dir: &Path, args: &[&str]) -> Command {
     cmd
 }
 
+/// [`drctl_in`] run with another passphrase, or with none at all; returns its output.
+///
+/// # Panics
+/// When drctl cannot be started.
+pub fn drctl_with_passphrase(dir: &Path, passphrase: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = drctl_in(dir, args);
+    match passphrase {
+        Some(p) => cmd.env("DR_PASSPHRASE", p),
+        None => cmd.env_remove("DR_PASSPHRASE"),
+    };
+    cmd.output().expect("start drctl")
+}
+
 /// Runs [`drctl_in`] and asserts it succeeded; returns its output.
 ///
 /// # Panics
@@ -455,6 +468,43 @@ impl TfDir {
         assert_eq!(out.code, 0, "expected an empty plan:\n{out}");
     }
 
+    /// The import step of every resource test, as the plugin framework's `ImportStateVerify`:
+    /// the state of each `(address, import id)` is forgotten (all of them first, as when a
+    /// state file is lost), each is imported by its id, the imported values must equal the
+    /// applied ones except the attributes in `ignore` (what import cannot know, such as when
+    /// the last apply ran), and the plan must be empty.
+    ///
+    /// # Panics
+    /// When an import fails, a value differs, or the plan is not empty.
+    pub fn import_verify(&self, resources: &[(&str, &str)], ignore: &[&str]) {
+        let strip = |mut values: serde_json::Value| {
+            if let Some(map) = values.as_object_mut() {
+                for name in ignore {
+                    map.remove(*name);
+                }
+            }
+            values
+        };
+        let applied: Vec<serde_json::Value> = resources
+            .iter()
+            .map(|(address, _)| strip(self.values(address)))
+            .collect();
+        for (address, _) in resources {
+            self.ok(&["state", "rm", "-no-color", address]);
+        }
+        for (address, id) in resources {
+            self.ok(&["import", "-no-color", "-input=false", address, id]);
+        }
+        for ((address, _), applied) in resources.iter().zip(applied) {
+            assert_eq!(
+                strip(self.values(address)),
+                applied,
+                "imported {address} differs from the applied one"
+            );
+        }
+        self.assert_plan_empty();
+    }
+
     /// `terraform plan -detailed-exitcode` must exit 2 (changes) and match `pattern`.
     ///
     /// # Panics
@@ -492,13 +542,11 @@ impl TfDir {
         &self.env
     }
 
-    /// `drctl` (the suite's build) with `args`, run in `cwd` with this module's environment
-    /// (passphrase, credentials, test switches). The Terraform it runs (`rebuild --apply`,
-    /// `state push --dir`) installs providers from this module's mirror.
-    ///
-    /// # Panics
-    /// When drctl cannot be started.
-    pub fn drctl(&self, cwd: &Path, args: &[&str]) -> Output {
+    /// `drctl` (the suite's build) with `args`, to run in `cwd` with this module's environment
+    /// (passphrase, credentials, test switches) and none of the caller's `DR_VAULT` or test
+    /// switches. The Terraform it runs (`rebuild --apply`, `state push --dir`, `status --dir`)
+    /// installs providers from this module's mirror.
+    pub fn drctl_command(&self, cwd: &Path, args: &[&str]) -> Command {
         let cli_config = self.mirror_cli_config();
         let mut cmd = Command::new(drctl_bin());
         cmd.args(args)
@@ -509,11 +557,22 @@ impl TfDir {
             .env("CHECKPOINT_DISABLE", "1")
             .env("TF_IN_AUTOMATION", "1")
             .env_remove("DR_VAULT")
+            .env_remove("DR_TEST_STOP_AT")
+            .env_remove("DR_TEST_CLOCK")
+            .env_remove("DR_TEST_NOW")
             .env_remove("TF_LOG");
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        cmd.output().expect("start drctl")
+        cmd
+    }
+
+    /// [`TfDir::drctl_command`], run; its output.
+    ///
+    /// # Panics
+    /// When drctl cannot be started.
+    pub fn drctl(&self, cwd: &Path, args: &[&str]) -> Output {
+        self.drctl_command(cwd, args).output().expect("start drctl")
     }
 
     /// `terraform show -json` of the state.

@@ -171,39 +171,26 @@ resource "dr_backup_vault" "standby" {{
 
     // By the canonical id `terraform state show` prints, while the configuration spells a
     // relative path: the vault's recorded settings give the spelling back.
-    for address in ["dr_backup_vault.primary", "dr_backup_vault.standby"] {
-        tf.ok(&["state", "rm", "-no-color", address]);
-    }
-    tf.ok(&["import", "-no-color", "dr_backup_vault.primary", &id]);
-    tf.ok(&[
-        "import",
-        "-no-color",
-        "dr_backup_vault.standby",
-        &standby_id,
-    ]);
-    tf.assert_plan_empty();
+    tf.import_verify(
+        &[
+            ("dr_backup_vault.primary", &id),
+            ("dr_backup_vault.standby", &standby_id),
+        ],
+        &[],
+    );
     assert_eq!(
         tf.values("dr_backup_vault.primary")["url"],
         "vaults/primary"
     );
 
     // By the URL as written: a standby (no source) too, with no one-time digest update.
-    for address in ["dr_backup_vault.primary", "dr_backup_vault.standby"] {
-        tf.ok(&["state", "rm", "-no-color", address]);
-    }
-    tf.ok(&[
-        "import",
-        "-no-color",
-        "dr_backup_vault.primary",
-        "vaults/primary",
-    ]);
-    tf.ok(&[
-        "import",
-        "-no-color",
-        "dr_backup_vault.standby",
-        "./vaults/standby/",
-    ]);
-    tf.assert_plan_empty();
+    tf.import_verify(
+        &[
+            ("dr_backup_vault.primary", "vaults/primary"),
+            ("dr_backup_vault.standby", "./vaults/standby/"),
+        ],
+        &[],
+    );
 
     // Another spelling of the same place in the configuration is an update of url in
     // place, never a replacement (which, with force_destroy, would delete the snapshots).

@@ -6,24 +6,8 @@
 use acceptance_tests::{
     copy_dir, output_text, terraform_bin, workspace_root, ProviderBuild, TfDir,
 };
-use std::path::Path;
-use std::process::Output;
 
 const PASSPHRASE: &str = "rebuild-passphrase-5e1a";
-
-fn drctl(cwd: &Path, cli_config: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(acceptance_tests::drctl_bin())
-        .args(args)
-        .current_dir(cwd)
-        .env("DR_PASSPHRASE", PASSPHRASE)
-        .env("DR_TEST_INSECURE_KDF", "1")
-        .env("TERRAFORM", terraform_bin())
-        .env("TF_CLI_CONFIG_FILE", cli_config)
-        .env("CHECKPOINT_DISABLE", "1")
-        .env_remove("TF_LOG")
-        .output()
-        .expect("drctl is built by scripts/setup")
-}
 
 #[test]
 fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
@@ -47,22 +31,8 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
     tf.apply();
     let original_pipeline = std::fs::read(tf.path().join("pipeline/pipeline.yml")).unwrap();
 
-    // Terraform installs the provider from the mirror, as a registry stand-in.
-    let cli_config = site.path().join("terraformrc");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "provider_installation {{\n  filesystem_mirror {{\n    path = \"{}\"\n  }}\n}}\n",
-            tf.mirror().display()
-        ),
-    )
-    .unwrap();
     let secondary_url = secondary.display().to_string();
-    let pushed = drctl(
-        tf.path(),
-        &cli_config,
-        &["state", "push", &secondary_url, "--dir", "."],
-    );
+    let pushed = tf.drctl(tf.path(), &["state", "push", &secondary_url, "--dir", "."]);
     assert!(pushed.status.success(), "{}", output_text(&pushed));
     assert!(
         output_text(&pushed).contains("main.tf, terraform.tfvars"),
@@ -80,9 +50,8 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
     let rebuilt = site.path().join("rebuilt");
 
     // The plan first: it names every step and changes nothing.
-    let dry = drctl(
+    let dry = tf.drctl(
         site.path(),
-        &cli_config,
         &[
             "rebuild",
             "--vault",
@@ -104,9 +73,8 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
     }
     assert!(!rebuilt.exists(), "--dry-run wrote {}", rebuilt.display());
 
-    let out = drctl(
+    let out = tf.drctl(
         site.path(),
-        &cli_config,
         &[
             "rebuild",
             "--vault",
@@ -139,7 +107,8 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
             .current_dir(&rebuilt)
             .env("DR_PASSPHRASE", PASSPHRASE)
             .env("DR_TEST_INSECURE_KDF", "1")
-            .env("TF_CLI_CONFIG_FILE", &cli_config)
+            // Terraform installs the provider from the mirror, as a registry stand-in.
+            .env("TF_CLI_CONFIG_FILE", tf.mirror_cli_config())
             .env("CHECKPOINT_DISABLE", "1")
             .env_remove("TF_LOG")
             .output()
@@ -169,9 +138,8 @@ fn a_lost_primary_and_working_directory_are_rebuilt_from_the_secondary() {
     );
 
     // A second rebuild into the same directory is refused and changes nothing.
-    let again = drctl(
+    let again = tf.drctl(
         site.path(),
-        &cli_config,
         &["rebuild", "--vault", &secondary_url, "--into", "rebuilt"],
     );
     assert_eq!(again.status.code(), Some(2), "{}", output_text(&again));

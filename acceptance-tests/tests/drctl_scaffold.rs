@@ -2,17 +2,7 @@
 //! (`fmt -check`), valid (`validate`), clean under `drctl check`, and applying to a passed
 //! drill with nothing left to change.
 
-use acceptance_tests::{output_text, terraform_bin, ProviderBuild, TfDir};
-use std::process::Output;
-
-fn drctl(tf: &TfDir, args: &[&str]) -> Output {
-    std::process::Command::new(acceptance_tests::drctl_bin())
-        .args(args)
-        .current_dir(tf.path())
-        .env("TERRAFORM", terraform_bin())
-        .output()
-        .expect("drctl is built by scripts/setup")
-}
+use acceptance_tests::{output_text, ProviderBuild, TfDir};
 
 const SCAFFOLD: &[&str] = &[
     "scaffold",
@@ -42,7 +32,7 @@ fn the_scaffolded_module_is_formatted_valid_checked_and_applies() {
     std::fs::write(tf.path().join("ci/pipeline.yml"), "stages: [build]\n").unwrap();
     std::fs::write(tf.path().join("scripts/deploy.sh"), "#!/bin/sh\n").unwrap();
 
-    let out = drctl(&tf, SCAFFOLD);
+    let out = tf.drctl(tf.path(), SCAFFOLD);
     assert!(out.status.success(), "{}", output_text(&out));
     let module = std::fs::read_to_string(tf.path().join("main.tf")).unwrap();
     for expected in [
@@ -55,7 +45,7 @@ fn the_scaffolded_module_is_formatted_valid_checked_and_applies() {
     }
 
     // Written once; not replaced without --force.
-    let again = drctl(&tf, SCAFFOLD);
+    let again = tf.drctl(tf.path(), SCAFFOLD);
     assert_eq!(again.status.code(), Some(2), "{}", output_text(&again));
     assert!(
         output_text(&again).contains("exists"),
@@ -73,7 +63,7 @@ fn the_scaffolded_module_is_formatted_valid_checked_and_applies() {
     tf.ok(&["plan", "-no-color", "-input=false", "-out=plan.tfplan"]);
     let show = tf.ok(&["show", "-json", "plan.tfplan"]);
     std::fs::write(tf.path().join("plan.json"), &show.stdout).unwrap();
-    let check = drctl(&tf, &["check", "plan.json"]);
+    let check = tf.drctl(tf.path(), &["check", "plan.json"]);
     assert_eq!(check.status.code(), Some(0), "{}", output_text(&check));
     assert!(
         !output_text(&check).contains("DR0"),
@@ -92,7 +82,7 @@ fn bad_flags_are_refused_naming_them() {
     let tf = TfDir::new(&[]);
     let mut same = SCAFFOLD.to_vec();
     same[4] = "eu-west-1";
-    let out = drctl(&tf, &same);
+    let out = tf.drctl(tf.path(), &same);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         output_text(&out).contains("--primary-region and --secondary-region are both"),
@@ -101,7 +91,7 @@ fn bad_flags_are_refused_naming_them() {
     );
     let mut bad_rpo = SCAFFOLD.to_vec();
     bad_rpo.extend(["--rpo", "soon"]);
-    let out = drctl(&tf, &bad_rpo);
+    let out = tf.drctl(tf.path(), &bad_rpo);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         output_text(&out).contains("--rpo \"soon\""),

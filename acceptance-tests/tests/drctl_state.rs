@@ -1,22 +1,10 @@
 //! `drctl state push / pull / history` on state written by the real Terraform 1.0.3 with the
 //! real provider: versions, the no-op push, and the lineage/serial refusals of pull.
 
-use acceptance_tests::{output_text, terraform_bin, ProviderBuild, TfDir};
+use acceptance_tests::{output_text, ProviderBuild, TfDir};
 use std::process::Output;
 
 const PASSPHRASE: &str = "state-passphrase-0c4d";
-
-fn drctl(tf: &TfDir, args: &[&str]) -> Output {
-    std::process::Command::new(acceptance_tests::drctl_bin())
-        .args(args)
-        .current_dir(tf.path())
-        .env("DR_PASSPHRASE", PASSPHRASE)
-        .env("DR_TEST_INSECURE_KDF", "1")
-        .env("TERRAFORM", terraform_bin())
-        .env("TF_CLI_CONFIG_FILE", tf.path().join(".terraformrc"))
-        .output()
-        .expect("drctl is built by scripts/setup")
-}
 
 fn config(labels: &str) -> String {
     format!(
@@ -49,8 +37,8 @@ fn push_pull_and_history_keep_state_safe() {
         assert!(out.status.success(), "{}", output_text(&out));
         output_text(&out)
     };
-    ok(drctl(
-        &tf,
+    ok(tf.drctl(
+        tf.path(),
         &[
             "vault",
             "--vault",
@@ -63,10 +51,10 @@ fn push_pull_and_history_keep_state_safe() {
         ],
     ));
 
-    let first = ok(drctl(&tf, &["state", "push", "state-vault", "--dir", "."]));
+    let first = ok(tf.drctl(tf.path(), &["state", "push", "state-vault", "--dir", "."]));
     assert!(first.contains("pushed state serial"), "{first}");
-    let again = ok(drctl(
-        &tf,
+    let again = ok(tf.drctl(
+        tf.path(),
         &[
             "state",
             "push",
@@ -83,11 +71,10 @@ fn push_pull_and_history_keep_state_safe() {
     // A change makes a new serial and a new version.
     tf.config(&config("team = \"b\""));
     tf.apply();
-    ok(drctl(&tf, &["state", "push", "state-vault", "--dir", "."]));
-    let history: serde_json::Value = serde_json::from_str(&ok(drctl(
-        &tf,
-        &["state", "history", "state-vault", "--json"],
-    )))
+    ok(tf.drctl(tf.path(), &["state", "push", "state-vault", "--dir", "."]));
+    let history: serde_json::Value = serde_json::from_str(&ok(
+        tf.drctl(tf.path(), &["state", "history", "state-vault", "--json"])
+    ))
     .unwrap();
     let rows = history.as_array().unwrap();
     assert_eq!(rows.len(), 2);
@@ -101,8 +88,8 @@ fn push_pull_and_history_keep_state_safe() {
 
     // Pull the newest into a new file: the state Terraform has (pushed through
     // `terraform state pull`, which formats the same document differently).
-    ok(drctl(
-        &tf,
+    ok(tf.drctl(
+        tf.path(),
         &["state", "pull", "state-vault", "--out", "restored.tfstate"],
     ));
     let restored: serde_json::Value =
@@ -113,8 +100,8 @@ fn push_pull_and_history_keep_state_safe() {
     // An older version over newer state: refused, nothing changed; --force keeps a backup.
     let older = rows[0]["snapshot"].as_str().unwrap();
     let before = std::fs::read(tf.path().join("terraform.tfstate")).unwrap();
-    let refused = drctl(
-        &tf,
+    let refused = tf.drctl(
+        tf.path(),
         &[
             "state",
             "pull",
@@ -135,8 +122,8 @@ fn push_pull_and_history_keep_state_safe() {
         std::fs::read(tf.path().join("terraform.tfstate")).unwrap(),
         before
     );
-    ok(drctl(
-        &tf,
+    ok(tf.drctl(
+        tf.path(),
         &[
             "state",
             "pull",
@@ -171,8 +158,8 @@ fn push_pull_and_history_keep_state_safe() {
     let mut other = local.clone();
     other["lineage"] = "00000000-1111-2222-3333-444444444444".into();
     std::fs::write(tf.path().join("other.tfstate"), other.to_string()).unwrap();
-    let refused = drctl(
-        &tf,
+    let refused = tf.drctl(
+        tf.path(),
         &["state", "pull", "state-vault", "--out", "other.tfstate"],
     );
     assert_eq!(refused.status.code(), Some(1));
@@ -184,8 +171,8 @@ fn push_pull_and_history_keep_state_safe() {
 
     // Input that is not state: exit 2 with what was expected; nothing pushed.
     std::fs::write(tf.path().join("notes.txt"), "not json").unwrap();
-    let bad = drctl(
-        &tf,
+    let bad = tf.drctl(
+        tf.path(),
         &["state", "push", "state-vault", "--state", "notes.txt"],
     );
     assert_eq!(bad.status.code(), Some(2));
@@ -199,8 +186,8 @@ fn push_pull_and_history_keep_state_safe() {
         r#"{"format_version":"0.2","planned_values":{}}"#,
     )
     .unwrap();
-    let bad = drctl(
-        &tf,
+    let bad = tf.drctl(
+        tf.path(),
         &["state", "push", "state-vault", "--state", "plan.json"],
     );
     assert_eq!(bad.status.code(), Some(2));
@@ -209,10 +196,9 @@ fn push_pull_and_history_keep_state_safe() {
         "{}",
         output_text(&bad)
     );
-    let history: serde_json::Value = serde_json::from_str(&ok(drctl(
-        &tf,
-        &["state", "history", "state-vault", "--json"],
-    )))
+    let history: serde_json::Value = serde_json::from_str(&ok(
+        tf.drctl(tf.path(), &["state", "history", "state-vault", "--json"])
+    ))
     .unwrap();
     assert_eq!(history.as_array().unwrap().len(), 2);
 }

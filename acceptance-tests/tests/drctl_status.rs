@@ -3,28 +3,19 @@
 //! the drill is older than its max_age; Prometheus text that the real `prometheus_client`
 //! parser reads; malformed input refused with exit 2.
 
-use acceptance_tests::{
-    copy_dir, output_text, terraform_bin, workspace_root, ProviderBuild, TfDir,
-};
+use acceptance_tests::{copy_dir, output_text, workspace_root, ProviderBuild, TfDir};
 use std::collections::HashMap;
 use std::process::Output;
 
 const PASSPHRASE: &str = "status-passphrase-77b2";
 
-fn drctl(tf: &TfDir, now: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(acceptance_tests::drctl_bin());
-    cmd.args(args)
-        .current_dir(tf.path())
-        .env("DR_PASSPHRASE", PASSPHRASE)
-        .env("DR_TEST_INSECURE_KDF", "1")
-        .env("TERRAFORM", terraform_bin())
-        .env("TF_CLI_CONFIG_FILE", tf.path().join(".terraformrc"))
-        .env_remove("DR_TEST_CLOCK")
-        .env_remove("TF_LOG");
+/// `drctl` in the module, at the test clock's `now` when given.
+fn drctl_at(tf: &TfDir, now: Option<&str>, args: &[&str]) -> Output {
+    let mut cmd = tf.drctl_command(tf.path(), args);
     if let Some(now) = now {
         cmd.env("DR_TEST_CLOCK", "1").env("DR_TEST_NOW", now);
     }
-    cmd.output().expect("drctl is built by scripts/setup")
+    cmd.output().expect("start drctl")
 }
 
 /// Parses exposition text with prometheus_client (installed by scripts/setup) into
@@ -74,7 +65,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
     tf.init();
     tf.apply();
 
-    let table = drctl(&tf, None, &["status", "--dir", "."]);
+    let table = drctl_at(&tf, None, &["status", "--dir", "."]);
     assert_eq!(table.status.code(), Some(0), "{}", output_text(&table));
     let t = output_text(&table);
     for row in [
@@ -87,7 +78,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
         assert!(t.contains(row), "missing {row:?}:\n{t}");
     }
 
-    let json = drctl(
+    let json = drctl_at(
         &tf,
         None,
         &["status", "--state", "terraform.tfstate", "--json"],
@@ -101,7 +92,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
     assert_eq!(posture["drills"][0]["from"], "state");
     assert_eq!(posture["vaults"][0]["snapshots"], 1);
 
-    let prom = drctl(
+    let prom = drctl_at(
         &tf,
         None,
         &["status", "--dir", ".", "--format", "prometheus"],
@@ -118,7 +109,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
 
     // An hour later a snapshot lands on the primary and is not replicated; two days later
     // the standby lags past the 24h rpo and the drill is past its 24h max_age.
-    let snap = drctl(
+    let snap = drctl_at(
         &tf,
         Some(&rfc3339_in(1)),
         &[
@@ -132,7 +123,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
     );
     assert!(snap.status.success(), "{}", output_text(&snap));
     let later = rfc3339_in(49);
-    let stale = drctl(&tf, Some(&later), &["status", "--dir", "."]);
+    let stale = drctl_at(&tf, Some(&later), &["status", "--dir", "."]);
     assert_eq!(stale.status.code(), Some(1), "{}", output_text(&stale));
     let t = output_text(&stale);
     assert!(t.contains("2 out of policy"), "{t}");
@@ -144,7 +135,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
         t.contains("dr_drill.restore_pipeline: the last run is 2days"),
         "{t}"
     );
-    let prom = drctl(
+    let prom = drctl_at(
         &tf,
         Some(&later),
         &["status", "--dir", ".", "--format", "prometheus"],
@@ -183,7 +174,7 @@ fn status_reports_posture_in_every_format_and_exits_1_when_out_of_policy() {
         ("plan.json", "is a plan, not a state"),
         ("huge.json", "more than the 512 MiB drctl reads"),
     ] {
-        let bad = drctl(&tf, None, &["status", "--state", file]);
+        let bad = drctl_at(&tf, None, &["status", "--state", file]);
         assert_eq!(bad.status.code(), Some(2), "{}", output_text(&bad));
         assert!(
             output_text(&bad).contains(expected),

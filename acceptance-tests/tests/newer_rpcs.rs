@@ -11,13 +11,8 @@ use tonic::transport::Channel;
 async fn client() -> (ProviderClient<Channel>, Type) {
     let provider = TestProvider::default();
     let ty = provider.resources()[0].schema().block.implied_type();
-    let (addr, _stop, _task) = tfplugin::serve::serve_tcp_for_tests(Arc::new(provider))
-        .await
-        .unwrap();
     (
-        ProviderClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap(),
+        tfplugin::serve::client_for_tests(Arc::new(provider)).await,
         ty,
     )
 }

@@ -159,21 +159,7 @@ fn full_lifecycle_with_tls() {
     assert_eq!(tf.values("tftest_thing.b")["upstream"], json!(id_g));
 
     // Import: forget the object, import it by id, and the plan must be empty again.
-    let before = tf.values("tftest_thing.a");
-    tf.ok(&["state", "rm", "tftest_thing.a"]);
-    tf.ok(&[
-        "import",
-        "-no-color",
-        "-input=false",
-        "tftest_thing.a",
-        &id_g,
-    ]);
-    assert_eq!(
-        tf.values("tftest_thing.a"),
-        before,
-        "imported state equals the applied state"
-    );
-    tf.assert_plan_empty();
+    tf.import_verify(&[("tftest_thing.a", &id_g)], &[]);
     tf.ok(&["state", "rm", "tftest_thing.a"]);
     tf.fails_with(
         &[

@@ -1,24 +1,12 @@
 //! drctl as users run it: the real binary, its output and its exit codes.
 
+use acceptance_tests::drctl_with_passphrase as drctl;
 use std::path::Path;
 use std::process::{Command, Output};
 
 /// The test suite's build of drctl, with the test switches (`DR_TEST_INSECURE_KDF`).
 fn bin() -> std::path::PathBuf {
     acceptance_tests::drctl_bin()
-}
-
-fn drctl(dir: &Path, passphrase: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env("DR_TEST_INSECURE_KDF", "1")
-        .env_remove("DR_VAULT")
-        .env_remove("DR_PASSPHRASE");
-    if let Some(p) = passphrase {
-        cmd.env("DR_PASSPHRASE", p);
-    }
-    cmd.output().unwrap()
 }
 
 fn text(out: &Output) -> String {

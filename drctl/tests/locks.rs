@@ -14,14 +14,15 @@ use std::time::{Duration, Instant};
 const STALE_SECS: u64 = 4;
 
 /// drctl as the drctl tests run it, with the short stale window.
-fn drctl(dir: &Path, args: &[&str]) -> Command {
+/// drctl as the suite runs it, with locks that go stale after [`STALE_SECS`].
+fn with_short_locks(dir: &Path, args: &[&str]) -> Command {
     let mut cmd = acceptance_tests::drctl_in(dir, args);
     cmd.env("DR_TEST_LOCK_STALE_SECS", STALE_SECS.to_string());
     cmd
 }
 
 fn run(dir: &Path, args: &[&str]) -> Output {
-    drctl(dir, args).output().unwrap()
+    with_short_locks(dir, args).output().unwrap()
 }
 
 fn run_ok(dir: &Path, args: &[&str]) -> String {
@@ -99,7 +100,7 @@ fn a_frozen_writer_with_a_wrong_clock_keeps_its_lock_until_the_store_says_stale_
 
     // The writer's clock is five hours behind: by its own record its lock is ancient.
     let five_hours_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(5);
-    let mut writer = drctl(
+    let mut writer = with_short_locks(
         dir,
         &["vault", "--vault", "v", "snapshot", "--source", "ci=src"],
     )

@@ -9,13 +9,8 @@ use tfplugin::{AttributePath, Provider, Type, Value};
 async fn client() -> (ProviderClient<tonic::transport::Channel>, Type) {
     let provider = DrProvider::default();
     let ty = provider.schema().block.implied_type();
-    let (addr, _stop, _task) = tfplugin::serve::serve_tcp_for_tests(Arc::new(provider))
-        .await
-        .unwrap();
     (
-        ProviderClient::connect(format!("http://{addr}"))
-            .await
-            .unwrap(),
+        tfplugin::serve::client_for_tests(Arc::new(provider)).await,
         ty,
     )
 }

@@ -271,6 +271,22 @@ pub async fn serve_tcp_for_tests(
     Ok((addr, shutdown_tx, handle))
 }
 
+/// A gRPC client of `provider` served by [`serve_tcp_for_tests`]: what in-process tests of
+/// the protocol call. The server runs until the test's runtime ends.
+///
+/// # Panics
+/// When the server cannot be bound or reached (a broken test machine).
+pub async fn client_for_tests(
+    provider: Arc<dyn Provider>,
+) -> dr_proto::tfplugin6::provider_client::ProviderClient<tonic::transport::Channel> {
+    let (addr, _stop, _task) = serve_tcp_for_tests(provider)
+        .await
+        .expect("bind a loopback port");
+    dr_proto::tfplugin6::provider_client::ProviderClient::connect(format!("http://{addr}"))
+        .await
+        .expect("connect to the test server")
+}
+
 async fn run_services(
     provider: Arc<dyn Provider>,
     incoming: Incoming,

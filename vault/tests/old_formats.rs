@@ -1,7 +1,7 @@
-//! Vaults made by older builds keep working: committed fixture vaults of each older format
-//! version (`tests/fixtures/format-N`, made as `tests/fixtures/README.md` says) are opened,
-//! listed, restored bit for bit, verified and replicated by this build. A fixture is copied
-//! to a temporary directory first, so no test changes the committed files.
+//! Vaults made by older builds keep working: committed fixture vaults of each format version
+//! (`tests/fixtures/format-N`, made as `tests/fixtures/README.md` says), the current one
+//! included, are opened, listed, restored bit for bit, verified and replicated by this build.
+//! A fixture is copied to a temporary directory first, so no test changes the committed files.
 
 mod common;
 
@@ -184,6 +184,33 @@ async fn a_format_2_vault_opens_lists_restores_verifies_and_replicates() {
     an_old_vault_keeps_working(2).await;
 }
 
+/// The format this build writes, frozen when it was current: every later build must still
+/// open it, its records and its policy included.
+#[tokio::test]
+async fn a_format_3_vault_opens_lists_restores_verifies_and_replicates() {
+    an_old_vault_keeps_working(3).await;
+    let (_dir, root) = copy_of(3);
+    let vault = Vault::open(Storage::local(&root, false).unwrap(), &passphrase())
+        .await
+        .unwrap();
+    assert_eq!(
+        vault.record(FIXTURE_RECORD).await.unwrap(),
+        Some(fixture_record())
+    );
+    assert_eq!(
+        vault.policy().await.unwrap().lock_for_seconds,
+        Some(FIXTURE_LOCK_SECONDS)
+    );
+}
+
+/// The record and policy the format 3 fixture holds besides its snapshots.
+const FIXTURE_RECORD: &str = "pairs/fixture";
+const FIXTURE_LOCK_SECONDS: u64 = 60;
+
+fn fixture_record() -> serde_json::Value {
+    serde_json::json!({"name": "fixture", "rpo": "15m", "rto": "1h", "active": "primary"})
+}
+
 /// This build keeps writing an old vault in its own format (so the build that made it still
 /// reads it), and a format 1 vault raised to 2 by hand reads its JSON manifests as parents of
 /// binary ones: unchanged files are not read again.
@@ -226,48 +253,44 @@ async fn this_build_writes_old_vaults_in_their_own_format() {
     assert!(v2.verify(true, &NoProgress).await.unwrap().is_clean());
 }
 
-/// Writes `tests/fixtures/format-1` and `format-2` with the build of the time (format 2):
-/// run once, before format 3, with `cargo test -p dr-vault --test old_formats -- --ignored`.
-/// Refuses to overwrite a fixture, and to run on a build of another format.
+/// Writes the fixture of the current format, `tests/fixtures/format-N` (N = this build's
+/// format), unless it exists: run once when a format is introduced, with
+/// `cargo test -p dr-vault --test old_formats -- --ignored`. The fixtures of formats 1 and 2
+/// were written the same way by the format 2 build at `d3de3c6` (see the README there).
 #[tokio::test]
 #[ignore = "writes the committed fixtures; see tests/fixtures/README.md"]
-async fn write_the_fixtures() {
-    assert_eq!(
-        dr_vault::format::FORMAT_VERSION,
-        2,
-        "the fixtures are made by a format 2 build"
-    );
-    for version in [1, 2] {
-        let root = fixture(version);
-        assert!(!root.exists(), "{} exists: not overwritten", root.display());
-        let mut opts = InitOptions::new(&format!("fixture-v{version}"), "eu-west-1");
-        opts.kdf = KdfParams::INSECURE_FOR_TESTS;
-        opts.pack_size = 64 * 1024;
-        opts.chunker = ChunkerParams {
-            min_size: 2 * 1024,
-            avg_size: 8 * 1024,
-            max_size: 32 * 1024,
-        };
-        let storage = Storage::local(&root, true).unwrap();
-        Vault::init(storage.clone(), &opts, &passphrase())
+async fn write_the_current_format_fixture() {
+    let version = dr_vault::format::FORMAT_VERSION;
+    let root = fixture(version);
+    assert!(!root.exists(), "{} exists: not overwritten", root.display());
+    let mut opts = InitOptions::new(&format!("fixture-v{version}"), "eu-west-1");
+    opts.kdf = KdfParams::INSECURE_FOR_TESTS;
+    opts.pack_size = 64 * 1024;
+    opts.chunker = ChunkerParams {
+        min_size: 2 * 1024,
+        avg_size: 8 * 1024,
+        max_size: 32 * 1024,
+    };
+    let storage = Storage::local(&root, true).unwrap();
+    let vault = Vault::init(storage, &opts, &passphrase()).await.unwrap();
+    let sources = tempfile::tempdir().unwrap();
+    for generation in [1, 2] {
+        let tree = sources.path().join(format!("gen-{generation}"));
+        fixture_tree(&tree, generation);
+        let labels = BTreeMap::from([("generation".to_string(), generation.to_string())]);
+        vault
+            .snapshot(&[SourceSpec::new("ci", &tree)], &labels, &NoProgress)
             .await
             .unwrap();
-        if version == 1 {
-            // A format 1 vault differs only in writing JSON manifests; this build still writes
-            // them into any vault whose config says version 1.
-            common::edit_config(&root, |c| c["format_version"] = 1.into());
-        }
-        let vault = Vault::open(storage, &passphrase()).await.unwrap();
-        assert_eq!(vault.config().format_version, version);
-        let sources = tempfile::tempdir().unwrap();
-        for generation in [1, 2] {
-            let tree = sources.path().join(format!("gen-{generation}"));
-            fixture_tree(&tree, generation);
-            let labels = BTreeMap::from([("generation".to_string(), generation.to_string())]);
-            vault
-                .snapshot(&[SourceSpec::new("ci", &tree)], &labels, &NoProgress)
-                .await
-                .unwrap();
-        }
     }
+    vault
+        .put_record(FIXTURE_RECORD, &fixture_record())
+        .await
+        .unwrap();
+    vault
+        .set_policy(&dr_vault::Policy {
+            lock_for_seconds: Some(FIXTURE_LOCK_SECONDS),
+        })
+        .await
+        .unwrap();
 }
