@@ -510,7 +510,7 @@ impl Storage {
             if let Ok(entries) = std::fs::read_dir(&root) {
                 for entry in entries.flatten() {
                     let name = entry.file_name();
-                    let is_config_write = name.to_string_lossy().starts_with("config#");
+                    let is_config_write = crate::layout::is_staged_config(&name.to_string_lossy());
                     if let (true, Ok(meta)) = (is_config_write, entry.metadata()) {
                         sweep(&entry.path(), &meta);
                     }

@@ -3,6 +3,7 @@
 //! in its own file: `snapshot.rs`, `restore.rs`, `verify.rs`, `prune.rs`, `replicate.rs`,
 //! `records.rs`.
 
+mod batches;
 mod prune;
 mod records;
 mod replicate;
@@ -16,18 +17,18 @@ pub use records::{DestroySummary, Policy};
 pub use replicate::{ReplicationPlan, ReplicationSummary};
 pub use snapshot::PendingScan;
 
-use crate::crypto::{random_id, BlobId, KdfParams, KeyFile, MasterKey, Passphrase};
+use crate::crypto::{random_id, KdfParams, KeyFile, MasterKey, Passphrase};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{
-    BlobLocation, ChunkerParams, Config, IndexFile, ManifestSummary, Snapshot, FORMAT_VERSION,
-};
+use crate::format::{ChunkerParams, Config, ManifestSummary, Snapshot, FORMAT_VERSION};
 use crate::layout::{self, Kind};
 use crate::locks::LockTiming;
+use crate::repo::blob::{load_manifest, load_sealed_json, store_sealed};
+use crate::repo::{foreign_objects, list_own};
 use crate::sources::{self, SourceSpec};
 use crate::storage::Storage;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 /// The format version from which manifests are written in the binary encoding.
@@ -218,78 +219,6 @@ fn hostname() -> String {
 /// Summaries read at once when listing (they are small; on object stores each is a request).
 const SUMMARY_READS_IN_FLIGHT: usize = 16;
 
-/// Chunks larger than this are sampled before they are compressed.
-const SAMPLE_ABOVE: usize = 128 * 1024;
-const SAMPLE_LEN: usize = 32 * 1024;
-
-/// Frames `raw` (a flag byte, 1 = zstd and 0 = stored, then the bytes) and seals it, in one
-/// allocation: the raw bytes are copied once, into the sealed output.
-fn seal_framed(key: &MasterKey, ad: &[u8], raw: &[u8]) -> Vec<u8> {
-    match compress_if_it_pays(raw) {
-        Some(z) => key.seal_parts(ad, &[&[1], &z]),
-        None => key.seal_parts(ad, &[&[0], raw]),
-    }
-}
-
-/// zstd level 1: on pipeline text it stores within 1 % of level 3 and cut the time of a
-/// snapshot of 32 768 small files by more than a quarter (`bench/vault-vs-restic`).
-const ZSTD_LEVEL: i32 = 1;
-
-/// The compressed bytes, or `None` when compression does not make them smaller.
-fn compress_if_it_pays(raw: &[u8]) -> Option<Vec<u8>> {
-    thread_local! {
-        // One compression context per thread: creating one per blob costs more than
-        // compressing a small file.
-        static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> =
-            std::cell::RefCell::new(zstd::bulk::Compressor::new(ZSTD_LEVEL).ok());
-    }
-    let compress = |data: &[u8]| {
-        COMPRESSOR.with(|c| match c.borrow_mut().as_mut() {
-            Some(c) => c.compress(data),
-            None => zstd::bulk::compress(data, ZSTD_LEVEL),
-        })
-    };
-    // Already-compressed data (images, archives) does not shrink, and zstd spent a quarter of
-    // a first snapshot's CPU finding that out chunk by chunk: a sample from the middle that
-    // does not shrink by 3 % stores the chunk as it is.
-    if raw.len() > SAMPLE_ABOVE {
-        let start = (raw.len() - SAMPLE_LEN) / 2;
-        let sample = &raw[start..start + SAMPLE_LEN];
-        if compress(sample).is_ok_and(|z| z.len() * 100 > SAMPLE_LEN * 97) {
-            return None;
-        }
-    }
-    compress(raw).ok().filter(|z| z.len() < raw.len())
-}
-
-/// A stored frame's bytes: the decrypted buffer itself, its flag byte shifted out (no second
-/// allocation of a 4 MiB chunk).
-fn without_flag(mut framed: Vec<u8>) -> Vec<u8> {
-    framed.remove(0);
-    framed
-}
-
-/// The plaintext of a framed blob.
-fn unframe(object: &str, framed: Vec<u8>, raw_length: usize) -> Result<Vec<u8>> {
-    match framed.first() {
-        Some(0) => Ok(without_flag(framed)),
-        Some(1) => {
-            thread_local! {
-                static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-                    std::cell::RefCell::new(zstd::bulk::Decompressor::new().ok());
-            }
-            let z = &framed[1..];
-            DECOMPRESSOR
-                .with(|d| match d.borrow_mut().as_mut() {
-                    Some(d) => d.decompress(z, raw_length),
-                    None => zstd::bulk::decompress(z, raw_length),
-                })
-                .map_err(|e| Error::corrupt(object, format!("does not decompress: {e}")))
-        }
-        _ => Err(Error::corrupt(object, "unknown compression tag")),
-    }
-}
-
 impl Vault {
     /// Creates a vault. Refuses when one already exists there.
     ///
@@ -454,7 +383,7 @@ impl Vault {
             Err(e) => return Err(e),
         };
         let value: serde_json::Value = serde_json::from_slice(&raw)
-            .map_err(|e| Error::corrupt(&format!("{}/config", storage.url()), e))?;
+            .map_err(|e| Error::corrupt(&format!("{}/{}", storage.url(), layout::CONFIG), e))?;
         let version = value["format_version"].as_u64().unwrap_or(0);
         if version > u64::from(FORMAT_VERSION) {
             return Err(Error::new(
@@ -463,7 +392,7 @@ impl Vault {
             )
             .hint("upgrade drctl / terraform-provider-dr to a release that reads it"));
         }
-        let object = format!("{}/config", storage.url());
+        let object = format!("{}/{}", storage.url(), layout::CONFIG);
         let config: Config =
             serde_json::from_value(value).map_err(|e| Error::corrupt(&object, e))?;
         // In every version: a planted config must not crash the chunker (FastCDC asserts its
@@ -526,33 +455,7 @@ impl Vault {
 
     /// Seals `raw` in a compression frame and writes it as the new object `key`.
     async fn store_sealed(&self, key: &str, ad: &str, raw: &[u8]) -> Result<u64> {
-        let sealed = seal_framed(&self.key, ad.as_bytes(), raw);
-        let len = sealed.len() as u64;
-        if !self.storage.put_new(key, Bytes::from(sealed)).await? {
-            return Err(Error::new(
-                ErrorKind::AlreadyExists,
-                format!("{}/{key} already exists", self.storage.url()),
-            ));
-        }
-        Ok(len)
-    }
-
-    /// Every index file, merged: blob → (pack, location).
-    async fn load_index(&self) -> Result<HashMap<BlobId, (Arc<str>, BlobLocation)>> {
-        let mut map = HashMap::new();
-        for listed in list_own(&self.storage, Kind::Index).await? {
-            let id = listed.key.rsplit('/').next().unwrap_or_default();
-            let index: IndexFile = self
-                .load_sealed_json(&listed.key, &format!("index:{id}"))
-                .await?;
-            for pack in index.packs {
-                let pack_id: Arc<str> = Arc::from(pack.id.as_str());
-                for blob in pack.blobs {
-                    map.insert(blob.id, (pack_id.clone(), blob));
-                }
-            }
-        }
-        Ok(map)
+        store_sealed(&self.storage, &self.key, key, ad, raw).await
     }
 
     /// Every pack in storage (listed or not in an index) and its size, by pack id.
@@ -676,7 +579,7 @@ impl Vault {
             raw
         };
         let manifest = self
-            .store_sealed(&layout::snapshot(id), &format!("snapshot:{id}"), &raw)
+            .store_sealed(&layout::snapshot(id), &layout::label::snapshot(id), &raw)
             .await?;
         drop(raw);
         // Already there when a manifest of this id was deleted but not its summary (a prune by
@@ -685,7 +588,7 @@ impl Vault {
         let summary = self
             .store_sealed_json(
                 &layout::summary(id),
-                &format!("summary:{id}"),
+                &layout::label::summary(id),
                 &snapshot.summary(),
             )
             .await
@@ -857,119 +760,6 @@ fn authenticate(
     Ok(())
 }
 
-/// One of the vault's own objects as listed.
-struct OwnObject {
-    key: String,
-    /// Its id (a record's name).
-    name: String,
-    size: u64,
-    modified: Option<time::OffsetDateTime>,
-}
-
-/// The vault's own objects of one kind; keys that do not parse as that kind are skipped here
-/// (and reported by [`foreign_objects`]), so nothing that is not the vault's is ever read as
-/// its object, or deleted as one.
-async fn list_own(storage: &Storage, kind: Kind) -> Result<Vec<OwnObject>> {
-    Ok(storage
-        .list(kind.dir())
-        .await?
-        .into_iter()
-        .filter_map(|listed| {
-            let object = layout::parse(&listed.key).filter(|o| o.kind == kind)?;
-            Some(OwnObject {
-                name: object.name.to_string(),
-                key: listed.key.clone(),
-                size: listed.size,
-                modified: listed.modified,
-            })
-        })
-        .collect())
-}
-
-/// Every key under the vault's own directories that is not of the layout, and every name at
-/// its top level that is neither `config` nor one of those directories. Other directories are
-/// not walked: a vault that shares its location with other files (made by an older build)
-/// names them, not their contents.
-async fn foreign_objects(storage: &Storage) -> Result<Vec<String>> {
-    let mut foreign: Vec<String> = storage
-        .top_level()
-        .await?
-        .into_iter()
-        .filter(|name| {
-            let dir = name.strip_suffix('/');
-            let is_layout_dir = dir.is_some_and(|d| layout::DIRS.contains(&d));
-            let is_config = name == layout::CONFIG
-                || name
-                    .strip_prefix("config#")
-                    .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
-            !is_layout_dir && !is_config
-        })
-        .collect();
-    for dir in layout::DIRS {
-        for listed in storage.list(dir).await? {
-            if layout::parse(&listed.key).is_none() {
-                foreign.push(listed.key);
-            }
-        }
-    }
-    Ok(foreign)
-}
-
-/// Reads, opens and parses one sealed JSON object (index, summary, record, version 1
-/// manifest).
-async fn load_sealed_json<T: serde::de::DeserializeOwned>(
-    storage: &Storage,
-    master: &MasterKey,
-    key: &str,
-    ad: &str,
-) -> Result<T> {
-    let (raw, object) = load_sealed(storage, master, key, ad).await?;
-    serde_json::from_slice(&raw).map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
-}
-
-/// Reads one snapshot manifest, in either encoding (FORMAT.md, "Snapshots").
-async fn load_manifest(storage: &Storage, master: &MasterKey, id: &str) -> Result<Snapshot> {
-    let key = layout::snapshot(id);
-    let (raw, object) = load_sealed(storage, master, &key, &format!("snapshot:{id}")).await?;
-    if crate::manifest::is_binary(&raw) {
-        crate::manifest::decode(&raw, &object)
-    } else {
-        serde_json::from_slice(&raw)
-            .map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
-    }
-}
-
-/// Reads, opens and unframes one sealed object; also returns its full name, for errors.
-async fn load_sealed(
-    storage: &Storage,
-    master: &MasterKey,
-    key: &str,
-    ad: &str,
-) -> Result<(Vec<u8>, String)> {
-    let sealed = storage.get(key).await?;
-    let object = format!("{}/{key}", storage.url());
-    let framed = master.open(&object, ad.as_bytes(), &sealed)?;
-    drop(sealed);
-    let raw = match framed.first() {
-        Some(1) => decompress_whole(&framed[1..])
-            .map_err(|e| Error::corrupt(&object, format!("does not decompress: {e}")))?,
-        Some(0) => without_flag(framed),
-        _ => return Err(Error::corrupt(&object, "unknown compression tag")),
-    };
-    Ok((raw, object))
-}
-
-/// Decompresses a sealed object's frame (JSON or a manifest) into one buffer of the size the frame records
-/// (a manifest is megabytes: growing a buffer by doubling copied and faulted in twice that).
-fn decompress_whole(z: &[u8]) -> std::io::Result<Vec<u8>> {
-    /// Larger recorded sizes are not trusted up front; the stream decoder grows as needed.
-    const PRESIZE_UP_TO: u64 = 1 << 30;
-    match zstd::zstd_safe::get_frame_content_size(z) {
-        Ok(Some(size)) if size <= PRESIZE_UP_TO => zstd::bulk::decompress(z, size as usize),
-        _ => zstd::stream::decode_all(z),
-    }
-}
-
 /// One snapshot as listed: from its summary when there is a readable one, else from the
 /// manifest. A damaged summary only loses the shortcut (the manifest says the same, and
 /// verify reports the summary).
@@ -984,7 +774,7 @@ async fn snapshot_info(
             &storage,
             &master,
             &layout::summary(&id),
-            &format!("summary:{id}"),
+            &layout::label::summary(&id),
         )
         .await
         {
@@ -997,46 +787,9 @@ async fn snapshot_info(
     Ok(SnapshotInfo::new(id, manifest.summary()))
 }
 
-/// Decrypts, decompresses and re-hashes one blob.
-fn open_blob(key: &MasterKey, object: &str, loc: &BlobLocation, sealed: &[u8]) -> Result<Vec<u8>> {
-    let framed = key.open(
-        object,
-        format!("blob:{}", loc.id.to_hex()).as_bytes(),
-        sealed,
-    )?;
-    let raw = unframe(object, framed, loc.raw_length as usize)?;
-    if key.blob_id(&raw) != loc.id {
-        return Err(Error::corrupt(
-            object,
-            format!("blob {} does not hash to its id", &loc.id.to_hex()[..16]),
-        ));
-    }
-    Ok(raw)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
-
-    proptest! {
-        /// The compression frame round-trips for text, for incompressible bytes and for chunks
-        /// large enough to be sampled, and stores nothing larger than the bytes plus the flag.
-        #[test]
-        fn framed_blobs_round_trip(
-            seed in proptest::collection::vec(any::<u8>(), 1..64),
-            repeat in 1usize..6000,
-            random_tail in proptest::collection::vec(any::<u8>(), 0..2000),
-        ) {
-            let mut raw: Vec<u8> = seed.iter().copied().cycle().take(seed.len() * repeat).collect();
-            raw.extend_from_slice(&random_tail);
-            let key = MasterKey::generate();
-            let sealed = seal_framed(&key, b"blob:x", &raw);
-            let framed = key.open("o", b"blob:x", &sealed).unwrap();
-            prop_assert!(framed.len() <= raw.len() + 1);
-            prop_assert_eq!(unframe("o", framed, raw.len()).unwrap(), raw);
-        }
-    }
 
     /// Version 2 vaults store manifests in the binary encoding; version 1 vaults keep JSON,
     /// which the builds that made them read.
@@ -1059,11 +812,11 @@ mod tests {
                 .await
                 .unwrap();
             let id = &taken.id;
-            let (raw, _) = load_sealed(
+            let (raw, _) = crate::repo::blob::load_sealed(
                 &storage,
                 &vault.key,
                 &layout::snapshot(id),
-                &format!("snapshot:{id}"),
+                &layout::label::snapshot(id),
             )
             .await
             .unwrap();
@@ -1125,7 +878,10 @@ mod tests {
             .iter()
             .find(|e| e.path == "tool.bin")
             .unwrap();
-        let index = a.load_index().await.unwrap();
+        let index = crate::repo::index::Index::load(&a.storage, &a.key)
+            .await
+            .unwrap()
+            .blobs();
         let stored: Vec<u32> = file.chunks.iter().map(|c| index[c].1.raw_length).collect();
         let expected: Vec<u32> = cuts(&a).iter().map(|c| c.len() as u32).collect();
         assert_eq!(stored, expected);
@@ -1133,12 +889,5 @@ mod tests {
         let mut old = b;
         old.config.format_version = 2;
         assert_eq!(cuts(&old), published);
-    }
-
-    #[test]
-    fn an_unknown_compression_tag_is_named_not_guessed() {
-        let err = unframe("data/ab/pack", vec![7, 1, 2], 2).unwrap_err();
-        assert_eq!(err.kind, ErrorKind::Corrupt);
-        assert!(err.to_string().contains("data/ab/pack"), "{err}");
     }
 }

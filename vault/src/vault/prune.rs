@@ -7,11 +7,12 @@
 //! and unused blobs are kept as they are (no repacking yet).
 
 use super::{SnapshotInfo, Vault};
-use crate::crypto::{random_id, BlobId};
+use crate::crypto::BlobId;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{IndexFile, PackEntry};
-use crate::layout::{self, Kind};
+use crate::format::PackEntry;
+use crate::layout::{self};
 use crate::locks::LockGuard;
+use crate::repo::index::{self, Index};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -117,7 +118,7 @@ impl Vault {
             .await?;
         let mut unreadable = unreadable;
         unreadable.extend(damaged);
-        let (packs, _) = self.all_packs().await?;
+        let packs = Index::load(&self.storage, &self.key).await?.into_packs();
         let listed = self.packs_listed().await?;
         // Packs written within the stale window are kept (see `prune_locked`); the plan
         // estimates their age by `now`, the prune itself by the store's clock.
@@ -223,7 +224,9 @@ impl Vault {
         } else {
             HashSet::new()
         };
-        let (packs, index_keys) = self.all_packs().await?;
+        let index = Index::load(&self.storage, &self.key).await?;
+        let index_keys = index.file_keys();
+        let packs = index.into_packs();
         let (dead, live): (Vec<PackEntry>, Vec<PackEntry>) = packs.into_iter().partition(|p| {
             planned.contains(p.id.as_str()) && p.blobs.iter().all(|b| !used.contains(&b.id))
         });
@@ -231,15 +234,7 @@ impl Vault {
         if !dead.is_empty() {
             // One index for what remains, written before the old ones go: at every moment
             // each live pack is listed somewhere.
-            let index_id = random_id();
-            self.store_sealed_json(
-                &layout::index(&index_id),
-                &format!("index:{index_id}"),
-                &IndexFile {
-                    packs: live.clone(),
-                },
-            )
-            .await?;
+            index::write(&self.storage, &self.key, live.clone()).await?;
             for key in &index_keys {
                 self.storage.delete(key).await?;
             }
@@ -298,21 +293,6 @@ impl Vault {
             );
         }
         Ok((used, unreadable))
-    }
-
-    /// Every pack every index file lists, and the index files' keys.
-    async fn all_packs(&self) -> Result<(Vec<PackEntry>, Vec<String>)> {
-        let mut packs = Vec::new();
-        let mut keys = Vec::new();
-        for listed in super::list_own(&self.storage, Kind::Index).await? {
-            let id = &listed.name;
-            let file: IndexFile = self
-                .load_sealed_json(&listed.key, &format!("index:{id}"))
-                .await?;
-            packs.extend(file.packs);
-            keys.push(listed.key);
-        }
-        Ok((packs, keys))
     }
 }
 

@@ -2,9 +2,10 @@
 //! Terraform resource manages, region pairs and drill reports. They are sealed like every
 //! other object (they name paths and policies) and replaced whole, under `records/`.
 
-use super::{seal_framed, Vault};
+use super::Vault;
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::{self, Kind};
+use crate::repo::blob::seal_framed;
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -52,7 +53,7 @@ impl Vault {
         check_name(name)?;
         let raw =
             serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        let sealed = seal_framed(&self.key, format!("record:{name}").as_bytes(), &raw);
+        let sealed = seal_framed(&self.key, layout::label::record(name).as_bytes(), &raw);
         self.storage
             .put_replace(&layout::record(name), Bytes::from(sealed))
             .await
@@ -65,7 +66,10 @@ impl Vault {
     pub async fn record(&self, name: &str) -> Result<Option<serde_json::Value>> {
         check_name(name)?;
         let key = layout::record(name);
-        match self.load_sealed_json(&key, &format!("record:{name}")).await {
+        match self
+            .load_sealed_json(&key, &layout::label::record(name))
+            .await
+        {
             Ok(v) => Ok(Some(v)),
             Err(e) if e.kind == ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e),

@@ -6,13 +6,15 @@
 //! file digests are key-independent: a file the destination already holds (same digest) takes
 //! its chunk list from there without reading the source again, so only new data moves.
 
-use super::restore::{batch_files, Batch, BlobReader};
-use super::snapshot::{blob_queue, pack_writer, BlobSender, SealedBlob};
-use super::{seal_framed, Budget, Progress, SnapshotInfo, Vault};
-use crate::crypto::{random_id, BlobId, MasterKey};
+use super::batches::{batch_files, Batch};
+use super::{Budget, Progress, SnapshotInfo, Vault};
+use crate::crypto::{BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Entry, EntryKind, IndexFile};
+use crate::format::{Entry, EntryKind};
 use crate::locks::LockGuard;
+use crate::repo::index::{self, Index};
+use crate::repo::packer::{blob_queue, pack_writer, BlobSender, SealedBlob};
+use crate::repo::reader::BlobReader;
 use futures_util::StreamExt as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -111,8 +113,8 @@ impl Vault {
         progress: &dyn Progress,
         lock: &LockGuard,
     ) -> Result<ReplicationSummary> {
-        let source_index = self.load_index().await?;
-        let known: HashSet<BlobId> = dest.load_index().await?.into_keys().collect();
+        let source_index = Index::load(&self.storage, &self.key).await?.blobs();
+        let known: HashSet<BlobId> = Index::load(&dest.storage, &dest.key).await?.blob_ids();
         let present: HashSet<String> = dest.snapshot_ids().await?.into_iter().collect();
         // Files the destination already holds, by content digest.
         let mut by_digest: HashMap<String, Vec<BlobId>> = HashMap::new();
@@ -189,7 +191,11 @@ impl Vault {
                 rx,
             ));
             let copier = Copier {
-                blobs: BlobReader::new(self, source_index.clone()),
+                blobs: BlobReader::new(
+                    self.storage.clone(),
+                    self.key.clone(),
+                    source_index.clone(),
+                ),
                 dest_key: dest.key.clone(),
                 known: known.clone(),
                 tx,
@@ -263,13 +269,7 @@ impl Vault {
             crate::hooks::stop_point("replicate-commit");
             lock.check_held()?;
             if !packs.is_empty() {
-                let index_id = random_id();
-                dest.store_sealed_json(
-                    &crate::layout::index(&index_id),
-                    &format!("index:{index_id}"),
-                    &IndexFile { packs },
-                )
-                .await?;
+                index::write(&dest.storage, &dest.key, packs).await?;
             }
             // Same id at the destination: that is how a re-run knows it is done.
             lock.check_held()?;
@@ -321,7 +321,8 @@ struct Copier {
 impl Copier {
     /// Copies a batch: small files' blobs are read first, one read per run of neighbours.
     fn copy_batch(&self, batch: Batch<FileAt>) -> Result<Vec<CopiedFile>> {
-        let preloaded = self.blobs.preload(&batch)?;
+        let files: Vec<&Entry> = batch.files.iter().map(|(entry, _)| entry).collect();
+        let preloaded = self.blobs.preload(&files)?;
         batch
             .files
             .into_iter()
@@ -354,15 +355,10 @@ impl Copier {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(id);
             if fresh {
-                let ad = format!("blob:{}", id.to_hex());
-                let sealed = seal_framed(&self.dest_key, ad.as_bytes(), data);
                 blobs += 1;
                 bytes += data.len() as u64;
-                self.tx.send_blocking(SealedBlob {
-                    id,
-                    sealed,
-                    raw_length: data.len() as u32,
-                })?;
+                self.tx
+                    .send_blocking(SealedBlob::seal(&self.dest_key, id, data))?;
             }
             dest_chunks.push(id);
         }

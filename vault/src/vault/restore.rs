@@ -2,14 +2,15 @@
 //! through directory handles, see `tree.rs`), every file checked against its digest before it
 //! is moved into place.
 
+use super::batches::{batch_files, Batch};
 use super::tree::{self, PartialFile, Tree};
-use super::{open_blob, Budget, Progress, RestoreSummary, Vault};
-use crate::crypto::{BlobId, MasterKey};
+use super::{Budget, Progress, RestoreSummary, Vault};
+use crate::crypto::BlobId;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{BlobLocation, Entry, EntryKind, SnapshotSource};
-use crate::storage::Storage;
+use crate::format::{Entry, EntryKind, SnapshotSource};
+use crate::repo::index::Index;
+use crate::repo::reader::BlobReader;
 use futures_util::StreamExt as _;
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::io::Write as _;
@@ -27,48 +28,6 @@ const RESTORE_PARALLELISM: usize = 16;
 /// batches at a time; large ones two (one per core), which bounds restore's memory whatever
 /// the snapshot holds.
 const RESTORE_BUDGET_KIB: u32 = 8 * 1024;
-
-/// Small files restored by one blocking thread in a row: at most this many, holding at most
-/// this many KiB, so one storage read fetches many of their blobs.
-const BATCH_FILES: usize = 64;
-const BATCH_KIB: u64 = 1024;
-
-/// Blobs of one pack closer than this are fetched by one read (the gap is read and dropped).
-const COALESCE_GAP: u64 = 64 * 1024;
-
-/// Files handled by one blocking task (restored, or copied by replication), each with where
-/// it goes, and what they hold at most at once (KiB).
-pub(super) struct Batch<T> {
-    pub(super) files: Vec<(Entry, T)>,
-    pub(super) holds_kib: u64,
-}
-
-/// Groups files in order: small ones into batches, each large one alone.
-pub(super) fn batch_files<T>(files: Vec<(Entry, T)>, largest_chunk: u64) -> Vec<Batch<T>> {
-    let mut batches: Vec<Batch<T>> = Vec::new();
-    for (entry, dest) in files {
-        let holds_kib = entry.size.min(largest_chunk).div_ceil(1024).max(1);
-        let small = entry.size <= BATCH_KIB * 1024;
-        match batches.last_mut() {
-            Some(b)
-                if small
-                    && b.files.len() < BATCH_FILES
-                    && b.holds_kib + holds_kib <= BATCH_KIB
-                    && b.files
-                        .last()
-                        .is_some_and(|(e, _)| e.size <= BATCH_KIB * 1024) =>
-            {
-                b.holds_kib += holds_kib;
-                b.files.push((entry, dest));
-            }
-            _ => batches.push(Batch {
-                files: vec![(entry, dest)],
-                holds_kib,
-            }),
-        }
-    }
-    batches
-}
 
 impl Vault {
     /// Restores a snapshot into `target` (which must be missing or empty): every source into
@@ -105,7 +64,7 @@ impl Vault {
         }
         prepare_target(target)?;
         let tree = Arc::new(Tree::open(target)?);
-        let index = self.load_index().await?;
+        let index = Index::load(&self.storage, &self.key).await?.blobs();
         let total: u64 = chosen.iter().flat_map(|s| &s.entries).map(|e| e.size).sum();
         progress.phase("restore", total);
         let mut summary = RestoreSummary {
@@ -167,7 +126,7 @@ impl Vault {
         // place, which never follows a symlink, whatever the snapshot planted meanwhile.
         let restorer = FileRestorer {
             tree: tree.clone(),
-            blobs: BlobReader::new(self, Arc::new(index)),
+            blobs: BlobReader::new(self.storage.clone(), self.key.clone(), Arc::new(index)),
             restored: Arc::new(AtomicU64::new(0)),
             cancelled: Arc::new(AtomicBool::new(false)),
         };
@@ -244,7 +203,8 @@ impl FileRestorer {
     /// Restores a batch of files; returns how many and their bytes. Small files' blobs are
     /// read first, one storage read per run of neighbouring blobs in a pack.
     fn restore_batch(&self, batch: &Batch<Vec<OsString>>) -> Result<(usize, u64)> {
-        let preloaded = self.blobs.preload(batch)?;
+        let files: Vec<&Entry> = batch.files.iter().map(|(entry, _)| entry).collect();
+        let preloaded = self.blobs.preload(&files)?;
         let mut bytes = 0;
         // A batch holds neighbouring files, mostly of one directory: each directory is walked
         // to (without following links) once per batch.
@@ -305,111 +265,6 @@ impl FileRestorer {
         // No fsync per file: a restore interrupted by a crash is simply run again, and
         // syncing tens of thousands of small files would dominate its time.
         partial.place(name, entry.mode, entry.mtime_ns, dest)
-    }
-}
-
-/// Which pack holds each blob, and where.
-pub(super) type BlobIndex = HashMap<BlobId, (Arc<str>, BlobLocation)>;
-
-/// Reads a vault's blobs from blocking threads, where restore and replication do their work:
-/// the vault's storage, key and index, and the runtime its storage reads go through.
-#[derive(Clone)]
-pub(super) struct BlobReader {
-    storage: Storage,
-    key: Arc<MasterKey>,
-    index: Arc<BlobIndex>,
-    runtime: tokio::runtime::Handle,
-}
-
-impl BlobReader {
-    /// Needs a Tokio runtime (its handle serves the blocking threads).
-    pub(super) fn new(vault: &Vault, index: Arc<BlobIndex>) -> BlobReader {
-        BlobReader {
-            storage: vault.storage.clone(),
-            key: vault.key.clone(),
-            index,
-            runtime: tokio::runtime::Handle::current(),
-        }
-    }
-
-    /// The blobs of a batch of several (small) files, read and opened ahead, coalescing reads
-    /// of blobs that lie close together in one pack: a snapshot packs small files in the
-    /// order it read them, so a batch of neighbouring files usually takes one read. A batch
-    /// of one (large) file preloads nothing: it reads chunk by chunk, holding one at a time.
-    pub(super) fn preload<T>(&self, batch: &Batch<T>) -> Result<HashMap<BlobId, Vec<u8>>> {
-        if batch.files.len() < 2 {
-            return Ok(HashMap::new());
-        }
-        let mut wanted: Vec<(&BlobId, &str, &BlobLocation)> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for (entry, _) in &batch.files {
-            for id in &entry.chunks {
-                if !seen.insert(*id) {
-                    continue;
-                }
-                let (pack, location) = self.locate(id, &entry.path)?;
-                wanted.push((id, pack, location));
-            }
-        }
-        wanted.sort_by(|a, b| (a.1, a.2.offset).cmp(&(b.1, b.2.offset)));
-        let mut opened = HashMap::with_capacity(wanted.len());
-        let mut i = 0;
-        while i < wanted.len() {
-            // A run: blobs of one pack whose gaps are small next to what is read.
-            let (_, pack, first) = wanted[i];
-            let mut end = first.offset + u64::from(first.length);
-            let mut j = i + 1;
-            while j < wanted.len()
-                && wanted[j].1 == pack
-                && wanted[j].2.offset <= end + COALESCE_GAP
-            {
-                end = end.max(wanted[j].2.offset + u64::from(wanted[j].2.length));
-                j += 1;
-            }
-            let pack_object = crate::layout::pack(pack);
-            let object = format!("{}/{pack_object}", self.storage.url());
-            let bytes = self
-                .runtime
-                .block_on(self.storage.get_range(&pack_object, first.offset..end))?;
-            for (id, _, location) in &wanted[i..j] {
-                let start = (location.offset - first.offset) as usize;
-                let sealed = &bytes[start..start + location.length as usize];
-                opened.insert(**id, open_blob(&self.key, &object, location, sealed)?);
-            }
-            i = j;
-        }
-        Ok(opened)
-    }
-
-    /// The pack and place of a blob of `file`.
-    fn locate(&self, id: &BlobId, file: &str) -> Result<(&str, &BlobLocation)> {
-        let (pack, location) = self.index.get(id).ok_or_else(|| {
-            Error::corrupt(
-                &format!("{}/index", self.storage.url()),
-                format!("blob {} of {file:?} is in no index", &id.to_hex()[..16]),
-            )
-        })?;
-        Ok((pack, location))
-    }
-
-    /// One chunk of `file`: from `preloaded`, else read and opened now.
-    pub(super) fn chunk<'a>(
-        &self,
-        id: &BlobId,
-        file: &str,
-        preloaded: &'a HashMap<BlobId, Vec<u8>>,
-    ) -> Result<Cow<'a, [u8]>> {
-        if let Some(data) = preloaded.get(id) {
-            return Ok(Cow::Borrowed(data));
-        }
-        let (pack, location) = self.locate(id, file)?;
-        let pack_object = crate::layout::pack(pack);
-        let range = location.offset..location.offset + u64::from(location.length);
-        let sealed = self
-            .runtime
-            .block_on(self.storage.get_range(&pack_object, range))?;
-        let object = format!("{}/{pack_object}", self.storage.url());
-        open_blob(&self.key, &object, location, &sealed).map(Cow::Owned)
     }
 }
 
@@ -537,7 +392,7 @@ mod tests {
         vault
             .store_sealed_json(
                 &crate::layout::snapshot(&id),
-                &format!("snapshot:{id}"),
+                &crate::layout::label::snapshot(&id),
                 &snapshot,
             )
             .await

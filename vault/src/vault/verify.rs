@@ -1,10 +1,13 @@
 //! Verifying a vault: structure always; with `read_data`, every blob decrypted and re-hashed.
 //! Problems are collected and named, never thrown.
 
-use super::{open_blob, Problem, Progress, Vault, VerifyReport};
+use super::{Problem, Progress, Vault, VerifyReport};
 use crate::crypto::{BlobId, MasterKey};
 use crate::error::Result;
-use crate::format::{BlobLocation, IndexFile, ManifestSummary, Snapshot};
+use crate::format::{BlobLocation, ManifestSummary, Snapshot};
+use crate::layout;
+use crate::repo::blob::open_blob;
+use crate::repo::index::Index;
 use futures_util::StreamExt as _;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -25,24 +28,17 @@ impl Vault {
         let pack_sizes = self.pack_sizes().await?;
         let mut indexed: HashSet<BlobId> = HashSet::new();
         let mut packs: BTreeMap<String, Vec<BlobLocation>> = BTreeMap::new();
-        for listed in super::list_own(&self.storage, crate::layout::Kind::Index).await? {
-            report.index_files += 1;
-            let id = listed.name.as_str();
-            match self
-                .load_sealed_json::<IndexFile>(&listed.key, &format!("index:{id}"))
-                .await
-            {
-                Ok(file) => {
-                    for pack in file.packs {
-                        indexed.extend(pack.blobs.iter().map(|b| b.id));
-                        packs.entry(pack.id).or_default().extend(pack.blobs);
-                    }
-                }
-                Err(e) => report.problems.push(Problem {
-                    object: format!("{url}/{}", listed.key),
-                    message: e.to_string(),
-                }),
-            }
+        let (index, unreadable) = Index::load_checked(&self.storage, &self.key).await?;
+        report.index_files = index.file_count() + unreadable.len();
+        for (key, e) in unreadable {
+            report.problems.push(Problem {
+                object: format!("{url}/{key}"),
+                message: e.to_string(),
+            });
+        }
+        for pack in index.into_packs() {
+            indexed.extend(pack.blobs.iter().map(|b| b.id));
+            packs.entry(pack.id).or_default().extend(pack.blobs);
         }
         for (pack, blobs) in &packs {
             let object = format!("{url}/{}", crate::layout::pack(pack));
@@ -67,7 +63,7 @@ impl Vault {
         }
         report.packs = packs.len();
         let summarised: HashSet<String> = self.summary_ids().await?.into_iter().collect();
-        for listed in super::list_own(&self.storage, crate::layout::Kind::Snapshot).await? {
+        for listed in crate::repo::list_own(&self.storage, layout::Kind::Snapshot).await? {
             report.snapshots += 1;
             let id = listed.name.as_str();
             match self.load_snapshot(id).await {
@@ -263,7 +259,7 @@ fn check_pack_header(
     sealed: &[u8],
 ) -> std::result::Result<(), String> {
     let header = key
-        .open(pack, format!("pack:{pack}").as_bytes(), sealed)
+        .open(pack, layout::label::pack(pack).as_bytes(), sealed)
         .map_err(|e| format!("pack header: {}", e.message))?;
     serde_json::from_slice::<Vec<BlobLocation>>(&header)
         .map(|_| ())
@@ -276,7 +272,7 @@ impl Vault {
     async fn check_summary(&self, id: &str, manifest: &Snapshot) -> Option<Problem> {
         let key = crate::layout::summary(id);
         let message = match self
-            .load_sealed_json::<ManifestSummary>(&key, &format!("summary:{id}"))
+            .load_sealed_json::<ManifestSummary>(&key, &layout::label::summary(id))
             .await
         {
             Ok(summary) if summary == manifest.summary() => return None,

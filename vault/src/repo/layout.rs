@@ -1,6 +1,7 @@
-//! The vault's key layout: every kind of object a vault owns and how its key is spelled. This
-//! is the only place object keys are written out (FORMAT.md, "Layout"); everything else asks
-//! for a key here, and everything that lists or deletes parses what it found here first.
+//! The vault's key layout: every kind of object a vault owns, how its key is spelled and the
+//! label its sealed bytes are bound to. This is the only place object keys and labels are
+//! written out (FORMAT.md, "Layout"); everything else asks for a key here, and everything that
+//! lists or deletes parses what it found here first.
 //!
 //! Why it matters: a vault may sit in a directory or bucket prefix that also holds other
 //! things. Whatever does not parse as one of the vault's own objects is never read as one and
@@ -8,6 +9,14 @@
 
 /// Where the vault's configuration lives; its presence is what makes a vault.
 pub const CONFIG: &str = "config";
+/// The staging name of a local write of the config that has not been renamed into place
+/// (`config#<n>`, see `storage`): left by an interrupted init.
+pub fn is_staged_config(name: &str) -> bool {
+    name.strip_prefix(CONFIG)
+        .and_then(|rest| rest.strip_prefix('#'))
+        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// Key files: the master key wrapped by one passphrase each.
 pub const KEYS: &str = "keys";
 /// Pack files, fanned out by the first two hex digits of their id.
@@ -142,6 +151,36 @@ pub fn parse(key: &str) -> Option<Object<'_>> {
             name: rest,
         }),
         _ => None,
+    }
+}
+
+/// The associated data each kind of sealed object is bound to (FORMAT.md, "Encryption"): an
+/// object copied to another key, or a blob to another id, does not open.
+pub mod label {
+    pub fn index(id: &str) -> String {
+        format!("index:{id}")
+    }
+
+    pub fn snapshot(id: &str) -> String {
+        format!("snapshot:{id}")
+    }
+
+    pub fn summary(id: &str) -> String {
+        format!("summary:{id}")
+    }
+
+    pub fn record(name: &str) -> String {
+        format!("record:{name}")
+    }
+
+    /// A blob, by the hex of its id.
+    pub fn blob(hex: &str) -> String {
+        format!("blob:{hex}")
+    }
+
+    /// A pack's header.
+    pub fn pack(id: &str) -> String {
+        format!("pack:{id}")
     }
 }
 

@@ -1,0 +1,130 @@
+//! The index: which pack holds each blob, and where in it. Each snapshot or replication that
+//! writes packs adds one index file listing them; prune replaces them all with one file of the
+//! packs that stay. This is the only code that reads or writes index files.
+
+use super::{blob, layout, list_own};
+use crate::crypto::{random_id, BlobId, MasterKey};
+use crate::error::{Error, ErrorKind, Result};
+use crate::format::{BlobLocation, IndexFile, PackEntry};
+use crate::storage::Storage;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+/// The merged index: blob → (its pack's id, where in the pack).
+pub(crate) type BlobIndex = HashMap<BlobId, (Arc<str>, BlobLocation)>;
+
+/// Every index file of a vault as read: its key and the packs it lists.
+pub(crate) struct Index {
+    files: Vec<(String, Vec<PackEntry>)>,
+}
+
+impl Index {
+    /// Reads every index file.
+    ///
+    /// # Errors
+    /// The first file that does not open (`Corrupt`), or `Storage`.
+    pub(crate) async fn load(storage: &Storage, master: &MasterKey) -> Result<Index> {
+        let (index, mut unreadable) = Self::read(storage, master, false).await?;
+        match unreadable.pop() {
+            Some((_, e)) => Err(e),
+            None => Ok(index),
+        }
+    }
+
+    /// Reads every index file that opens; the others (whatever the reason) are returned beside
+    /// it with their error, for verify to report.
+    ///
+    /// # Errors
+    /// `Storage` when listing fails.
+    pub(crate) async fn load_checked(
+        storage: &Storage,
+        master: &MasterKey,
+    ) -> Result<(Index, Vec<(String, Error)>)> {
+        Self::read(storage, master, true).await
+    }
+
+    async fn read(
+        storage: &Storage,
+        master: &MasterKey,
+        go_on: bool,
+    ) -> Result<(Index, Vec<(String, Error)>)> {
+        let mut files = Vec::new();
+        let mut unreadable = Vec::new();
+        for listed in list_own(storage, layout::Kind::Index).await? {
+            let label = layout::label::index(&listed.name);
+            match blob::load_sealed_json::<IndexFile>(storage, master, &listed.key, &label).await {
+                Ok(file) => files.push((listed.key, file.packs)),
+                Err(e) => {
+                    unreadable.push((listed.key, e));
+                    if !go_on {
+                        break;
+                    }
+                }
+            }
+        }
+        Ok((Index { files }, unreadable))
+    }
+
+    /// How many index files were read.
+    pub(crate) fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The keys of the files read.
+    pub(crate) fn file_keys(&self) -> Vec<String> {
+        self.files.iter().map(|(key, _)| key.clone()).collect()
+    }
+
+    /// Every pack every file lists (a pack listed twice, twice).
+    pub(crate) fn packs(&self) -> impl Iterator<Item = &PackEntry> {
+        self.files.iter().flat_map(|(_, packs)| packs)
+    }
+
+    pub(crate) fn into_packs(self) -> Vec<PackEntry> {
+        self.files
+            .into_iter()
+            .flat_map(|(_, packs)| packs)
+            .collect()
+    }
+
+    /// Where each blob is; a blob listed twice keeps the place listed last.
+    pub(crate) fn blobs(&self) -> BlobIndex {
+        let mut map = HashMap::new();
+        for pack in self.packs() {
+            let pack_id: Arc<str> = Arc::from(pack.id.as_str());
+            for blob in &pack.blobs {
+                map.insert(blob.id, (pack_id.clone(), *blob));
+            }
+        }
+        map
+    }
+
+    /// The blobs the vault holds.
+    pub(crate) fn blob_ids(&self) -> HashSet<BlobId> {
+        self.packs()
+            .flat_map(|p| p.blobs.iter().map(|b| b.id))
+            .collect()
+    }
+}
+
+/// Writes a new index file listing `packs`; returns the bytes stored.
+///
+/// # Errors
+/// Storage errors.
+pub(crate) async fn write(
+    storage: &Storage,
+    master: &MasterKey,
+    packs: Vec<PackEntry>,
+) -> Result<u64> {
+    let id = random_id();
+    let raw = serde_json::to_vec(&IndexFile { packs })
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    blob::store_sealed(
+        storage,
+        master,
+        &layout::index(&id),
+        &layout::label::index(&id),
+        &raw,
+    )
+    .await
+}
