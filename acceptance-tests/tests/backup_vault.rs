@@ -200,6 +200,22 @@ resource "dr_backup_vault" "standby" {{
     tf.apply();
 }
 
+/// A null entry in a map (a label fed by an unset variable) is the user's to write: the vault
+/// leaves it out, the state keeps it as configured, and nothing plans a change.
+#[test]
+fn a_null_label_is_kept_as_written_and_plans_nothing() {
+    let tf = module();
+    let body = format!("{BASIC}  labels = {{\n    team  = \"ci\"\n    owner = null\n  }}\n");
+    tf.config(&vault_config(&body));
+    tf.init();
+    tf.apply();
+    assert_eq!(
+        tf.values("dr_backup_vault.primary")["labels"],
+        serde_json::json!({"team": "ci", "owner": null})
+    );
+    tf.assert_plan_empty();
+}
+
 #[test]
 fn a_vault_deleted_outside_terraform_plans_to_be_created_again() {
     let tf = module();

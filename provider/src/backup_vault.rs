@@ -305,11 +305,13 @@ impl BackupVault {
     async fn record_settings(
         &self,
         vault: &Vault,
+        planned: &Value,
         state: &VaultModel,
     ) -> Result<(), dr_vault::Error> {
         let schema = schema();
-        // Only what the configuration sets: the computed attributes are read from the vault.
-        let mut settings = state.to_value();
+        // Only what the configuration sets, as Terraform sent it: the computed attributes are
+        // read from the vault.
+        let mut settings = planned.clone();
         for a in schema
             .block
             .attributes
@@ -419,8 +421,9 @@ impl BackupVault {
             );
             return;
         }
+        // Options not all known yet: where the vault is cannot be told, so the digest cannot.
         let digest = match (source_specs(config), config.url.as_str()) {
-            (Some(specs), Some(url)) => {
+            (Some(specs), Some(url)) if !config.storage_options.is_unknown() => {
                 let options = config.storage_options.or_default();
                 match self.vaults.open(url, &options, &url_path()).await {
                     Ok(Some(vault)) => match vault.source_digest(&specs).await {
@@ -663,7 +666,7 @@ impl Resource for BackupVault {
         };
         state.source_digest = Attr::Null;
         let result = async {
-            self.record_settings(&vault, &state).await?;
+            self.record_settings(&vault, &planned.value, &state).await?;
             self.snapshot(&vault, &mut state).await?;
             self.refresh(&vault, &mut state).await
         }
@@ -677,7 +680,7 @@ impl Resource for BackupVault {
             let _ = self.refresh(&vault, &mut state).await;
             state.source_digest = "".into();
         }
-        State::from(state.to_value())
+        State::from(state.written_over(&planned.value))
     }
 
     async fn read(&self, current: &State, diags: &mut Diagnostics) -> State {
@@ -690,7 +693,7 @@ impl Resource for BackupVault {
         match self.vaults.open(&url, &options, &url_path()).await {
             Ok(None) => State::from(Value::Null),
             Ok(Some(vault)) => match self.refresh(&vault, &mut state).await {
-                Ok(()) => State::from(state.to_value()),
+                Ok(()) => State::from(state.written_over(&current.value)),
                 Err(e) => {
                     let d = engine_diagnostic("Cannot Read Vault", &e).at(url_path());
                     if is_unreachable(&d) {
@@ -698,7 +701,7 @@ impl Resource for BackupVault {
                         return current.clone();
                     }
                     diags.push(d);
-                    State::from(state.to_value())
+                    State::from(state.written_over(&current.value))
                 }
             },
             Err(d) if is_unreachable(&d) => {
@@ -739,7 +742,7 @@ impl Resource for BackupVault {
         };
         let snapshot_due = state.latest_snapshot_id.is_unknown();
         let result = async {
-            self.record_settings(&vault, &state).await?;
+            self.record_settings(&vault, &planned.value, &state).await?;
             if snapshot_due {
                 self.snapshot(&vault, &mut state).await?;
             } else if state.snapshot_count.is_unknown() {
@@ -755,7 +758,7 @@ impl Resource for BackupVault {
             );
             return prior.clone();
         }
-        State::from(state.to_value())
+        State::from(state.written_over(&planned.value))
     }
 
     async fn delete(&self, prior: &State, diags: &mut Diagnostics) {

@@ -518,7 +518,7 @@ impl Drill {
                 ),
             );
         }
-        State::from(drill.to_value())
+        State::from(drill.written_over(&planned.value))
     }
 }
 

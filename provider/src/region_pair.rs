@@ -6,12 +6,11 @@
 
 use crate::backup_vault::{duration_validator, name_validator};
 use crate::vaults::{
-    duration, engine_diagnostic, format_time, is_unreachable, parse_time, same_place,
-    unreachable_warning, Vaults,
+    duration, engine_diagnostic, format_time, is_unreachable, same_place, unreachable_warning,
+    Vaults,
 };
 use dr_vault::{NoProgress, Vault};
 use std::sync::Arc;
-use std::time::Duration;
 use tfplugin::{
     async_trait, validators, Attr, Attribute, AttributePath, Block, Diagnostic, Diagnostics, Model,
     Plan, Resource, Schema, State, Type, Value,
@@ -457,9 +456,7 @@ impl RegionPair {
         diags: &mut Diagnostics,
     ) {
         let newest = active.snapshots().await.ok().and_then(|mut s| s.pop());
-        let age = newest.as_ref().and_then(|s| parse_time(&s.time)).map(|t| {
-            Duration::from_secs((dr_vault::clock::now() - t).whole_seconds().max(0) as u64)
-        });
+        let age = newest.as_ref().and_then(|s| s.age(dr_vault::clock::now()));
         if let (Some(age), Some(rpo)) = (age, duration(&state.rpo, "rpo")) {
             if age > rpo {
                 diags.warning(
@@ -648,7 +645,7 @@ impl Resource for RegionPair {
         if diags.has_errors() {
             return State::default();
         }
-        State::from(state.to_value())
+        State::from(state.written_over(&planned.value))
     }
 
     async fn read(&self, current: &State, diags: &mut Diagnostics) -> State {
@@ -656,7 +653,7 @@ impl Resource for RegionPair {
             return current.clone();
         };
         self.refresh(&mut state, diags).await;
-        State::from(state.to_value())
+        State::from(state.written_over(&current.value))
     }
 
     async fn update(
@@ -677,7 +674,7 @@ impl Resource for RegionPair {
         if diags.has_errors() {
             return prior.clone();
         }
-        State::from(state.to_value())
+        State::from(state.written_over(&planned.value))
     }
 
     async fn delete(&self, prior: &State, diags: &mut Diagnostics) {

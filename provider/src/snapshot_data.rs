@@ -98,7 +98,7 @@ impl DataSource for SnapshotData {
         out.files = (s.file_count() as u64).into();
         out.bytes = s.total_bytes().into();
         out.labels = s.labels.clone().into();
-        out.to_value()
+        out.written_over(config)
     }
 }
 

@@ -86,7 +86,7 @@ impl DataSource for VaultData {
         out.stored_bytes = stored.into();
         out.latest_snapshot_id = Attr::from_option(latest.map(|s| s.id.clone()));
         out.latest_snapshot_at = latest.map_or(Attr::Null, |s| time_attr(&s.time));
-        out.to_value()
+        out.written_over(config)
     }
 }
 

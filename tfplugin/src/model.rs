@@ -20,8 +20,11 @@
 //! ```
 //!
 //! Values Terraform sends partly unknown (a list with one unknown element) read as
-//! [`Attr::Unknown`]; [`Model::write_into`] leaves every field the resource did not change
-//! exactly as it was, so such values survive a read–modify–write of a plan untouched.
+//! [`Attr::Unknown`], and null elements of a list or map (`{ owner = null }`) are skipped, as
+//! nothing a provider does with a collection wants them. [`Model::write_into`] and
+//! [`Model::written_over`] leave every field the resource did not change exactly as it was, so
+//! such values survive a read–modify–write of a plan or a state untouched: write results over
+//! the value Terraform sent, never build them anew with [`Model::to_value`].
 
 use crate::diag::{AttributePath, Diagnostic, Diagnostics};
 use crate::value::{Number, Type, Value};
@@ -201,6 +204,7 @@ impl<T: Known> Known for Vec<T> {
             Value::List(items) => items
                 .iter()
                 .enumerate()
+                .filter(|(_, v)| !v.is_null())
                 .map(|(i, v)| T::decode(v).map_err(|e| format!("[{i}]: {e}")))
                 .collect(),
             _ => Err("expected a list".into()),
@@ -223,7 +227,7 @@ impl<T: Known> Known for BTreeMap<String, T> {
             Value::Unknown => Ok(None),
             Value::Map(entries) => {
                 let mut out = BTreeMap::new();
-                for (k, v) in entries {
+                for (k, v) in entries.iter().filter(|(_, v)| !v.is_null()) {
                     match T::decode(v).map_err(|e| format!("[{k:?}]: {e}"))? {
                         Some(v) => out.insert(k.clone(), v),
                         None => return Ok(None),
@@ -320,6 +324,14 @@ pub trait Model: Sized {
 
     /// Whether no field is unknown, at any depth.
     fn is_wholly_known(&self) -> bool;
+
+    /// `base` with the fields that differ written over it (see [`Model::write_into`]): how a
+    /// resource returns a state or a data source its result.
+    fn written_over(&self, base: &Value) -> Value {
+        let mut value = base.clone();
+        self.write_into(&mut value);
+        value
+    }
 
     /// [`Model::from_value`], with a failure added to `diags`.
     fn read(value: &Value, diags: &mut Diagnostics) -> Option<Self> {
@@ -563,6 +575,32 @@ mod tests {
         server.write_into(&mut planned);
         assert!(planned.attr("port").is_unknown());
         assert_eq!(planned.attr("endpoint").elements()[0].attr("tags"), &tags);
+    }
+
+    #[test]
+    fn null_elements_are_skipped_on_read_and_kept_on_write() {
+        let labels = Value::Map(
+            [
+                ("env".to_string(), Value::string("prod")),
+                ("owner".to_string(), Value::Null),
+            ]
+            .into(),
+        );
+        let state = Value::object([
+            ("name", Value::string("web")),
+            ("port", Value::Null),
+            ("labels", labels.clone()),
+            ("endpoint", Value::List(vec![])),
+        ]);
+        let mut server = Server::from_value(&state).unwrap();
+        assert_eq!(
+            server.labels.get().unwrap().keys().collect::<Vec<_>>(),
+            ["env"]
+        );
+        server.port = 8080u64.into();
+        let written = server.written_over(&state);
+        assert_eq!(written.attr("labels"), &labels, "the null entry survives");
+        assert_eq!(written.attr("port"), &Value::number(8080u64));
     }
 
     #[test]

@@ -2,8 +2,11 @@
 //! and environment state, on a local directory or an object store. It knows nothing of
 //! Terraform; the provider and `drctl` are thin layers over it.
 //!
-//! The on-storage format is described in `vault/FORMAT.md`; errors follow the policy in
-//! [`error`].
+//! Layers, top down: `vault` (the operations: snapshot, restore, verify, prune, replicate,
+//! records), `repo` (object keys and labels, sealing, the index, packing, reading blobs back),
+//! [`storage`] (object_store backends), with [`crypto`], [`format`], [`sources`] and
+//! [`locks`] beside them. The on-storage format is described in `vault/FORMAT.md`; errors
+//! follow the policy in [`error`].
 
 pub mod chunker;
 pub mod clock;

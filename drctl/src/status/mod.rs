@@ -270,7 +270,7 @@ impl Gathering<'_> {
                     if let Some(latest) = dr_vault::latest_of(&snapshots) {
                         row.latest_snapshot_id = Some(latest.id.clone());
                         row.latest_snapshot_at = Some(latest.time.clone());
-                        row.latest_snapshot_age_seconds = age(self.now, &latest.time);
+                        row.latest_snapshot_age_seconds = latest.age(self.now).map(|a| a.as_secs());
                     }
                     row.ok = true;
                 }

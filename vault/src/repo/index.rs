@@ -76,35 +76,62 @@ impl Index {
     }
 
     /// Every pack every file lists (a pack listed twice, twice).
-    pub(crate) fn packs(&self) -> impl Iterator<Item = &PackEntry> {
-        self.files.iter().flat_map(|(_, packs)| packs)
-    }
-
     pub(crate) fn into_packs(self) -> Vec<PackEntry> {
         self.files
             .into_iter()
             .flat_map(|(_, packs)| packs)
             .collect()
     }
+}
 
-    /// Where each blob is; a blob listed twice keeps the place listed last.
-    pub(crate) fn blobs(&self) -> BlobIndex {
-        let mut map = HashMap::new();
-        for pack in self.packs() {
+/// Where each blob is, read file by file without keeping the files (on a large vault the index
+/// is most of what a restore or a replication holds); a blob listed twice keeps the place
+/// listed last.
+///
+/// # Errors
+/// As [`Index::load`].
+pub(crate) async fn load_blobs(storage: &Storage, master: &MasterKey) -> Result<BlobIndex> {
+    let mut map = HashMap::new();
+    for_each_file(storage, master, |packs| {
+        for pack in packs {
             let pack_id: Arc<str> = Arc::from(pack.id.as_str());
-            for blob in &pack.blobs {
-                map.insert(blob.id, (pack_id.clone(), *blob));
+            for blob in pack.blobs {
+                map.insert(blob.id, (pack_id.clone(), blob));
             }
         }
-        map
-    }
+    })
+    .await?;
+    Ok(map)
+}
 
-    /// The blobs the vault holds.
-    pub(crate) fn blob_ids(&self) -> HashSet<BlobId> {
-        self.packs()
-            .flat_map(|p| p.blobs.iter().map(|b| b.id))
-            .collect()
+/// The blobs the vault holds, read as [`load_blobs`] reads them.
+///
+/// # Errors
+/// As [`Index::load`].
+pub(crate) async fn load_blob_ids(
+    storage: &Storage,
+    master: &MasterKey,
+) -> Result<HashSet<BlobId>> {
+    let mut ids = HashSet::new();
+    for_each_file(storage, master, |packs| {
+        ids.extend(packs.iter().flat_map(|p| p.blobs.iter().map(|b| b.id)));
+    })
+    .await?;
+    Ok(ids)
+}
+
+/// Reads the index files one at a time; the first that does not open is the error.
+async fn for_each_file(
+    storage: &Storage,
+    master: &MasterKey,
+    mut f: impl FnMut(Vec<PackEntry>),
+) -> Result<()> {
+    for listed in list_own(storage, layout::Kind::Index).await? {
+        let label = layout::label::index(&listed.name);
+        let file: IndexFile = blob::load_sealed_json(storage, master, &listed.key, &label).await?;
+        f(file.packs);
     }
+    Ok(())
 }
 
 /// Writes a new index file listing `packs`; returns the bytes stored.

@@ -14,7 +14,7 @@ pub const CONFIG: &str = "config";
 pub fn is_staged_config(name: &str) -> bool {
     name.strip_prefix(CONFIG)
         .and_then(|rest| rest.strip_prefix('#'))
-        .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Key files: the master key wrapped by one passphrase each.

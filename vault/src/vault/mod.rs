@@ -1,7 +1,8 @@
-//! The vault: init and open, listing, and the shared plumbing of its operations. Operations
-//! return data and never print; long ones report through [`Progress`]. Each operation lives
-//! in its own file: `snapshot.rs`, `restore.rs`, `verify.rs`, `prune.rs`, `replicate.rs`,
-//! `records.rs`.
+//! The vault: init and open, listing, and what its operations share. Operations return data
+//! and never print; long ones report through [`Progress`]. Each operation lives in its own
+//! file: `snapshot.rs`, `restore.rs`, `verify.rs`, `prune.rs`, `replicate.rs`, `records.rs`;
+//! how objects are keyed, sealed, indexed, packed and read back is the repository layer's
+//! (`crate::repo`), which they use and never bypass.
 
 mod batches;
 mod prune;
@@ -83,7 +84,12 @@ pub const SERIES_LABEL: &str = "kind";
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotInfo {
     pub id: String,
+    /// When it was taken, as the vault records it (RFC 3339 with nanoseconds).
     pub time: String,
+    /// `time`, parsed once here. `None` only for a time no build writes; such a snapshot
+    /// counts as young everywhere (retention never deletes it for its age).
+    #[serde(skip)]
+    pub taken_at: Option<time::OffsetDateTime>,
     pub sources: Vec<String>,
     pub files: usize,
     pub bytes: u64,
@@ -95,6 +101,11 @@ impl SnapshotInfo {
     fn new(id: String, summary: ManifestSummary) -> SnapshotInfo {
         SnapshotInfo {
             id,
+            taken_at: time::OffsetDateTime::parse(
+                &summary.time,
+                &time::format_description::well_known::Rfc3339,
+            )
+            .ok(),
             time: summary.time,
             sources: summary.sources,
             files: summary.files as usize,
@@ -102,6 +113,12 @@ impl SnapshotInfo {
             labels: summary.labels,
             source_digest: summary.source_digest,
         }
+    }
+
+    /// How old the snapshot is at `now`; `None` when its time is unknown (see `taken_at`).
+    pub fn age(&self, now: time::OffsetDateTime) -> Option<std::time::Duration> {
+        let secs = (now - self.taken_at?).whole_seconds();
+        Some(std::time::Duration::from_secs(secs.max(0) as u64))
     }
 
     /// The snapshot's series: its `kind` label, empty for ordinary (source) snapshots.
@@ -878,10 +895,9 @@ mod tests {
             .iter()
             .find(|e| e.path == "tool.bin")
             .unwrap();
-        let index = crate::repo::index::Index::load(&a.storage, &a.key)
+        let index = crate::repo::index::load_blobs(&a.storage, &a.key)
             .await
-            .unwrap()
-            .blobs();
+            .unwrap();
         let stored: Vec<u32> = file.chunks.iter().map(|c| index[c].1.raw_length).collect();
         let expected: Vec<u32> = cuts(&a).iter().map(|c| c.len() as u32).collect();
         assert_eq!(stored, expected);

@@ -53,14 +53,6 @@ pub struct PruneSummary {
     pub bytes_freed: u64,
 }
 
-pub(super) fn age(now: time::OffsetDateTime, time_text: &str) -> Option<Duration> {
-    let then =
-        time::OffsetDateTime::parse(time_text, &time::format_description::well_known::Rfc3339)
-            .ok()?;
-    let secs = (now - then).whole_seconds();
-    Some(Duration::from_secs(secs.max(0) as u64))
-}
-
 impl Vault {
     /// Computes what prune would remove under `retention` at time `now`; writes nothing.
     ///
@@ -92,7 +84,7 @@ impl Vault {
         let no_policy = retention.keep_last.is_none() && retention.keep_within.is_none();
         for (i, s) in snapshots.into_iter().enumerate() {
             let from_newest = from_newest_of[i];
-            let snapshot_age = age(now, &s.time);
+            let snapshot_age = s.age(now);
             // The newest snapshot (of each series) is always kept: a vault whose sources did not change for
             // longer than keep_within must not end up empty.
             let by_policy = no_policy

@@ -175,7 +175,7 @@ impl Vault {
         if let Some(lock_for) = self.policy().await?.lock_for() {
             let locked: Vec<&str> = snapshots
                 .iter()
-                .filter(|s| super::prune::age(now, &s.time).is_none_or(|a| a < lock_for))
+                .filter(|s| s.age(now).is_none_or(|a| a < lock_for))
                 .map(|s| s.id.as_str())
                 .collect();
             if !locked.is_empty() {

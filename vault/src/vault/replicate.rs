@@ -12,7 +12,7 @@ use crate::crypto::{BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind};
 use crate::locks::LockGuard;
-use crate::repo::index::{self, Index};
+use crate::repo::index;
 use crate::repo::packer::{blob_queue, pack_writer, BlobSender, SealedBlob};
 use crate::repo::reader::BlobReader;
 use futures_util::StreamExt as _;
@@ -38,7 +38,7 @@ impl ReplicationPlan {
     pub fn lag(&self, now: time::OffsetDateTime) -> std::time::Duration {
         self.to_copy
             .first()
-            .and_then(|s| super::prune::age(now, &s.time))
+            .and_then(|s| s.age(now))
             .unwrap_or_default()
     }
 
@@ -113,8 +113,8 @@ impl Vault {
         progress: &dyn Progress,
         lock: &LockGuard,
     ) -> Result<ReplicationSummary> {
-        let source_index = Index::load(&self.storage, &self.key).await?.blobs();
-        let known: HashSet<BlobId> = Index::load(&dest.storage, &dest.key).await?.blob_ids();
+        let source_index = index::load_blobs(&self.storage, &self.key).await?;
+        let known: HashSet<BlobId> = index::load_blob_ids(&dest.storage, &dest.key).await?;
         let present: HashSet<String> = dest.snapshot_ids().await?.into_iter().collect();
         // Files the destination already holds, by content digest.
         let mut by_digest: HashMap<String, Vec<BlobId>> = HashMap::new();

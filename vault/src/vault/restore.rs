@@ -8,7 +8,6 @@ use super::{Budget, Progress, RestoreSummary, Vault};
 use crate::crypto::BlobId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, SnapshotSource};
-use crate::repo::index::Index;
 use crate::repo::reader::BlobReader;
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
@@ -64,7 +63,7 @@ impl Vault {
         }
         prepare_target(target)?;
         let tree = Arc::new(Tree::open(target)?);
-        let index = Index::load(&self.storage, &self.key).await?.blobs();
+        let index = crate::repo::index::load_blobs(&self.storage, &self.key).await?;
         let total: u64 = chosen.iter().flat_map(|s| &s.entries).map(|e| e.size).sum();
         progress.phase("restore", total);
         let mut summary = RestoreSummary {

@@ -7,7 +7,7 @@ use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, Snapshot, SnapshotSource};
 use crate::locks::LockGuard;
-use crate::repo::index::{self, Index};
+use crate::repo::index;
 use crate::repo::packer::{blob_queue, pack_writer, BlobSender, SealedBlob};
 use crate::sources::{self, Item, SourceSpec};
 use futures_util::StreamExt as _;
@@ -113,7 +113,7 @@ impl Vault {
         // The index (which blobs the vault holds) is read only when some file must be read.
         let any_reads = planned.iter().flat_map(|(_, b)| b).any(|b| b.reads > 0);
         let held = if any_reads {
-            Index::load(&self.storage, &self.key).await?.blob_ids()
+            index::load_blob_ids(&self.storage, &self.key).await?
         } else {
             HashSet::new()
         };
