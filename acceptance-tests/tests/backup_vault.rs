@@ -201,7 +201,8 @@ resource "dr_backup_vault" "standby" {{
 }
 
 /// A null entry in a map (a label fed by an unset variable) is the user's to write: the vault
-/// leaves it out, the state keeps it as configured, and nothing plans a change.
+/// leaves it out, the state keeps it as configured, and nothing plans a change, nor after an
+/// import.
 #[test]
 fn a_null_label_is_kept_as_written_and_plans_nothing() {
     let tf = module();
@@ -214,6 +215,11 @@ fn a_null_label_is_kept_as_written_and_plans_nothing() {
         serde_json::json!({"team": "ci", "owner": null})
     );
     tf.assert_plan_empty();
+    let id = tf.values("dr_backup_vault.primary")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tf.import_verify(&[("dr_backup_vault.primary", &id)], &[]);
 }
 
 #[test]

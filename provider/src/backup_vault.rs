@@ -467,15 +467,17 @@ impl BackupVault {
     async fn state_of_existing(&self, url: &str, vault: &Vault) -> Result<Value, dr_vault::Error> {
         let ty = schema().block.implied_type();
         let snapshots = vault.snapshots().await?;
-        let mut state = match vault.record(SETTINGS_RECORD).await? {
-            Some(json) => Value::from_json(&json, &ty)
-                .map_err(|e| e.to_string())
-                .and_then(|v| {
-                    VaultModel::from_value(&v).map_err(|e| format!("{}: {}", e.path, e.message))
-                })
-                .map_err(|e| {
-                    dr_vault::Error::new(ErrorKind::Corrupt, format!("{SETTINGS_RECORD}: {e}"))
-                })?,
+        let corrupt =
+            |e: String| dr_vault::Error::new(ErrorKind::Corrupt, format!("{SETTINGS_RECORD}: {e}"));
+        // The settings as the configuration wrote them (null map entries included): the state
+        // is written over them, so an import plans no change.
+        let recorded = match vault.record(SETTINGS_RECORD).await? {
+            Some(json) => Some(Value::from_json(&json, &ty).map_err(|e| corrupt(e.to_string()))?),
+            None => None,
+        };
+        let mut state = match &recorded {
+            Some(settings) => VaultModel::from_value(settings)
+                .map_err(|e| corrupt(format!("{}: {}", e.path, e.message)))?,
             None => {
                 let mut sources = Vec::new();
                 if let Some(latest) = dr_vault::latest_of(&snapshots) {
@@ -521,7 +523,10 @@ impl BackupVault {
         state.source_digest = digest.into();
         self.refresh(vault, &mut state).await?;
         // Every attribute and block present, as Terraform requires.
-        let mut value = state.to_value();
+        let mut value = match &recorded {
+            Some(settings) => state.written_over(settings),
+            None => state.to_value(),
+        };
         schema().block.normalize(&mut value);
         Ok(value)
     }
