@@ -9,7 +9,7 @@ mod snapshots;
 mod verify;
 
 use crate::cli::{VaultAccess, VaultArgs, VaultCommand};
-use crate::output::{CliError, Outcome};
+use crate::output::{self, CliError, Outcome};
 use dr_vault::{Passphrase, Storage, Vault};
 use std::collections::BTreeMap;
 
@@ -41,6 +41,19 @@ pub struct PlanAndSummary<P, S> {
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub summary: Option<S>,
+}
+
+/// The end of a `--dry-run` of prune or replicate: the plan (already printed as text) as
+/// JSON when asked for, and success.
+pub fn dry_run_done<P: serde::Serialize>(ctx: &Context, plan: P) -> Outcome {
+    if ctx.json {
+        output::json(&PlanAndSummary::<_, ()> {
+            plan,
+            dry_run: true,
+            summary: None,
+        })?;
+    }
+    Ok(output::EXIT_OK)
 }
 
 /// What every vault command needs.

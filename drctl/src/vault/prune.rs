@@ -41,14 +41,7 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> Outcome {
         }
     }
     if args.dry_run {
-        if ctx.json {
-            output::json(&PlanAndSummary::<_, ()> {
-                plan,
-                dry_run: true,
-                summary: None,
-            })?;
-        }
-        return Ok(output::EXIT_OK);
+        return super::dry_run_done(ctx, plan);
     }
     let summary = vault.prune(&plan).await?;
     if ctx.json {

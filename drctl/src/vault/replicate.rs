@@ -33,14 +33,7 @@ pub async fn run(ctx: &Context, args: ReplicateArgs) -> Outcome {
         }
     }
     if args.dry_run {
-        if ctx.json {
-            output::json(&PlanAndSummary::<_, ()> {
-                plan,
-                dry_run: true,
-                summary: None,
-            })?;
-        }
-        return Ok(output::EXIT_OK);
+        return super::dry_run_done(ctx, plan);
     }
     let bar = output::Bar::new();
     let result = source.replicate(&dest, &plan, &bar).await;

@@ -24,11 +24,9 @@ impl Index {
     /// # Errors
     /// The first file that does not open (`Corrupt`), or `Storage`.
     pub(crate) async fn load(storage: &Storage, master: &MasterKey) -> Result<Index> {
-        let (index, mut unreadable) = Self::read(storage, master, false).await?;
-        match unreadable.pop() {
-            Some((_, e)) => Err(e),
-            None => Ok(index),
-        }
+        let mut files = Vec::new();
+        for_each_file(storage, master, |key, packs| files.push((key, packs))).await?;
+        Ok(Index { files })
     }
 
     /// Reads every index file that opens; the others (whatever the reason) are returned beside
@@ -40,26 +38,12 @@ impl Index {
         storage: &Storage,
         master: &MasterKey,
     ) -> Result<(Index, Vec<(String, Error)>)> {
-        Self::read(storage, master, true).await
-    }
-
-    async fn read(
-        storage: &Storage,
-        master: &MasterKey,
-        go_on: bool,
-    ) -> Result<(Index, Vec<(String, Error)>)> {
         let mut files = Vec::new();
         let mut unreadable = Vec::new();
         for listed in list_own(storage, layout::Kind::Index).await? {
-            let label = layout::label::index(&listed.name);
-            match blob::load_sealed_json::<IndexFile>(storage, master, &listed.key, &label).await {
-                Ok(file) => files.push((listed.key, file.packs)),
-                Err(e) => {
-                    unreadable.push((listed.key, e));
-                    if !go_on {
-                        break;
-                    }
-                }
+            match read_file(storage, master, &listed.key, &listed.name).await {
+                Ok(packs) => files.push((listed.key, packs)),
+                Err(e) => unreadable.push((listed.key, e)),
             }
         }
         Ok((Index { files }, unreadable))
@@ -92,7 +76,7 @@ impl Index {
 /// As [`Index::load`].
 pub(crate) async fn load_blobs(storage: &Storage, master: &MasterKey) -> Result<BlobIndex> {
     let mut map = HashMap::new();
-    for_each_file(storage, master, |packs| {
+    for_each_file(storage, master, |_, packs| {
         for pack in packs {
             let pack_id: Arc<str> = Arc::from(pack.id.as_str());
             for blob in pack.blobs {
@@ -113,25 +97,37 @@ pub(crate) async fn load_blob_ids(
     master: &MasterKey,
 ) -> Result<HashSet<BlobId>> {
     let mut ids = HashSet::new();
-    for_each_file(storage, master, |packs| {
+    for_each_file(storage, master, |_, packs| {
         ids.extend(packs.iter().flat_map(|p| p.blobs.iter().map(|b| b.id)));
     })
     .await?;
     Ok(ids)
 }
 
-/// Reads the index files one at a time; the first that does not open is the error.
+/// Reads the index files one at a time, handing each file's key and packs to `f`; the first
+/// that does not open is the error.
 async fn for_each_file(
     storage: &Storage,
     master: &MasterKey,
-    mut f: impl FnMut(Vec<PackEntry>),
+    mut f: impl FnMut(String, Vec<PackEntry>),
 ) -> Result<()> {
     for listed in list_own(storage, layout::Kind::Index).await? {
-        let label = layout::label::index(&listed.name);
-        let file: IndexFile = blob::load_sealed_json(storage, master, &listed.key, &label).await?;
-        f(file.packs);
+        let packs = read_file(storage, master, &listed.key, &listed.name).await?;
+        f(listed.key, packs);
     }
     Ok(())
+}
+
+/// One index file's packs.
+async fn read_file(
+    storage: &Storage,
+    master: &MasterKey,
+    key: &str,
+    id: &str,
+) -> Result<Vec<PackEntry>> {
+    let label = layout::label::index(id);
+    let file: IndexFile = blob::load_sealed_json(storage, master, key, &label).await?;
+    Ok(file.packs)
 }
 
 /// Writes a new index file listing `packs`; returns the bytes stored.
