@@ -142,6 +142,14 @@ pub struct VaultAccess {
     pub options: Vec<(String, String)>,
 }
 
+/// `--json`, one flag for every command that prints for machines as well as for people.
+#[derive(Args, Debug, Clone, Copy)]
+pub struct OutputFlags {
+    /// Print one JSON document on stdout instead of text (anything else goes to stderr).
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
 #[derive(Args, Debug)]
 pub struct StatusArgs {
     /// A state file, or the output of `terraform show -json`.
@@ -150,12 +158,11 @@ pub struct StatusArgs {
     /// A Terraform root module: its state is read with `terraform show -json`.
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value = "table")]
+    /// Output format (--json is --format json).
+    #[arg(long, value_enum, default_value = "table", conflicts_with = "json")]
     pub format: StatusFormat,
-    /// Same as --format json.
-    #[arg(long, conflicts_with = "format")]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
     #[command(flatten)]
     pub access: VaultAccess,
 }
@@ -223,9 +230,9 @@ pub struct RebuildArgs {
     pub state_snapshot: Option<String>,
     #[command(flatten)]
     pub access: VaultAccess,
-    /// Print a JSON report on stdout (Terraform's output goes to stderr).
-    #[arg(long)]
-    pub json: bool,
+    // With --json the report is the JSON document, and Terraform's output goes to stderr.
+    #[command(flatten)]
+    pub output: OutputFlags,
 }
 
 pub const VAULT_EXAMPLES: &str = "\
@@ -279,10 +286,8 @@ pub enum CheckFormat {
 pub struct StateArgs {
     #[command(flatten)]
     pub access: VaultAccess,
-
-    /// Print machine-readable JSON on stdout instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
 
     #[command(subcommand)]
     pub command: StateCommand,
@@ -371,10 +376,8 @@ pub struct VaultArgs {
 
     #[command(flatten)]
     pub access: VaultAccess,
-
-    /// Print machine-readable JSON on stdout instead of text.
-    #[arg(long, global = true)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
 
     #[command(subcommand)]
     pub command: VaultCommand,

@@ -128,6 +128,11 @@ impl Drop for Bar {
 }
 
 /// Human-readable byte counts.
+/// A time as the vault records it (RFC 3339 UTC, nine fraction digits).
+pub fn time(t: time::OffsetDateTime) -> String {
+    dr_vault::clock::rfc3339_nanos(t)
+}
+
 pub fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;

@@ -6,8 +6,8 @@
 //! `terraform import` of a vault whose state was lost plans empty.
 
 use crate::vaults::{
-    duration, engine_diagnostic, is_unreachable, same_place, storage_options_validator, time_attr,
-    unreachable_warning, Vaults,
+    duration, engine_diagnostic, is_unreachable, recorded_time_attr, same_place,
+    storage_options_validator, time_attr, unreachable_warning, Vaults,
 };
 use dr_vault::{
     ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Retention, SourceSpec, Vault,
@@ -293,9 +293,9 @@ impl BackupVault {
         state.id = vault.storage().id().into();
         state.name = config.name.as_str().into();
         state.region = config.region.as_str().into();
-        state.created_at = time_attr(&config.created_at);
+        state.created_at = recorded_time_attr(&config.created_at);
         state.latest_snapshot_id = Attr::from_option(latest.map(|s| s.id.clone()));
-        state.latest_snapshot_at = latest.map_or(Attr::Null, |s| time_attr(&s.time));
+        state.latest_snapshot_at = latest.map_or(Attr::Null, |s| time_attr(s.time));
         state.snapshot_count = (snapshots.len() as u64).into();
         state.stored_bytes = vault.stored_bytes().await?.into();
         Ok(())

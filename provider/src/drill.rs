@@ -5,7 +5,7 @@
 //! report is also written into the vault, so drill history survives the Terraform state.
 
 use crate::backup_vault::duration_validator;
-use crate::vaults::{duration, format_time, parse_time, same_place, Vaults};
+use crate::vaults::{duration, format_time, same_place, Vaults};
 use dr_vault::{format::EntryKind, NoProgress, Vault};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -397,7 +397,7 @@ impl Drill {
         let snapshot = vault.load_snapshot(&id).await.map_err(|e| e.to_string())?;
         run.snapshot_id = Some(id.clone());
         run.snapshot_time = Some(snapshot.time.clone());
-        if let Some(t) = parse_time(&snapshot.time) {
+        if let Some(t) = dr_vault::clock::parse(&snapshot.time) {
             run.data_age_seconds = (dr_vault::clock::now() - t).whole_seconds().max(0) as u64;
         }
         let dir = self.prepare_restore_dir(drill)?;
@@ -535,7 +535,7 @@ fn rerun_due(prior: &DrillModel, planned: &DrillModel, now: time::OffsetDateTime
         || planned.triggers != prior.triggers;
     let stale = match (
         duration(&planned.max_age, "max_age"),
-        prior.finished_at.as_str().and_then(parse_time),
+        prior.finished_at.as_str().and_then(dr_vault::clock::parse),
     ) {
         (Some(max_age), Some(finished)) => {
             now - finished > time::Duration::try_from(max_age).unwrap_or(time::Duration::MAX)
@@ -715,7 +715,7 @@ mod tests {
 
     #[test]
     fn a_drill_reruns_for_another_target_or_when_stale_but_not_for_a_new_spelling_of_its_target() {
-        let now = parse_time("2026-12-02T00:00:00Z").unwrap();
+        let now = dr_vault::clock::parse("2026-12-02T00:00:00Z").unwrap();
         let vault = "s3://dr-eu/p?region=eu-west-1";
         let prior = passed(vault, &format!("prod@{vault}"));
         assert!(!rerun_due(&prior, &prior, now));
@@ -727,7 +727,7 @@ mod tests {
         );
         let elsewhere = passed("s3://dr-us/p?region=us-east-1", &format!("prod@{vault}"));
         assert!(rerun_due(&prior, &elsewhere, now));
-        let later = parse_time("2026-12-09T00:00:01Z").unwrap();
+        let later = dr_vault::clock::parse("2026-12-09T00:00:01Z").unwrap();
         assert!(rerun_due(&prior, &prior, later), "older than max_age");
     }
 }

@@ -456,7 +456,7 @@ impl RegionPair {
         diags: &mut Diagnostics,
     ) {
         let newest = active.snapshots().await.ok().and_then(|mut s| s.pop());
-        let age = newest.as_ref().and_then(|s| s.age(dr_vault::clock::now()));
+        let age = newest.as_ref().map(|s| s.age(dr_vault::clock::now()));
         if let (Some(age), Some(rpo)) = (age, duration(&state.rpo, "rpo")) {
             if age > rpo {
                 diags.warning(

@@ -1,6 +1,6 @@
 //! The `dr_snapshot` data source: one snapshot's facts (default: the latest).
 
-use crate::vaults::{engine_diagnostic, storage_options_validator, time_attr, Vaults};
+use crate::vaults::{engine_diagnostic, recorded_time_attr, storage_options_validator, Vaults};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tfplugin::{
@@ -87,7 +87,7 @@ impl DataSource for SnapshotData {
             }
         };
         out.id = id.into();
-        out.time = time_attr(&s.time);
+        out.time = recorded_time_attr(&s.time);
         out.source_digest = s.source_digest.clone().into();
         out.sources = s
             .sources

@@ -1,7 +1,9 @@
 //! The `dr_vault` data source: an existing vault's facts, for modules that rebuild from a
 //! vault they do not manage (one made by another configuration or by `drctl vault init`).
 
-use crate::vaults::{engine_diagnostic, storage_options_validator, time_attr, Vaults};
+use crate::vaults::{
+    engine_diagnostic, recorded_time_attr, storage_options_validator, time_attr, Vaults,
+};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tfplugin::{
@@ -80,12 +82,12 @@ impl DataSource for VaultData {
         out.id = vault.storage().id().into();
         out.name = c.name.clone().into();
         out.region = c.region.clone().into();
-        out.created_at = time_attr(&c.created_at);
+        out.created_at = recorded_time_attr(&c.created_at);
         out.labels = c.labels.clone().into();
         out.snapshot_count = (snapshots.len() as u64).into();
         out.stored_bytes = stored.into();
         out.latest_snapshot_id = Attr::from_option(latest.map(|s| s.id.clone()));
-        out.latest_snapshot_at = latest.map_or(Attr::Null, |s| time_attr(&s.time));
+        out.latest_snapshot_at = latest.map_or(Attr::Null, |s| time_attr(s.time));
         out.written_over(config)
     }
 }

@@ -244,12 +244,13 @@ pub fn format_time(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
-pub fn parse_time(text: &str) -> Option<time::OffsetDateTime> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339).ok()
+/// A time as the attributes show it: RFC 3339 UTC, to the second.
+pub fn time_attr(t: time::OffsetDateTime) -> Attr<String> {
+    Attr::Known(format_time(t))
 }
 
-/// An engine time (RFC 3339 with nanoseconds) as the attributes show it, to the second;
-/// unparsable text is shown as it is.
-pub fn time_attr(text: &str) -> Attr<String> {
-    Attr::Known(parse_time(text).map_or_else(|| text.to_string(), format_time))
+/// A time the vault keeps as text (its creation, a manifest's time) as the attributes show it;
+/// text that does not parse is shown as it is.
+pub fn recorded_time_attr(text: &str) -> Attr<String> {
+    dr_vault::clock::parse(text).map_or_else(|| Attr::Known(text.to_string()), time_attr)
 }

@@ -20,7 +20,7 @@ use std::time::Instant;
 
 pub async fn run(args: RebuildArgs) -> Outcome {
     let started = Instant::now();
-    let ctx = Context::new(args.vault.clone(), &args.access, args.json);
+    let ctx = Context::new(args.vault.clone(), &args.access, args.output.json);
     refuse_non_empty(&args.into)?;
     let vault = ctx.open().await?;
     let plan = plan::make(
@@ -31,10 +31,12 @@ pub async fn run(args: RebuildArgs) -> Outcome {
     )
     .await?;
     let commands = terraform_commands(&plan);
-    let mut log = Log { json: args.json };
+    let mut log = Log {
+        json: args.output.json,
+    };
     log.plan(&plan, &args.into, &commands, args.apply);
     if args.dry_run {
-        if args.json {
+        if args.output.json {
             output::json(&Report::new(
                 &plan,
                 &args.into,
@@ -98,7 +100,7 @@ pub async fn run(args: RebuildArgs) -> Outcome {
         }
     }
     let seconds = started.elapsed().as_secs_f64();
-    if args.json {
+    if args.output.json {
         output::json(&Report::new(
             &plan,
             &args.into,
@@ -228,7 +230,8 @@ struct Report<'a> {
 #[derive(serde::Serialize)]
 struct StateRestore<'a> {
     snapshot: &'a str,
-    time: &'a str,
+    #[serde(serialize_with = "dr_vault::clock::serialize_nanos")]
+    time: time::OffsetDateTime,
     file: &'a str,
     meta: &'a crate::state::StateMeta,
 }
@@ -236,7 +239,8 @@ struct StateRestore<'a> {
 #[derive(serde::Serialize)]
 struct PipelineReport<'a> {
     snapshot: &'a str,
-    time: &'a str,
+    #[serde(serialize_with = "dr_vault::clock::serialize_nanos")]
+    time: time::OffsetDateTime,
     sources: Vec<PipelineSource<'a>>,
 }
 
@@ -267,7 +271,7 @@ impl<'a> Report<'a> {
             into,
             state: StateRestore {
                 snapshot: &plan.state_snapshot.id,
-                time: &plan.state_snapshot.time,
+                time: plan.state_snapshot.time,
                 file: &plan.state_file,
                 meta: &plan.state,
             },
@@ -275,7 +279,7 @@ impl<'a> Report<'a> {
             backend: &plan.backend,
             pipeline: plan.pipeline.as_ref().map(|p| PipelineReport {
                 snapshot: &p.snapshot.id,
-                time: &p.snapshot.time,
+                time: p.snapshot.time,
                 sources: p
                     .sources
                     .iter()
@@ -324,7 +328,7 @@ impl Log {
             plan.state.serial,
             plan.state.lineage,
             plan.state.resources,
-            plan.state_snapshot.time,
+            output::time(plan.state_snapshot.time),
             plan.state_file
         )];
         if !plan.config.is_empty() {
@@ -342,7 +346,7 @@ impl Log {
             steps.push(format!(
                 "restore pipeline snapshot {} (taken {}): {}",
                 &p.snapshot.id[..12],
-                p.snapshot.time,
+                output::time(p.snapshot.time),
                 places.join(", ")
             ));
         }

@@ -16,7 +16,7 @@ pub async fn run(ctx: &Context) -> Outcome {
             .iter()
             .map(|(s, m)| Version {
                 snapshot: &s.id,
-                time: &s.time,
+                time: s.time,
                 state: m,
                 current: is_current(&s.id),
             })
@@ -34,7 +34,7 @@ pub async fn run(ctx: &Context) -> Outcome {
                 "{} {:<14} {:<22} {:>7} {:<38} {:>9}  {}",
                 if is_current(&s.id) { "*" } else { " " },
                 &s.id[..12],
-                &s.time[..s.time.len().min(19)],
+                &output::time(s.time)[..19],
                 m.serial,
                 m.lineage,
                 m.resources,
@@ -49,7 +49,8 @@ pub async fn run(ctx: &Context) -> Outcome {
 #[derive(serde::Serialize)]
 struct Version<'a> {
     snapshot: &'a str,
-    time: &'a str,
+    #[serde(serialize_with = "dr_vault::clock::serialize_nanos")]
+    time: time::OffsetDateTime,
     state: &'a StateMeta,
     current: bool,
 }

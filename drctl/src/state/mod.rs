@@ -26,7 +26,7 @@ pub async fn run(args: StateArgs) -> Outcome {
         StateCommand::Pull(a) => a.vault.clone(),
         StateCommand::History(a) => a.vault.clone(),
     };
-    let ctx = Context::new(vault, &args.access, args.json);
+    let ctx = Context::new(vault, &args.access, args.output.json);
     match args.command {
         StateCommand::Push(a) => push::run(&ctx, a).await,
         StateCommand::Pull(a) => pull::run(&ctx, a).await,

@@ -96,7 +96,7 @@ pub async fn run(args: StatusArgs) -> Outcome {
         open: HashMap::new(),
     };
     let posture = gather(&resources, &mut vaults).await;
-    let format = if args.json {
+    let format = if args.output.json {
         StatusFormat::Json
     } else {
         args.format
@@ -269,8 +269,8 @@ impl Gathering<'_> {
                     row.snapshots = snapshots.len();
                     if let Some(latest) = dr_vault::latest_of(&snapshots) {
                         row.latest_snapshot_id = Some(latest.id.clone());
-                        row.latest_snapshot_at = Some(latest.time.clone());
-                        row.latest_snapshot_age_seconds = latest.age(self.now).map(|a| a.as_secs());
+                        row.latest_snapshot_at = Some(dr_vault::clock::rfc3339_nanos(latest.time));
+                        row.latest_snapshot_age_seconds = Some(latest.age(self.now).as_secs());
                     }
                     row.ok = true;
                 }
@@ -440,7 +440,7 @@ fn seconds(text: &str) -> Option<u64> {
 }
 
 fn age(now: OffsetDateTime, rfc3339: &str) -> Option<u64> {
-    let t = OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339).ok()?;
+    let t = dr_vault::clock::parse(rfc3339)?;
     Some((now - t).whole_seconds().max(0) as u64)
 }
 

@@ -276,9 +276,7 @@ fn escape_label(v: &str) -> String {
 }
 
 fn unix(rfc3339: &str) -> Option<f64> {
-    time::OffsetDateTime::parse(rfc3339, &time::format_description::well_known::Rfc3339)
-        .ok()
-        .map(|t| t.unix_timestamp() as f64)
+    dr_vault::clock::parse(rfc3339).map(|t| t.unix_timestamp() as f64)
 }
 
 #[cfg(test)]

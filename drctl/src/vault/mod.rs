@@ -21,7 +21,7 @@ pub async fn run(args: VaultArgs) -> Outcome {
             "pass --vault URL or set DR_VAULT",
         ));
     };
-    let ctx = Context::new(url, &args.access, args.json);
+    let ctx = Context::new(url, &args.access, args.output.json);
     match args.command {
         VaultCommand::Init(a) => init::run(&ctx, a).await,
         VaultCommand::Snapshot(a) => snapshot::run(&ctx, a).await,

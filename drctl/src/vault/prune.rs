@@ -28,7 +28,7 @@ pub async fn run(ctx: &Context, args: PruneArgs) -> Outcome {
             plan.packs_kept
         );
         for s in &plan.forget {
-            println!("  forget {} {}", &s.id[..12], s.time);
+            println!("  forget {} {}", &s.id[..12], output::time(s.time));
         }
         for key in &plan.foreign_objects {
             eprintln!("warning: {key} is not one of the vault's objects; it is left alone");

@@ -26,7 +26,7 @@ pub async fn run(ctx: &Context) -> Outcome {
             println!(
                 "{:<14} {:<22} {:>7} {:>10}  {}",
                 &s.id[..12],
-                s.time,
+                output::time(s.time),
                 s.files,
                 output::bytes(s.bytes),
                 s.sources.join(", ")

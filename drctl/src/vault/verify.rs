@@ -26,10 +26,10 @@ pub async fn run(ctx: &Context, args: VerifyArgs) -> Outcome {
             report.packs,
             report.blobs_checked,
             output::bytes(report.bytes_read),
-            if report.is_clean() {
-                "no problems".to_string()
-            } else {
-                format!("{} problems", report.problems.len())
+            match report.problems.len() {
+                0 => "no problems".to_string(),
+                1 => "1 problem".to_string(),
+                n => format!("{n} problems"),
             }
         );
     }

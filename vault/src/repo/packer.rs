@@ -112,14 +112,14 @@ const FINISHING_BYTES: usize = 12 * 1024 * 1024;
 /// as it comes (a pack is never held whole in memory); full packs are finished while the next
 /// ones fill. Returns the packs written and the bytes stored.
 pub(crate) async fn pack_writer(
-    storage: Storage,
-    key: Arc<MasterKey>,
+    repo: super::Repo,
     target: usize,
     mut rx: BlobReceiver,
 ) -> Result<(Vec<PackEntry>, u64)> {
+    let (storage, key) = (repo.storage(), repo.key());
     let at_once = (FINISHING_BYTES / storage.bytes_held_by_a_finishing_write()).max(1);
     let mut packs = Packs::default();
-    let written = write_packs(&storage, &key, target, &mut rx, at_once, &mut packs).await;
+    let written = write_packs(storage, key, target, &mut rx, at_once, &mut packs).await;
     // Every pack started is awaited, also after an error: none is still being written once
     // the snapshot's lock is released (the packs of a failed snapshot are in no index, and
     // prune deletes them).
@@ -309,8 +309,7 @@ mod tests {
         let storage = Storage::memory();
         let (tx, rx) = blob_queue();
         let writer = tokio::spawn(pack_writer(
-            storage.clone(),
-            Arc::new(MasterKey::generate()),
+            super::super::Repo::new(storage.clone(), MasterKey::generate()),
             16 << 20,
             rx,
         ));

@@ -5,6 +5,7 @@
 //! (`crate::repo`), which they use and never bypass.
 
 mod batches;
+mod budget;
 mod prune;
 mod records;
 mod replicate;
@@ -23,14 +24,12 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ChunkerParams, Config, ManifestSummary, Snapshot, FORMAT_VERSION};
 use crate::layout::{self, Kind};
 use crate::locks::LockTiming;
-use crate::repo::blob::{load_manifest, load_sealed_json, store_sealed};
-use crate::repo::{foreign_objects, list_own};
+use crate::repo::{list_own, Repo};
 use crate::sources::{self, SourceSpec};
 use crate::storage::Storage;
 use bytes::Bytes;
 use futures_util::StreamExt as _;
 use std::collections::{BTreeMap, HashSet};
-use std::sync::Arc;
 
 /// The format version from which manifests are written in the binary encoding.
 const BINARY_MANIFESTS_SINCE: u32 = 2;
@@ -84,12 +83,9 @@ pub const SERIES_LABEL: &str = "kind";
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotInfo {
     pub id: String,
-    /// When it was taken, as the vault records it (RFC 3339 with nanoseconds).
-    pub time: String,
-    /// `time`, parsed once here. `None` only for a time no build writes; such a snapshot
-    /// counts as young everywhere (retention never deletes it for its age).
-    #[serde(skip)]
-    pub taken_at: Option<time::OffsetDateTime>,
+    /// When it was taken (in JSON, as the vault records it: RFC 3339 with nanoseconds).
+    #[serde(serialize_with = "crate::clock::serialize_nanos")]
+    pub time: time::OffsetDateTime,
     pub sources: Vec<String>,
     pub files: usize,
     pub bytes: u64,
@@ -98,27 +94,34 @@ pub struct SnapshotInfo {
 }
 
 impl SnapshotInfo {
-    fn new(id: String, summary: ManifestSummary) -> SnapshotInfo {
-        SnapshotInfo {
-            id,
-            taken_at: time::OffsetDateTime::parse(
-                &summary.time,
-                &time::format_description::well_known::Rfc3339,
+    /// A listed snapshot from its summary (or its manifest's), read from `object`.
+    ///
+    /// # Errors
+    /// `Corrupt` when the recorded time is not a time: no build writes one, and its age, which
+    /// retention and drills judge by, would be unknown.
+    fn new(id: String, summary: ManifestSummary, object: &str) -> Result<SnapshotInfo> {
+        let time = crate::clock::parse(&summary.time).ok_or_else(|| {
+            Error::corrupt(
+                object,
+                format!("records the time {:?}, which is not RFC 3339", summary.time),
             )
-            .ok(),
-            time: summary.time,
+        })?;
+        Ok(SnapshotInfo {
+            id,
+            time,
             sources: summary.sources,
             files: summary.files as usize,
             bytes: summary.bytes,
             labels: summary.labels,
             source_digest: summary.source_digest,
-        }
+        })
     }
 
-    /// How old the snapshot is at `now`; `None` when its time is unknown (see `taken_at`).
-    pub fn age(&self, now: time::OffsetDateTime) -> Option<std::time::Duration> {
-        let secs = (now - self.taken_at?).whole_seconds();
-        Some(std::time::Duration::from_secs(secs.max(0) as u64))
+    /// How old the snapshot is at `now` (zero for a time ahead of `now`: another writer's
+    /// clock may run fast).
+    pub fn age(&self, now: time::OffsetDateTime) -> std::time::Duration {
+        let secs = (now - self.time).whole_seconds();
+        std::time::Duration::from_secs(secs.max(0) as u64)
     }
 
     /// The snapshot's series: its `kind` label, empty for ordinary (source) snapshots.
@@ -145,7 +148,8 @@ pub struct SnapshotListing {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct SnapshotSummary {
     pub id: String,
-    pub time: String,
+    #[serde(serialize_with = "crate::clock::serialize_nanos")]
+    pub time: time::OffsetDateTime,
     pub files: usize,
     /// Files read because they were new or changed.
     pub files_read: usize,
@@ -177,12 +181,29 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// `error` about `object` (its URL, or its key), without naming the object twice: errors
+    /// about an object begin with its name.
+    pub(crate) fn about(object: String, error: &Error) -> Problem {
+        let message = without_object(&error.to_string(), &object).to_string();
+        Problem { object, message }
+    }
+
     /// The manifest of snapshot `id` does not open, for `why`.
     fn unreadable_manifest(id: &str, why: &Error) -> Problem {
-        Problem {
-            object: layout::snapshot(id),
-            message: why.to_string(),
+        Problem::about(layout::snapshot(id), why)
+    }
+}
+
+/// `message` without its leading "OBJECT: ", where OBJECT is `object` or a URL ending in it.
+pub(crate) fn without_object<'a>(message: &'a str, object: &str) -> &'a str {
+    match message.split_once(": ") {
+        Some((head, rest))
+            if head == object
+                || head.ends_with(&format!("/{}", object.trim_start_matches('/'))) =>
+        {
+            rest
         }
+        _ => message,
     }
 }
 
@@ -208,23 +229,16 @@ impl VerifyReport {
 
 /// An open vault.
 pub struct Vault {
-    storage: Storage,
+    /// Its objects and the key that seals them: the repository layer's handle.
+    repo: Repo,
     config: Config,
-    key: Arc<MasterKey>,
     /// How this process's writers refresh their locks and judge others' (see `locks`).
     lock_timing: LockTiming,
 }
 
-/// RFC 3339 UTC with nanoseconds: snapshots taken in the same second must still sort in the
-/// order they were taken ("latest" depends on it).
+/// Now, as the vault records times.
 fn now_rfc3339() -> String {
-    let format = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
-    );
-    crate::clock::now()
-        .to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
+    crate::clock::rfc3339_nanos(crate::clock::now())
 }
 
 fn hostname() -> String {
@@ -319,9 +333,8 @@ impl Vault {
             }
         }
         Ok(Vault {
-            storage,
+            repo: Repo::new(storage, key),
             config,
-            key: Arc::new(key),
             lock_timing: LockTiming::for_this_process(),
         })
     }
@@ -358,9 +371,8 @@ impl Vault {
                 Ok(Some((key, made_for))) => {
                     authenticate(&config, &key, made_for, &storage)?;
                     return Ok(Vault {
-                        storage,
+                        repo: Repo::new(storage, key),
                         config,
-                        key: Arc::new(key),
                         lock_timing: LockTiming::for_this_process(),
                     });
                 }
@@ -425,7 +437,7 @@ impl Vault {
     }
 
     pub fn storage(&self) -> &Storage {
-        &self.storage
+        self.repo.storage()
     }
 
     /// Changes how long this process's locks live without a refresh, and how long it waits
@@ -440,7 +452,7 @@ impl Vault {
     /// the master key, before over the published one.
     fn chunker(&self) -> crate::chunker::Chunker {
         if self.config.format_version >= FORMAT_3 {
-            crate::chunker::Chunker::keyed(self.config.chunker, &self.key.chunker_secret())
+            crate::chunker::Chunker::keyed(self.config.chunker, &self.repo.key().chunker_secret())
         } else {
             crate::chunker::Chunker::published(self.config.chunker)
         }
@@ -448,31 +460,7 @@ impl Vault {
 
     /// Takes this vault's shared (writers) or exclusive (prune, destroy) lock.
     async fn lock(&self, exclusive: bool) -> Result<crate::locks::LockGuard> {
-        crate::locks::acquire(&self.storage, exclusive, self.lock_timing).await
-    }
-
-    async fn load_sealed_json<T: serde::de::DeserializeOwned>(
-        &self,
-        key: &str,
-        ad: &str,
-    ) -> Result<T> {
-        load_sealed_json(&self.storage, &self.key, key, ad).await
-    }
-
-    async fn store_sealed_json<T: serde::Serialize>(
-        &self,
-        key: &str,
-        ad: &str,
-        value: &T,
-    ) -> Result<u64> {
-        let raw =
-            serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        self.store_sealed(key, ad, &raw).await
-    }
-
-    /// Seals `raw` in a compression frame and writes it as the new object `key`.
-    async fn store_sealed(&self, key: &str, ad: &str, raw: &[u8]) -> Result<u64> {
-        store_sealed(&self.storage, &self.key, key, ad, raw).await
+        crate::locks::acquire(self.storage(), exclusive, self.lock_timing).await
     }
 
     /// Every pack in storage (listed or not in an index) and its size, by pack id.
@@ -487,19 +475,10 @@ impl Vault {
     /// Every pack in storage (listed or not in an index) with its size and when the store
     /// wrote it, by pack id.
     async fn packs_listed(&self) -> Result<BTreeMap<String, (u64, Option<time::OffsetDateTime>)>> {
-        let listed = list_own(&self.storage, Kind::Pack).await?;
+        let listed = self.repo.list_own(Kind::Pack).await?;
         Ok(listed
             .into_iter()
             .map(|l| (l.name, (l.size, l.modified)))
-            .collect())
-    }
-
-    /// The ids of the vault's own objects of one kind, unordered.
-    async fn ids_of(&self, kind: Kind) -> Result<Vec<String>> {
-        Ok(list_own(&self.storage, kind)
-            .await?
-            .into_iter()
-            .map(|l| l.name)
             .collect())
     }
 
@@ -509,19 +488,19 @@ impl Vault {
     /// # Errors
     /// `Storage` when listing fails.
     pub async fn foreign_objects(&self) -> Result<Vec<String>> {
-        foreign_objects(&self.storage).await
+        self.repo.foreign_objects().await
     }
 
     /// The ids of every snapshot manifest, unordered.
     pub(super) async fn snapshot_ids(&self) -> Result<Vec<String>> {
-        self.ids_of(Kind::Snapshot).await
+        self.repo.ids_of(Kind::Snapshot).await
     }
 
     /// The ids of the snapshots that have a summary (some may have lost their manifest to a
     /// prune by an older build, which knew no summaries: callers intersect with
     /// [`Vault::snapshot_ids`]).
     pub(super) async fn summary_ids(&self) -> Result<Vec<String>> {
-        self.ids_of(Kind::Summary).await
+        self.repo.ids_of(Kind::Summary).await
     }
 
     /// Every snapshot, oldest first. Reads the small summaries, not the manifests. A
@@ -546,12 +525,7 @@ impl Vault {
         let read: Vec<(String, Result<SnapshotInfo>)> = futures_util::stream::iter(ids)
             .map(|id| {
                 let has_summary = summarised.contains(&id);
-                let info = snapshot_info(
-                    self.storage.clone(),
-                    self.key.clone(),
-                    id.clone(),
-                    has_summary,
-                );
+                let info = snapshot_info(self.repo.clone(), id.clone(), has_summary);
                 async move { (id, info.await) }
             })
             .buffer_unordered(SUMMARY_READS_IN_FLIGHT)
@@ -596,6 +570,7 @@ impl Vault {
             raw
         };
         let manifest = self
+            .repo
             .store_sealed(&layout::snapshot(id), &layout::label::snapshot(id), &raw)
             .await?;
         drop(raw);
@@ -603,6 +578,7 @@ impl Vault {
         // an older build, or by hand) and is now written again (replication): it is the
         // same snapshot, sealed for the same id.
         let summary = self
+            .repo
             .store_sealed_json(
                 &layout::summary(id),
                 &layout::label::summary(id),
@@ -622,7 +598,10 @@ impl Vault {
             return self.latest_in_series("").await?.ok_or_else(|| {
                 Error::new(
                     ErrorKind::NotFound,
-                    format!("the vault at {} holds no snapshot yet", self.storage.url()),
+                    format!(
+                        "the vault at {} holds no snapshot yet",
+                        self.storage().url()
+                    ),
                 )
                 .hint("take one with `drctl vault snapshot`")
             });
@@ -633,7 +612,7 @@ impl Vault {
             [one] => Ok((*one).clone()),
             [] => Err(Error::new(
                 ErrorKind::NotFound,
-                format!("no snapshot {wanted:?} in {}", self.storage.url()),
+                format!("no snapshot {wanted:?} in {}", self.storage().url()),
             )
             .hint("list them with `drctl vault snapshots`")),
             _ => Err(Error::new(
@@ -665,7 +644,7 @@ impl Vault {
     /// # Errors
     /// `NotFound`, `Corrupt`.
     pub async fn load_snapshot(&self, id: &str) -> Result<Snapshot> {
-        load_manifest(&self.storage, &self.key, id).await
+        self.repo.load_manifest(id).await
     }
 
     /// The digest the sources have now (cheap: unchanged files reuse the latest snapshot's
@@ -691,49 +670,6 @@ impl Vault {
         })
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("digest task failed: {e}")))?
-    }
-}
-
-/// A bound, in KiB, on what work running on blocking threads holds at once (file data being
-/// read, restored or copied). Each piece of work reserves what it holds, up to the whole.
-#[derive(Clone)]
-struct Budget {
-    kib: u32,
-    room: Arc<tokio::sync::Semaphore>,
-    /// What the work is, as errors say it ("read", "restore", "copy").
-    work: &'static str,
-}
-
-impl Budget {
-    fn new(kib: u32, work: &'static str) -> Budget {
-        Budget {
-            kib,
-            room: Arc::new(tokio::sync::Semaphore::new(kib as usize)),
-            work,
-        }
-    }
-
-    /// Runs `job` on a blocking thread once `holds_kib` is free; the reservation ends with it.
-    async fn run_blocking<T: Send + 'static>(
-        &self,
-        holds_kib: u64,
-        job: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        let work = self.work;
-        let want = holds_kib.min(u64::from(self.kib)) as u32;
-        let reserved = self
-            .room
-            .clone()
-            .acquire_many_owned(want)
-            .await
-            .map_err(|e| Error::new(ErrorKind::Io, format!("{work} budget: {e}")))?;
-        tokio::task::spawn_blocking(move || {
-            let done = job();
-            drop(reserved);
-            done
-        })
-        .await
-        .map_err(|e| Error::new(ErrorKind::Io, format!("{work} task failed: {e}")))?
     }
 }
 
@@ -780,28 +716,21 @@ fn authenticate(
 /// One snapshot as listed: from its summary when there is a readable one, else from the
 /// manifest. A damaged summary only loses the shortcut (the manifest says the same, and
 /// verify reports the summary).
-async fn snapshot_info(
-    storage: Storage,
-    master: Arc<MasterKey>,
-    id: String,
-    summarised: bool,
-) -> Result<SnapshotInfo> {
+async fn snapshot_info(repo: Repo, id: String, summarised: bool) -> Result<SnapshotInfo> {
     if summarised {
-        match load_sealed_json::<ManifestSummary>(
-            &storage,
-            &master,
-            &layout::summary(&id),
-            &layout::label::summary(&id),
-        )
-        .await
-        {
-            Ok(summary) => return Ok(SnapshotInfo::new(id, summary)),
+        let object = layout::summary(&id);
+        let from_summary = repo
+            .load_sealed_json::<ManifestSummary>(&object, &layout::label::summary(&id))
+            .await
+            .and_then(|summary| SnapshotInfo::new(id.clone(), summary, &object));
+        match from_summary {
+            Ok(info) => return Ok(info),
             Err(e) if matches!(e.kind, ErrorKind::Corrupt | ErrorKind::NotFound) => {}
             Err(e) => return Err(e),
         }
     }
-    let manifest = load_manifest(&storage, &master, &id).await?;
-    Ok(SnapshotInfo::new(id, manifest.summary()))
+    let manifest = repo.load_manifest(&id).await?;
+    SnapshotInfo::new(id.clone(), manifest.summary(), &layout::snapshot(&id))
 }
 
 #[cfg(test)]
@@ -831,7 +760,7 @@ mod tests {
             let id = &taken.id;
             let (raw, _) = crate::repo::blob::load_sealed(
                 &storage,
-                &vault.key,
+                vault.repo.key(),
                 &layout::snapshot(id),
                 &layout::label::snapshot(id),
             )
@@ -895,9 +824,7 @@ mod tests {
             .iter()
             .find(|e| e.path == "tool.bin")
             .unwrap();
-        let index = crate::repo::index::load_blobs(&a.storage, &a.key)
-            .await
-            .unwrap();
+        let index = a.repo.blob_index().await.unwrap();
         let stored: Vec<u32> = file.chunks.iter().map(|c| index[c].1.raw_length).collect();
         let expected: Vec<u32> = cuts(&a).iter().map(|c| c.len() as u32).collect();
         assert_eq!(stored, expected);

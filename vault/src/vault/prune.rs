@@ -12,7 +12,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::PackEntry;
 use crate::layout::{self};
 use crate::locks::LockGuard;
-use crate::repo::index::{self, Index};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
@@ -90,11 +89,9 @@ impl Vault {
             let by_policy = no_policy
                 || from_newest == 0
                 || retention.keep_last.is_some_and(|n| from_newest < n)
-                || retention
-                    .keep_within
-                    .is_some_and(|w| snapshot_age.is_none_or(|a| a <= w));
+                || retention.keep_within.is_some_and(|w| snapshot_age <= w);
             // An unreadable time counts as young: never delete what we cannot date.
-            let is_locked = lock_for.is_some_and(|l| snapshot_age.is_none_or(|a| a < l));
+            let is_locked = lock_for.is_some_and(|l| snapshot_age < l);
             if by_policy {
                 keep.push(s);
             } else if is_locked {
@@ -110,7 +107,7 @@ impl Vault {
             .await?;
         let mut unreadable = unreadable;
         unreadable.extend(damaged);
-        let packs = Index::load(&self.storage, &self.key).await?.into_packs();
+        let packs = self.repo.index().await?.into_packs();
         let listed = self.packs_listed().await?;
         // Packs written within the stale window are kept (see `prune_locked`); the plan
         // estimates their age by `now`, the prune itself by the store's clock.
@@ -179,8 +176,8 @@ impl Vault {
         // lists as before, never a summary of a snapshot that is gone.
         for id in &forget {
             lock.check_held()?;
-            self.storage.delete(&layout::summary(id)).await?;
-            self.storage.delete(&layout::snapshot(id)).await?;
+            self.storage().delete(&layout::summary(id)).await?;
+            self.storage().delete(&layout::snapshot(id)).await?;
         }
         // Recompute what is used now: snapshots written since the plan keep their data.
         let remaining = self.snapshot_ids().await?;
@@ -188,7 +185,7 @@ impl Vault {
         let live: HashSet<&str> = remaining.iter().map(String::as_str).collect();
         for id in self.summary_ids().await? {
             if !live.contains(id.as_str()) {
-                self.storage.delete(&layout::summary(&id)).await?;
+                self.storage().delete(&layout::summary(&id)).await?;
             }
         }
         let (used, unreadable) = self
@@ -216,7 +213,7 @@ impl Vault {
         } else {
             HashSet::new()
         };
-        let index = Index::load(&self.storage, &self.key).await?;
+        let index = self.repo.index().await?;
         let index_keys = index.file_keys();
         let packs = index.into_packs();
         let (dead, live): (Vec<PackEntry>, Vec<PackEntry>) = packs.into_iter().partition(|p| {
@@ -226,9 +223,9 @@ impl Vault {
         if !dead.is_empty() {
             // One index for what remains, written before the old ones go: at every moment
             // each live pack is listed somewhere.
-            index::write(&self.storage, &self.key, live.clone()).await?;
+            self.repo.write_index(live.clone()).await?;
             for key in &index_keys {
-                self.storage.delete(key).await?;
+                self.storage().delete(key).await?;
             }
         }
         let mut bytes_freed = 0;
@@ -246,12 +243,12 @@ impl Vault {
         for id in &dead_ids {
             lock.check_held()?;
             bytes_freed += listed.get(*id).map_or(0, |(size, _)| *size);
-            self.storage.delete(&layout::pack(id)).await?;
+            self.storage().delete(&layout::pack(id)).await?;
         }
         // What writers killed mid-write left in a local vault. Under the exclusive lock no
         // write is under way; only files untouched for as long as a lock takes to go stale go.
         let (interrupted_writes_deleted, swept) =
-            self.storage.sweep_interrupted_writes(stale_after).await?;
+            self.storage().sweep_interrupted_writes(stale_after).await?;
         Ok(PruneSummary {
             snapshots_forgotten: forget.len(),
             packs_deleted: dead_ids.len(),

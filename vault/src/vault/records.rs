@@ -53,8 +53,12 @@ impl Vault {
         check_name(name)?;
         let raw =
             serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        let sealed = seal_framed(&self.key, layout::label::record(name).as_bytes(), &raw);
-        self.storage
+        let sealed = seal_framed(
+            self.repo.key(),
+            layout::label::record(name).as_bytes(),
+            &raw,
+        );
+        self.storage()
             .put_replace(&layout::record(name), Bytes::from(sealed))
             .await
     }
@@ -67,6 +71,7 @@ impl Vault {
         check_name(name)?;
         let key = layout::record(name);
         match self
+            .repo
             .load_sealed_json(&key, &layout::label::record(name))
             .await
         {
@@ -83,7 +88,7 @@ impl Vault {
     pub async fn records(&self, prefix: &str) -> Result<Vec<(String, serde_json::Value)>> {
         check_name(prefix)?;
         let mut out = Vec::new();
-        for listed in self.storage.list(&layout::record(prefix)).await? {
+        for listed in self.storage().list(&layout::record(prefix)).await? {
             let Some(object) = layout::parse(&listed.key).filter(|o| o.kind == Kind::Record) else {
                 continue; // not a record: foreign, never read as one
             };
@@ -103,7 +108,7 @@ impl Vault {
         match self.record(POLICY).await? {
             Some(v) => serde_json::from_value(v).map_err(|e| {
                 Error::corrupt(
-                    &format!("{}/{}", self.storage.url(), layout::record(POLICY)),
+                    &format!("{}/{}", self.storage().url(), layout::record(POLICY)),
                     e,
                 )
             }),
@@ -142,7 +147,7 @@ impl Vault {
         let result = self.destroy_locked(now, &lock).await;
         lock.release().await?;
         if result.is_ok() {
-            self.storage.remove_empty_local_dirs();
+            self.storage().remove_empty_local_dirs();
         }
         result
     }
@@ -164,7 +169,7 @@ impl Vault {
                 ErrorKind::Locked,
                 format!(
                     "the vault at {} has a lock_for ({}) and {} manifest(s) that do not open, so their age is unknown: {}",
-                    self.storage.url(),
+                    self.storage().url(),
                     humantime::format_duration(lock_for),
                     names.len(),
                     names.join(", ")
@@ -175,7 +180,7 @@ impl Vault {
         if let Some(lock_for) = self.policy().await?.lock_for() {
             let locked: Vec<&str> = snapshots
                 .iter()
-                .filter(|s| s.age(now).is_none_or(|a| a < lock_for))
+                .filter(|s| s.age(now) < lock_for)
                 .map(|s| s.id.as_str())
                 .collect();
             if !locked.is_empty() {
@@ -184,7 +189,7 @@ impl Vault {
                     format!(
                         "{} snapshot(s) of the vault at {} are younger than its lock_for ({}) and can be deleted by nothing: {}",
                         locked.len(),
-                        self.storage.url(),
+                        self.storage().url(),
                         humantime::format_duration(lock_for),
                         locked.join(", ")
                     ),
@@ -193,21 +198,21 @@ impl Vault {
             }
         }
         lock.check_held()?;
-        self.storage.delete(layout::CONFIG).await?;
+        self.storage().delete(layout::CONFIG).await?;
         for dir in layout::DIRS {
-            for listed in self.storage.list(dir).await? {
+            for listed in self.storage().list(dir).await? {
                 match layout::parse(&listed.key) {
                     // Ours is released by the caller. Any other lock is stale: the exclusive
                     // one we hold was granted, so no live holder is left.
                     Some(_) if listed.key == own_lock => {}
-                    Some(_) => self.storage.delete(&listed.key).await?,
+                    Some(_) => self.storage().delete(&listed.key).await?,
                     None => {}
                 }
             }
         }
         // What killed writers left in a local vault: under the exclusive lock no write is under
         // way, so every staging file of the layout goes, whatever its age.
-        self.storage
+        self.storage()
             .sweep_interrupted_writes(std::time::Duration::ZERO)
             .await?;
         Ok(DestroySummary {

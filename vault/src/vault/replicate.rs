@@ -7,12 +7,12 @@
 //! its chunk list from there without reading the source again, so only new data moves.
 
 use super::batches::{batch_files, Batch};
-use super::{Budget, Progress, SnapshotInfo, Vault};
+use super::budget::Budget;
+use super::{Progress, SnapshotInfo, Vault};
 use crate::crypto::{BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind};
 use crate::locks::LockGuard;
-use crate::repo::index;
 use crate::repo::packer::{blob_queue, pack_writer, BlobSender, SealedBlob};
 use crate::repo::reader::BlobReader;
 use futures_util::StreamExt as _;
@@ -34,12 +34,9 @@ pub struct ReplicationPlan {
 
 impl ReplicationPlan {
     /// How far the destination is behind at `now`: the age of the oldest snapshot it lacks
-    /// (zero when it lacks none, or when that snapshot's time does not parse).
+    /// (zero when it lacks none).
     pub fn lag(&self, now: time::OffsetDateTime) -> std::time::Duration {
-        self.to_copy
-            .first()
-            .and_then(|s| s.age(now))
-            .unwrap_or_default()
+        self.to_copy.first().map(|s| s.age(now)).unwrap_or_default()
     }
 
     /// Whether the destination holds every snapshot of the source.
@@ -71,8 +68,8 @@ impl Vault {
                 ErrorKind::InvalidInput,
                 format!(
                     "{} and {} are the same vault",
-                    self.storage.url(),
-                    dest.storage.url()
+                    self.storage().url(),
+                    dest.storage().url()
                 ),
             )
             .hint("replicate to the standby vault of another region"));
@@ -113,8 +110,8 @@ impl Vault {
         progress: &dyn Progress,
         lock: &LockGuard,
     ) -> Result<ReplicationSummary> {
-        let source_index = index::load_blobs(&self.storage, &self.key).await?;
-        let known: HashSet<BlobId> = index::load_blob_ids(&dest.storage, &dest.key).await?;
+        let source_index = self.repo.blob_index().await?;
+        let known: HashSet<BlobId> = dest.repo.blob_ids().await?;
         let present: HashSet<String> = dest.snapshot_ids().await?.into_iter().collect();
         // Files the destination already holds, by content digest.
         let mut by_digest: HashMap<String, Vec<BlobId>> = HashMap::new();
@@ -185,23 +182,18 @@ impl Vault {
             }
             let (tx, rx) = blob_queue();
             let packer = tokio::spawn(pack_writer(
-                dest.storage.clone(),
-                dest.key.clone(),
+                dest.repo.clone(),
                 dest.config.pack_size as usize,
                 rx,
             ));
             let copier = Copier {
-                blobs: BlobReader::new(
-                    self.storage.clone(),
-                    self.key.clone(),
-                    source_index.clone(),
-                ),
-                dest_key: dest.key.clone(),
+                blobs: self.repo.blob_reader(source_index.clone()),
+                dest_key: dest.repo.key().clone(),
                 known: known.clone(),
                 tx,
                 snapshot_object: format!(
                     "{}/{}",
-                    self.storage.url(),
+                    self.storage().url(),
                     crate::layout::snapshot(&info.id)
                 ),
                 copied_bytes: Arc::new(AtomicU64::new(0)),
@@ -269,7 +261,7 @@ impl Vault {
             crate::hooks::stop_point("replicate-commit");
             lock.check_held()?;
             if !packs.is_empty() {
-                index::write(&dest.storage, &dest.key, packs).await?;
+                dest.repo.write_index(packs).await?;
             }
             // Same id at the destination: that is how a re-run knows it is done.
             lock.check_held()?;

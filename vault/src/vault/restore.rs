@@ -3,8 +3,9 @@
 //! is moved into place.
 
 use super::batches::{batch_files, Batch};
+use super::budget::Budget;
 use super::tree::{self, PartialFile, Tree};
-use super::{Budget, Progress, RestoreSummary, Vault};
+use super::{Progress, RestoreSummary, Vault};
 use crate::crypto::BlobId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, SnapshotSource};
@@ -63,7 +64,7 @@ impl Vault {
         }
         prepare_target(target)?;
         let tree = Arc::new(Tree::open(target)?);
-        let index = crate::repo::index::load_blobs(&self.storage, &self.key).await?;
+        let index = self.repo.blob_index().await?;
         let total: u64 = chosen.iter().flat_map(|s| &s.entries).map(|e| e.size).sum();
         progress.phase("restore", total);
         let mut summary = RestoreSummary {
@@ -125,7 +126,7 @@ impl Vault {
         // place, which never follows a symlink, whatever the snapshot planted meanwhile.
         let restorer = FileRestorer {
             tree: tree.clone(),
-            blobs: BlobReader::new(self.storage.clone(), self.key.clone(), Arc::new(index)),
+            blobs: self.repo.blob_reader(Arc::new(index)),
             restored: Arc::new(AtomicU64::new(0)),
             cancelled: Arc::new(AtomicBool::new(false)),
         };
@@ -389,6 +390,7 @@ mod tests {
         };
         let id = random_id();
         vault
+            .repo
             .store_sealed_json(
                 &crate::layout::snapshot(&id),
                 &crate::layout::label::snapshot(&id),

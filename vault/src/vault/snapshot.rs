@@ -1,13 +1,13 @@
 //! Taking a snapshot: scan, reuse unchanged files, chunk/hash/seal the rest on blocking
 //! threads, pack, then write the index and, last, the manifest.
 
-use super::{hostname, now_rfc3339, Budget, Progress, SnapshotSummary, Vault};
+use super::budget::Budget;
+use super::{hostname, Progress, SnapshotSummary, Vault};
 use crate::chunker::Chunker;
 use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, Snapshot, SnapshotSource};
 use crate::locks::LockGuard;
-use crate::repo::index;
 use crate::repo::packer::{blob_queue, pack_writer, BlobSender, SealedBlob};
 use crate::sources::{self, Item, SourceSpec};
 use futures_util::StreamExt as _;
@@ -113,7 +113,7 @@ impl Vault {
         // The index (which blobs the vault holds) is read only when some file must be read.
         let any_reads = planned.iter().flat_map(|(_, b)| b).any(|b| b.reads > 0);
         let held = if any_reads {
-            index::load_blob_ids(&self.storage, &self.key).await?
+            self.repo.blob_ids().await?
         } else {
             HashSet::new()
         };
@@ -122,8 +122,7 @@ impl Vault {
 
         let (tx, rx) = blob_queue();
         let packer = tokio::spawn(pack_writer(
-            self.storage.clone(),
-            self.key.clone(),
+            self.repo.clone(),
             self.config.pack_size as usize,
             rx,
         ));
@@ -142,7 +141,7 @@ impl Vault {
                 let mut results = futures_util::stream::iter(batches)
                     .map(|batch| {
                         let tx = tx.clone();
-                        let key = self.key.clone();
+                        let key = self.repo.key().clone();
                         let claimed = claimed.clone();
                         let chunker = chunker.clone();
                         let budget = budget.clone();
@@ -188,15 +187,16 @@ impl Vault {
         // prune could have judged this writer gone meanwhile.
         lock.check_held()?;
         if !packs.is_empty() {
-            bytes_stored += index::write(&self.storage, &self.key, packs).await?;
+            bytes_stored += self.repo.write_index(packs).await?;
         }
         let source_digest = sources::digest_entries(
             snapshot_sources
                 .iter()
                 .map(|s| (s.name.as_str(), s.entries.as_slice())),
         );
+        let taken_at = crate::clock::now();
         let snapshot = Snapshot {
-            time: now_rfc3339(),
+            time: crate::clock::rfc3339_nanos(taken_at),
             hostname: hostname(),
             sources: snapshot_sources,
             labels: labels.clone(),
@@ -208,7 +208,7 @@ impl Vault {
         bytes_stored += self.store_manifest(&id, &snapshot).await?;
         Ok(SnapshotSummary {
             id,
-            time: snapshot.time.clone(),
+            time: taken_at,
             files: snapshot.file_count(),
             files_read,
             bytes: snapshot.total_bytes(),

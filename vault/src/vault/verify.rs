@@ -7,7 +7,6 @@ use crate::error::Result;
 use crate::format::{BlobLocation, ManifestSummary, Snapshot};
 use crate::layout;
 use crate::repo::blob::open_blob;
-use crate::repo::index::Index;
 use futures_util::StreamExt as _;
 use std::collections::{BTreeMap, HashSet};
 use std::ops::Range;
@@ -24,17 +23,16 @@ impl Vault {
             foreign_objects: self.foreign_objects().await?,
             ..VerifyReport::default()
         };
-        let url = self.storage.url().to_string();
+        let url = self.storage().url().to_string();
         let pack_sizes = self.pack_sizes().await?;
         let mut indexed: HashSet<BlobId> = HashSet::new();
         let mut packs: BTreeMap<String, Vec<BlobLocation>> = BTreeMap::new();
-        let (index, unreadable) = Index::load_checked(&self.storage, &self.key).await?;
+        let (index, unreadable) = self.repo.index_checked().await?;
         report.index_files = index.file_count() + unreadable.len();
         for (key, e) in unreadable {
-            report.problems.push(Problem {
-                object: format!("{url}/{key}"),
-                message: e.to_string(),
-            });
+            report
+                .problems
+                .push(Problem::about(format!("{url}/{key}"), &e));
         }
         for pack in index.into_packs() {
             indexed.extend(pack.blobs.iter().map(|b| b.id));
@@ -63,7 +61,7 @@ impl Vault {
         }
         report.packs = packs.len();
         let summarised: HashSet<String> = self.summary_ids().await?.into_iter().collect();
-        for listed in crate::repo::list_own(&self.storage, layout::Kind::Snapshot).await? {
+        for listed in self.repo.list_own(layout::Kind::Snapshot).await? {
             report.snapshots += 1;
             let id = listed.name.as_str();
             match self.load_snapshot(id).await {
@@ -91,10 +89,9 @@ impl Vault {
                         }
                     }
                 }
-                Err(e) => report.problems.push(Problem {
-                    object: format!("{url}/{}", listed.key),
-                    message: e.to_string(),
-                }),
+                Err(e) => report
+                    .problems
+                    .push(Problem::about(format!("{url}/{}", listed.key), &e)),
             }
         }
         if read_data {
@@ -110,8 +107,7 @@ impl Vault {
             let mut checked = futures_util::stream::iter(to_check)
                 .map(|(pack, blobs, size)| {
                     let checker = PackChecker {
-                        storage: self.storage.clone(),
-                        key: self.key.clone(),
+                        repo: self.repo.clone(),
                         object: format!("{url}/{}", crate::layout::pack(&pack)),
                         pack,
                     };
@@ -145,8 +141,7 @@ struct PackCheck {
 
 /// Checks one pack's data: its header, and every indexed blob decrypted and re-hashed.
 struct PackChecker {
-    storage: crate::storage::Storage,
-    key: std::sync::Arc<MasterKey>,
+    repo: crate::repo::Repo,
     pack: String,
     /// The pack's URL, as problems name it.
     object: String,
@@ -177,7 +172,8 @@ impl PackChecker {
             let start = range.start;
             done.blobs_checked += run.len();
             let data = match self
-                .storage
+                .repo
+                .storage()
                 .get_range(&crate::layout::pack(&self.pack), range)
                 .await
             {
@@ -188,15 +184,16 @@ impl PackChecker {
                 }
             };
             done.bytes_read += data.len() as u64;
-            let (key, object) = (self.key.clone(), self.object.clone());
+            let (key, object) = (self.repo.key().clone(), self.object.clone());
             let opened = tokio::task::spawn_blocking(move || {
                 run.iter()
                     .filter_map(|blob| {
                         let at = (blob.offset - start) as usize;
                         let sealed = &data[at..at + blob.length as usize];
-                        open_blob(&key, &object, blob, sealed)
-                            .err()
-                            .map(|e| format!("blob {}: {}", &blob.id.to_hex()[..16], e.message))
+                        open_blob(&key, &object, blob, sealed).err().map(|e| {
+                            let why = super::without_object(&e.message, &object);
+                            format!("blob {}: {why}", &blob.id.to_hex()[..16])
+                        })
                     })
                     .collect::<Vec<String>>()
             })
@@ -212,7 +209,7 @@ impl PackChecker {
     async fn header(&self, size: u64) -> std::result::Result<u64, String> {
         let key = crate::layout::pack(&self.pack);
         let length = match size.checked_sub(4) {
-            Some(at) => self.storage.get_range(&key, at..size).await,
+            Some(at) => self.repo.storage().get_range(&key, at..size).await,
             None => return Err("pack header is missing".into()),
         }
         .map_err(|e| e.to_string())?;
@@ -225,11 +222,12 @@ impl PackChecker {
             .checked_sub(length)
             .ok_or("pack header is truncated")?;
         let sealed = self
-            .storage
+            .repo
+            .storage()
             .get_range(&key, start..size - 4)
             .await
             .map_err(|e| e.to_string())?;
-        check_pack_header(&self.key, &self.pack, &sealed)?;
+        check_pack_header(self.repo.key(), &self.pack, &sealed)?;
         Ok(4 + length)
     }
 }
@@ -272,6 +270,7 @@ impl Vault {
     async fn check_summary(&self, id: &str, manifest: &Snapshot) -> Option<Problem> {
         let key = crate::layout::summary(id);
         let message = match self
+            .repo
             .load_sealed_json::<ManifestSummary>(&key, &layout::label::summary(id))
             .await
         {
@@ -279,10 +278,15 @@ impl Vault {
             Ok(_) => "does not match its snapshot's manifest, and listings show the summary: \
                       delete this object and the manifest is listed instead"
                 .to_string(),
-            Err(e) => e.to_string(),
+            Err(e) => {
+                return Some(Problem::about(
+                    format!("{}/{key}", self.storage().url()),
+                    &e,
+                ))
+            }
         };
         Some(Problem {
-            object: format!("{}/{key}", self.storage.url()),
+            object: format!("{}/{key}", self.storage().url()),
             message,
         })
     }
