@@ -94,6 +94,42 @@ pub fn terraform_bin() -> PathBuf {
     path
 }
 
+/// The version of [`terraform_bin`], as (major, minor, patch); read once per test process.
+///
+/// # Panics
+/// When `terraform version -json` does not run or says no version.
+pub fn terraform_version() -> (u32, u32, u32) {
+    static VERSION: OnceLock<(u32, u32, u32)> = OnceLock::new();
+    *VERSION.get_or_init(|| {
+        let out = Command::new(terraform_bin())
+            .args(["version", "-json"])
+            .env("CHECKPOINT_DISABLE", "1")
+            .output()
+            .expect("run terraform version");
+        let json: serde_json::Value =
+            serde_json::from_slice(&out.stdout).expect("terraform version -json");
+        let text = json["terraform_version"].as_str().expect("a version");
+        let mut parts = text
+            .split(['.', '-'])
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let mut next = || parts.next().unwrap_or(0);
+        (next(), next(), next())
+    })
+}
+
+/// Whether the Terraform under test is at least `major.minor`; when it is not, says on stderr
+/// that `test` is skipped on this leg and why (the modern leg runs it: `scripts/test`).
+pub fn terraform_at_least(major: u32, minor: u32, test: &str) -> bool {
+    let (ma, mi, pa) = terraform_version();
+    let enough = (ma, mi) >= (major, minor);
+    if !enough {
+        eprintln!(
+            "SKIPPED {test}: needs Terraform >= {major}.{minor}, this leg runs {ma}.{mi}.{pa} (the modern leg runs it)"
+        );
+    }
+    enough
+}
+
 /// The binaries the test suite builds with the `test-hooks` feature (the test clock, cheap key
 /// derivation) and runs.
 const TEST_HOOKS_BINS: [&str; 2] = ["terraform-provider-dr", "drctl"];

@@ -6,6 +6,7 @@
 mod backup_vault;
 mod config;
 mod drill;
+mod functions;
 mod region_pair;
 mod snapshot_data;
 mod vault_data;
@@ -73,6 +74,10 @@ impl Provider for DrProvider {
                 vaults: self.vaults.clone(),
             }),
         ]
+    }
+
+    fn functions(&self) -> Vec<Arc<dyn tfplugin::Function>> {
+        functions::all()
     }
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>> {

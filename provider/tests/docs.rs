@@ -107,3 +107,36 @@ fn page(
     text.push_str("\n<!-- Generated from the provider schema by provider/tests/docs.rs; do not edit by hand. -->\n");
     text
 }
+
+/// `docs/functions/<name>.md`: each function's summary, description, signature and arguments,
+/// from its declaration.
+#[test]
+fn function_docs_are_current() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut stale = Vec::new();
+    for f in DrProvider::default().functions() {
+        let name = f.name();
+        let signature = f.signature();
+        let text = format!(
+            "---\npage_title: \"{name} function - dr\"\nsubcategory: \"\"\ndescription: |-\n  {summary}\n---\n\n\
+             # function: {name}\n\n{summary}. Needs Terraform 1.8 or newer; call it as \
+             `provider::dr::{name}(…)`.\n\n{description}\n\n{body}\n\
+             <!-- Generated from the function's declaration by provider/tests/docs.rs; do not edit by hand. -->\n",
+            summary = signature.summary,
+            description = signature.description,
+            body = tfplugin::docs::function_markdown(name, &signature),
+        );
+        let path = root.join(format!("docs/functions/{name}.md"));
+        if std::env::var_os("UPDATE_DOCS").is_some() {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &text).unwrap();
+        }
+        if std::fs::read_to_string(&path).unwrap_or_default() != text {
+            stale.push(path.display().to_string());
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "stale docs {stale:?}: run `UPDATE_DOCS=1 cargo test -p terraform-provider-dr --test docs`"
+    );
+}

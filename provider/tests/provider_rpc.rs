@@ -87,3 +87,85 @@ async fn configure_accepts_unknown_values_during_plan_and_known_ones_after() {
         assert!(reply.diagnostics.is_empty(), "{:?}", reply.diagnostics);
     }
 }
+
+fn argument(value: &Value, ty: &Type) -> pb::DynamicValue {
+    pb::DynamicValue {
+        msgpack: value.to_msgpack(ty).unwrap(),
+        json: Vec::new(),
+    }
+}
+
+/// Functions as Terraform 1.8+ sees them: listed in the schema and the metadata with their
+/// types, called with msgpack arguments, a null where none is allowed refused naming the
+/// argument, an unknown function named, a result of the declared type.
+#[tokio::test]
+async fn functions_are_declared_called_and_refuse_what_their_signature_does() {
+    let (mut c, _) = client().await;
+    let schema = c
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(schema.diagnostics.is_empty(), "{:?}", schema.diagnostics);
+    let mut names: Vec<&String> = schema.functions.keys().collect();
+    names.sort();
+    assert_eq!(names, ["duration_seconds", "parse_vault_url", "within"]);
+    let within = &schema.functions["within"];
+    let params: Vec<&str> = within.parameters.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(params, ["timestamp", "duration", "now"]);
+    assert_eq!(within.r#return.as_ref().unwrap().r#type, b"\"bool\"");
+    let metadata = c
+        .get_metadata(pb::get_metadata::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(metadata.functions.len(), 3);
+
+    let call = |name: &str, args: Vec<pb::DynamicValue>| pb::call_function::Request {
+        name: name.to_string(),
+        arguments: args,
+    };
+    let secs = c
+        .call_function(call(
+            "duration_seconds",
+            vec![argument(&"2h".into(), &Type::String)],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(secs.error.is_none(), "{:?}", secs.error);
+    let result = Value::from_msgpack(&secs.result.unwrap().msgpack, &Type::Number).unwrap();
+    assert_eq!(result, Value::from(7200u64));
+
+    let null = c
+        .call_function(call(
+            "within",
+            vec![
+                argument(&"2026-12-01T10:00:00Z".into(), &Type::String),
+                argument(&Value::Null, &Type::String),
+                argument(&"2026-12-01T11:00:00Z".into(), &Type::String),
+            ],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let error = null.error.expect("a null duration is refused");
+    assert_eq!(error.function_argument, Some(1));
+    assert!(
+        error.text.contains("\"duration\" must not be null"),
+        "{}",
+        error.text
+    );
+
+    let missing = c
+        .call_function(call("no_such_function", Vec::new()))
+        .await
+        .unwrap()
+        .into_inner();
+    let error = missing.error.unwrap();
+    assert!(
+        error.text.contains("no function \"no_such_function\"") && error.text.contains("within"),
+        "{}",
+        error.text
+    );
+}

@@ -105,6 +105,58 @@ fn default_text(v: &crate::value::Value) -> String {
     }
 }
 
+/// The "Signature" and "Arguments" sections of a provider function's registry page.
+pub fn function_markdown(name: &str, signature: &crate::function::Signature) -> String {
+    let params: Vec<String> = signature
+        .params
+        .iter()
+        .map(|p| format!("{} {}", p.name, type_name(&p.ty)))
+        .collect();
+    let mut out = format!(
+        "## Signature\n\n```text\n{name}({}) {}\n```\n\n## Arguments\n\n",
+        params.join(", "),
+        type_name(&signature.returns)
+    );
+    for (i, p) in signature.params.iter().enumerate() {
+        let null = if p.allow_null { ", may be null" } else { "" };
+        let _ = writeln!(
+            out,
+            "{}. `{}` ({}{null}) {}",
+            i + 1,
+            p.name,
+            type_name(&p.ty),
+            p.description
+        );
+    }
+    out
+}
+
+/// A type as Terraform writes it in a constraint (`string`, `list(number)`, `object({…})`).
+fn type_name(ty: &crate::value::Type) -> String {
+    use crate::value::Type;
+    match ty {
+        Type::String => "string".into(),
+        Type::Number => "number".into(),
+        Type::Bool => "bool".into(),
+        Type::Dynamic => "any".into(),
+        Type::List(e) => format!("list({})", type_name(e)),
+        Type::Set(e) => format!("set({})", type_name(e)),
+        Type::Map(e) => format!("map({})", type_name(e)),
+        Type::Tuple(es) => format!(
+            "tuple([{}])",
+            es.iter().map(type_name).collect::<Vec<_>>().join(", ")
+        ),
+        Type::Object(attrs) => format!(
+            "object({{{}}})",
+            attrs
+                .iter()
+                .map(|(k, t)| format!("{k} = {}", type_name(t)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

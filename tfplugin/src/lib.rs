@@ -4,12 +4,14 @@
 //! - [`value`] holds cty types and values with their msgpack and JSON codecs.
 //! - [`schema`] declares attributes once; [`plan`] derives validation and plans from them.
 //! - [`model`] reads values into typed structs and writes them back.
-//! - [`provider`] has the traits a provider implements; [`diag`] the diagnostics it returns.
+//! - [`provider`] has the traits a provider implements; [`diag`] the diagnostics it returns;
+//!   [`function`] the trait of provider functions (Terraform 1.8+).
 
 pub mod client;
 pub mod conn;
 pub mod diag;
 pub mod docs;
+pub mod function;
 pub mod logging;
 pub mod model;
 pub mod plan;
@@ -23,6 +25,7 @@ pub mod value;
 
 pub use async_trait::async_trait;
 pub use diag::{AttributePath, Diagnostic, Diagnostics, Severity};
+pub use function::{Function, FunctionError, Param, Signature};
 pub use model::{Attr, Model};
 pub use provider::{DataSource, Plan, Provider, Resource, State};
 pub use schema::{

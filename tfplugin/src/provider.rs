@@ -26,6 +26,12 @@ pub trait Provider: Send + Sync + 'static {
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
 
+    /// Provider functions, `provider::NAME::FUNCTION(…)` (Terraform 1.8+; older versions
+    /// never ask).
+    fn functions(&self) -> Vec<Arc<dyn crate::function::Function>> {
+        Vec::new()
+    }
+
     /// Terraform asked to stop (Ctrl-C): long operations should wind down.
     async fn stop(&self) {}
 }

@@ -35,7 +35,11 @@ impl ProviderService {
                     type_name: n.clone(),
                 })
                 .collect(),
-            functions: Vec::new(),
+            functions: self
+                .functions
+                .keys()
+                .map(|n| pb::get_metadata::FunctionMetadata { name: n.clone() })
+                .collect(),
             ephemeral_resources: Vec::new(),
             list_resources: Vec::new(),
             state_stores: Vec::new(),
@@ -74,7 +78,7 @@ impl ProviderService {
             // An empty block, never a null one: Terraform 1.0 crashes on a schema without a block.
             provider_meta: Some(Schema::default().to_proto()),
             server_capabilities: Some(Self::capabilities()),
-            functions: HashMap::new(),
+            functions: self.function_definitions(),
             ephemeral_resource_schemas: HashMap::new(),
             list_resource_schemas: HashMap::new(),
             state_store_schemas: HashMap::new(),
@@ -472,26 +476,69 @@ impl ProviderService {
         _r: pb::get_functions::Request,
     ) -> pb::get_functions::Response {
         pb::get_functions::Response {
-            functions: HashMap::new(),
+            functions: self.function_definitions(),
             diagnostics: Vec::new(),
         }
+    }
+
+    fn function_definitions(&self) -> HashMap<String, pb::Function> {
+        self.functions
+            .iter()
+            .map(|(n, e)| (n.clone(), e.signature.to_proto()))
+            .collect()
     }
 
     pub(super) async fn call_function(
         &self,
         r: pb::call_function::Request,
     ) -> pb::call_function::Response {
-        let error = pb::FunctionError {
-            text: format!(
-                "This provider offers no functions, so {:?} cannot be called.",
-                r.name
+        let (result, error) = match self.call(&r).await {
+            Ok(result) => (Some(result), None),
+            Err(e) => (
+                None,
+                Some(pb::FunctionError {
+                    text: e.message,
+                    function_argument: e.argument.map(|i| i as i64),
+                }),
             ),
-            function_argument: None,
         };
-        pb::call_function::Response {
-            result: None,
-            error: Some(error),
+        pb::call_function::Response { result, error }
+    }
+
+    /// Decodes the arguments by the signature, checks them, runs the function (a panic is
+    /// an error, not a dead plugin) and checks its result against the declared type.
+    async fn call(
+        &self,
+        r: &pb::call_function::Request,
+    ) -> Result<pb::DynamicValue, crate::function::FunctionError> {
+        use crate::function::{check_arguments, FunctionError};
+        let entry = self.functions.get(&r.name).ok_or_else(|| {
+            let offered: Vec<&str> = self.functions.keys().map(String::as_str).collect();
+            FunctionError::call(format!(
+                "this provider has no function {:?}; it offers: {}",
+                r.name,
+                if offered.is_empty() {
+                    "none".to_string()
+                } else {
+                    offered.join(", ")
+                }
+            ))
+        })?;
+        let signature = &entry.signature;
+        let mut args = Vec::with_capacity(r.arguments.len());
+        for (i, dv) in r.arguments.iter().enumerate() {
+            let ty = signature.params.get(i).map_or(&Type::Dynamic, |p| &p.ty);
+            let value = decode(Some(dv), ty, "argument")
+                .map_err(|d| FunctionError::argument(i, d.detail))?;
+            args.push(value);
         }
+        check_arguments(signature, &args)?;
+        let function = entry.function.clone();
+        let result = catch(async move { function.call(&args) })
+            .await
+            .map_err(|d| FunctionError::call(d.detail))??;
+        encode(&result, &signature.returns, "function result")
+            .map_err(|d| FunctionError::call(d.detail))
     }
 
     pub(super) async fn stop_provider(

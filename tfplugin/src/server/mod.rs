@@ -46,12 +46,18 @@ pub(super) struct DataSourceEntry {
     pub(super) ty: Type,
 }
 
+pub(super) struct FunctionEntry {
+    pub(super) function: Arc<dyn crate::function::Function>,
+    pub(super) signature: crate::function::Signature,
+}
+
 pub(crate) struct ProviderService {
     pub(super) provider: Arc<dyn Provider>,
     pub(super) provider_schema: Schema,
     pub(super) provider_ty: Type,
     pub(super) resources: BTreeMap<String, ResourceEntry>,
     pub(super) data_sources: BTreeMap<String, DataSourceEntry>,
+    pub(super) functions: BTreeMap<String, FunctionEntry>,
     /// Mistakes in the schemas, reported from `GetProviderSchema`.
     pub(super) schema_problems: Vec<String>,
 }
@@ -99,6 +105,31 @@ impl ProviderService {
                 )
             })
             .collect();
+        let functions: BTreeMap<_, _> = provider
+            .functions()
+            .into_iter()
+            .map(|function| {
+                let signature = function.signature();
+                schema_problems.extend(
+                    crate::function::signature_problems(&signature)
+                        .into_iter()
+                        .map(|p| {
+                            format!(
+                                "provider::{}::{}: {p}",
+                                provider.type_name(),
+                                function.name()
+                            )
+                        }),
+                );
+                (
+                    function.name().to_string(),
+                    FunctionEntry {
+                        function,
+                        signature,
+                    },
+                )
+            })
+            .collect();
         let provider_ty = provider_schema.block.implied_type();
         ProviderService {
             provider,
@@ -106,6 +137,7 @@ impl ProviderService {
             provider_ty,
             resources,
             data_sources,
+            functions,
             schema_problems,
         }
     }
