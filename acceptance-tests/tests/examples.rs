@@ -1,7 +1,7 @@
 //! Every example under `examples/` applies with the real Terraform, then plans empty: the
 //! quickstart as the README's first command runs it, and the per-type examples the docs show.
 
-use acceptance_tests::{copy_dir, workspace_root, ProviderBuild, TfDir};
+use acceptance_tests::{copy_dir, terraform_at_least, workspace_root, ProviderBuild, TfDir};
 
 fn module() -> TfDir {
     let mut tf = TfDir::new(&[ProviderBuild::dr()]);
@@ -23,8 +23,9 @@ fn the_quickstart_applies_and_its_drill_passes_twice() {
     tf.apply();
 }
 
-#[test]
-fn the_resource_and_data_source_examples_apply() {
+/// A module of every resource example, with what they refer to but do not define, and the
+/// pipeline folder they back up.
+fn resource_examples() -> (TfDir, String) {
     let tf = module();
     let root = workspace_root().join("examples");
     let mut hcl = String::from(
@@ -54,6 +55,13 @@ resource "dr_backup_vault" "secondary" {
     std::fs::write(pipeline.join("pipeline.yml"), "stages: [deploy]\n").unwrap();
     std::fs::write(pipeline.join("scripts/deploy.sh"), "echo deploy\n").unwrap();
     std::fs::write(pipeline.join("prod.tfvars"), "region = \"eu-west-1\"\n").unwrap();
+    (tf, hcl)
+}
+
+#[test]
+fn the_resource_and_data_source_examples_apply() {
+    let (tf, mut hcl) = resource_examples();
+    let root = workspace_root().join("examples");
     tf.config(&hcl);
     tf.init();
     tf.apply();
@@ -73,4 +81,37 @@ resource "dr_backup_vault" "secondary" {
         tf.values("dr_region_pair.pipelines")["standby_latest_snapshot_id"]
     );
     assert_eq!(o["latest_files"]["value"], 3);
+}
+
+/// The examples of what needs a modern Terraform: the ephemeral resource (1.10) and the
+/// functions (1.8), applied beside the resource examples, then an empty plan.
+#[test]
+fn the_function_and_ephemeral_resource_examples_apply() {
+    if !terraform_at_least(1, 10, "the_function_and_ephemeral_resource_examples_apply") {
+        return;
+    }
+    let (tf, mut hcl) = resource_examples();
+    let root = workspace_root().join("examples");
+    hcl +=
+        &std::fs::read_to_string(root.join("ephemeral-resources/dr_restore/ephemeral-resource.tf"))
+            .unwrap();
+    for function in ["within", "duration_seconds", "parse_vault_url"] {
+        hcl += &std::fs::read_to_string(root.join("functions").join(function).join("function.tf"))
+            .unwrap();
+    }
+    tf.config(&hcl);
+    tf.init();
+    let applied = tf.apply();
+    assert!(
+        !applied.flat().contains("Check block assertion failed"),
+        "the standby is within its RPO right after the pair replicated: {applied}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(tf.path().join("runner-seed/pipeline.yml")).unwrap(),
+        "stages: [deploy]\n"
+    );
+    let out: serde_json::Value = serde_json::from_str(&tf.ok(&["output", "-json"]).stdout).unwrap();
+    assert_eq!(out["standby_bucket"]["value"], "dr-us");
+    assert!(out["rto_headroom_seconds"]["value"].as_f64().unwrap() > 1700.0);
+    tf.assert_plan_empty();
 }

@@ -6,7 +6,7 @@
 
 use crate::backup_vault::duration_validator;
 use crate::vaults::{duration, format_time, same_place, Vaults};
-use dr_vault::{format::EntryKind, NoProgress, Vault};
+use dr_vault::{NoProgress, Vault};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -259,25 +259,7 @@ impl Drill {
                 .map_err(|e| format!("cannot create restore_dir {}: {e}", dir.display()))?;
             return Ok(dir);
         }
-        let work_dir = self.vaults.config().map_err(|d| d.detail)?.work_dir;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&work_dir)
-            .map_err(|e| format!("cannot create work_dir {}: {e}", work_dir.display()))?;
-        check_private_work_dir(&work_dir)?;
-        let name = drill.name();
-        tempfile::Builder::new()
-            .prefix(&format!("{name}-"))
-            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
-            .tempdir_in(&work_dir)
-            .map(tempfile::TempDir::keep)
-            .map_err(|e| {
-                format!(
-                    "cannot create a restore directory in {}: {e}",
-                    work_dir.display()
-                )
-            })
+        crate::restored::new_private_dir(&self.vaults, drill.name())
     }
 
     /// Removes the tree a finished run kept (`keep_restore`), if it is still a drill's: the
@@ -420,21 +402,10 @@ impl Drill {
         run.bytes_restored = summary.bytes;
 
         // Every file against the manifest's whole-file digest.
-        for source in &snapshot.sources {
-            for entry in source.entries.iter().filter(|e| e.kind == EntryKind::File) {
-                let path = entry
-                    .path
-                    .split('/')
-                    .fold(dir.join(&source.name), |p, c| p.join(c));
-                let actual = dr_vault::sources::file_digest(&path).map_err(|e| e.to_string())?;
-                if entry.digest.as_deref() != Some(actual.as_str()) {
-                    return Err(format!(
-                        "{}/{} does not match the manifest",
-                        source.name, entry.path
-                    ));
-                }
-                run.files_verified += 1;
-            }
+        let checked = crate::restored::check_files(&snapshot, &dir, None);
+        run.files_verified = checked.matched;
+        if let Some(first) = checked.mismatched.first() {
+            return Err(format!("{first} does not match the manifest"));
         }
 
         if !run.verify_command.is_empty() {
@@ -567,24 +538,6 @@ fn target_changed(prior: &DrillModel, planned: &DrillModel) -> bool {
     };
     differs(&prior.vault_id, &planned.vault_id, &same_place)
         || differs(&prior.region_pair_id, &planned.region_pair_id, &same_pair)
-}
-
-/// Makes sure `work_dir` is a directory of this user's that nobody else can write to: the
-/// default lies in the shared temp directory, where anyone could have made it first and then
-/// swap the private directory a drill restores into for one of their own.
-fn check_private_work_dir(work_dir: &Path) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt as _;
-    let meta = std::fs::symlink_metadata(work_dir)
-        .map_err(|e| format!("cannot read work_dir {}: {e}", work_dir.display()))?;
-    let ours = meta.uid() == rustix::process::geteuid().as_raw();
-    if !meta.is_dir() || !ours || meta.mode() & 0o022 != 0 {
-        return Err(format!(
-            "work_dir {} is not a private directory of this user (it is a symlink, another user's, or writable by others); \
-             drills restore decrypted data there. Set work_dir in the provider block to a directory of your own.",
-            work_dir.display()
-        ));
-    }
-    Ok(())
 }
 
 /// Empties a restore directory: it must be missing, empty, or a previous drill's.

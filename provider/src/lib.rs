@@ -8,6 +8,8 @@ mod config;
 mod drill;
 mod functions;
 mod region_pair;
+mod restore_ephemeral;
+mod restored;
 mod snapshot_data;
 mod vault_data;
 mod vaults;
@@ -74,6 +76,12 @@ impl Provider for DrProvider {
                 vaults: self.vaults.clone(),
             }),
         ]
+    }
+
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn tfplugin::EphemeralResource>> {
+        vec![Arc::new(restore_ephemeral::Restore {
+            vaults: self.vaults.clone(),
+        })]
     }
 
     fn functions(&self) -> Vec<Arc<dyn tfplugin::Function>> {

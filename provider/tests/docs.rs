@@ -65,6 +65,20 @@ fn resource_and_data_source_docs_are_current() {
             ),
         ));
     }
+    for e in provider.ephemeral_resources() {
+        let name = e.type_name();
+        let dir = root.join("examples/ephemeral-resources").join(name);
+        pages.push((
+            root.join(format!("docs/ephemeral-resources/{}.md", &name[3..])),
+            page(
+                name,
+                "Ephemeral Resource",
+                &e.schema(),
+                &dir.join("ephemeral-resource.tf"),
+                None,
+            ),
+        ));
+    }
     let mut stale = Vec::new();
     for (path, text) in pages {
         if std::env::var_os("UPDATE_DOCS").is_some() {
@@ -109,7 +123,7 @@ fn page(
 }
 
 /// `docs/functions/<name>.md`: each function's summary, description, signature and arguments,
-/// from its declaration.
+/// from its declaration, and its example (`examples/functions/<name>/function.tf`).
 #[test]
 fn function_docs_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -117,10 +131,17 @@ fn function_docs_are_current() {
     for f in DrProvider::default().functions() {
         let name = f.name();
         let signature = f.signature();
+        let example = root.join(format!("examples/functions/{name}/function.tf"));
+        let example = std::fs::read_to_string(&example).unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: every function needs an example",
+                example.display()
+            )
+        });
         let text = format!(
             "---\npage_title: \"{name} function - dr\"\nsubcategory: \"\"\ndescription: |-\n  {summary}\n---\n\n\
              # function: {name}\n\n{summary}. Needs Terraform 1.8 or newer; call it as \
-             `provider::dr::{name}(…)`.\n\n{description}\n\n{body}\n\
+             `provider::dr::{name}(…)`.\n\n{description}\n\n## Example Usage\n\n```terraform\n{example}```\n\n{body}\n\
              <!-- Generated from the function's declaration by provider/tests/docs.rs; do not edit by hand. -->\n",
             summary = signature.summary,
             description = signature.description,

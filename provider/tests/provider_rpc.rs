@@ -169,3 +169,29 @@ async fn functions_are_declared_called_and_refuse_what_their_signature_does() {
         error.text
     );
 }
+
+/// `dr_restore` is declared as an ephemeral resource, and closing it with private bytes that
+/// name a directory it did not make (forged, or a path reused since) deletes nothing.
+#[tokio::test]
+async fn closing_a_restore_deletes_only_what_it_made() {
+    let (mut c, _) = client().await;
+    let schema = c
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(schema.ephemeral_resource_schemas.contains_key("dr_restore"));
+    let stranger = tempfile::tempdir().unwrap();
+    std::fs::write(stranger.path().join("precious"), "data").unwrap();
+    let closed = c
+        .close_ephemeral_resource(pb::close_ephemeral_resource::Request {
+            type_name: "dr_restore".into(),
+            private: Some(stranger.path().display().to_string().into_bytes()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(stranger.path().join("precious").is_file());
+    assert_eq!(closed.diagnostics.len(), 1);
+    assert_eq!(closed.diagnostics[0].summary, "Restore Directory Left Alone");
+}

@@ -27,7 +27,7 @@ pub use async_trait::async_trait;
 pub use diag::{AttributePath, Diagnostic, Diagnostics, Severity};
 pub use function::{Function, FunctionError, Param, Signature};
 pub use model::{Attr, Model};
-pub use provider::{DataSource, Plan, Provider, Resource, State};
+pub use provider::{DataSource, EphemeralResource, Opened, Plan, Provider, Resource, State};
 pub use schema::{
     validators, AttrKind, Attribute, Block, NestedBlock, Nesting, PlanModifier, Schema,
 };

@@ -26,6 +26,11 @@ pub trait Provider: Send + Sync + 'static {
 
     fn data_sources(&self) -> Vec<Arc<dyn DataSource>>;
 
+    /// Ephemeral resources (Terraform 1.10+; older versions never ask).
+    fn ephemeral_resources(&self) -> Vec<Arc<dyn EphemeralResource>> {
+        Vec::new()
+    }
+
     /// Provider functions, `provider::NAME::FUNCTION(…)` (Terraform 1.8+; older versions
     /// never ask).
     fn functions(&self) -> Vec<Arc<dyn crate::function::Function>> {
@@ -153,4 +158,31 @@ pub trait DataSource: Send + Sync {
 
     /// Reads the data; returns the config with computed attributes filled in.
     async fn read(&self, config: &Value, diags: &mut Diagnostics) -> Value;
+}
+
+/// An ephemeral resource (Terraform 1.10+): opened for one run, its result never written to a
+/// plan or a state, closed when the run no longer needs it.
+#[async_trait]
+pub trait EphemeralResource: Send + Sync {
+    fn type_name(&self) -> &'static str;
+
+    fn schema(&self) -> Schema;
+
+    async fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Opens it: the config with computed attributes filled in, and the private bytes
+    /// Terraform hands back to [`EphemeralResource::close`] (never shown to anyone). Terraform
+    /// calls this only with a wholly known config.
+    async fn open(&self, config: &Value, diags: &mut Diagnostics) -> Opened;
+
+    /// Releases what `open` made, from its private bytes. Called once per open that
+    /// succeeded, also when the run fails.
+    async fn close(&self, _private: &[u8], _diags: &mut Diagnostics) {}
+}
+
+/// What [`EphemeralResource::open`] returns.
+#[derive(Debug, Clone, Default)]
+pub struct Opened {
+    pub result: Value,
+    pub private: Vec<u8>,
 }

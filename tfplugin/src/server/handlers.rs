@@ -40,7 +40,13 @@ impl ProviderService {
                 .keys()
                 .map(|n| pb::get_metadata::FunctionMetadata { name: n.clone() })
                 .collect(),
-            ephemeral_resources: Vec::new(),
+            ephemeral_resources: self
+                .ephemerals
+                .keys()
+                .map(|n| pb::get_metadata::EphemeralMetadata {
+                    type_name: n.clone(),
+                })
+                .collect(),
             list_resources: Vec::new(),
             state_stores: Vec::new(),
             actions: Vec::new(),
@@ -79,7 +85,11 @@ impl ProviderService {
             provider_meta: Some(Schema::default().to_proto()),
             server_capabilities: Some(Self::capabilities()),
             functions: self.function_definitions(),
-            ephemeral_resource_schemas: HashMap::new(),
+            ephemeral_resource_schemas: self
+                .ephemerals
+                .iter()
+                .map(|(n, e)| (n.clone(), e.schema.to_proto()))
+                .collect(),
             list_resource_schemas: HashMap::new(),
             state_store_schemas: HashMap::new(),
             action_schemas: HashMap::new(),
@@ -468,6 +478,100 @@ impl ProviderService {
         pb::generate_resource_config::Response {
             config,
             diagnostics,
+        }
+    }
+
+    pub(super) async fn validate_ephemeral_resource_config(
+        &self,
+        r: pb::validate_ephemeral_resource_config::Request,
+    ) -> pb::validate_ephemeral_resource_config::Response {
+        let diags = match self.ephemeral(&r.type_name) {
+            Ok(e) => {
+                validate(&e.schema.block, &e.ty, r.config.as_ref(), async |c, d| {
+                    e.ephemeral.validate(c, d).await
+                })
+                .await
+            }
+            Err(d) => d.into(),
+        };
+        pb::validate_ephemeral_resource_config::Response {
+            diagnostics: diags.to_proto(),
+        }
+    }
+
+    pub(super) async fn open_ephemeral_resource(
+        &self,
+        r: pb::open_ephemeral_resource::Request,
+    ) -> pb::open_ephemeral_resource::Response {
+        let mut diags = Diagnostics::new();
+        let mut reply = pb::open_ephemeral_resource::Response::default();
+        let result = async {
+            let entry = self.ephemeral(&r.type_name)?;
+            let config = decode(r.config.as_ref(), &entry.ty, "configuration")?;
+            let opened = catch(entry.ephemeral.open(&config, &mut diags)).await?;
+            if !diags.has_errors() && (opened.result.is_null() || !opened.result.is_wholly_known())
+            {
+                diags.error(
+                    "Provider Returned An Incomplete Result",
+                    format!(
+                        "Opening ephemeral.{} left values unknown. This is a bug in the provider.",
+                        r.type_name
+                    ),
+                );
+            }
+            let result = encode_object(
+                &opened.result,
+                &entry.schema.block,
+                &entry.ty,
+                "ephemeral resource result",
+            )?;
+            Ok::<_, Diagnostic>((result, opened.private))
+        }
+        .await;
+        match result {
+            Ok((result, private)) => {
+                reply.result = Some(result);
+                reply.private = Some(private);
+            }
+            Err(d) => diags.push(d),
+        }
+        reply.diagnostics = diags.to_proto();
+        reply
+    }
+
+    /// Nothing here asks to be renewed (`renew_at` is never set), so Terraform never calls
+    /// this; answered anyway, keeping the private bytes as they are.
+    pub(super) async fn renew_ephemeral_resource(
+        &self,
+        r: pb::renew_ephemeral_resource::Request,
+    ) -> pb::renew_ephemeral_resource::Response {
+        let diagnostics = match self.ephemeral(&r.type_name) {
+            Ok(_) => Vec::new(),
+            Err(d) => vec![d.to_proto()],
+        };
+        pb::renew_ephemeral_resource::Response {
+            diagnostics,
+            renew_at: None,
+            private: r.private,
+        }
+    }
+
+    pub(super) async fn close_ephemeral_resource(
+        &self,
+        r: pb::close_ephemeral_resource::Request,
+    ) -> pb::close_ephemeral_resource::Response {
+        let mut diags = Diagnostics::new();
+        match self.ephemeral(&r.type_name) {
+            Ok(entry) => {
+                let private = r.private.unwrap_or_default();
+                if let Err(d) = catch(entry.ephemeral.close(&private, &mut diags)).await {
+                    diags.push(d);
+                }
+            }
+            Err(d) => diags.push(d),
+        }
+        pb::close_ephemeral_resource::Response {
+            diagnostics: diags.to_proto(),
         }
     }
 

@@ -10,7 +10,7 @@
 //! Every RPC answers with gRPC status OK and reports problems as diagnostics: Terraform turns a
 //! gRPC error into an unhelpful "Plugin error". Provider code runs under `catch_unwind`, so even
 //! a bug becomes a diagnostic instead of a dead plugin. Features this SDK does not offer
-//! (ephemeral and list resources, state stores, actions) are answered with a clear error
+//! (list resources, state stores, actions) are answered with a clear error
 //! diagnostic, as Terraform expects of a provider without them.
 
 mod checks;
@@ -46,6 +46,12 @@ pub(super) struct DataSourceEntry {
     pub(super) ty: Type,
 }
 
+pub(super) struct EphemeralEntry {
+    pub(super) ephemeral: Arc<dyn crate::provider::EphemeralResource>,
+    pub(super) schema: Schema,
+    pub(super) ty: Type,
+}
+
 pub(super) struct FunctionEntry {
     pub(super) function: Arc<dyn crate::function::Function>,
     pub(super) signature: crate::function::Signature,
@@ -57,6 +63,7 @@ pub(crate) struct ProviderService {
     pub(super) provider_ty: Type,
     pub(super) resources: BTreeMap<String, ResourceEntry>,
     pub(super) data_sources: BTreeMap<String, DataSourceEntry>,
+    pub(super) ephemerals: BTreeMap<String, EphemeralEntry>,
     pub(super) functions: BTreeMap<String, FunctionEntry>,
     /// Mistakes in the schemas, reported from `GetProviderSchema`.
     pub(super) schema_problems: Vec<String>,
@@ -105,6 +112,27 @@ impl ProviderService {
                 )
             })
             .collect();
+        let ephemerals: BTreeMap<_, _> = provider
+            .ephemeral_resources()
+            .into_iter()
+            .map(|ephemeral| {
+                let schema = ephemeral.schema();
+                schema_problems.extend(
+                    schema
+                        .block
+                        .problems(&format!("ephemeral.{}.", ephemeral.type_name())),
+                );
+                let ty = schema.block.implied_type();
+                (
+                    ephemeral.type_name().to_string(),
+                    EphemeralEntry {
+                        ephemeral,
+                        schema,
+                        ty,
+                    },
+                )
+            })
+            .collect();
         let functions: BTreeMap<_, _> = provider
             .functions()
             .into_iter()
@@ -137,6 +165,7 @@ impl ProviderService {
             provider_ty,
             resources,
             data_sources,
+            ephemerals,
             functions,
             schema_problems,
         }
@@ -152,6 +181,12 @@ impl ProviderService {
         self.data_sources
             .get(type_name)
             .ok_or_else(|| unknown_type("data source", type_name, self.data_sources.keys()))
+    }
+
+    pub(super) fn ephemeral(&self, type_name: &str) -> Result<&EphemeralEntry, Diagnostic> {
+        self.ephemerals
+            .get(type_name)
+            .ok_or_else(|| unknown_type("ephemeral resource", type_name, self.ephemerals.keys()))
     }
 
     pub(super) fn capabilities() -> pb::ServerCapabilities {
@@ -361,6 +396,10 @@ provider_service! {
         move_resource_state,
         read_data_source,
         generate_resource_config,
+        validate_ephemeral_resource_config,
+        open_ephemeral_resource,
+        renew_ephemeral_resource,
+        close_ephemeral_resource,
         get_functions,
         call_function,
         stop_provider,
@@ -371,10 +410,6 @@ provider_service! {
         invoke_action: InvokeActionStream => pb::invoke_action::Event,
     }
     unsupported {
-        validate_ephemeral_resource_config => validate_ephemeral_resource_config("Ephemeral Resource", type_name),
-        open_ephemeral_resource => open_ephemeral_resource("Ephemeral Resource", type_name),
-        renew_ephemeral_resource => renew_ephemeral_resource("Ephemeral Resource", type_name),
-        close_ephemeral_resource => close_ephemeral_resource("Ephemeral Resource", type_name),
         validate_list_resource_config => validate_list_resource_config("List Resource", type_name),
         validate_state_store_config => validate_state_store("State Store", type_name),
         configure_state_store => configure_state_store("State Store", type_name),

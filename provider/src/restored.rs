@@ -1,0 +1,92 @@
+//! What a drill and `dr_restore` share about restored trees: the private place they go, and
+//! the check of every restored file against its snapshot's manifest.
+
+use crate::vaults::Vaults;
+use dr_vault::format::{EntryKind, Snapshot};
+use std::path::{Path, PathBuf};
+
+/// A new directory with an unpredictable name (`PREFIX-…`) under the provider's `work_dir`,
+/// owner-only: it will hold decrypted data, and nobody can have planted a symlink or a
+/// directory of their own there ahead of it.
+///
+/// # Errors
+/// When `work_dir` cannot be made, is not this user's private directory, or the directory
+/// cannot be created; the message names the directory.
+pub fn new_private_dir(vaults: &Vaults, prefix: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    let work_dir = vaults.config().map_err(|d| d.detail)?.work_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&work_dir)
+        .map_err(|e| format!("cannot create work_dir {}: {e}", work_dir.display()))?;
+    check_private_work_dir(&work_dir)?;
+    tempfile::Builder::new()
+        .prefix(&format!("{prefix}-"))
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir_in(&work_dir)
+        .map(tempfile::TempDir::keep)
+        .map_err(|e| {
+            format!(
+                "cannot create a restore directory in {}: {e}",
+                work_dir.display()
+            )
+        })
+}
+
+/// Makes sure `work_dir` is a directory of this user's that nobody else can write to: the
+/// default lies in the shared temp directory, where anyone could have made it first and then
+/// swap the private directory a restore goes into for one of their own.
+fn check_private_work_dir(work_dir: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::symlink_metadata(work_dir)
+        .map_err(|e| format!("cannot read work_dir {}: {e}", work_dir.display()))?;
+    let ours = meta.uid() == rustix::process::geteuid().as_raw();
+    if !meta.is_dir() || !ours || meta.mode() & 0o022 != 0 {
+        return Err(format!(
+            "work_dir {} is not a private directory of this user (it is a symlink, another user's, or writable by others); \
+             drills and dr_restore put decrypted data there. Set work_dir in the provider block to a directory of your own.",
+            work_dir.display()
+        ));
+    }
+    Ok(())
+}
+
+/// What checking a restored tree found.
+#[derive(Debug, Default)]
+pub struct FilesChecked {
+    /// Files whose content matched the manifest's whole-file digest.
+    pub matched: u64,
+    /// `SOURCE/PATH` of every file that did not (or could not be read).
+    pub mismatched: Vec<String>,
+}
+
+/// Every regular file of the restored sources against the manifest's whole-file digest: all
+/// of them under `dir/SOURCE/`, or `only_source`'s tree in `dir` itself (where the vault
+/// restores one source).
+pub fn check_files(snapshot: &Snapshot, dir: &Path, only_source: Option<&str>) -> FilesChecked {
+    let mut checked = FilesChecked::default();
+    let sources = snapshot
+        .sources
+        .iter()
+        .filter(|s| only_source.is_none_or(|only| s.name == only));
+    for source in sources {
+        for entry in source.entries.iter().filter(|e| e.kind == EntryKind::File) {
+            let root = if only_source.is_some() {
+                dir.to_path_buf()
+            } else {
+                dir.join(&source.name)
+            };
+            let path = entry.path.split('/').fold(root, |p, c| p.join(c));
+            let actual = dr_vault::sources::file_digest(&path).ok();
+            if actual.is_some() && entry.digest == actual {
+                checked.matched += 1;
+            } else {
+                checked
+                    .mismatched
+                    .push(format!("{}/{}", source.name, entry.path));
+            }
+        }
+    }
+    checked
+}
