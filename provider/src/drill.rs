@@ -26,6 +26,8 @@ tfplugin::model! {
         rpo: Attr<String>,
         rto: Attr<String>,
         verify_command: Attr<Vec<String>>,
+        verify_env_wo: Attr<BTreeMap<String, String>>,
+        verify_env_wo_version: Attr<u64>,
         verify_timeout: Attr<String>,
         restore_dir: Attr<String>,
         keep_restore: Attr<bool>,
@@ -137,6 +139,17 @@ fn schema() -> Schema {
                 .description("Target for the restore time; overrides the pair's."),
             Attribute::optional("verify_command", Type::list(Type::String)).description(
                 "argv run inside the restored tree with `DR_RESTORE_DIR` and `DR_SNAPSHOT_ID` set; exit 0 passes.",
+            ),
+            Attribute::optional("verify_env_wo", Type::map(Type::String))
+                .sensitive()
+                .write_only()
+                .description(
+                    "Secrets `verify_command` needs (a token for a smoke test), added to its environment. Write-only \
+                     (Terraform 1.11+): never stored in the plan, the state, the report or the vault, and redacted from \
+                     the output the report keeps. Change `verify_env_wo_version` to re-run the drill with new values.",
+                ),
+            Attribute::optional("verify_env_wo_version", Type::Number).description(
+                "Any change re-runs the drill: `verify_env_wo` is never stored, so Terraform cannot see its values change.",
             ),
             Attribute::optional("verify_timeout", Type::String)
                 .default("10m")
@@ -289,7 +302,7 @@ impl Drill {
     }
 
     /// Runs the drill; problems become `failures`, never early errors, so the report is whole.
-    async fn run(&self, drill: &DrillModel) -> Run {
+    async fn run(&self, drill: &DrillModel, secret_env: &BTreeMap<String, String>) -> Run {
         let mut run = Run {
             name: drill.name.or_default(),
             vault_id: drill.vault_id.or_default(),
@@ -323,7 +336,10 @@ impl Drill {
         };
         run.rpo_target_seconds = rpo.map(|d| d.as_secs());
         run.rto_target_seconds = rto.map(|d| d.as_secs());
-        if let Err(e) = self.restore_and_check(drill, &vault, &mut run).await {
+        if let Err(e) = self
+            .restore_and_check(drill, &vault, &mut run, secret_env)
+            .await
+        {
             run.failures.push(e);
         }
         // The restored tree holds decrypted data: gone on every path unless asked to keep it.
@@ -370,6 +386,7 @@ impl Drill {
         drill: &DrillModel,
         vault: &Vault,
         run: &mut Run,
+        secret_env: &BTreeMap<String, String>,
     ) -> Result<(), String> {
         let wanted = drill.snapshot_id.as_str().unwrap_or("latest");
         let id = vault
@@ -411,7 +428,8 @@ impl Drill {
         if !run.verify_command.is_empty() {
             let timeout = duration(&drill.verify_timeout, "verify_timeout")
                 .unwrap_or(Duration::from_secs(600));
-            self.verify_command(&dir, &id, timeout, run).await?;
+            self.verify_command(&dir, &id, timeout, run, secret_env)
+                .await?;
         }
         Ok(())
     }
@@ -422,6 +440,7 @@ impl Drill {
         id: &str,
         timeout: Duration,
         run: &mut Run,
+        secret_env: &BTreeMap<String, String>,
     ) -> Result<(), String> {
         // A clean environment: the provider's holds the passphrase, cloud credentials and
         // TF_VAR_* values, none of which a check of the restored tree needs.
@@ -430,6 +449,7 @@ impl Drill {
             .collect();
         env.push(("DR_RESTORE_DIR".into(), dir.display().to_string()));
         env.push(("DR_SNAPSHOT_ID".into(), id.to_string()));
+        env.extend(secret_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         // The check cannot see these, but the restored tree may hold them (a tfvars file it
         // prints): never keep them in the report.
         let secrets: Vec<String> = self
@@ -438,6 +458,8 @@ impl Drill {
             .ok()
             .and_then(|c| c.passphrase().ok().map(|p| p.expose().to_string()))
             .into_iter()
+            // The check sees these, and may print them.
+            .chain(secret_env.values().filter(|v| !v.is_empty()).cloned())
             .collect();
         let outcome = crate::verify_check::Check {
             argv: &run.verify_command,
@@ -461,11 +483,16 @@ impl Drill {
         }
     }
 
-    async fn apply(&self, planned: &State, diags: &mut Diagnostics) -> State {
+    /// Runs the drill planned; `config` holds what no plan does: the write-only
+    /// `verify_env_wo`.
+    async fn apply(&self, planned: &State, config: &Value, diags: &mut Diagnostics) -> State {
         let Some(mut drill) = DrillModel::read(&planned.value, diags) else {
             return State::default();
         };
-        let run = self.run(&drill).await;
+        let secret_env = DrillModel::read(config, diags)
+            .and_then(|c| c.verify_env_wo.get().cloned())
+            .unwrap_or_default();
+        let run = self.run(&drill, &secret_env).await;
         drill.record_run(&run);
         if let (Some(reason), true) = (
             drill.failure_reason.as_str(),
@@ -500,6 +527,7 @@ fn rerun_due(prior: &DrillModel, planned: &DrillModel, now: time::OffsetDateTime
         || planned.rpo != prior.rpo
         || planned.rto != prior.rto
         || planned.verify_command != prior.verify_command
+        || planned.verify_env_wo_version != prior.verify_env_wo_version
         || planned.verify_timeout != prior.verify_timeout
         || planned.restore_dir != prior.restore_dir
         || planned.max_age != prior.max_age
@@ -589,6 +617,33 @@ impl Resource for Drill {
                 "verify_command must name a program, e.g. [\"sh\", \"-c\", \"test -f pipeline/ci.yml\"]; remove it to skip.",
             );
         }
+        if let Some(env) = config.verify_env_wo.get() {
+            // Names only: the values are secrets and never appear in a message.
+            for name in env.keys() {
+                let valid = name
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+                if !valid || name.starts_with("DR_") {
+                    diags.error_at(
+                        AttributePath::attr("verify_env_wo").key(name),
+                        "Invalid Variable Name",
+                        format!(
+                            "{name:?} cannot be a variable of verify_command's environment: use letters, digits and _ \
+                             (not starting with a digit), outside the DR_ prefix the drill sets itself."
+                        ),
+                    );
+                }
+            }
+            if config.verify_command.is_null() && !env.is_empty() {
+                diags.error_at(
+                    AttributePath::attr("verify_env_wo"),
+                    "Nothing Uses verify_env_wo",
+                    "verify_env_wo is passed only to verify_command; set verify_command, or remove verify_env_wo.",
+                );
+            }
+        }
     }
 
     async fn modify_plan(&self, plan: &mut Plan<'_>, diags: &mut Diagnostics) {
@@ -607,8 +662,8 @@ impl Resource for Drill {
         }
     }
 
-    async fn create(&self, planned: &State, _config: &Value, diags: &mut Diagnostics) -> State {
-        self.apply(planned, diags).await
+    async fn create(&self, planned: &State, config: &Value, diags: &mut Diagnostics) -> State {
+        self.apply(planned, config, diags).await
     }
 
     async fn read(&self, current: &State, _diags: &mut Diagnostics) -> State {
@@ -620,7 +675,7 @@ impl Resource for Drill {
         &self,
         prior: &State,
         planned: &State,
-        _config: &Value,
+        config: &Value,
         diags: &mut Diagnostics,
     ) -> State {
         let (Some(last_run), Some(next)) = (
@@ -632,7 +687,7 @@ impl Resource for Drill {
         if next.status.is_unknown() {
             // A kept restore of the last run is replaced by this run's, not left beside it.
             self.remove_restored(&last_run);
-            self.apply(planned, diags).await
+            self.apply(planned, config, diags).await
         } else {
             State::from(planned.value.clone())
         }

@@ -193,5 +193,8 @@ async fn closing_a_restore_deletes_only_what_it_made() {
         .into_inner();
     assert!(stranger.path().join("precious").is_file());
     assert_eq!(closed.diagnostics.len(), 1);
-    assert_eq!(closed.diagnostics[0].summary, "Restore Directory Left Alone");
+    assert_eq!(
+        closed.diagnostics[0].summary,
+        "Restore Directory Left Alone"
+    );
 }

@@ -49,6 +49,9 @@ fn render_block(block: &Block, anchor: &str, out: &mut String) {
             if a.sensitive {
                 traits.push("sensitive".into());
             }
+            if a.write_only {
+                traits.push("write-only: never stored, needs Terraform 1.11+".into());
+            }
             if let Some(d) = &a.default {
                 traits.push(format!("default `{}`", default_text(d)));
             }

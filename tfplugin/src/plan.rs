@@ -21,6 +21,8 @@ pub fn plan_from_schema(
     config: &Value,
 ) -> (Value, Vec<AttributePath>) {
     let mut planned = proposed.clone();
+    // Write-only values come from the configuration at apply; a plan never holds them.
+    block.clear_write_only(&mut planned);
     drop_blocks_absent_from_config(block, config, &mut planned);
     apply_defaults(block, config, &mut planned);
     if prior.is_null() || planned != *prior {

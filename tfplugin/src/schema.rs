@@ -125,6 +125,10 @@ pub struct Attribute {
     pub kind: AttrKind,
     pub sensitive: bool,
     pub deprecated: bool,
+    /// Write-only (Terraform 1.11+): read from the configuration during apply, never planned
+    /// or stored; the SDK nulls it in every plan and state, and refuses a value from a
+    /// Terraform that does not know write-only attributes (it would store it).
+    pub write_only: bool,
     /// Used when the configuration leaves the attribute null. Makes the attribute computed
     /// on the wire, as Terraform requires for provider-set values.
     pub default: Option<Value>,
@@ -154,6 +158,7 @@ impl Attribute {
             description: String::new(),
             kind,
             sensitive: false,
+            write_only: false,
             deprecated: false,
             default: None,
             modifiers: Vec::new(),
@@ -188,6 +193,12 @@ impl Attribute {
 
     pub fn sensitive(mut self) -> Self {
         self.sensitive = true;
+        self
+    }
+
+    /// Write-only: see [`Attribute::write_only`].
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
         self
     }
 
@@ -378,6 +389,11 @@ impl Block {
             if a.default.is_some() && !a.kind.is_optional() {
                 out.push(format!("{here}: a default needs an optional attribute"));
             }
+            if a.write_only && (a.default.is_some() || a.is_computed_on_wire()) {
+                out.push(format!(
+                    "{here}: a write-only attribute cannot be computed or have a default"
+                ));
+            }
             if let Some(d) = &a.default {
                 if let Err(e) = d.to_msgpack(&a.ty) {
                     out.push(format!("{here}: default does not fit type {}: {e}", a.ty));
@@ -393,6 +409,61 @@ impl Block {
                 out.push(format!("{here}: max_items below min_items"));
             }
             out.extend(b.block.problems(&format!("{here}.")));
+        }
+        out
+    }
+
+    /// Sets every write-only attribute of `value` (an object of this block), nested blocks
+    /// included, to null: what plans and states must hold for them.
+    pub fn clear_write_only(&self, value: &mut Value) {
+        let Value::Object(fields) = value else { return };
+        for a in self.attributes.iter().filter(|a| a.write_only) {
+            if let Some(v) = fields.get_mut(&a.name) {
+                *v = Value::Null;
+            }
+        }
+        for b in &self.blocks {
+            match fields.get_mut(&b.type_name) {
+                Some(Value::List(items) | Value::Set(items)) => {
+                    items.iter_mut().for_each(|i| b.block.clear_write_only(i))
+                }
+                Some(Value::Map(items)) => {
+                    items.values_mut().for_each(|i| b.block.clear_write_only(i))
+                }
+                Some(single @ Value::Object(_)) => b.block.clear_write_only(single),
+                _ => {}
+            }
+        }
+    }
+
+    /// The write-only attributes `config` sets (top level and nested), for a Terraform that
+    /// cannot keep them out of its plan and state.
+    pub fn write_only_set(&self, config: &Value, path: &AttributePath) -> Vec<AttributePath> {
+        let mut out = Vec::new();
+        if config.is_null() || config.is_unknown() {
+            return out;
+        }
+        for a in self.attributes.iter().filter(|a| a.write_only) {
+            if !config.attr(&a.name).is_null() {
+                out.push(path.clone().attribute(&a.name));
+            }
+        }
+        for b in &self.blocks {
+            let here = path.clone().attribute(&b.type_name);
+            match config.attr(&b.type_name) {
+                Value::List(items) | Value::Set(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        out.extend(b.block.write_only_set(item, &here.clone().index(i)));
+                    }
+                }
+                Value::Map(items) => {
+                    for (k, item) in items {
+                        out.extend(b.block.write_only_set(item, &here.clone().key(k)));
+                    }
+                }
+                single @ Value::Object(_) => out.extend(b.block.write_only_set(single, &here)),
+                _ => {}
+            }
         }
         out
     }
@@ -423,7 +494,7 @@ impl Attribute {
             sensitive: self.sensitive,
             description_kind: pb::StringKind::Markdown as i32,
             deprecated: self.deprecated,
-            write_only: false,
+            write_only: self.write_only,
             deprecation_message: String::new(),
         }
     }
@@ -527,5 +598,67 @@ pub mod validators {
             .map(|s| format!("{s:?}"))
             .collect::<Vec<_>>()
             .join(", ")
+    }
+}
+
+#[cfg(test)]
+mod write_only_tests {
+    use super::*;
+
+    fn block() -> Block {
+        let mut block = Block::new(vec![
+            Attribute::optional("token", Type::String).write_only(),
+            Attribute::optional("name", Type::String),
+        ]);
+        block.blocks.push(NestedBlock::new(
+            "hook",
+            Nesting::List,
+            Block::new(vec![
+                Attribute::optional("secret", Type::String).write_only()
+            ]),
+        ));
+        block
+    }
+
+    fn config() -> Value {
+        Value::object([
+            ("token", Value::from("t0k3n")),
+            ("name", Value::from("n")),
+            (
+                "hook",
+                Value::List(vec![
+                    Value::object([("secret", Value::Null)]),
+                    Value::object([("secret", Value::from("s3cr3t"))]),
+                ]),
+            ),
+        ])
+    }
+
+    #[test]
+    fn write_only_values_are_found_and_cleared_at_every_depth() {
+        let found: Vec<String> = block()
+            .write_only_set(&config(), &AttributePath::root())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(found, ["token", "hook[1].secret"]);
+        let mut value = config();
+        block().clear_write_only(&mut value);
+        assert_eq!(value.attr("token"), &Value::Null);
+        assert_eq!(value.attr("name"), &Value::from("n"));
+        assert!(block()
+            .write_only_set(&value, &AttributePath::root())
+            .is_empty());
+    }
+
+    #[test]
+    fn a_computed_write_only_attribute_is_a_schema_problem() {
+        let block = Block::new(vec![
+            Attribute::computed("x", Type::String).write_only(),
+            Attribute::optional("y", Type::String)
+                .default("d")
+                .write_only(),
+        ]);
+        assert_eq!(block.problems("r.").len(), 2, "{:?}", block.problems("r."));
     }
 }

@@ -33,6 +33,18 @@ pub(super) fn check_plan_keeps_config(
     diags: &mut Diagnostics,
 ) {
     for attr in block.attributes.iter().filter(|a| !a.is_computed_on_wire()) {
+        if attr.write_only {
+            if !planned.attr(&attr.name).is_null() {
+                diags.push(
+                    Diagnostic::error(
+                        "Provider Produced Invalid Plan",
+                        format!("The plan holds a value for {}, which is write-only and must never be planned. This is a bug in the provider.", attr.name),
+                    )
+                    .at(AttributePath::attr(&attr.name)),
+                );
+            }
+            continue;
+        }
         if planned.attr(&attr.name) != config.attr(&attr.name) {
             diags.push(
                 Diagnostic::error(

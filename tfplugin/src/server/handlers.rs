@@ -118,9 +118,15 @@ impl ProviderService {
         &self,
         r: pb::validate_resource_config::Request,
     ) -> pb::validate_resource_config::Response {
+        let write_only_allowed = r
+            .client_capabilities
+            .is_some_and(|c| c.write_only_attributes_allowed);
         let diags = match self.resource(&r.type_name) {
             Ok(e) => {
                 validate(&e.schema.block, &e.ty, r.config.as_ref(), async |c, d| {
+                    if !write_only_allowed {
+                        refuse_write_only(&e.schema.block, c, d);
+                    }
                     e.resource.validate(c, d).await
                 })
                 .await
@@ -240,10 +246,11 @@ impl ProviderService {
                 value: decode(r.current_state.as_ref(), &entry.ty, "current state")?,
                 private: r.private,
             };
-            let new = keep_private(
+            let mut new = keep_private(
                 catch(entry.resource.read(&current, &mut diags)).await?,
                 &current.private,
             );
+            entry.schema.block.clear_write_only(&mut new.value);
             Ok::<_, Diagnostic>((
                 encode_object(
                     &new.value,
@@ -339,7 +346,7 @@ impl ProviderService {
             let prior_value = decode(r.prior_state.as_ref(), &entry.ty, "prior state")?;
             let planned = State { value: decode(r.planned_state.as_ref(), &entry.ty, "planned state")?, private: r.planned_private };
             let config = decode(r.config.as_ref(), &entry.ty, "configuration")?;
-            let new = if planned.value.is_null() {
+            let mut new = if planned.value.is_null() {
                 let prior = State { value: prior_value, private: planned.private.clone() };
                 catch(entry.resource.delete(&prior, &mut diags)).await?;
                 // A failed delete leaves the object in place: keep it in state.
@@ -350,6 +357,8 @@ impl ProviderService {
                 let prior = State { value: prior_value, private: planned.private.clone() };
                 keep_private(catch(entry.resource.update(&prior, &planned, &config, &mut diags)).await?, &planned.private)
             };
+            // Whatever the resource returned, a write-only value never reaches the state.
+            entry.schema.block.clear_write_only(&mut new.value);
             if !diags.has_errors() {
                 if !planned.value.is_null() && new.value.is_null() {
                     diags.error(
@@ -386,6 +395,8 @@ impl ProviderService {
             if imported.value.is_null() {
                 return Ok(None);
             }
+            let mut imported = imported;
+            entry.schema.block.clear_write_only(&mut imported.value);
             Ok::<_, Diagnostic>(Some(pb::import_resource_state::ImportedResource {
                 type_name: r.type_name.clone(),
                 state: Some(encode_object(
@@ -737,6 +748,24 @@ pub(super) fn config_from_state(block: &Block, state: &Value) -> Value {
         );
     }
     Value::Object(out)
+}
+
+/// A Terraform that does not know write-only attributes (before 1.11) would write their
+/// values into the plan and the state: refused on each attribute set, before anything runs.
+fn refuse_write_only(block: &Block, config: &Value, diags: &mut Diagnostics) {
+    for path in block.write_only_set(config, &AttributePath::root()) {
+        diags.push(
+            Diagnostic::error(
+                "Write-Only Attribute Not Supported",
+                format!(
+                    "{path} is write-only: its value is used during apply and never stored. This Terraform does not \
+                     support write-only attributes and would write the value into the plan and the state. Use \
+                     Terraform 1.11 or newer, or leave {path} unset."
+                ),
+            )
+            .at(path),
+        );
+    }
 }
 
 #[cfg(test)]
