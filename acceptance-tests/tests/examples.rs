@@ -115,3 +115,87 @@ fn the_function_and_ephemeral_resource_examples_apply() {
     assert!(out["rto_headroom_seconds"]["value"].as_f64().unwrap() > 1700.0);
     tf.assert_plan_empty();
 }
+
+/// The quickstart's `terraform test` files: one applies the module for real and asserts the
+/// drill passed (then destroys it, vaults included), one runs against a mocked provider.
+#[test]
+fn the_quickstart_passes_terraform_test_for_real_and_mocked() {
+    if !terraform_at_least(1, 7, "the_quickstart_passes_terraform_test") {
+        return;
+    }
+    let tf = module();
+    copy_dir(&workspace_root().join("examples/quickstart"), tf.path());
+    tf.init();
+    let out = tf.ok(&["test", "-no-color"]);
+    let text = out.flat();
+    assert!(
+        text.contains("run \"the_drill_restores_the_pipeline_from_the_standby\"... pass")
+            && text.contains(
+                "run \"the_drill_restores_from_the_secondary_against_the_pairs_targets\"... pass"
+            )
+            && text.contains("Success! 2 passed, 0 failed."),
+        "{out}"
+    );
+    // The real run cleaned up after itself: its vaults were destroyed with their snapshots.
+    let left: Vec<_> = std::fs::read_dir(tf.path().join("test-vaults"))
+        .map(|d| d.map(|e| e.unwrap().path()).collect())
+        .unwrap_or_default();
+    assert!(
+        left.iter()
+            .all(|v| std::fs::read_dir(v).map_or(true, |mut d| d.next().is_none())),
+        "{left:?}"
+    );
+}
+
+/// The provider example with the passphrase in an ephemeral variable: a saved plan and the
+/// state never hold it.
+#[test]
+fn the_ephemeral_passphrase_example_keeps_it_out_of_plan_and_state() {
+    if !terraform_at_least(1, 10, "the_ephemeral_passphrase_example") {
+        return;
+    }
+    let passphrase = "ephemeral-passphrase-c41d9";
+    let mut tf = TfDir::new(&[ProviderBuild::dr()]);
+    tf.set_env("DR_TEST_INSECURE_KDF", "1");
+    tf.remove_env("DR_PASSPHRASE");
+    tf.set_env("TF_VAR_dr_passphrase", passphrase);
+    let example =
+        std::fs::read_to_string(workspace_root().join("examples/provider/ephemeral-passphrase.tf"))
+            .unwrap()
+            .replace("/var/tmp/dr-drills", "work");
+    std::fs::create_dir_all(tf.path().join("pipeline")).unwrap();
+    std::fs::write(tf.path().join("pipeline/ci.yml"), "stages: [build]\n").unwrap();
+    tf.config(&format!(
+        r#"
+terraform {{
+  required_providers {{
+    dr = {{ source = "registry.terraform.io/dr-project/dr" }}
+  }}
+}}
+{example}
+resource "dr_backup_vault" "ci" {{
+  name   = "ci"
+  region = "eu-west-1"
+  url    = "vaults/ci"
+  source {{
+    name = "pipeline"
+    path = "pipeline"
+  }}
+}}
+"#
+    ));
+    tf.init();
+    tf.ok(&["plan", "-out", "saved.tfplan"]);
+    tf.ok(&["apply", "saved.tfplan"]);
+    tf.assert_plan_empty();
+    tf.ok(&["plan", "-out", "again.tfplan"]);
+    for file in ["saved.tfplan", "again.tfplan", "terraform.tfstate"] {
+        let bytes = std::fs::read(tf.path().join(file)).unwrap();
+        assert!(
+            !bytes
+                .windows(passphrase.len())
+                .any(|w| w == passphrase.as_bytes()),
+            "{file} holds the passphrase"
+        );
+    }
+}

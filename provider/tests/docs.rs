@@ -12,12 +12,16 @@ fn provider_docs_are_current() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let example = std::fs::read_to_string(root.join("examples/provider/provider.tf")).unwrap();
     let storage = std::fs::read_to_string(root.join("examples/provider/storage.md")).unwrap();
+    let ephemeral =
+        std::fs::read_to_string(root.join("examples/provider/ephemeral-passphrase.tf")).unwrap();
     let schema = DrProvider::default().schema();
     let page = format!(
         "---\npage_title: \"dr Provider\"\ndescription: |-\n  {desc}\n---\n\n# dr Provider\n\n{desc}\n\n\
          Every secret (the passphrase, cloud credentials) stays out of the Terraform state: the passphrase is marked \
          sensitive and falls back to `DR_PASSPHRASE`; credentials come only from the environment.\n\n\
-         ## Example Usage\n\n```terraform\n{example}```\n\n{storage}{schema}\n\
+         ## Example Usage\n\n```terraform\n{example}```\n\n\
+         With Terraform 1.10 or newer the passphrase can come from an ephemeral variable, which \
+         stays out of saved plans and the state:\n\n```terraform\n{ephemeral}```\n\n{storage}{schema}\n\
          <!-- Generated from the provider schema by provider/tests/docs.rs; do not edit by hand. -->\n",
         desc = schema.block.description,
         schema = tfplugin::docs::schema_markdown(&schema.block),
