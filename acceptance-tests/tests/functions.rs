@@ -106,3 +106,28 @@ fn a_failed_check_warns_naming_the_vault_and_a_bad_argument_is_named() {
         r#"(?s)Invalid value for "duration" parameter: duration "soon" is not a duration"#,
     );
 }
+
+/// What `terraform providers schema -json` shows on a modern Terraform: the functions with
+/// their signatures, the ephemeral resource, and the write-only attribute.
+#[test]
+fn the_schema_lists_functions_the_ephemeral_resource_and_the_write_only_attribute() {
+    if !terraform_at_least(1, 11, "the_schema_lists_functions_the_ephemeral_resource") {
+        return;
+    }
+    let tf = module("1h");
+    tf.init();
+    let out = tf.ok(&["providers", "schema", "-json"]);
+    let schema: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let dr = &schema["provider_schemas"]["registry.terraform.io/dr-project/dr"];
+    let functions = dr["functions"].as_object().expect("functions");
+    let mut names: Vec<&String> = functions.keys().collect();
+    names.sort();
+    assert_eq!(names, ["duration_seconds", "parse_vault_url", "within"]);
+    assert_eq!(functions["within"]["return_type"], "bool");
+    assert!(
+        dr["ephemeral_resource_schemas"]["dr_restore"]["block"]["attributes"]["path"].is_object()
+    );
+    let wo = &dr["resource_schemas"]["dr_drill"]["block"]["attributes"]["verify_env_wo"];
+    assert_eq!(wo["write_only"], true, "{wo}");
+    assert_eq!(wo["sensitive"], true, "{wo}");
+}
