@@ -860,6 +860,33 @@ impl Resource for BackupVault {
         state
     }
 
+    /// A vault is identified by where it is: its URL without storage options (those may
+    /// change in place; moving `url` replaces the vault).
+    fn identity_schema(&self) -> Option<tfplugin::IdentitySchema> {
+        Some(tfplugin::IdentitySchema {
+            version: 0,
+            attributes: vec![crate::vaults::vault_identity_attribute(
+                "url",
+                "The vault's location: its canonical URL, without storage options.",
+            )],
+        })
+    }
+
+    fn identity(&self, state: &Value) -> Value {
+        Value::object([("url", crate::vaults::location_value(state.attr("id")))])
+    }
+
+    fn import_id_of(&self, identity: &Value, diags: &mut Diagnostics) -> Option<String> {
+        let url = identity.attr("url").as_str().map(str::to_string);
+        if url.is_none() {
+            diags.error(
+                "Invalid Identity",
+                "A dr_backup_vault identity needs its url.",
+            );
+        }
+        url
+    }
+
     async fn import(&self, id: &str, diags: &mut Diagnostics) -> State {
         let vault = match self
             .vaults

@@ -126,7 +126,14 @@ fn schema() -> Schema {
                 .validator(crate::backup_vault::name_validator())
                 .description("The drill's name; reports are stored in the vault under `drills/NAME/`."),
             Attribute::required("vault_id", Type::String)
-                .description("The vault restored from, usually the pair's standby."),
+                // The drill's identity holds where its vault is: never changed in place.
+                .requires_replace_if("when it names another vault", |prior, planned| {
+                    match (prior.as_str(), planned.as_str()) {
+                        (Some(was), Some(now)) => !same_place(was, now),
+                        _ => false,
+                    }
+                })
+                .description("The vault restored from, usually the pair's standby. Pointing it at another vault replaces the drill."),
             Attribute::optional("snapshot_id", Type::String)
                 .description("The snapshot to restore; default: the latest at run time."),
             Attribute::optional("region_pair_id", Type::String)
@@ -660,6 +667,36 @@ impl Resource for Drill {
             planned.plan_run();
             planned.write_into(&mut plan.planned);
         }
+    }
+
+    /// A drill is identified by its name and where its vault is (its reports live there,
+    /// under `drills/NAME/`); both replace the drill when they change.
+    fn identity_schema(&self) -> Option<tfplugin::IdentitySchema> {
+        Some(tfplugin::IdentitySchema {
+            version: 0,
+            attributes: vec![
+                tfplugin::IdentityAttribute {
+                    name: "name",
+                    ty: Type::String,
+                    description: "The drill's name.",
+                    required_for_import: true,
+                },
+                crate::vaults::vault_identity_attribute(
+                    "vault_url",
+                    "Where the vault it restores from is: its canonical URL, without storage options.",
+                ),
+            ],
+        })
+    }
+
+    fn identity(&self, state: &Value) -> Value {
+        Value::object([
+            ("name", state.attr("name").clone()),
+            (
+                "vault_url",
+                crate::vaults::location_value(state.attr("vault_id")),
+            ),
+        ])
     }
 
     async fn create(&self, planned: &State, config: &Value, diags: &mut Diagnostics) -> State {

@@ -695,6 +695,52 @@ impl Resource for RegionPair {
         }
     }
 
+    /// A pair is identified by its name and where its primary vault is (both replace the
+    /// pair when they change).
+    fn identity_schema(&self) -> Option<tfplugin::IdentitySchema> {
+        Some(tfplugin::IdentitySchema {
+            version: 0,
+            attributes: vec![
+                tfplugin::IdentityAttribute {
+                    name: "name",
+                    ty: Type::String,
+                    description: "The pair's name.",
+                    required_for_import: true,
+                },
+                crate::vaults::vault_identity_attribute(
+                    "primary_vault_url",
+                    "Where the primary vault is: its canonical URL, without storage options.",
+                ),
+            ],
+        })
+    }
+
+    fn identity(&self, state: &Value) -> Value {
+        Value::object([
+            ("name", state.attr("name").clone()),
+            (
+                "primary_vault_url",
+                crate::vaults::location_value(state.attr("primary_vault_id")),
+            ),
+        ])
+    }
+
+    fn import_id_of(&self, identity: &Value, diags: &mut Diagnostics) -> Option<String> {
+        match (
+            identity.attr("name").as_str(),
+            identity.attr("primary_vault_url").as_str(),
+        ) {
+            (Some(name), Some(url)) => Some(format!("{name}@{url}")),
+            _ => {
+                diags.error(
+                    "Invalid Identity",
+                    "A dr_region_pair identity needs its name and primary_vault_url.",
+                );
+                None
+            }
+        }
+    }
+
     async fn import(&self, id: &str, diags: &mut Diagnostics) -> State {
         let Some((name, primary)) = id.split_once('@') else {
             diags.error(

@@ -8,7 +8,7 @@ use dr_vault::{ErrorKind, Passphrase, Storage, Vault};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use tfplugin::{Attr, AttributePath, Diagnostic};
+use tfplugin::{Attr, AttributePath, Diagnostic, Value};
 
 /// Checks a `storage_options` attribute of the provider block, a resource or a data source
 /// with the engine's own allowlist ([`dr_vault::storage::check_options`], which
@@ -193,6 +193,34 @@ pub fn root_module_dir() -> std::path::PathBuf {
 /// [`dr_vault::storage::same_place`]).
 pub fn same_place(a: &str, b: &str) -> bool {
     dr_vault::storage::same_place(a, b, &root_module_dir())
+}
+
+/// Where a vault id points, without its storage options (`file:///abs/path`,
+/// `s3://bucket/prefix`): what identities hold, since an id's options may change in place
+/// while the vault stays the same. Unknown while the id is; the text itself if it does not
+/// parse.
+pub fn location_value(id: &Value) -> Value {
+    match id.as_str() {
+        Some(text) => Value::from(
+            dr_vault::storage::location(text, &root_module_dir())
+                .unwrap_or_else(|_| text.to_string()),
+        ),
+        None if id.is_unknown() => Value::Unknown,
+        None => Value::Null,
+    }
+}
+
+/// An identity attribute holding a vault's location (see [`location_value`]).
+pub fn vault_identity_attribute(
+    name: &'static str,
+    what: &'static str,
+) -> tfplugin::IdentityAttribute {
+    tfplugin::IdentityAttribute {
+        name,
+        ty: tfplugin::Type::String,
+        description: what,
+        required_for_import: true,
+    }
 }
 
 /// The summary of every diagnostic about a store that did not answer. Refresh turns those

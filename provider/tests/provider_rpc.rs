@@ -198,3 +198,120 @@ async fn closing_a_restore_deletes_only_what_it_made() {
         "Restore Directory Left Alone"
     );
 }
+
+/// Resource identity (protocol 6.9, Terraform 1.12+), in-process: every resource declares
+/// one; a vault imported by identity comes back with that identity, refreshes keep it, and a
+/// stored identity of the current version is upgraded as it is, of another refused.
+#[tokio::test]
+async fn vaults_are_imported_by_identity_and_identities_survive_refresh_and_upgrade() {
+    let (mut c, ty) = client().await;
+    let schemas = c
+        .get_resource_identity_schemas(pb::get_resource_identity_schemas::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut names: Vec<&String> = schemas.identity_schemas.keys().collect();
+    names.sort();
+    assert_eq!(names, ["dr_backup_vault", "dr_drill", "dr_region_pair"]);
+    let attrs = |t: &str| -> Vec<String> {
+        schemas.identity_schemas[t]
+            .identity_attributes
+            .iter()
+            .map(|a| a.name.clone())
+            .collect()
+    };
+    assert_eq!(attrs("dr_backup_vault"), ["url"]);
+    assert_eq!(attrs("dr_region_pair"), ["name", "primary_vault_url"]);
+    assert_eq!(attrs("dr_drill"), ["name", "vault_url"]);
+
+    // A vault made outside Terraform, then imported by its identity alone.
+    let dir = tempfile::tempdir().unwrap();
+    let mut opts = dr_vault::InitOptions::new("ci", "eu-west-1");
+    opts.kdf = dr_vault::KdfParams::INSECURE_FOR_TESTS;
+    let storage = dr_vault::Storage::local(&dir.path().join("vault"), true).unwrap();
+    dr_vault::Vault::init(storage, &opts, &dr_vault::Passphrase::new("identity pass"))
+        .await
+        .unwrap();
+    let configured = c
+        .configure_provider(pb::configure_provider::Request {
+            terraform_version: "1.12.0".into(),
+            config: Some(config(&ty, "identity pass".into(), Value::Null)),
+            client_capabilities: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        configured.diagnostics.is_empty(),
+        "{:?}",
+        configured.diagnostics
+    );
+    let identity_ty = Type::Object([("url".to_string(), Type::String)].into());
+    let url = format!("file://{}", dir.path().join("vault").display());
+    let identity = Value::object([("url", Value::from(url.as_str()))]);
+    let identity_data = || pb::ResourceIdentityData {
+        identity_data: Some(pb::DynamicValue {
+            msgpack: identity.to_msgpack(&identity_ty).unwrap(),
+            json: Vec::new(),
+        }),
+    };
+    let imported = c
+        .import_resource_state(pb::import_resource_state::Request {
+            type_name: "dr_backup_vault".into(),
+            id: String::new(),
+            client_capabilities: None,
+            identity: Some(identity_data()),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        imported.diagnostics.is_empty(),
+        "{:?}",
+        imported.diagnostics
+    );
+    let object = &imported.imported_resources[0];
+    let decode_identity = |data: &Option<pb::ResourceIdentityData>| {
+        let dv = data.as_ref().unwrap().identity_data.as_ref().unwrap();
+        Value::from_msgpack(&dv.msgpack, &identity_ty).unwrap()
+    };
+    assert_eq!(decode_identity(&object.identity), identity);
+
+    let refreshed = c
+        .read_resource(pb::read_resource::Request {
+            type_name: "dr_backup_vault".into(),
+            current_state: object.state.clone(),
+            private: object.private.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        refreshed.diagnostics.is_empty(),
+        "{:?}",
+        refreshed.diagnostics
+    );
+    assert_eq!(decode_identity(&refreshed.new_identity), identity);
+
+    let upgrade = |version: i64| pb::upgrade_resource_identity::Request {
+        type_name: "dr_backup_vault".into(),
+        version,
+        raw_identity: Some(pb::RawState {
+            json: format!(r#"{{"url":"{url}"}}"#).into_bytes(),
+            flatmap: Default::default(),
+        }),
+    };
+    let same = c
+        .upgrade_resource_identity(upgrade(0))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(decode_identity(&same.upgraded_identity), identity);
+    let newer = c
+        .upgrade_resource_identity(upgrade(7))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(newer.diagnostics[0].summary, "Unsupported Identity Version");
+}

@@ -12,6 +12,7 @@ pub mod conn;
 pub mod diag;
 pub mod docs;
 pub mod function;
+pub mod identity;
 pub mod logging;
 pub mod model;
 pub mod plan;
@@ -26,6 +27,7 @@ pub mod value;
 pub use async_trait::async_trait;
 pub use diag::{AttributePath, Diagnostic, Diagnostics, Severity};
 pub use function::{Function, FunctionError, Param, Signature};
+pub use identity::{IdentityAttribute, IdentitySchema};
 pub use model::{Attr, Model};
 pub use provider::{DataSource, EphemeralResource, Opened, Plan, Provider, Resource, State};
 pub use schema::{

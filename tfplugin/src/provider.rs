@@ -124,6 +124,31 @@ pub trait Resource: Send + Sync {
         State::default()
     }
 
+    /// The identity schema (Terraform 1.12+); `None` for a resource without an identity.
+    fn identity_schema(&self) -> Option<crate::identity::IdentitySchema> {
+        None
+    }
+
+    /// The identity of the object a state describes (of the identity schema's type); unknown
+    /// parts stay unknown in a plan. Called only when `identity_schema` is `Some`.
+    fn identity(&self, _state: &Value) -> Value {
+        Value::Null
+    }
+
+    /// Imports by identity (`import { identity = {…} }`): the import ID the identity stands
+    /// for, which [`Resource::import`] then takes; `None` when the identity names nothing this
+    /// resource can import (with an error added).
+    fn import_id_of(&self, _identity: &Value, diags: &mut Diagnostics) -> Option<String> {
+        diags.error(
+            "Import By Identity Not Supported",
+            format!(
+                "{} cannot be imported by identity; use an import ID.",
+                self.type_name()
+            ),
+        );
+        None
+    }
+
     /// Rewrites state JSON stored at schema `version` (older than the current one) into the
     /// current schema's shape. The default accepts only the current version.
     fn upgrade_state(

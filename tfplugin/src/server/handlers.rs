@@ -202,9 +202,12 @@ impl ProviderService {
         &self,
         _r: pb::get_resource_identity_schemas::Request,
     ) -> pb::get_resource_identity_schemas::Response {
-        // No resource declares an identity; Terraform falls back to import IDs.
         pb::get_resource_identity_schemas::Response {
-            identity_schemas: HashMap::new(),
+            identity_schemas: self
+                .resources
+                .iter()
+                .filter_map(|(n, e)| Some((n.clone(), e.identity.as_ref()?.0.to_proto())))
+                .collect(),
             diagnostics: Vec::new(),
         }
     }
@@ -259,13 +262,15 @@ impl ProviderService {
                     "refreshed state",
                 )?,
                 new.private,
+                entry.identity_data(&new.value)?,
             ))
         }
         .await;
         match result {
-            Ok((state, private)) => {
+            Ok((state, private, identity)) => {
                 reply.new_state = Some(state);
                 reply.private = private;
+                reply.new_identity = identity;
             }
             Err(d) => diags.push(d),
         }
@@ -297,6 +302,7 @@ impl ProviderService {
                     encode(&Value::Null, &entry.ty, "plan")?,
                     Vec::new(),
                     prior.private,
+                    None,
                 ));
             }
             let (planned, requires_replace) =
@@ -320,14 +326,16 @@ impl ProviderService {
                 encode(&plan.planned, &entry.ty, "plan")?,
                 paths,
                 plan.planned_private,
+                entry.identity_data(&plan.planned)?,
             ))
         }
         .await;
         match result {
-            Ok((planned, paths, private)) => {
+            Ok((planned, paths, private, identity)) => {
                 reply.planned_state = Some(planned);
                 reply.requires_replace = paths;
                 reply.planned_private = private;
+                reply.planned_identity = identity;
             }
             Err(d) => diags.push(d),
         }
@@ -369,13 +377,15 @@ impl ProviderService {
                     check_apply_result(&planned.value, &new.value, &mut diags);
                 }
             }
-            Ok::<_, Diagnostic>((encode_object(&new.value, &entry.schema.block, &entry.ty, "new state")?, new.private))
+            let identity = entry.identity_data(&new.value)?;
+            Ok::<_, Diagnostic>((encode_object(&new.value, &entry.schema.block, &entry.ty, "new state")?, new.private, identity))
         }
         .await;
         match result {
-            Ok((state, private)) => {
+            Ok((state, private, identity)) => {
                 reply.new_state = Some(state);
                 reply.private = private;
+                reply.new_identity = identity;
             }
             Err(d) => diags.push(d),
         }
@@ -391,7 +401,17 @@ impl ProviderService {
         let mut reply = pb::import_resource_state::Response::default();
         let result = async {
             let entry = self.resource(&r.type_name)?;
-            let imported = catch(entry.resource.import(&r.id, &mut diags)).await?;
+            let id = match (&r.identity, &entry.identity) {
+                (Some(given), Some((_, ty))) => {
+                    let identity = decode(given.identity_data.as_ref(), ty, "identity")?;
+                    match entry.resource.import_id_of(&identity, &mut diags) {
+                        Some(id) => id,
+                        None => return Ok(None),
+                    }
+                }
+                _ => r.id.clone(),
+            };
+            let imported = catch(entry.resource.import(&id, &mut diags)).await?;
             if imported.value.is_null() {
                 return Ok(None);
             }
@@ -405,8 +425,8 @@ impl ProviderService {
                     &entry.ty,
                     "imported state",
                 )?),
+                identity: entry.identity_data(&imported.value)?,
                 private: imported.private,
-                identity: None,
             }))
         }
         .await;
@@ -671,10 +691,51 @@ impl ProviderService {
         &self,
         r: pb::upgrade_resource_identity::Request,
     ) -> pb::upgrade_resource_identity::Response {
-        let d = unsupported("Resource Identity", &r.type_name);
-        pb::upgrade_resource_identity::Response {
-            upgraded_identity: None,
-            diagnostics: vec![d.to_proto()],
+        let upgraded = (|| {
+            let entry = self.resource(&r.type_name)?;
+            let Some((schema, ty)) = &entry.identity else {
+                return Err(unsupported("Resource Identity", &r.type_name));
+            };
+            if r.version != schema.version {
+                return Err(Diagnostic::error(
+                    "Unsupported Identity Version",
+                    format!(
+                        "The identity of this {} was stored at version {}; this provider reads version {}. \
+                         Use the provider release that wrote it.",
+                        r.type_name, r.version, schema.version
+                    ),
+                ));
+            }
+            let raw = r
+                .raw_identity
+                .as_ref()
+                .map(|raw| raw.json.as_slice())
+                .unwrap_or_default();
+            let json: serde_json::Value = serde_json::from_slice(raw).map_err(|e| {
+                Diagnostic::error(
+                    "Invalid Stored Identity",
+                    format!("The stored identity is not JSON: {e}."),
+                )
+            })?;
+            let value = Value::from_json(&json, ty).map_err(|e| {
+                Diagnostic::error(
+                    "Invalid Stored Identity",
+                    format!("The stored identity does not fit its schema: {e}."),
+                )
+            })?;
+            Ok(pb::ResourceIdentityData {
+                identity_data: Some(encode(&value, ty, "identity")?),
+            })
+        })();
+        match upgraded {
+            Ok(identity) => pb::upgrade_resource_identity::Response {
+                upgraded_identity: Some(identity),
+                diagnostics: Vec::new(),
+            },
+            Err(d) => pb::upgrade_resource_identity::Response {
+                upgraded_identity: None,
+                diagnostics: vec![d.to_proto()],
+            },
         }
     }
 

@@ -38,6 +38,28 @@ pub(super) struct ResourceEntry {
     pub(super) resource: Arc<dyn Resource>,
     pub(super) schema: Schema,
     pub(super) ty: Type,
+    /// Its identity schema and the identity's type, when it has one.
+    pub(super) identity: Option<(crate::identity::IdentitySchema, Type)>,
+}
+
+impl ResourceEntry {
+    /// The identity of the object `state` describes, encoded; `None` without an identity
+    /// schema or an object.
+    pub(super) fn identity_data(
+        &self,
+        state: &Value,
+    ) -> Result<Option<pb::ResourceIdentityData>, Diagnostic> {
+        let Some((_, ty)) = &self.identity else {
+            return Ok(None);
+        };
+        if state.is_null() {
+            return Ok(None);
+        }
+        let identity = self.resource.identity(state);
+        Ok(Some(pb::ResourceIdentityData {
+            identity_data: Some(encode(&identity, ty, "identity")?),
+        }))
+    }
 }
 
 pub(super) struct DataSourceEntry {
@@ -81,12 +103,17 @@ impl ProviderService {
                 schema_problems
                     .extend(schema.block.problems(&format!("{}.", resource.type_name())));
                 let ty = schema.block.implied_type();
+                let identity = resource.identity_schema().map(|s| {
+                    let ty = s.ty();
+                    (s, ty)
+                });
                 (
                     resource.type_name().to_string(),
                     ResourceEntry {
                         resource,
                         schema,
                         ty,
+                        identity,
                     },
                 )
             })
