@@ -211,9 +211,14 @@ impl ProviderService {
     }
 
     pub(super) fn ephemeral(&self, type_name: &str) -> Result<&EphemeralEntry, Diagnostic> {
-        self.ephemerals
-            .get(type_name)
-            .ok_or_else(|| unknown_type("ephemeral resource", type_name, self.ephemerals.keys()))
+        // A provider without any answers as Terraform expects of one that never offered them.
+        self.ephemerals.get(type_name).ok_or_else(|| {
+            if self.ephemerals.is_empty() {
+                unsupported("Ephemeral Resource", type_name)
+            } else {
+                unknown_type("ephemeral resource", type_name, self.ephemerals.keys())
+            }
+        })
     }
 
     pub(super) fn capabilities() -> pb::ServerCapabilities {
