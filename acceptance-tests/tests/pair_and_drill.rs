@@ -1,6 +1,7 @@
 //! `dr_region_pair` and `dr_drill` through the real Terraform 1.0.3: replication in the same
 //! apply, lag and catch-up, failover with the primary gone, import; drills that pass, fail in
-//! each documented way, and re-run when stale (on a test clock, never by sleeping).
+//! each documented way, re-run when stale (on a test clock, never by sleeping), and import
+//! from their newest report.
 
 use acceptance_tests::{files_under, num, ProviderBuild, TfDir};
 
@@ -285,6 +286,14 @@ fn a_drill_restores_verifies_runs_the_check_and_records_the_report() {
     assert_eq!(d["status"], "passed");
     assert_ne!(d["started_at"], first_run, "the drill ran again");
     assert_eq!(d["started_at"], "2026-11-01T12:30:00Z");
+
+    // After the state is lost the drill comes back from its newest report in the vault, with
+    // the settings it ran with: the imported values equal the applied ones, the plan is empty.
+    let vault_id = tf.values("dr_backup_vault.secondary")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tf.import_verify(&[("dr_drill.nightly", &format!("nightly@{vault_id}"))], &[]);
 
     // 25 hours later the plan re-runs the drill (a test clock, not a sleep).
     tf.set_env("DR_TEST_NOW", "2026-11-02T13:00:00Z");

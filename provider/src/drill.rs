@@ -195,8 +195,10 @@ fn schema() -> Schema {
     )
 }
 
-/// The outcome of one run, before it becomes state.
-#[derive(Default, Clone, serde::Serialize)]
+/// The outcome of one run, before it becomes state; also the report kept in the vault, which
+/// import reads back (fields missing from reports of older builds take their defaults).
+#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 struct Run {
     name: String,
     vault_id: String,
@@ -222,6 +224,62 @@ struct Run {
     #[serde(skip_serializing_if = "String::is_empty")]
     verify_output_tail: String,
     failures: Vec<String>,
+    /// The drill's settings when it ran, so an import gives back the drill as configured
+    /// (absent from reports written before import existed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    settings: Option<Settings>,
+}
+
+/// What configures a run besides its name, vault and command (which the report holds
+/// anyway): recorded with each report. Never `verify_env_wo`, only its version.
+#[derive(Default, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct Settings {
+    snapshot_id: Option<String>,
+    region_pair_id: Option<String>,
+    rpo: Option<String>,
+    rto: Option<String>,
+    verify_timeout: Option<String>,
+    restore_dir: Option<String>,
+    keep_restore: Option<bool>,
+    max_age: Option<String>,
+    triggers: Option<BTreeMap<String, String>>,
+    fail_on_violation: Option<bool>,
+    verify_env_wo_version: Option<u64>,
+}
+
+impl Settings {
+    fn of(drill: &DrillModel) -> Settings {
+        Settings {
+            snapshot_id: drill.snapshot_id.get().cloned(),
+            region_pair_id: drill.region_pair_id.get().cloned(),
+            rpo: drill.rpo.get().cloned(),
+            rto: drill.rto.get().cloned(),
+            verify_timeout: drill.verify_timeout.get().cloned(),
+            restore_dir: drill.restore_dir.get().cloned(),
+            keep_restore: drill.keep_restore.get().copied(),
+            max_age: drill.max_age.get().cloned(),
+            triggers: drill.triggers.get().cloned(),
+            fail_on_violation: drill.fail_on_violation.get().copied(),
+            verify_env_wo_version: drill.verify_env_wo_version.get().copied(),
+        }
+    }
+
+    /// Writes these settings into an imported drill; the schema's defaults stand in for what a
+    /// report of an older build did not record.
+    fn write_into(self, drill: &mut DrillModel) {
+        drill.snapshot_id = Attr::from_option(self.snapshot_id);
+        drill.region_pair_id = Attr::from_option(self.region_pair_id);
+        drill.rpo = Attr::from_option(self.rpo);
+        drill.rto = Attr::from_option(self.rto);
+        drill.verify_timeout = Attr::Known(self.verify_timeout.unwrap_or_else(|| "10m".into()));
+        drill.restore_dir = Attr::from_option(self.restore_dir);
+        drill.keep_restore = Attr::Known(self.keep_restore.unwrap_or(false));
+        drill.max_age = Attr::from_option(self.max_age);
+        drill.triggers = Attr::from_option(self.triggers);
+        drill.fail_on_violation = Attr::Known(self.fail_on_violation.unwrap_or(true));
+        drill.verify_env_wo_version = Attr::from_option(self.verify_env_wo_version);
+    }
 }
 
 impl Drill {
@@ -315,6 +373,7 @@ impl Drill {
             vault_id: drill.vault_id.or_default(),
             verify_command: drill.verify_command.or_default(),
             started_at: format_time(dr_vault::clock::now()),
+            settings: Some(Settings::of(drill)),
             ..Run::default()
         };
         let vault = match self
@@ -697,6 +756,97 @@ impl Resource for Drill {
                 crate::vaults::location_value(state.attr("vault_id")),
             ),
         ])
+    }
+
+    fn import_id_of(&self, identity: &Value, diags: &mut Diagnostics) -> Option<String> {
+        match (
+            identity.attr("name").as_str(),
+            identity.attr("vault_url").as_str(),
+        ) {
+            (Some(name), Some(url)) => Some(format!("{name}@{url}")),
+            _ => {
+                diags.error(
+                    "Invalid Identity",
+                    "A dr_drill identity needs its name and vault_url.",
+                );
+                None
+            }
+        }
+    }
+
+    /// Imports a drill that has run, by `NAME@VAULT_ID`: its newest report in the vault gives
+    /// the last run's results and the settings it ran with, so the next plan is empty when the
+    /// configuration still says the same (reports written before settings were recorded give
+    /// the schema's defaults for them).
+    async fn import(&self, id: &str, diags: &mut Diagnostics) -> State {
+        let Some((name, vault_id)) = id
+            .split_once('@')
+            .filter(|(n, v)| !n.is_empty() && !v.is_empty())
+        else {
+            diags.error(
+                "Invalid Import ID",
+                format!("{id:?} is not NAME@VAULT_ID, e.g. nightly@file:///srv/vaults/standby."),
+            );
+            return State::default();
+        };
+        let vault = match self
+            .vaults
+            .open_existing(vault_id, &Default::default(), &AttributePath::root())
+            .await
+        {
+            Ok(v) => v,
+            Err(d) => {
+                diags.push(d);
+                return State::default();
+            }
+        };
+        let reports = match vault.records(&format!("drills/{name}")).await {
+            Ok(reports) => reports,
+            Err(e) => {
+                diags.push(crate::vaults::engine_diagnostic(
+                    "Cannot Read The Drill's Reports",
+                    &e,
+                ));
+                return State::default();
+            }
+        };
+        // Report names end with the run's start time, so the greatest is the newest.
+        let Some((key, newest)) = reports.into_iter().max_by(|a, b| a.0.cmp(&b.0)) else {
+            diags.error(
+                "Drill Not Found",
+                format!(
+                    "The vault at {vault_id} holds no report of a drill named {name:?}: a drill exists once it has run. \
+                     Apply the configuration to run it."
+                ),
+            );
+            return State::default();
+        };
+        let run: Run = match serde_json::from_value(newest) {
+            Ok(run) => run,
+            Err(e) => {
+                diags.error(
+                    "Unreadable Drill Report",
+                    format!("The record {key} in {vault_id} is not a drill report: {e}."),
+                );
+                return State::default();
+            }
+        };
+        let mut drill = DrillModel {
+            name: name.into(),
+            vault_id: vault_id.into(),
+            verify_command: if run.verify_command.is_empty() {
+                Attr::Null
+            } else {
+                Attr::Known(run.verify_command.clone())
+            },
+            ..DrillModel::default()
+        };
+        run.settings
+            .clone()
+            .unwrap_or_default()
+            .write_into(&mut drill);
+        drill.record_run(&run);
+        State::from(drill.to_value())
     }
 
     async fn create(&self, planned: &State, config: &Value, diags: &mut Diagnostics) -> State {
