@@ -12,6 +12,7 @@ mod restore_ephemeral;
 mod restored;
 mod snapshot_data;
 mod vault_data;
+mod vault_list;
 mod vaults;
 mod verify_check;
 
@@ -80,6 +81,12 @@ impl Provider for DrProvider {
 
     fn ephemeral_resources(&self) -> Vec<Arc<dyn tfplugin::EphemeralResource>> {
         vec![Arc::new(restore_ephemeral::Restore {
+            vaults: self.vaults.clone(),
+        })]
+    }
+
+    fn list_resources(&self) -> Vec<Arc<dyn tfplugin::ListResource>> {
+        vec![Arc::new(vault_list::VaultList {
             vaults: self.vaults.clone(),
         })]
     }

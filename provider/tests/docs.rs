@@ -83,6 +83,20 @@ fn resource_and_data_source_docs_are_current() {
             ),
         ));
     }
+    for l in provider.list_resources() {
+        let name = l.type_name();
+        let dir = root.join("examples/list-resources").join(name);
+        pages.push((
+            root.join(format!("docs/list-resources/{}.md", &name[3..])),
+            page(
+                name,
+                "List Resource",
+                &l.schema(),
+                &dir.join("list.tfquery.hcl"),
+                None,
+            ),
+        ));
+    }
     let mut stale = Vec::new();
     for (path, text) in pages {
         if std::env::var_os("UPDATE_DOCS").is_some() {

@@ -315,3 +315,142 @@ async fn vaults_are_imported_by_identity_and_identities_survive_refresh_and_upgr
         .into_inner();
     assert_eq!(newer.diagnostics[0].summary, "Unsupported Identity Version");
 }
+
+/// `list "dr_backup_vault"` (Terraform 1.14+), in-process: the vaults under a directory are
+/// found at any level up to `depth` (and nothing that is not a vault), each with its identity,
+/// a display name and, when asked, its state; `limit` is honoured; a place that does not exist
+/// is an error on `under`.
+#[tokio::test]
+async fn the_vaults_under_a_directory_are_listed_with_identity_and_state() {
+    let (mut c, ty) = client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("vaults");
+    for (place, name) in [("eu", "primary"), ("us/ci", "standby")] {
+        let mut opts = dr_vault::InitOptions::new(name, place);
+        opts.kdf = dr_vault::KdfParams::INSECURE_FOR_TESTS;
+        let storage = dr_vault::Storage::local(&root.join(place), true).unwrap();
+        dr_vault::Vault::init(storage, &opts, &dr_vault::Passphrase::new("list pass"))
+            .await
+            .unwrap();
+    }
+    std::fs::create_dir_all(root.join("notes/deeper")).unwrap();
+    std::fs::write(root.join("notes/readme.txt"), "not a vault").unwrap();
+    let configured = c
+        .configure_provider(pb::configure_provider::Request {
+            terraform_version: "1.14.0".into(),
+            config: Some(config(&ty, "list pass".into(), Value::Null)),
+            client_capabilities: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        configured.diagnostics.is_empty(),
+        "{:?}",
+        configured.diagnostics
+    );
+    let schema = c
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(schema.diagnostics.is_empty(), "{:?}", schema.diagnostics);
+    let list_ty = Type::Object(
+        [
+            ("under".to_string(), Type::String),
+            ("storage_options".to_string(), Type::map(Type::String)),
+            ("depth".to_string(), Type::Number),
+        ]
+        .into(),
+    );
+    assert!(schema.list_resource_schemas.contains_key("dr_backup_vault"));
+    let list = |under: &str, limit: i64| pb::list_resource::Request {
+        type_name: "dr_backup_vault".into(),
+        config: Some(argument(
+            &Value::object([
+                ("under", Value::from(under)),
+                ("storage_options", Value::Null),
+                ("depth", Value::Null),
+            ]),
+            &list_ty,
+        )),
+        include_resource_object: true,
+        limit,
+    };
+    let mut stream = c
+        .list_resource(list(&root.display().to_string(), 10))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut events = Vec::new();
+    while let Some(event) = stream.message().await.unwrap() {
+        events.push(event);
+    }
+    assert!(events.iter().all(|e| e.diagnostic.is_empty()), "{events:?}");
+    let identity_ty = Type::Object([("url".to_string(), Type::String)].into());
+    let urls: Vec<Value> = events
+        .iter()
+        .map(|e| {
+            let dv = e.identity.as_ref().unwrap().identity_data.as_ref().unwrap();
+            Value::from_msgpack(&dv.msgpack, &identity_ty)
+                .unwrap()
+                .attr("url")
+                .clone()
+        })
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            Value::from(format!("file://{}", root.join("eu").display())),
+            Value::from(format!("file://{}", root.join("us/ci").display())),
+        ]
+    );
+    assert!(
+        events[0]
+            .display_name
+            .starts_with("primary (eu) at file://"),
+        "{}",
+        events[0].display_name
+    );
+    let vault_ty = {
+        let provider = DrProvider::default();
+        let vault = provider
+            .resources()
+            .into_iter()
+            .find(|r| r.type_name() == "dr_backup_vault")
+            .unwrap();
+        vault.schema().block.implied_type()
+    };
+    let state = Value::from_msgpack(
+        &events[1].resource_object.as_ref().unwrap().msgpack,
+        &vault_ty,
+    )
+    .unwrap();
+    assert_eq!(state.attr("name"), &Value::from("standby"));
+
+    let mut one = c
+        .list_resource(list(&root.display().to_string(), 1))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut count = 0;
+    while one.message().await.unwrap().is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 1, "limit is honoured");
+
+    let mut missing = c
+        .list_resource(list(&dir.path().join("nowhere").display().to_string(), 10))
+        .await
+        .unwrap()
+        .into_inner();
+    let event = missing.message().await.unwrap().unwrap();
+    let paths: Vec<String> = event
+        .diagnostic
+        .iter()
+        .filter_map(|d| d.attribute.as_ref())
+        .map(|a| AttributePath::from_proto(a).to_string())
+        .collect();
+    assert!(event.identity.is_none());
+    assert_eq!(paths, ["under"], "{:?}", event.diagnostic);
+}

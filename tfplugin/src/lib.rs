@@ -29,7 +29,9 @@ pub use diag::{AttributePath, Diagnostic, Diagnostics, Severity};
 pub use function::{Function, FunctionError, Param, Signature};
 pub use identity::{IdentityAttribute, IdentitySchema};
 pub use model::{Attr, Model};
-pub use provider::{DataSource, EphemeralResource, Opened, Plan, Provider, Resource, State};
+pub use provider::{
+    DataSource, EphemeralResource, ListResource, Listed, Opened, Plan, Provider, Resource, State,
+};
 pub use schema::{
     validators, AttrKind, Attribute, Block, NestedBlock, Nesting, PlanModifier, Schema,
 };

@@ -31,6 +31,11 @@ pub trait Provider: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// List resources (Terraform 1.14+; older versions never ask).
+    fn list_resources(&self) -> Vec<Arc<dyn ListResource>> {
+        Vec::new()
+    }
+
     /// Provider functions, `provider::NAME::FUNCTION(…)` (Terraform 1.8+; older versions
     /// never ask).
     fn functions(&self) -> Vec<Arc<dyn crate::function::Function>> {
@@ -210,4 +215,39 @@ pub trait EphemeralResource: Send + Sync {
 pub struct Opened {
     pub result: Value,
     pub private: Vec<u8>,
+}
+
+/// A list resource (protocol 6.10, Terraform 1.14+ `list` blocks and `terraform query`):
+/// finds existing objects of the managed resource type of the same name, so they can be
+/// adopted (`terraform query -generate-config-out`) after a state was lost.
+#[async_trait]
+pub trait ListResource: Send + Sync {
+    /// The managed resource type it lists (the identities and objects it returns are that
+    /// type's).
+    fn type_name(&self) -> &'static str;
+
+    /// The schema of the `list` block's `config`.
+    fn schema(&self) -> Schema;
+
+    async fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Finds up to `limit` objects; with `include_object`, each with its full state.
+    async fn list(
+        &self,
+        config: &Value,
+        include_object: bool,
+        limit: usize,
+        diags: &mut Diagnostics,
+    ) -> Vec<Listed>;
+}
+
+/// One object a [`ListResource`] found.
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Of the managed resource type's identity schema.
+    pub identity: Value,
+    /// How people recognise it in a list.
+    pub display_name: String,
+    /// Its state, when asked for.
+    pub object: Option<Value>,
 }

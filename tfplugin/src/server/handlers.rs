@@ -47,7 +47,13 @@ impl ProviderService {
                     type_name: n.clone(),
                 })
                 .collect(),
-            list_resources: Vec::new(),
+            list_resources: self
+                .lists
+                .keys()
+                .map(|n| pb::get_metadata::ListResourceMetadata {
+                    type_name: n.clone(),
+                })
+                .collect(),
             state_stores: Vec::new(),
             actions: Vec::new(),
         }
@@ -90,7 +96,11 @@ impl ProviderService {
                 .iter()
                 .map(|(n, e)| (n.clone(), e.schema.to_proto()))
                 .collect(),
-            list_resource_schemas: HashMap::new(),
+            list_resource_schemas: self
+                .lists
+                .iter()
+                .map(|(n, e)| (n.clone(), e.schema.to_proto()))
+                .collect(),
             state_store_schemas: HashMap::new(),
             action_schemas: HashMap::new(),
         }
@@ -739,31 +749,119 @@ impl ProviderService {
         }
     }
 
-    pub(super) fn list_resource(&self, r: pb::list_resource::Request) -> pb::list_resource::Event {
-        pb::list_resource::Event {
-            diagnostic: vec![unsupported("List Resource", &r.type_name).to_proto()],
-            ..Default::default()
+    pub(super) async fn validate_list_resource_config(
+        &self,
+        r: pb::validate_list_resource_config::Request,
+    ) -> pb::validate_list_resource_config::Response {
+        let diags = match self.list(&r.type_name) {
+            Ok(e) => {
+                validate(&e.schema.block, &e.ty, r.config.as_ref(), async |c, d| {
+                    e.list.validate(c, d).await
+                })
+                .await
+            }
+            Err(d) => d.into(),
+        };
+        pb::validate_list_resource_config::Response {
+            diagnostics: diags.to_proto(),
         }
     }
 
-    pub(super) fn read_state_bytes(
+    /// One event per object found, each with its identity (and its state when asked for);
+    /// problems travel as an event of diagnostics alone.
+    pub(super) async fn list_resource(
+        &self,
+        r: pb::list_resource::Request,
+    ) -> Vec<pb::list_resource::Event> {
+        let problem = |d: Diagnostic| pb::list_resource::Event {
+            diagnostic: vec![d.to_proto()],
+            ..Default::default()
+        };
+        let (list, resource) = match self
+            .list(&r.type_name)
+            .and_then(|l| Ok((l, self.resource(&r.type_name)?)))
+        {
+            Ok(found) => found,
+            Err(d) => return vec![problem(d)],
+        };
+        let config = match decode(r.config.as_ref(), &list.ty, "configuration") {
+            Ok(config) => config,
+            Err(d) => return vec![problem(d)],
+        };
+        let limit = usize::try_from(r.limit)
+            .ok()
+            .filter(|l| *l > 0)
+            .unwrap_or(usize::MAX);
+        let mut diags = Diagnostics::new();
+        let found =
+            match catch(
+                list.list
+                    .list(&config, r.include_resource_object, limit, &mut diags),
+            )
+            .await
+            {
+                Ok(found) => found,
+                Err(d) => return vec![problem(d)],
+            };
+        let Some((_, identity_ty)) = &resource.identity else {
+            return vec![problem(unsupported("List Resource", &r.type_name))];
+        };
+        let mut events: Vec<pb::list_resource::Event> = Vec::new();
+        for listed in found.into_iter().take(limit) {
+            let encoded = encode(&listed.identity, identity_ty, "identity").and_then(|identity| {
+                let object = match &listed.object {
+                    Some(object) if r.include_resource_object => Some(encode_object(
+                        object,
+                        &resource.schema.block,
+                        &resource.ty,
+                        "listed object",
+                    )?),
+                    _ => None,
+                };
+                Ok((identity, object))
+            });
+            events.push(match encoded {
+                Ok((identity, object)) => pb::list_resource::Event {
+                    identity: Some(pb::ResourceIdentityData {
+                        identity_data: Some(identity),
+                    }),
+                    display_name: listed.display_name,
+                    resource_object: object,
+                    diagnostic: Vec::new(),
+                },
+                Err(d) => problem(d),
+            });
+        }
+        if !diags.is_empty() {
+            events.push(pb::list_resource::Event {
+                diagnostic: diags.to_proto(),
+                ..Default::default()
+            });
+        }
+        events
+    }
+
+    pub(super) async fn read_state_bytes(
         &self,
         r: pb::read_state_bytes::Request,
-    ) -> pb::read_state_bytes::Response {
-        pb::read_state_bytes::Response {
+    ) -> Vec<pb::read_state_bytes::Response> {
+        vec![pb::read_state_bytes::Response {
             diagnostics: vec![unsupported("State Store", &r.type_name).to_proto()],
             ..Default::default()
-        }
+        }]
     }
 
-    pub(super) fn invoke_action(&self, r: pb::invoke_action::Request) -> pb::invoke_action::Event {
+    pub(super) async fn invoke_action(
+        &self,
+        r: pb::invoke_action::Request,
+    ) -> Vec<pb::invoke_action::Event> {
         use pb::invoke_action::event::{Completed, Type as EventType};
         let completed = Completed {
             diagnostics: vec![unsupported("Action", &r.action_type).to_proto()],
         };
-        pb::invoke_action::Event {
+        vec![pb::invoke_action::Event {
             r#type: Some(EventType::Completed(completed)),
-        }
+        }]
     }
 }
 

@@ -74,6 +74,12 @@ pub(super) struct EphemeralEntry {
     pub(super) ty: Type,
 }
 
+pub(super) struct ListEntry {
+    pub(super) list: Arc<dyn crate::provider::ListResource>,
+    pub(super) schema: Schema,
+    pub(super) ty: Type,
+}
+
 pub(super) struct FunctionEntry {
     pub(super) function: Arc<dyn crate::function::Function>,
     pub(super) signature: crate::function::Signature,
@@ -86,6 +92,7 @@ pub(crate) struct ProviderService {
     pub(super) resources: BTreeMap<String, ResourceEntry>,
     pub(super) data_sources: BTreeMap<String, DataSourceEntry>,
     pub(super) ephemerals: BTreeMap<String, EphemeralEntry>,
+    pub(super) lists: BTreeMap<String, ListEntry>,
     pub(super) functions: BTreeMap<String, FunctionEntry>,
     /// Mistakes in the schemas, reported from `GetProviderSchema`.
     pub(super) schema_problems: Vec<String>,
@@ -160,6 +167,22 @@ impl ProviderService {
                 )
             })
             .collect();
+        let lists: BTreeMap<_, _> = provider
+            .list_resources()
+            .into_iter()
+            .map(|list| {
+                let schema = list.schema();
+                let name = list.type_name().to_string();
+                schema_problems.extend(schema.block.problems(&format!("list.{name}.")));
+                if resources.get(&name).is_none_or(|r| r.identity.is_none()) {
+                    schema_problems.push(format!(
+                        "list.{name}: lists a type that is not a managed resource with an identity"
+                    ));
+                }
+                let ty = schema.block.implied_type();
+                (name, ListEntry { list, schema, ty })
+            })
+            .collect();
         let functions: BTreeMap<_, _> = provider
             .functions()
             .into_iter()
@@ -193,6 +216,7 @@ impl ProviderService {
             resources,
             data_sources,
             ephemerals,
+            lists,
             functions,
             schema_problems,
         }
@@ -217,6 +241,16 @@ impl ProviderService {
                 unsupported("Ephemeral Resource", type_name)
             } else {
                 unknown_type("ephemeral resource", type_name, self.ephemerals.keys())
+            }
+        })
+    }
+
+    pub(super) fn list(&self, type_name: &str) -> Result<&ListEntry, Diagnostic> {
+        self.lists.get(type_name).ok_or_else(|| {
+            if self.lists.is_empty() {
+                unsupported("List Resource", type_name)
+            } else {
+                unknown_type("list resource", type_name, self.lists.keys())
             }
         })
     }
@@ -347,14 +381,14 @@ pub(super) async fn catch<T>(fut: impl Future<Output = T>) -> Result<T, Diagnost
     })
 }
 
-fn single_item_stream<T: Send + 'static>(item: T) -> BoxStream<T> {
-    Box::pin(tokio_stream::once(Ok(item)))
+fn items_stream<T: Send + 'static>(items: Vec<T>) -> BoxStream<T> {
+    Box::pin(tokio_stream::iter(items.into_iter().map(Ok)))
 }
 
 /// Writes the gRPC trait impl. `tonic` declares the trait with `async_trait`, which has to see
 /// every method, so the macro writes the whole impl:
 /// - `answered`: delegates to the handler of the same name;
-/// - `streamed`: a handler's one item, sent as a stream of one;
+/// - `streamed`: a handler's items, sent as a stream;
 /// - `unsupported`: `RPC => response module (feature, the request field naming the type)`,
 ///   answered with the diagnostic [`unsupported`] writes.
 macro_rules! provider_service {
@@ -375,7 +409,7 @@ macro_rules! provider_service {
                 type $Stream = BoxStream<$item>;
 
                 async fn $srpc(&self, r: Request<pb::$srpc::Request>) -> Reply<Self::$Stream> {
-                    Ok(Response::new(single_item_stream(self.$srpc(r.into_inner()))))
+                    Ok(Response::new(items_stream(self.$srpc(r.into_inner()).await)))
                 }
             )*
 
@@ -432,6 +466,7 @@ provider_service! {
         open_ephemeral_resource,
         renew_ephemeral_resource,
         close_ephemeral_resource,
+        validate_list_resource_config,
         get_functions,
         call_function,
         stop_provider,
@@ -442,7 +477,6 @@ provider_service! {
         invoke_action: InvokeActionStream => pb::invoke_action::Event,
     }
     unsupported {
-        validate_list_resource_config => validate_list_resource_config("List Resource", type_name),
         validate_state_store_config => validate_state_store("State Store", type_name),
         configure_state_store => configure_state_store("State Store", type_name),
         lock_state => lock_state("State Store", type_name),
