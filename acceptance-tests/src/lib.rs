@@ -619,6 +619,28 @@ impl TfDir {
         self.drctl_command(cwd, args).output().expect("start drctl")
     }
 
+    /// Everything a saved plan file holds, readable: each entry of the zip archive Terraform
+    /// writes, decompressed (the raw bytes of the file are Deflate-compressed, so searching
+    /// them proves nothing), then `terraform show -json` of it.
+    ///
+    /// # Panics
+    /// When the file cannot be read or shown.
+    pub fn saved_plan_contents(&self, file: &str) -> Vec<u8> {
+        let unzip = Command::new("python3")
+            .args([
+                "-c",
+                "import sys, zipfile\nz = zipfile.ZipFile(sys.argv[1])\nfor n in z.namelist(): sys.stdout.buffer.write(z.read(n))",
+            ])
+            .arg(self.path().join(file))
+            .output()
+            .expect("run python3 to unzip the plan file");
+        assert!(unzip.status.success(), "{}", output_text(&unzip));
+        assert!(unzip.stdout.len() > 100, "the plan file holds too little");
+        let mut contents = unzip.stdout;
+        contents.extend(self.ok(&["show", "-json", file]).stdout.into_bytes());
+        contents
+    }
+
     /// `terraform show -json` of the state.
     ///
     /// # Panics

@@ -71,13 +71,15 @@ fn the_secret_reaches_the_check_and_nothing_else() {
     assert_eq!(tf.values("dr_drill.smoke")["status"], "passed");
     tf.assert_plan_empty();
     tf.ok(&["plan", "-out", "saved.tfplan"]);
-    for file in ["terraform.tfstate", "saved.tfplan"] {
-        let bytes = std::fs::read(tf.path().join(file)).unwrap();
-        assert!(
-            !bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes()),
-            "{file} holds the write-only value"
-        );
-    }
+    let holds = |bytes: &[u8]| bytes.windows(TOKEN.len()).any(|w| w == TOKEN.as_bytes());
+    assert!(
+        !holds(&tf.saved_plan_contents("saved.tfplan")),
+        "the saved plan holds the write-only value"
+    );
+    assert!(
+        !holds(&std::fs::read(tf.path().join("terraform.tfstate")).unwrap()),
+        "the state holds the write-only value"
+    );
     assert!(tf.values("dr_drill.smoke")["verify_env_wo"].is_null());
 
     // A new version re-runs the drill (the values themselves are invisible to Terraform).
@@ -117,9 +119,31 @@ fn a_terraform_without_write_only_attributes_is_refused_a_value() {
     }
     let tf = module("true", 1, "\"plain-value-1234\"", "");
     tf.init();
+    // Refused by validation, before any plan or apply could write the value anywhere.
+    tf.fails_with(
+        &["validate", "-no-color"],
+        r"Write-Only Attribute Not Supported .*verify_env_wo is write-only",
+    );
     tf.fails_with(
         &["plan", "-no-color"],
         r"Write-Only Attribute Not Supported .*verify_env_wo is write-only.*would write the value into the plan and the state",
     );
     assert!(!tf.path().join("vaults/ci").exists(), "nothing ran");
+}
+
+#[test]
+fn a_secret_too_short_to_redact_is_refused_naming_its_key_not_its_value() {
+    if !terraform_at_least(1, 11, "a_secret_too_short_to_redact_is_refused") {
+        return;
+    }
+    let tf = module("true", 1, "\"x7q\"", "");
+    tf.init();
+    let out = tf.fails_with(
+        &["validate", "-no-color"],
+        r#"Secret Too Short .*"SMOKE_TOKEN" is shorter than 4 characters"#,
+    );
+    // Terraform quotes the configuration line itself; the provider's message never the value.
+    let flat = out.flat();
+    let message = &flat[flat.find("The value of").unwrap()..];
+    assert!(!message.contains("x7q"), "{out}");
 }

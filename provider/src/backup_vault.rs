@@ -860,14 +860,14 @@ impl Resource for BackupVault {
         state
     }
 
-    /// A vault is identified by where it is: its URL without storage options (those may
+    /// A vault is identified by where it is: its URL and which store (its other options may
     /// change in place; moving `url` replaces the vault).
     fn identity_schema(&self) -> Option<tfplugin::IdentitySchema> {
         Some(tfplugin::IdentitySchema {
             version: 0,
             attributes: vec![crate::vaults::vault_identity_attribute(
                 "url",
-                "The vault's location: its canonical URL, without storage options.",
+                "Where the vault is: its canonical URL, with only the storage options that say which store (endpoint, account_name).",
             )],
         })
     }

@@ -558,7 +558,28 @@ impl Drill {
         let secret_env = DrillModel::read(config, diags)
             .and_then(|c| c.verify_env_wo.get().cloned())
             .unwrap_or_default();
-        let run = self.run(&drill, &secret_env).await;
+        // Validate saw only the values known then (an ephemeral one comes at apply): a value
+        // too short to redact fails the run before anything is restored.
+        let run = match too_short_to_redact(&secret_env).first() {
+            Some(name) => {
+                let now = format_time(dr_vault::clock::now());
+                Run {
+                    name: drill.name.or_default(),
+                    vault_id: drill.vault_id.or_default(),
+                    verify_command: drill.verify_command.or_default(),
+                    started_at: now.clone(),
+                    finished_at: now,
+                    settings: Some(Settings::of(&drill)),
+                    failures: vec![format!(
+                        "the value of verify_env_wo[{name:?}] is shorter than {} characters and could not be redacted \
+                         from verify_command's output, so the drill did not run",
+                        crate::verify_check::MIN_REDACTED_LEN
+                    )],
+                    ..Run::default()
+                }
+            }
+            None => self.run(&drill, &secret_env).await,
+        };
         drill.record_run(&run);
         if let (Some(reason), true) = (
             drill.failure_reason.as_str(),
@@ -584,6 +605,14 @@ impl Drill {
         }
         State::from(drill.written_over(&planned.value))
     }
+}
+
+/// The names of `verify_env_wo` whose (non-empty) values are too short to redact.
+fn too_short_to_redact(env: &BTreeMap<String, String>) -> Vec<&String> {
+    env.iter()
+        .filter(|(_, v)| !v.is_empty() && v.len() < crate::verify_check::MIN_REDACTED_LEN)
+        .map(|(k, _)| k)
+        .collect()
 }
 
 /// Whether an update runs the drill again: it points at another vault or pair, a setting of
@@ -702,6 +731,17 @@ impl Resource for Drill {
                     );
                 }
             }
+            for name in too_short_to_redact(env) {
+                diags.error_at(
+                    AttributePath::attr("verify_env_wo").key(name),
+                    "Secret Too Short",
+                    format!(
+                        "The value of {name:?} is shorter than {} characters: verify_command's output is kept with \
+                         every secret redacted, and one this short cannot be. Use a longer value.",
+                        crate::verify_check::MIN_REDACTED_LEN
+                    ),
+                );
+            }
             if config.verify_command.is_null() && !env.is_empty() {
                 diags.error_at(
                     AttributePath::attr("verify_env_wo"),
@@ -742,7 +782,7 @@ impl Resource for Drill {
                 },
                 crate::vaults::vault_identity_attribute(
                     "vault_url",
-                    "Where the vault it restores from is: its canonical URL, without storage options.",
+                    "Where the vault it restores from is: its canonical URL, with only the storage options that say which store.",
                 ),
             ],
         })

@@ -171,6 +171,12 @@ impl Function for ParseVaultUrl {
             ));
         } else {
             let path = base.strip_prefix("file://").unwrap_or(&base);
+            if base.starts_with("file://") && !path.starts_with('/') {
+                return Err(FunctionError::argument(
+                    0,
+                    format!("{base:?}: a file:// URL needs an absolute path, like file:///srv/vaults/ci"),
+                ));
+            }
             let trimmed = match path.trim_end_matches('/') {
                 "" => "/",
                 t => t,
@@ -306,6 +312,8 @@ mod tests {
             "s3://",
             "s3://b/p?nonsense",
             "s3://b/p?secret_access_key=x",
+            "file://",
+            "file://relative/dir",
         ] {
             let e = call(&ParseVaultUrl, &[bad]).unwrap_err();
             assert_eq!(e.argument, Some(0), "{bad}: {}", e.message);

@@ -709,7 +709,7 @@ impl Resource for RegionPair {
                 },
                 crate::vaults::vault_identity_attribute(
                     "primary_vault_url",
-                    "Where the primary vault is: its canonical URL, without storage options.",
+                    "Where the primary vault is: its canonical URL, with only the storage options that say which store.",
                 ),
             ],
         })

@@ -19,6 +19,10 @@ use tfplugin::{
 /// Written into each directory open makes; close deletes a directory only while it holds it.
 const MARKER: &str = ".dr-restore";
 
+/// A restore directory this old was left by a provider that was killed before Terraform
+/// could close it (no run lasts a day): the next open removes it, as it holds decrypted data.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 pub struct Restore {
     pub vaults: Arc<Vaults>,
 }
@@ -141,6 +145,7 @@ impl EphemeralResource for Restore {
                 return failed();
             }
         }
+        crate::restored::remove_stale(&self.vaults, "restore", MARKER, STALE_AFTER);
         let dir = match crate::restored::new_private_dir(&self.vaults, "restore") {
             Ok(dir) => dir,
             Err(e) => {

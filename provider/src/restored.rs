@@ -90,3 +90,78 @@ pub fn check_files(snapshot: &Snapshot, dir: &Path, only_source: Option<&str>) -
     }
     checked
 }
+
+/// Removes what a killed provider left behind: directories `PREFIX-…` in `work_dir` that hold
+/// `marker` (as a regular file, in a real directory) written longer than `older_than` ago.
+/// Younger ones may belong to a run still going on (another Terraform sharing the
+/// `work_dir`); anything without the marker is not ours and stays. Best effort: what cannot be
+/// removed stays for the next time.
+pub fn remove_stale(vaults: &Vaults, prefix: &str, marker: &str, older_than: std::time::Duration) {
+    if let Ok(config) = vaults.config() {
+        remove_stale_in(&config.work_dir, prefix, marker, older_than);
+    }
+}
+
+fn remove_stale_in(work_dir: &Path, prefix: &str, marker: &str, older_than: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(work_dir) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with(&format!("{prefix}-")));
+        let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+        if !ours || !is_dir {
+            continue;
+        }
+        let dir = entry.path();
+        let stale = std::fs::symlink_metadata(dir.join(marker))
+            .ok()
+            .filter(std::fs::Metadata::is_file)
+            .and_then(|m| m.modified().ok())
+            .and_then(|written| now.duration_since(written).ok())
+            .is_some_and(|age| age > older_than);
+        if stale {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, SystemTime};
+
+    fn marked(dir: &Path, age: Duration) {
+        std::fs::create_dir_all(dir.join("restored")).unwrap();
+        let marker = std::fs::File::create(dir.join(".m")).unwrap();
+        marker.set_modified(SystemTime::now() - age).unwrap();
+    }
+
+    #[test]
+    fn only_old_marked_directories_of_the_prefix_are_removed() {
+        let work = tempfile::tempdir().unwrap();
+        let day = Duration::from_secs(24 * 3600);
+        let old = work.path().join("restore-old");
+        let young = work.path().join("restore-young");
+        let unmarked = work.path().join("restore-unmarked");
+        let other = work.path().join("nightly-old");
+        marked(&old, 2 * day);
+        marked(&young, Duration::from_secs(60));
+        std::fs::create_dir_all(&unmarked).unwrap();
+        marked(&other, 2 * day);
+        let elsewhere = tempfile::tempdir().unwrap();
+        marked(elsewhere.path(), 2 * day);
+        std::os::unix::fs::symlink(elsewhere.path(), work.path().join("restore-link")).unwrap();
+
+        remove_stale_in(work.path(), "restore", ".m", day);
+        assert!(!old.exists());
+        assert!(young.exists() && unmarked.exists() && other.exists());
+        assert!(
+            elsewhere.path().join(".m").exists(),
+            "a symlink is never followed"
+        );
+    }
+}

@@ -195,14 +195,14 @@ pub fn same_place(a: &str, b: &str) -> bool {
     dr_vault::storage::same_place(a, b, &root_module_dir())
 }
 
-/// Where a vault id points, without its storage options (`file:///abs/path`,
-/// `s3://bucket/prefix`): what identities hold, since an id's options may change in place
-/// while the vault stays the same. Unknown while the id is; the text itself if it does not
-/// parse.
+/// Where a vault id points, as identities hold it (`file:///abs/path`, `s3://bucket/prefix`,
+/// with `?endpoint=…` or `?account_name=…` when the id says which store): not the other
+/// options, which may change in place while the vault stays the same. Unknown while the id
+/// is; the text itself if it does not parse.
 pub fn location_value(id: &Value) -> Value {
     match id.as_str() {
         Some(text) => Value::from(
-            dr_vault::storage::location(text, &root_module_dir())
+            dr_vault::storage::identity_url(text, &root_module_dir())
                 .unwrap_or_else(|_| text.to_string()),
         ),
         None if id.is_unknown() => Value::Unknown,
@@ -210,7 +210,7 @@ pub fn location_value(id: &Value) -> Value {
     }
 }
 
-/// An identity attribute holding a vault's location (see [`location_value`]).
+/// An identity attribute holding where a vault is (see [`location_value`]).
 pub fn vault_identity_attribute(
     name: &'static str,
     what: &'static str,

@@ -143,9 +143,16 @@ fn kill_group(pgid: i32) {
 
 /// `text` with every secret value replaced by `[redacted]`; values shorter than 4 bytes are
 /// left (redacting "1" or "on" everywhere would garble the output and hide nothing).
+/// Secrets shorter than this are not redacted: replacing every "on" or "1" of the output
+/// would garble it. `verify_env_wo` refuses values this short for that reason.
+pub const MIN_REDACTED_LEN: usize = 4;
+
 pub fn redact(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_string();
-    let mut by_length: Vec<&String> = secrets.iter().filter(|s| s.len() >= 4).collect();
+    let mut by_length: Vec<&String> = secrets
+        .iter()
+        .filter(|s| s.len() >= MIN_REDACTED_LEN)
+        .collect();
     // Longer first, so a secret that contains another is replaced whole.
     by_length.sort_by_key(|s| std::cmp::Reverse(s.len()));
     for secret in by_length {

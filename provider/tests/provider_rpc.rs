@@ -314,6 +314,58 @@ async fn vaults_are_imported_by_identity_and_identities_survive_refresh_and_upgr
         .unwrap()
         .into_inner();
     assert_eq!(newer.diagnostics[0].summary, "Unsupported Identity Version");
+
+    // A plan made while the provider block is still unknown leaves the vault's id unknown;
+    // Terraform (1.12+) refuses an update whose identity is not known, so the prior one is
+    // announced (the identity never changes in place).
+    let (mut during_plan, _) = client().await;
+    during_plan
+        .configure_provider(pb::configure_provider::Request {
+            terraform_version: "1.12.0".into(),
+            config: Some(config(&ty, Value::Unknown, Value::Null)),
+            client_capabilities: None,
+        })
+        .await
+        .unwrap();
+    let vault_schema = {
+        let provider = DrProvider::default();
+        provider
+            .resources()
+            .into_iter()
+            .find(|r| r.type_name() == "dr_backup_vault")
+            .unwrap()
+            .schema()
+    };
+    let vault_ty = vault_schema.block.implied_type();
+    let state = Value::from_msgpack(&object.state.as_ref().unwrap().msgpack, &vault_ty).unwrap();
+    let mut configured = state.clone();
+    if let Value::Object(fields) = &mut configured {
+        for a in &vault_schema.block.attributes {
+            if a.kind == tfplugin::AttrKind::Computed {
+                fields.insert(a.name.clone(), Value::Null);
+            }
+        }
+    }
+    let planned = during_plan
+        .plan_resource_change(pb::plan_resource_change::Request {
+            type_name: "dr_backup_vault".into(),
+            prior_state: object.state.clone(),
+            proposed_new_state: object.state.clone(),
+            config: Some(argument(&configured, &vault_ty)),
+            prior_private: object.private.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(planned.diagnostics.is_empty(), "{:?}", planned.diagnostics);
+    let planned_state =
+        Value::from_msgpack(&planned.planned_state.as_ref().unwrap().msgpack, &vault_ty).unwrap();
+    assert!(
+        planned_state.attr("id").is_unknown(),
+        "the scenario: {planned_state:?}"
+    );
+    assert_eq!(decode_identity(&planned.planned_identity), identity);
 }
 
 /// `list "dr_backup_vault"` (Terraform 1.14+), in-process: the vaults under a directory are

@@ -134,8 +134,10 @@ pub trait Resource: Send + Sync {
         None
     }
 
-    /// The identity of the object a state describes (of the identity schema's type); unknown
-    /// parts stay unknown in a plan. Called only when `identity_schema` is `Some`.
+    /// The identity of the object a state describes (of the identity schema's type). What it
+    /// holds must force replacement when it changes: in an update whose plan leaves it
+    /// unknown, the SDK announces the prior identity. Called only when `identity_schema` is
+    /// `Some`.
     fn identity(&self, _state: &Value) -> Value {
         Value::Null
     }

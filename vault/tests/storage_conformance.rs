@@ -485,3 +485,26 @@ fn two_spellings_of_one_vault_are_the_same_place_and_two_endpoints_are_not() {
     ));
     assert!(!same_place("s3://b/p", "gs://b/p", base));
 }
+
+/// What a resource identity holds of a vault: one text for every spelling of it and for
+/// every value of its other options, and different texts for two stores.
+#[test]
+fn an_identity_url_keeps_which_store_and_drops_the_other_options() {
+    use dr_vault::storage::identity_url;
+    let base = std::path::Path::new("/root/module");
+    let id = |url: &str| identity_url(url, base).unwrap();
+    assert_eq!(id("vaults/a/"), "file:///root/module/vaults/a");
+    assert_eq!(id("s3://b/p/?region=x&timeout=60s"), "s3://b/p");
+    assert_eq!(
+        id("s3://b/p?endpoint=http://minio-a:9000&region=x"),
+        "s3://b/p?endpoint=http://minio-a:9000"
+    );
+    assert_ne!(
+        id("s3://b/p?endpoint=http://minio-a:9000"),
+        id("s3://b/p?endpoint=http://minio-b:9000")
+    );
+    assert_eq!(
+        id("az://c/p?account_name=one&timeout=9s"),
+        "az://c/p?account_name=one"
+    );
+}

@@ -336,7 +336,11 @@ impl ProviderService {
                 encode(&plan.planned, &entry.ty, "plan")?,
                 paths,
                 plan.planned_private,
-                entry.identity_data(&plan.planned)?,
+                entry.planned_identity(
+                    &prior.value,
+                    &plan.planned,
+                    plan.requires_replace.is_empty(),
+                )?,
             ))
         }
         .await;

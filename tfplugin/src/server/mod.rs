@@ -60,6 +60,26 @@ impl ResourceEntry {
             identity_data: Some(encode(&identity, ty, "identity")?),
         }))
     }
+
+    /// The identity a plan announces. Terraform refuses an update (or a no-op) whose planned
+    /// identity is not wholly known, and an identity never changes in place (what it holds
+    /// forces replacement), so an update whose planned state leaves it unknown (a vault id
+    /// unknown while the provider block is) announces the prior one. A create or a
+    /// replacement announces whatever is known.
+    pub(super) fn planned_identity(
+        &self,
+        prior: &Value,
+        planned: &Value,
+        in_place: bool,
+    ) -> Result<Option<pb::ResourceIdentityData>, Diagnostic> {
+        if self.identity.is_some() && in_place && !prior.is_null() {
+            let identity = self.resource.identity(planned);
+            if !identity.is_wholly_known() {
+                return self.identity_data(prior);
+            }
+        }
+        self.identity_data(planned)
+    }
 }
 
 pub(super) struct DataSourceEntry {

@@ -726,6 +726,23 @@ pub fn location(url: &str, base_dir: &Path) -> Result<String> {
 /// hold the same bucket name): part of where a vault is, unlike timeouts or encryption.
 const IDENTITY_OPTIONS: &[&str] = &["endpoint", "account_name"];
 
+/// Where a vault is, as a resource identity names it: its [`location`], with the options that
+/// say which store it is in (endpoint, account) as a query when the id carries them. Stable
+/// across every spelling of one vault and its other options (timeouts, region), which may
+/// change in place.
+///
+/// # Errors
+/// As [`location`].
+pub fn identity_url(url: &str, base_dir: &Path) -> Result<String> {
+    let place = location(url, base_dir)?;
+    let (_, options) = split_vault_url(url)?;
+    let which: BTreeMap<String, String> = options
+        .into_iter()
+        .filter(|(k, _)| IDENTITY_OPTIONS.contains(&k.as_str()))
+        .collect();
+    Ok(vault_id(&place, &which))
+}
+
 /// Whether two vault URLs or ids name the same vault: the same [`location`], and the same
 /// endpoint and account where both say which (an id from before ids carried options says
 /// nothing, and matches). Unparsable text matches only itself.
