@@ -462,6 +462,36 @@ impl BackupVault {
         }
     }
 
+    /// Takes a snapshot now of the sources the vault's recorded settings name (what the
+    /// `dr_snapshot_now` action does), then applies its retention; `None` when the vault
+    /// records no settings (it was not made by a `dr_backup_vault`).
+    pub(crate) async fn snapshot_now(
+        &self,
+        vault: &Vault,
+    ) -> Result<Option<dr_vault::SnapshotSummary>, dr_vault::Error> {
+        let ty = schema().block.implied_type();
+        let Some(json) = vault.record(SETTINGS_RECORD).await? else {
+            return Ok(None);
+        };
+        let corrupt =
+            |e: String| dr_vault::Error::new(ErrorKind::Corrupt, format!("{SETTINGS_RECORD}: {e}"));
+        let settings = Value::from_json(&json, &ty).map_err(|e| corrupt(e.to_string()))?;
+        let model = VaultModel::from_value(&settings)
+            .map_err(|e| corrupt(format!("{}: {}", e.path, e.message)))?;
+        let specs = source_specs(&model).unwrap_or_default();
+        if specs.is_empty() {
+            return Err(dr_vault::Error::new(
+                ErrorKind::InvalidInput,
+                format!("the vault at {} backs up no source", vault.storage().url()),
+            ));
+        }
+        let taken = vault
+            .snapshot(&specs, &model.labels.or_default(), &NoProgress)
+            .await?;
+        self.apply_retention(vault, &model).await?;
+        Ok(Some(taken))
+    }
+
     /// Builds a full state for an existing vault: its recorded settings when the provider
     /// created it, else what its config and latest snapshot say.
     async fn state_of_existing(&self, url: &str, vault: &Vault) -> Result<Value, dr_vault::Error> {

@@ -195,6 +195,17 @@ fn schema() -> Schema {
     )
 }
 
+/// What the `dr_run_drill` action asks for.
+pub(crate) struct RunNow {
+    pub name: String,
+    pub vault_id: String,
+    pub snapshot_id: Option<String>,
+    pub verify_command: Option<Vec<String>>,
+    pub rpo: Option<String>,
+    pub rto: Option<String>,
+    pub verify_timeout: Option<String>,
+}
+
 /// The outcome of one run, before it becomes state; also the report kept in the vault, which
 /// import reads back (fields missing from reports of older builds take their defaults).
 #[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
@@ -367,6 +378,42 @@ impl Drill {
     }
 
     /// Runs the drill; problems become `failures`, never early errors, so the report is whole.
+    /// Runs a drill now, outside any resource (the `dr_run_drill` action): restore, verify,
+    /// run the check, measure, and write the report into the vault as a `dr_drill` does.
+    /// Returns a line for people and, when it failed, why.
+    pub(crate) async fn run_now(&self, settings: RunNow) -> (String, Option<String>) {
+        let drill = DrillModel {
+            name: settings.name.into(),
+            vault_id: settings.vault_id.into(),
+            snapshot_id: Attr::from_option(settings.snapshot_id),
+            verify_command: Attr::from_option(settings.verify_command),
+            rpo: Attr::from_option(settings.rpo),
+            rto: Attr::from_option(settings.rto),
+            verify_timeout: Attr::Known(settings.verify_timeout.unwrap_or_else(|| "10m".into())),
+            keep_restore: Attr::Known(false),
+            fail_on_violation: Attr::Known(true),
+            ..DrillModel::default()
+        };
+        let run = self.run(&drill, &BTreeMap::new()).await;
+        let outcome = if run.failures.is_empty() {
+            "passed"
+        } else {
+            "failed"
+        };
+        let line = format!(
+            "drill {:?} {outcome}: snapshot {} restored in {:.1}s ({} files verified), data {}s old",
+            run.name,
+            run.snapshot_id.as_deref().map_or("-", |id| &id[..12.min(id.len())]),
+            run.restore_seconds,
+            run.files_verified,
+            run.data_age_seconds,
+        );
+        (
+            line,
+            (!run.failures.is_empty()).then(|| run.failures.join("; ")),
+        )
+    }
+
     async fn run(&self, drill: &DrillModel, secret_env: &BTreeMap<String, String>) -> Run {
         let mut run = Run {
             name: drill.name.or_default(),

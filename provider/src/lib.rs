@@ -3,6 +3,7 @@
 //! This crate is a thin layer: `tfplugin` speaks Terraform's protocol, the vault engine does
 //! the storage work, and the files here map one to the other.
 
+mod actions;
 mod backup_vault;
 mod config;
 mod drill;
@@ -83,6 +84,15 @@ impl Provider for DrProvider {
         vec![Arc::new(restore_ephemeral::Restore {
             vaults: self.vaults.clone(),
         })]
+    }
+
+    fn actions(&self) -> Vec<Arc<dyn tfplugin::Action>> {
+        vec![
+            Arc::new(actions::SnapshotNow {
+                vaults: self.vaults.clone(),
+            }),
+            Arc::new(actions::RunDrill::new(self.vaults.clone())),
+        ]
     }
 
     fn list_resources(&self) -> Vec<Arc<dyn tfplugin::ListResource>> {

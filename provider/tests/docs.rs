@@ -97,6 +97,14 @@ fn resource_and_data_source_docs_are_current() {
             ),
         ));
     }
+    for a in provider.actions() {
+        let name = a.type_name();
+        let dir = root.join("examples/actions").join(name);
+        pages.push((
+            root.join(format!("docs/actions/{}.md", &name[3..])),
+            page(name, "Action", &a.schema(), &dir.join("action.tf"), None),
+        ));
+    }
     let mut stale = Vec::new();
     for (path, text) in pages {
         if std::env::var_os("UPDATE_DOCS").is_some() {

@@ -506,3 +506,167 @@ async fn the_vaults_under_a_directory_are_listed_with_identity_and_state() {
     assert!(event.identity.is_none());
     assert_eq!(paths, ["under"], "{:?}", event.diagnostic);
 }
+
+/// Collects an InvokeAction stream: its progress lines and the final diagnostics' summaries.
+async fn invoke(
+    c: &mut ProviderClient<tonic::transport::Channel>,
+    action: &str,
+    config: Value,
+    ty: &Type,
+) -> (Vec<String>, Vec<String>) {
+    use pb::invoke_action::event::Type as EventType;
+    let mut stream = c
+        .invoke_action(pb::invoke_action::Request {
+            action_type: action.into(),
+            config: Some(argument(&config, ty)),
+            client_capabilities: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let (mut progress, mut completed) = (Vec::new(), Vec::new());
+    while let Some(event) = stream.message().await.unwrap() {
+        match event.r#type {
+            Some(EventType::Progress(p)) => progress.push(p.message),
+            Some(EventType::Completed(done)) => {
+                completed = done
+                    .diagnostics
+                    .iter()
+                    .map(|d| format!("{}: {}", d.summary, d.detail))
+                    .collect()
+            }
+            None => {}
+        }
+    }
+    (progress, completed)
+}
+
+/// The actions (Terraform 1.14+), in-process: `dr_snapshot_now` snapshots a vault's recorded
+/// sources (and says so when it records none); `dr_run_drill` restores, checks and writes its
+/// report into the vault, and a failing check fails the action with the reason.
+#[tokio::test]
+async fn actions_take_a_snapshot_and_run_a_drill_now() {
+    let (mut c, ty) = client().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(&src).unwrap();
+    std::fs::write(src.join("ci.yml"), "stages: [build]\n").unwrap();
+    let vault_dir = dir.path().join("vault");
+    let mut opts = dr_vault::InitOptions::new("ci", "eu-west-1");
+    opts.kdf = dr_vault::KdfParams::INSECURE_FOR_TESTS;
+    let storage = dr_vault::Storage::local(&vault_dir, true).unwrap();
+    let passphrase = dr_vault::Passphrase::new("action pass");
+    let vault = dr_vault::Vault::init(storage, &opts, &passphrase)
+        .await
+        .unwrap();
+    let configured = c
+        .configure_provider(pb::configure_provider::Request {
+            terraform_version: "1.14.0".into(),
+            config: Some(config(&ty, "action pass".into(), Value::Null)),
+            client_capabilities: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        configured.diagnostics.is_empty(),
+        "{:?}",
+        configured.diagnostics
+    );
+    let schema = c
+        .get_provider_schema(pb::get_provider_schema::Request {})
+        .await
+        .unwrap()
+        .into_inner();
+    let mut actions: Vec<&String> = schema.action_schemas.keys().collect();
+    actions.sort();
+    assert_eq!(actions, ["dr_run_drill", "dr_snapshot_now"]);
+    let vault_id = format!("file://{}", vault_dir.display());
+    let snapshot_ty = Type::Object(
+        [
+            ("vault_id".to_string(), Type::String),
+            ("storage_options".to_string(), Type::map(Type::String)),
+        ]
+        .into(),
+    );
+    let snapshot_now = Value::object([("vault_id", Value::from(vault_id.as_str()))]);
+
+    // Made outside Terraform: no recorded sources to snapshot.
+    let (_, done) = invoke(
+        &mut c,
+        "dr_snapshot_now",
+        snapshot_now.clone(),
+        &snapshot_ty,
+    )
+    .await;
+    assert!(done[0].starts_with("No Recorded Sources"), "{done:?}");
+    assert!(vault.snapshots().await.unwrap().is_empty());
+
+    // What a dr_backup_vault records, with one source: now it snapshots.
+    vault
+        .put_record(
+            "terraform/dr_backup_vault",
+            &serde_json::json!({
+                "name": "ci", "region": "eu-west-1", "url": vault_id,
+                "source": [{"name": "pipeline", "path": src.display().to_string()}],
+            }),
+        )
+        .await
+        .unwrap();
+    let (progress, done) = invoke(&mut c, "dr_snapshot_now", snapshot_now, &snapshot_ty).await;
+    assert!(done.is_empty(), "{done:?}");
+    assert!(progress[0].starts_with("snapshot "), "{progress:?}");
+    assert_eq!(vault.snapshots().await.unwrap().len(), 1);
+
+    let drill_ty = Type::Object(
+        [
+            ("name".to_string(), Type::String),
+            ("vault_id".to_string(), Type::String),
+            ("snapshot_id".to_string(), Type::String),
+            ("verify_command".to_string(), Type::list(Type::String)),
+            ("rpo".to_string(), Type::String),
+            ("rto".to_string(), Type::String),
+            ("verify_timeout".to_string(), Type::String),
+        ]
+        .into(),
+    );
+    let drill = |check: &str| {
+        Value::object([
+            ("name", Value::from("adhoc")),
+            ("vault_id", Value::from(vault_id.as_str())),
+            (
+                "verify_command",
+                Value::List(vec!["sh".into(), "-c".into(), check.into()]),
+            ),
+            ("rto", Value::from("1h")),
+        ])
+    };
+    let (progress, done) = invoke(
+        &mut c,
+        "dr_run_drill",
+        drill("test -f pipeline/ci.yml"),
+        &drill_ty,
+    )
+    .await;
+    assert!(done.is_empty(), "{done:?}");
+    assert!(
+        progress[0].starts_with("drill \"adhoc\" passed"),
+        "{progress:?}"
+    );
+    assert!(progress[0].contains("(1 files verified)"), "{progress:?}");
+    assert_eq!(
+        vault.records("drills/adhoc").await.unwrap().len(),
+        1,
+        "the report is in the vault"
+    );
+
+    let (progress, done) = invoke(&mut c, "dr_run_drill", drill("exit 4"), &drill_ty).await;
+    assert!(
+        progress[0].starts_with("drill \"adhoc\" failed"),
+        "{progress:?}"
+    );
+    assert!(
+        done[0].starts_with("Drill Failed: verify_command exited with 4"),
+        "{done:?}"
+    );
+}

@@ -30,7 +30,8 @@ pub use function::{Function, FunctionError, Param, Signature};
 pub use identity::{IdentityAttribute, IdentitySchema};
 pub use model::{Attr, Model};
 pub use provider::{
-    DataSource, EphemeralResource, ListResource, Listed, Opened, Plan, Provider, Resource, State,
+    Action, DataSource, EphemeralResource, ListResource, Listed, Opened, Plan, Provider, Resource,
+    State,
 };
 pub use schema::{
     validators, AttrKind, Attribute, Block, NestedBlock, Nesting, PlanModifier, Schema,

@@ -36,6 +36,11 @@ pub trait Provider: Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Actions (Terraform 1.14+; older versions never ask).
+    fn actions(&self) -> Vec<Arc<dyn Action>> {
+        Vec::new()
+    }
+
     /// Provider functions, `provider::NAME::FUNCTION(…)` (Terraform 1.8+; older versions
     /// never ask).
     fn functions(&self) -> Vec<Arc<dyn crate::function::Function>> {
@@ -252,4 +257,24 @@ pub struct Listed {
     pub display_name: String,
     /// Its state, when asked for.
     pub object: Option<Value>,
+}
+
+/// An action (protocol 6.10, Terraform 1.14+ `action` blocks, run with `terraform apply
+/// -invoke` or from a resource's lifecycle): something done on request, outside the
+/// create/update/delete of any resource, leaving no state.
+#[async_trait]
+pub trait Action: Send + Sync {
+    fn type_name(&self) -> &'static str;
+
+    /// The schema of the action block's `config`.
+    fn schema(&self) -> Schema;
+
+    async fn validate(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Checks a plan-time config (it may hold unknowns) before Terraform commits to running.
+    async fn plan(&self, _config: &Value, _diags: &mut Diagnostics) {}
+
+    /// Does it. Each line given to `progress` is shown to the user, in order, before the
+    /// result; problems go into `diags`.
+    async fn invoke(&self, config: &Value, progress: &mut Vec<String>, diags: &mut Diagnostics);
 }

@@ -55,7 +55,13 @@ impl ProviderService {
                 })
                 .collect(),
             state_stores: Vec::new(),
-            actions: Vec::new(),
+            actions: self
+                .actions
+                .keys()
+                .map(|n| pb::get_metadata::ActionMetadata {
+                    type_name: n.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -102,7 +108,18 @@ impl ProviderService {
                 .map(|(n, e)| (n.clone(), e.schema.to_proto()))
                 .collect(),
             state_store_schemas: HashMap::new(),
-            action_schemas: HashMap::new(),
+            action_schemas: self
+                .actions
+                .iter()
+                .map(|(n, e)| {
+                    (
+                        n.clone(),
+                        pb::ActionSchema {
+                            schema: Some(e.schema.to_proto()),
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -855,17 +872,79 @@ impl ProviderService {
         }]
     }
 
+    pub(super) async fn validate_action_config(
+        &self,
+        r: pb::validate_action_config::Request,
+    ) -> pb::validate_action_config::Response {
+        let diags = match self.action(&r.type_name) {
+            Ok(e) => {
+                validate(&e.schema.block, &e.ty, r.config.as_ref(), async |c, d| {
+                    e.action.validate(c, d).await
+                })
+                .await
+            }
+            Err(d) => d.into(),
+        };
+        pb::validate_action_config::Response {
+            diagnostics: diags.to_proto(),
+        }
+    }
+
+    pub(super) async fn plan_action(
+        &self,
+        r: pb::plan_action::Request,
+    ) -> pb::plan_action::Response {
+        let mut diags = Diagnostics::new();
+        let planned = async {
+            let entry = self.action(&r.action_type)?;
+            let config = decode(r.config.as_ref(), &entry.ty, "configuration")?;
+            catch(entry.action.plan(&config, &mut diags)).await
+        }
+        .await;
+        if let Err(d) = planned {
+            diags.push(d);
+        }
+        pb::plan_action::Response {
+            diagnostics: diags.to_proto(),
+            deferred: None,
+        }
+    }
+
+    /// The action's progress lines, in order, then one Completed event with its diagnostics.
     pub(super) async fn invoke_action(
         &self,
         r: pb::invoke_action::Request,
     ) -> Vec<pb::invoke_action::Event> {
-        use pb::invoke_action::event::{Completed, Type as EventType};
-        let completed = Completed {
-            diagnostics: vec![unsupported("Action", &r.action_type).to_proto()],
-        };
-        vec![pb::invoke_action::Event {
-            r#type: Some(EventType::Completed(completed)),
-        }]
+        use pb::invoke_action::event::{Completed, Progress, Type as EventType};
+        let mut diags = Diagnostics::new();
+        let mut progress = Vec::new();
+        let invoked = async {
+            let entry = self.action(&r.action_type)?;
+            let config = decode(r.config.as_ref(), &entry.ty, "configuration")?;
+            if !config.is_wholly_known() {
+                return Err(Diagnostic::error(
+                    "Unknown Action Configuration",
+                    format!("{} was invoked with values still unknown. This is a bug in Terraform or the provider.", r.action_type),
+                ));
+            }
+            catch(entry.action.invoke(&config, &mut progress, &mut diags)).await
+        }
+        .await;
+        if let Err(d) = invoked {
+            diags.push(d);
+        }
+        let mut events: Vec<pb::invoke_action::Event> = progress
+            .into_iter()
+            .map(|message| pb::invoke_action::Event {
+                r#type: Some(EventType::Progress(Progress { message })),
+            })
+            .collect();
+        events.push(pb::invoke_action::Event {
+            r#type: Some(EventType::Completed(Completed {
+                diagnostics: diags.to_proto(),
+            })),
+        });
+        events
     }
 }
 

@@ -100,6 +100,12 @@ pub(super) struct ListEntry {
     pub(super) ty: Type,
 }
 
+pub(super) struct ActionEntry {
+    pub(super) action: Arc<dyn crate::provider::Action>,
+    pub(super) schema: Schema,
+    pub(super) ty: Type,
+}
+
 pub(super) struct FunctionEntry {
     pub(super) function: Arc<dyn crate::function::Function>,
     pub(super) signature: crate::function::Signature,
@@ -113,6 +119,7 @@ pub(crate) struct ProviderService {
     pub(super) data_sources: BTreeMap<String, DataSourceEntry>,
     pub(super) ephemerals: BTreeMap<String, EphemeralEntry>,
     pub(super) lists: BTreeMap<String, ListEntry>,
+    pub(super) actions: BTreeMap<String, ActionEntry>,
     pub(super) functions: BTreeMap<String, FunctionEntry>,
     /// Mistakes in the schemas, reported from `GetProviderSchema`.
     pub(super) schema_problems: Vec<String>,
@@ -203,6 +210,17 @@ impl ProviderService {
                 (name, ListEntry { list, schema, ty })
             })
             .collect();
+        let actions: BTreeMap<_, _> = provider
+            .actions()
+            .into_iter()
+            .map(|action| {
+                let schema = action.schema();
+                let name = action.type_name().to_string();
+                schema_problems.extend(schema.block.problems(&format!("action.{name}.")));
+                let ty = schema.block.implied_type();
+                (name, ActionEntry { action, schema, ty })
+            })
+            .collect();
         let functions: BTreeMap<_, _> = provider
             .functions()
             .into_iter()
@@ -237,6 +255,7 @@ impl ProviderService {
             data_sources,
             ephemerals,
             lists,
+            actions,
             functions,
             schema_problems,
         }
@@ -261,6 +280,16 @@ impl ProviderService {
                 unsupported("Ephemeral Resource", type_name)
             } else {
                 unknown_type("ephemeral resource", type_name, self.ephemerals.keys())
+            }
+        })
+    }
+
+    pub(super) fn action(&self, type_name: &str) -> Result<&ActionEntry, Diagnostic> {
+        self.actions.get(type_name).ok_or_else(|| {
+            if self.actions.is_empty() {
+                unsupported("Action", type_name)
+            } else {
+                unknown_type("action", type_name, self.actions.keys())
             }
         })
     }
@@ -487,6 +516,8 @@ provider_service! {
         renew_ephemeral_resource,
         close_ephemeral_resource,
         validate_list_resource_config,
+        validate_action_config,
+        plan_action,
         get_functions,
         call_function,
         stop_provider,
@@ -503,7 +534,5 @@ provider_service! {
         unlock_state => unlock_state("State Store", type_name),
         get_states => get_states("State Store", type_name),
         delete_state => delete_state("State Store", type_name),
-        plan_action => plan_action("Action", action_type),
-        validate_action_config => validate_action_config("Action", type_name),
     }
 }
