@@ -203,3 +203,34 @@ resource "dr_backup_vault" "ci" {{
         );
     }
 }
+
+/// The import-block example adopts everything the resource examples made, once their state
+/// is lost: one apply imports them and the next plan is empty.
+#[test]
+fn the_import_block_example_adopts_what_the_examples_made_after_the_state_is_lost() {
+    if !terraform_at_least(
+        1,
+        5,
+        "the_import_block_example_adopts_what_the_examples_made",
+    ) {
+        return;
+    }
+    let (tf, hcl) = resource_examples();
+    tf.config(&hcl);
+    tf.init();
+    tf.apply();
+    std::fs::remove_file(tf.path().join("terraform.tfstate")).unwrap();
+    let imports = std::fs::read_to_string(
+        workspace_root().join("examples/resources/dr_backup_vault/import-block.tf"),
+    )
+    .unwrap();
+    tf.config(&format!("{hcl}\n{imports}"));
+    let applied = tf.apply();
+    assert!(
+        applied
+            .flat()
+            .contains("4 imported, 0 added, 0 changed, 0 destroyed"),
+        "{applied}"
+    );
+    tf.assert_plan_empty();
+}

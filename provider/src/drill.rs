@@ -918,9 +918,14 @@ impl Resource for Drill {
                 return State::default();
             }
         };
+        // The vault id as the drill was applied with (how configurations spell it: a
+        // dr_backup_vault's id), when the report's names the same vault as the import ID.
+        let applied_vault_id = Some(run.vault_id.as_str())
+            .filter(|applied| !applied.is_empty() && same_place(applied, vault_id))
+            .unwrap_or(vault_id);
         let mut drill = DrillModel {
             name: name.into(),
-            vault_id: vault_id.into(),
+            vault_id: applied_vault_id.into(),
             verify_command: if run.verify_command.is_empty() {
                 Attr::Null
             } else {

@@ -786,8 +786,13 @@ impl Resource for RegionPair {
             rto: text("rto"),
             active: text("active"),
             replicate_snapshot_id: text("replicate_snapshot_id"),
-            id: id.into(),
             ..PairModel::default()
+        };
+        // The id a plan gives the pair: its name and its primary vault's id as applied (the
+        // import ID may spell the vault another way, e.g. as a relative path).
+        state.id = match state.primary_vault_id.as_str() {
+            Some(primary) => format!("{name}@{primary}").into(),
+            None => id.into(),
         };
         self.refresh(&mut state, diags).await;
         State::from(state.to_value())

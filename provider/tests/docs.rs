@@ -143,6 +143,11 @@ fn page(
     if let Some(import) = import {
         let script = std::fs::read_to_string(import).unwrap_or_default();
         text.push_str(&format!("\n## Import\n\n```shell\n{script}```\n"));
+        // Import blocks for every resource type live beside the vault's example.
+        let blocks = import.with_file_name("import-block.tf");
+        if let Ok(blocks) = std::fs::read_to_string(blocks) {
+            text.push_str(&format!("\n```terraform\n{blocks}```\n"));
+        }
     }
     text.push_str("\n<!-- Generated from the provider schema by provider/tests/docs.rs; do not edit by hand. -->\n");
     text
