@@ -52,6 +52,17 @@ fn resource_and_data_source_docs_are_current() {
                 &r.schema(),
                 &dir.join("resource.tf"),
                 Some(&dir.join("import.sh")),
+            )
+            // Import by identity belongs to the Import section, before the generated-by line.
+            .replacen(
+                "\n<!-- Generated",
+                &format!(
+                    "{}\n<!-- Generated",
+                    r.identity_schema()
+                        .map(|identity| tfplugin::docs::identity_markdown(name, &identity))
+                        .unwrap_or_default()
+                ),
+                1,
             ),
         ));
     }

@@ -113,12 +113,12 @@ pub fn function_markdown(name: &str, signature: &crate::function::Signature) -> 
     let params: Vec<String> = signature
         .params
         .iter()
-        .map(|p| format!("{} {}", p.name, type_name(&p.ty)))
+        .map(|p| format!("{} {}", p.name, type_name_of(&p.ty)))
         .collect();
     let mut out = format!(
         "## Signature\n\n```text\n{name}({}) {}\n```\n\n## Arguments\n\n",
         params.join(", "),
-        type_name(&signature.returns)
+        type_name_of(&signature.returns)
     );
     for (i, p) in signature.params.iter().enumerate() {
         let null = if p.allow_null { ", may be null" } else { "" };
@@ -127,33 +127,60 @@ pub fn function_markdown(name: &str, signature: &crate::function::Signature) -> 
             "{}. `{}` ({}{null}) {}",
             i + 1,
             p.name,
-            type_name(&p.ty),
+            type_name_of(&p.ty),
             p.description
         );
     }
     out
 }
 
+/// The "Import by identity" part of a resource's registry page (Terraform 1.12+): an import
+/// block with the identity's attributes, and what each holds.
+pub fn identity_markdown(type_name: &str, identity: &crate::identity::IdentitySchema) -> String {
+    let mut out = format!(
+        "\nWith Terraform 1.12 or newer, by identity:\n\n```terraform\nimport {{\n  to = {type_name}.example\n  identity = {{\n"
+    );
+    for a in &identity.attributes {
+        let _ = writeln!(out, "    {} = \"…\"", a.name);
+    }
+    out.push_str("  }\n}\n```\n\n");
+    for a in &identity.attributes {
+        let need = if a.required_for_import {
+            "required"
+        } else {
+            "optional"
+        };
+        let _ = writeln!(
+            out,
+            "- `{}` ({}, {need}) {}",
+            a.name,
+            type_name_of(&a.ty),
+            a.description
+        );
+    }
+    out
+}
+
 /// A type as Terraform writes it in a constraint (`string`, `list(number)`, `object({…})`).
-fn type_name(ty: &crate::value::Type) -> String {
+fn type_name_of(ty: &crate::value::Type) -> String {
     use crate::value::Type;
     match ty {
         Type::String => "string".into(),
         Type::Number => "number".into(),
         Type::Bool => "bool".into(),
         Type::Dynamic => "any".into(),
-        Type::List(e) => format!("list({})", type_name(e)),
-        Type::Set(e) => format!("set({})", type_name(e)),
-        Type::Map(e) => format!("map({})", type_name(e)),
+        Type::List(e) => format!("list({})", type_name_of(e)),
+        Type::Set(e) => format!("set({})", type_name_of(e)),
+        Type::Map(e) => format!("map({})", type_name_of(e)),
         Type::Tuple(es) => format!(
             "tuple([{}])",
-            es.iter().map(type_name).collect::<Vec<_>>().join(", ")
+            es.iter().map(type_name_of).collect::<Vec<_>>().join(", ")
         ),
         Type::Object(attrs) => format!(
             "object({{{}}})",
             attrs
                 .iter()
-                .map(|(k, t)| format!("{k} = {}", type_name(t)))
+                .map(|(k, t)| format!("{k} = {}", type_name_of(t)))
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
