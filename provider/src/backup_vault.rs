@@ -64,6 +64,13 @@ const SCHEMA_VERSION: i64 = 1;
 /// Where the resource's settings live inside the vault.
 const SETTINGS_RECORD: &str = "terraform/dr_backup_vault";
 
+tfplugin::model! {
+    /// A vault's identity (Terraform 1.12+): where it is.
+    pub(crate) struct VaultIdentity {
+        pub(crate) url: Attr<String>,
+    }
+}
+
 pub struct BackupVault {
     pub vaults: Arc<Vaults>,
 }
@@ -903,11 +910,15 @@ impl Resource for BackupVault {
     }
 
     fn identity(&self, state: &Value) -> Value {
-        Value::object([("url", crate::vaults::location_value(state.attr("id")))])
+        let id = VaultModel::from_value(state).map_or(Attr::Null, |m| m.id);
+        VaultIdentity {
+            url: crate::vaults::location_attr(&id),
+        }
+        .to_value()
     }
 
     fn import_id_of(&self, identity: &Value, diags: &mut Diagnostics) -> Option<String> {
-        let url = identity.attr("url").as_str().map(str::to_string);
+        let url = VaultIdentity::read(identity, diags)?.url.get().cloned();
         if url.is_none() {
             diags.error(
                 "Invalid Identity",
@@ -946,5 +957,16 @@ mod tests {
     #[test]
     fn the_model_matches_the_schema() {
         tfplugin::model::check_model::<VaultModel>(&schema().block).unwrap();
+    }
+
+    #[test]
+    fn the_identity_model_matches_the_identity_schema() {
+        use tfplugin::Resource as _;
+        let schema = BackupVault {
+            vaults: Default::default(),
+        }
+        .identity_schema()
+        .unwrap();
+        assert_eq!(VaultIdentity::implied_type(), schema.ty());
     }
 }

@@ -99,6 +99,14 @@ impl DrillModel {
     }
 }
 
+tfplugin::model! {
+    /// A drill's identity (Terraform 1.12+): its name and where the vault it restores from is.
+    struct DrillIdentity {
+        name: Attr<String>,
+        vault_url: Attr<String>,
+    }
+}
+
 pub struct Drill {
     pub vaults: Arc<Vaults>,
 }
@@ -836,20 +844,17 @@ impl Resource for Drill {
     }
 
     fn identity(&self, state: &Value) -> Value {
-        Value::object([
-            ("name", state.attr("name").clone()),
-            (
-                "vault_url",
-                crate::vaults::location_value(state.attr("vault_id")),
-            ),
-        ])
+        let drill = DrillModel::from_value(state).unwrap_or_default();
+        DrillIdentity {
+            vault_url: crate::vaults::location_attr(&drill.vault_id),
+            name: drill.name,
+        }
+        .to_value()
     }
 
     fn import_id_of(&self, identity: &Value, diags: &mut Diagnostics) -> Option<String> {
-        match (
-            identity.attr("name").as_str(),
-            identity.attr("vault_url").as_str(),
-        ) {
+        let identity = DrillIdentity::read(identity, diags)?;
+        match (identity.name.get(), identity.vault_url.get()) {
             (Some(name), Some(url)) => Some(format!("{name}@{url}")),
             _ => {
                 diags.error(
@@ -986,6 +991,17 @@ mod tests {
     #[test]
     fn the_model_matches_the_schema() {
         tfplugin::model::check_model::<DrillModel>(&schema().block).unwrap();
+    }
+
+    #[test]
+    fn the_identity_model_matches_the_identity_schema() {
+        use tfplugin::Resource as _;
+        let schema = Drill {
+            vaults: Default::default(),
+        }
+        .identity_schema()
+        .unwrap();
+        assert_eq!(DrillIdentity::implied_type(), schema.ty());
     }
 
     fn passed(vault: &str, pair: &str) -> DrillModel {

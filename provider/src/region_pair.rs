@@ -111,6 +111,14 @@ fn vault_moved(prior: &Value, planned: &Value) -> bool {
     }
 }
 
+tfplugin::model! {
+    /// A pair's identity (Terraform 1.12+): its name and where its primary vault is.
+    struct PairIdentity {
+        name: Attr<String>,
+        primary_vault_url: Attr<String>,
+    }
+}
+
 pub struct RegionPair {
     pub vaults: Arc<Vaults>,
 }
@@ -716,20 +724,17 @@ impl Resource for RegionPair {
     }
 
     fn identity(&self, state: &Value) -> Value {
-        Value::object([
-            ("name", state.attr("name").clone()),
-            (
-                "primary_vault_url",
-                crate::vaults::location_value(state.attr("primary_vault_id")),
-            ),
-        ])
+        let pair = PairModel::from_value(state).unwrap_or_default();
+        PairIdentity {
+            primary_vault_url: crate::vaults::location_attr(&pair.primary_vault_id),
+            name: pair.name,
+        }
+        .to_value()
     }
 
     fn import_id_of(&self, identity: &Value, diags: &mut Diagnostics) -> Option<String> {
-        match (
-            identity.attr("name").as_str(),
-            identity.attr("primary_vault_url").as_str(),
-        ) {
+        let identity = PairIdentity::read(identity, diags)?;
+        match (identity.name.get(), identity.primary_vault_url.get()) {
             (Some(name), Some(url)) => Some(format!("{name}@{url}")),
             _ => {
                 diags.error(
@@ -806,5 +811,16 @@ mod tests {
     #[test]
     fn the_model_matches_the_schema() {
         tfplugin::model::check_model::<PairModel>(&schema().block).unwrap();
+    }
+
+    #[test]
+    fn the_identity_model_matches_the_identity_schema() {
+        use tfplugin::Resource as _;
+        let schema = RegionPair {
+            vaults: Default::default(),
+        }
+        .identity_schema()
+        .unwrap();
+        assert_eq!(PairIdentity::implied_type(), schema.ty());
     }
 }

@@ -3,7 +3,8 @@
 //! lost. Only each vault's plain config is read to find and name it (no passphrase needed);
 //! the full state, when Terraform asks for it, is what importing the vault gives.
 
-use crate::vaults::{location_value, storage_options_validator, Vaults};
+use crate::backup_vault::VaultIdentity;
+use crate::vaults::{location_attr, storage_options_validator, Vaults};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use tfplugin::{
@@ -168,7 +169,10 @@ impl VaultList {
             None
         };
         Listed {
-            identity: Value::object([("url", location_value(&Value::from(id.as_str())))]),
+            identity: VaultIdentity {
+                url: location_attr(&Attr::Known(id.clone())),
+            }
+            .to_value(),
             display_name: format!("{} ({}) at {}", config.name, config.region, storage.url()),
             object,
         }

@@ -8,7 +8,7 @@ use dr_vault::{ErrorKind, Passphrase, Storage, Vault};
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};
-use tfplugin::{Attr, AttributePath, Diagnostic, Value};
+use tfplugin::{Attr, AttributePath, Diagnostic};
 
 /// Checks a `storage_options` attribute of the provider block, a resource or a data source
 /// with the engine's own allowlist ([`dr_vault::storage::check_options`], which
@@ -199,18 +199,18 @@ pub fn same_place(a: &str, b: &str) -> bool {
 /// with `?endpoint=…` or `?account_name=…` when the id says which store): not the other
 /// options, which may change in place while the vault stays the same. Unknown while the id
 /// is; the text itself if it does not parse.
-pub fn location_value(id: &Value) -> Value {
-    match id.as_str() {
-        Some(text) => Value::from(
+pub fn location_attr(id: &Attr<String>) -> Attr<String> {
+    match id {
+        Attr::Known(text) => Attr::Known(
             dr_vault::storage::identity_url(text, &root_module_dir())
-                .unwrap_or_else(|_| text.to_string()),
+                .unwrap_or_else(|_| text.clone()),
         ),
-        None if id.is_unknown() => Value::Unknown,
-        None => Value::Null,
+        Attr::Unknown => Attr::Unknown,
+        Attr::Null => Attr::Null,
     }
 }
 
-/// An identity attribute holding where a vault is (see [`location_value`]).
+/// An identity attribute holding where a vault is (see [`location_attr`]).
 pub fn vault_identity_attribute(
     name: &'static str,
     what: &'static str,
