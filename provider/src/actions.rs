@@ -1,8 +1,8 @@
 //! The provider's actions (Terraform 1.14+, `action` blocks run with `terraform apply -invoke`
 //! or from a resource's lifecycle): `dr_snapshot_now` and `dr_run_drill`, for doing now what
 //! an apply does when something changed, without a change. They leave no state: what they do
-//! is recorded in the vault (a snapshot; a drill report that `drctl status` and the next
-//! refresh of a `dr_drill` of the same name see).
+//! is recorded in the vault (a snapshot; a drill report, marked as the action's, which
+//! `drctl status` reads and a `dr_drill`'s import skips).
 
 use crate::backup_vault::duration_validator;
 use crate::drill::{Drill, RunNow};
@@ -69,14 +69,28 @@ impl Action for SnapshotNow {
             vaults: self.vaults.clone(),
         };
         match resource.snapshot_now(&vault).await {
-            Ok(Some(taken)) => progress.push(format!(
-                "snapshot {} of {}: {} files, {} read, {} bytes new",
-                &taken.id[..12],
-                vault.storage().url(),
-                taken.files,
-                taken.files_read,
-                taken.bytes_new
-            )),
+            Ok(Some((taken, retained))) => {
+                progress.push(format!(
+                    "snapshot {} of {}: {} files, {} read, {} bytes new",
+                    &taken.id[..12],
+                    vault.storage().url(),
+                    taken.files,
+                    taken.files_read,
+                    taken.bytes_new
+                ));
+                if let Err(e) = retained {
+                    diags.push(
+                        engine_diagnostic(
+                            "Retention Failed",
+                            &dr_vault::Error::new(
+                                e.kind,
+                                format!("snapshot {} was taken; applying the vault's retention then failed: {e}", taken.id),
+                            ),
+                        )
+                        .at(AttributePath::attr("vault_id")),
+                    );
+                }
+            }
             Ok(None) => diags.error_at(
                 AttributePath::attr("vault_id"),
                 "No Recorded Sources",

@@ -471,11 +471,13 @@ impl BackupVault {
 
     /// Takes a snapshot now of the sources the vault's recorded settings name (what the
     /// `dr_snapshot_now` action does), then applies its retention; `None` when the vault
-    /// records no settings (it was not made by a `dr_backup_vault`).
+    /// records no settings (it was not made by a `dr_backup_vault`). The snapshot stands
+    /// whatever retention gives, so that comes back on its own.
     pub(crate) async fn snapshot_now(
         &self,
         vault: &Vault,
-    ) -> Result<Option<dr_vault::SnapshotSummary>, dr_vault::Error> {
+    ) -> Result<Option<(dr_vault::SnapshotSummary, Result<(), dr_vault::Error>)>, dr_vault::Error>
+    {
         let ty = schema().block.implied_type();
         let Some(json) = vault.record(SETTINGS_RECORD).await? else {
             return Ok(None);
@@ -495,8 +497,8 @@ impl BackupVault {
         let taken = vault
             .snapshot(&specs, &model.labels.or_default(), &NoProgress)
             .await?;
-        self.apply_retention(vault, &model).await?;
-        Ok(Some(taken))
+        let retained = self.apply_retention(vault, &model).await;
+        Ok(Some((taken, retained)))
     }
 
     /// Builds a full state for an existing vault: its recorded settings when the provider

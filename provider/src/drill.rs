@@ -247,6 +247,12 @@ struct Run {
     /// (absent from reports written before import existed).
     #[serde(skip_serializing_if = "Option::is_none")]
     settings: Option<Settings>,
+    /// Run by the `dr_run_drill` action, not by a `dr_drill`: import never takes its settings.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    by_action: bool,
+    /// Whether this run's report was written into the vault (not part of the report).
+    #[serde(skip)]
+    report_written: bool,
 }
 
 /// What configures a run besides its name, vault and command (which the report holds
@@ -402,7 +408,7 @@ impl Drill {
             fail_on_violation: Attr::Known(true),
             ..DrillModel::default()
         };
-        let run = self.run(&drill, &BTreeMap::new()).await;
+        let run = self.run(&drill, &BTreeMap::new(), true).await;
         let outcome = if run.failures.is_empty() {
             "passed"
         } else {
@@ -422,13 +428,19 @@ impl Drill {
         )
     }
 
-    async fn run(&self, drill: &DrillModel, secret_env: &BTreeMap<String, String>) -> Run {
+    async fn run(
+        &self,
+        drill: &DrillModel,
+        secret_env: &BTreeMap<String, String>,
+        by_action: bool,
+    ) -> Run {
         let mut run = Run {
             name: drill.name.or_default(),
             vault_id: drill.vault_id.or_default(),
             verify_command: drill.verify_command.or_default(),
             started_at: format_time(dr_vault::clock::now()),
             settings: Some(Settings::of(drill)),
+            by_action,
             ..Run::default()
         };
         let vault = match self
@@ -494,9 +506,11 @@ impl Drill {
         run.finished_at = format_time(dr_vault::clock::now());
         if let Ok(report) = serde_json::to_value(&run) {
             let key = format!("drills/{}/{}", run.name, run.started_at.replace(':', "-"));
-            if let Err(e) = vault.put_record(&key, &report).await {
-                run.failures
-                    .push(format!("cannot write the report into the vault: {e}"));
+            match vault.put_record(&key, &report).await {
+                Ok(()) => run.report_written = true,
+                Err(e) => run
+                    .failures
+                    .push(format!("cannot write the report into the vault: {e}")),
             }
         }
         run
@@ -633,7 +647,7 @@ impl Drill {
                     ..Run::default()
                 }
             }
-            None => self.run(&drill, &secret_env).await,
+            None => self.run(&drill, &secret_env, false).await,
         };
         drill.record_run(&run);
         if let (Some(reason), true) = (
@@ -652,9 +666,14 @@ impl Drill {
             diags.error(
                 "Drill Failed",
                 format!(
-                    "Drill {:?} failed: {reason}. The report is in the vault under drills/{}/ and in this resource's `report`. \
+                    "Drill {:?} failed: {reason}. {} \
                      Set fail_on_violation = false to record failures without failing the apply.{printed}",
-                    run.name, run.name
+                    run.name,
+                    if run.report_written {
+                        format!("The report is in the vault under drills/{}/ and in this resource's `report`.", run.name)
+                    } else {
+                        "The report is in this resource's `report` (none was written into the vault).".to_string()
+                    }
                 ),
             );
         }
@@ -903,7 +922,12 @@ impl Resource for Drill {
             }
         };
         // Report names end with the run's start time, so the greatest is the newest.
-        let Some((key, newest)) = reports.into_iter().max_by(|a, b| a.0.cmp(&b.0)) else {
+        // Reports of the dr_run_drill action hold that action's settings, not this drill's.
+        let Some((key, newest)) = reports
+            .into_iter()
+            .filter(|(_, report)| report.get("by_action") != Some(&serde_json::Value::Bool(true)))
+            .max_by(|a, b| a.0.cmp(&b.0))
+        else {
             diags.error(
                 "Drill Not Found",
                 format!(

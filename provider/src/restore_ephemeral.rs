@@ -145,9 +145,12 @@ impl EphemeralResource for Restore {
                 return failed();
             }
         }
-        crate::restored::remove_stale(&self.vaults, "restore", MARKER, STALE_AFTER);
         let dir = match crate::restored::new_private_dir(&self.vaults, "restore") {
-            Ok(dir) => dir,
+            Ok(dir) => {
+                // Only now is work_dir known to be this user's private directory.
+                crate::restored::remove_stale(&self.vaults, "restore", MARKER, STALE_AFTER);
+                dir
+            }
             Err(e) => {
                 diags.error("Cannot Create The Restore Directory", e);
                 return failed();

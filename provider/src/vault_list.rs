@@ -79,17 +79,22 @@ impl ListResource for VaultList {
         let mut options = from_url;
         options.extend(model.storage_options.or_default());
         let depth = model.depth.get().copied().unwrap_or(DEFAULT_DEPTH);
-        let base = base.trim_end_matches('/').to_string();
+        // "/" and "file:///" are places too: only slashes after the first path one go.
+        let base = match base.trim_end_matches('/') {
+            "" => "/".to_string(),
+            "file:" => "file:///".to_string(),
+            trimmed => trimmed.to_string(),
+        };
         let mut found = Vec::new();
         let mut queue = VecDeque::from([(String::new(), 0u64)]);
         while let Some((below, level)) = queue.pop_front() {
             if found.len() >= limit {
                 break;
             }
-            let url = if below.is_empty() {
-                base.clone()
-            } else {
-                format!("{base}/{below}")
+            let url = match (below.is_empty(), base.ends_with('/')) {
+                (true, _) => base.clone(),
+                (false, true) => format!("{base}{below}"),
+                (false, false) => format!("{base}/{below}"),
             };
             let storage =
                 match self
@@ -163,8 +168,20 @@ impl VaultList {
             let resource = crate::backup_vault::BackupVault {
                 vaults: self.vaults.clone(),
             };
-            let state = resource.import(&id, diags).await;
-            (!state.value.is_null()).then_some(state.value)
+            // One vault that does not open (another team's passphrase, a damaged key) must not
+            // fail the whole query: it is listed by its identity alone, and named.
+            let mut own = Diagnostics::new();
+            let state = resource.import(&id, &mut own).await;
+            if own.has_errors() {
+                let why: Vec<String> = own.iter().map(|d| d.detail.clone()).collect();
+                diags.warning(
+                    "Vault Listed Without Its State",
+                    format!("{}: {}", storage.url(), why.join(" ")),
+                );
+                None
+            } else {
+                (!state.value.is_null()).then_some(state.value)
+            }
         } else {
             None
         };

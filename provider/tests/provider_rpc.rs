@@ -385,6 +385,16 @@ async fn the_vaults_under_a_directory_are_listed_with_identity_and_state() {
             .await
             .unwrap();
     }
+    // Another team's vault, which this passphrase does not open: listed, without its state.
+    let mut theirs = dr_vault::InitOptions::new("theirs", "zz");
+    theirs.kdf = dr_vault::KdfParams::INSECURE_FOR_TESTS;
+    dr_vault::Vault::init(
+        dr_vault::Storage::local(&root.join("zz"), true).unwrap(),
+        &theirs,
+        &dr_vault::Passphrase::new("someone else's"),
+    )
+    .await
+    .unwrap();
     std::fs::create_dir_all(root.join("notes/deeper")).unwrap();
     std::fs::write(root.join("notes/readme.txt"), "not a vault").unwrap();
     let configured = c
@@ -438,6 +448,11 @@ async fn the_vaults_under_a_directory_are_listed_with_identity_and_state() {
     while let Some(event) = stream.message().await.unwrap() {
         events.push(event);
     }
+    // The last event carries the warning about the vault that did not open.
+    let warnings = events.pop().unwrap().diagnostic;
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].summary, "Vault Listed Without Its State");
+    assert!(warnings[0].detail.contains("/vaults/zz"), "{warnings:?}");
     assert!(events.iter().all(|e| e.diagnostic.is_empty()), "{events:?}");
     let identity_ty = Type::Object([("url".to_string(), Type::String)].into());
     let urls: Vec<Value> = events
@@ -454,8 +469,13 @@ async fn the_vaults_under_a_directory_are_listed_with_identity_and_state() {
         urls,
         [
             Value::from(format!("file://{}", root.join("eu").display())),
+            Value::from(format!("file://{}", root.join("zz").display())),
             Value::from(format!("file://{}", root.join("us/ci").display())),
         ]
+    );
+    assert!(
+        events[1].resource_object.is_none(),
+        "no state for a vault that does not open"
     );
     assert!(
         events[0]
@@ -474,7 +494,7 @@ async fn the_vaults_under_a_directory_are_listed_with_identity_and_state() {
         vault.schema().block.implied_type()
     };
     let state = Value::from_msgpack(
-        &events[1].resource_object.as_ref().unwrap().msgpack,
+        &events[2].resource_object.as_ref().unwrap().msgpack,
         &vault_ty,
     )
     .unwrap();
@@ -668,5 +688,22 @@ async fn actions_take_a_snapshot_and_run_a_drill_now() {
     assert!(
         done[0].starts_with("Drill Failed: verify_command exited with 4"),
         "{done:?}"
+    );
+
+    // The action's reports are its own: a dr_drill of that name is not imported from them.
+    let imported = c
+        .import_resource_state(pb::import_resource_state::Request {
+            type_name: "dr_drill".into(),
+            id: format!("adhoc@{vault_id}"),
+            client_capabilities: None,
+            identity: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        imported.diagnostics[0].summary, "Drill Not Found",
+        "{:?}",
+        imported.diagnostics
     );
 }
