@@ -71,13 +71,13 @@ pub fn check_files(snapshot: &Snapshot, dir: &Path, only_source: Option<&str>) -
         .iter()
         .filter(|s| only_source.is_none_or(|only| s.name == only));
     for source in sources {
+        let root = if only_source.is_some() {
+            dir.to_path_buf()
+        } else {
+            dir.join(&source.name)
+        };
         for entry in source.entries.iter().filter(|e| e.kind == EntryKind::File) {
-            let root = if only_source.is_some() {
-                dir.to_path_buf()
-            } else {
-                dir.join(&source.name)
-            };
-            let path = entry.path.split('/').fold(root, |p, c| p.join(c));
+            let path = entry.path.split('/').fold(root.clone(), |p, c| p.join(c));
             let actual = dr_vault::sources::file_digest(&path).ok();
             if actual.is_some() && entry.digest == actual {
                 checked.matched += 1;

@@ -274,34 +274,15 @@ impl ProviderService {
     }
 
     pub(super) fn ephemeral(&self, type_name: &str) -> Result<&EphemeralEntry, Diagnostic> {
-        // A provider without any answers as Terraform expects of one that never offered them.
-        self.ephemerals.get(type_name).ok_or_else(|| {
-            if self.ephemerals.is_empty() {
-                unsupported("Ephemeral Resource", type_name)
-            } else {
-                unknown_type("ephemeral resource", type_name, self.ephemerals.keys())
-            }
-        })
+        optional_feature(&self.ephemerals, type_name, "Ephemeral Resource")
     }
 
     pub(super) fn action(&self, type_name: &str) -> Result<&ActionEntry, Diagnostic> {
-        self.actions.get(type_name).ok_or_else(|| {
-            if self.actions.is_empty() {
-                unsupported("Action", type_name)
-            } else {
-                unknown_type("action", type_name, self.actions.keys())
-            }
-        })
+        optional_feature(&self.actions, type_name, "Action")
     }
 
     pub(super) fn list(&self, type_name: &str) -> Result<&ListEntry, Diagnostic> {
-        self.lists.get(type_name).ok_or_else(|| {
-            if self.lists.is_empty() {
-                unsupported("List Resource", type_name)
-            } else {
-                unknown_type("list resource", type_name, self.lists.keys())
-            }
-        })
+        optional_feature(&self.lists, type_name, "List Resource")
     }
 
     pub(super) fn capabilities() -> pb::ServerCapabilities {
@@ -313,6 +294,23 @@ impl ProviderService {
             generate_resource_config: true,
         }
     }
+}
+
+/// An entry of a feature a provider may not offer at all (ephemeral and list resources,
+/// actions): a provider without any answers as Terraform expects of one that never offered
+/// them; one with some names what it offers.
+fn optional_feature<'a, E>(
+    entries: &'a BTreeMap<String, E>,
+    type_name: &str,
+    feature: &str,
+) -> Result<&'a E, Diagnostic> {
+    entries.get(type_name).ok_or_else(|| {
+        if entries.is_empty() {
+            unsupported(feature, type_name)
+        } else {
+            unknown_type(&feature.to_lowercase(), type_name, entries.keys())
+        }
+    })
 }
 
 pub(super) fn unknown_type<'a>(
