@@ -75,13 +75,29 @@ impl From<BigDecimal> for Number {
     }
 }
 
+/// The largest decimal exponent a number may have, either way. Text such as `1e1812897350`
+/// parses in an instant, but writing it out or testing it for an integer takes billions of
+/// digits (the fuzzer found a value that hung the msgpack codec). cty itself keeps numbers in
+/// 512-bit floats, whose exponent stops near 10^±646 456 993, and no Terraform value comes
+/// near this bound: a float64 ends at 10^308.
+pub const MAX_DECIMAL_EXPONENT: i64 = 10_000;
+
 impl FromStr for Number {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        BigDecimal::from_str(s.trim())
-            .map(|d| Number(d.normalized()))
-            .map_err(|_| format!("{s:?} is not a number"))
+        let d = BigDecimal::from_str(s.trim())
+            .map_err(|_| format!("{s:?} is not a number"))?
+            .normalized();
+        // value = digits × 10^-scale; the number of digits is bounded by the text's length.
+        let (_, scale) = d.as_bigint_and_exponent();
+        if scale.unsigned_abs() > MAX_DECIMAL_EXPONENT as u64 {
+            let shown: String = s.trim().chars().take(40).collect();
+            return Err(format!(
+                "{shown:?} is out of range: numbers are handled up to 10^±{MAX_DECIMAL_EXPONENT}"
+            ));
+        }
+        Ok(Number(d))
     }
 }
 

@@ -117,6 +117,28 @@ fn unknown_is_the_fixext1_zero_and_any_extension_decodes_as_unknown() {
     );
 }
 
+/// Found by fuzzing (`fuzz/regressions/cty_msgpack/`): a number text with an exponent in the
+/// billions decoded at once but hung whatever used it. It is refused with the path.
+#[test]
+fn numbers_with_absurd_exponents_are_refused_not_expanded() {
+    let text = "3709551615E00000000000000001812897350";
+    let mut msgpack = vec![0xd9, text.len() as u8];
+    msgpack.extend_from_slice(text.as_bytes());
+    let err = Value::from_msgpack(&msgpack, &Type::Number).unwrap_err();
+    assert!(err.message.contains("out of range"), "{err}");
+    let json = serde_json::json!({ "n": 1 })
+        .to_string()
+        .replace('1', "1e-99999");
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let err = Value::from_json(&json, &Type::object([("n", Type::Number)])).unwrap_err();
+    assert_eq!(err.path, "n");
+    // What Terraform can hold still decodes: the largest and smallest float64s, exactly.
+    for text in ["1.7976931348623157e308", "5e-324", "-1e10000"] {
+        let n: Number = text.parse().unwrap();
+        assert!(!n.to_plain_string().is_empty());
+    }
+}
+
 #[test]
 fn numbers_take_the_narrowest_exact_wire_form() {
     let enc = |n: &str| {
