@@ -32,6 +32,10 @@ pub fn set_active(files: &Files, name: &str, side: &str) -> Result<(Edit, Option
         let mut body: Body = text
             .parse()
             .map_err(|e| format!("{file} does not parse as HCL: {e}"))?;
+        // The edit must be the only change: a file hcl-edit does not write back exactly as
+        // read (the fuzzer found raw newlines and NULs inside strings, which Terraform
+        // refuses anyway) is left to the user rather than rewritten.
+        let faithful = body.to_string() == *text;
         let mut found = None;
         for block in body.get_blocks_mut("resource") {
             if !block.has_exact_labels(&["dr_region_pair", name]) {
@@ -71,6 +75,11 @@ pub fn set_active(files: &Files, name: &str, side: &str) -> Result<(Edit, Option
             break;
         }
         if let Some(edit) = found {
+            if matches!(edit, Edit::Literal { .. }) && !faithful {
+                return Err(format!(
+                    "{file} cannot be rewritten without changing more than `active` of dr_region_pair.{name}; set it to the rebuilt side yourself"
+                ));
+            }
             let text = matches!(edit, Edit::Literal { .. }).then(|| body.to_string());
             return Ok((edit, text));
         }
@@ -186,6 +195,33 @@ resource "dr_drill" "d" {
         assert!(set_active(&files(PAIR), "other", "secondary")
             .unwrap_err()
             .contains("no `resource"));
+    }
+
+    /// What the user wrote elsewhere in the file comes back byte for byte: template escapes
+    /// (`$${`, `%%{`), heredocs, control characters in strings, comments.
+    #[test]
+    fn the_rest_of_the_file_is_kept_byte_for_byte() {
+        let other = concat!(
+            "resource \"terraform_data\" \"hook\" {\n",
+            "  input = \"echo $${HOME} %%{if} \\u0001 tab\\t\" # literal\n",
+            "  script = <<-EOT\n    echo \"${var.x}\" $${Y}\n  EOT\n",
+            "}\n",
+        );
+        let with = format!("{other}{PAIR}");
+        let (_, text) = set_active(&files(&with), "p", "secondary").unwrap();
+        let text = text.unwrap();
+        assert!(text.starts_with(other), "{text}");
+        hcl::parse(&text).unwrap();
+    }
+
+    /// Found by fuzzing (`fuzz/regressions/drctl_failover_hcl/`): a string holding a raw
+    /// newline and NULs came back from hcl-edit escaped, so the rewrite changed more than
+    /// `active`. Such a file is left to the user.
+    #[test]
+    fn a_file_that_would_change_elsewhere_is_not_rewritten() {
+        let with = PAIR.replace("  rpo ", "  description = \"two\nlines\u{0}\"\n  rpo ");
+        let err = set_active(&files(&with), "p", "secondary").unwrap_err();
+        assert!(err.contains("set it to the rebuilt side yourself"), "{err}");
     }
 
     #[test]
