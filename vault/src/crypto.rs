@@ -188,6 +188,11 @@ pub fn random_id() -> String {
 }
 
 impl MasterKey {
+    /// A key from known bytes: for the fuzz targets, which need the same key in every run.
+    pub(crate) fn from_parts(encryption: [u8; 32], id: [u8; 32]) -> Self {
+        MasterKey { encryption, id }
+    }
+
     pub fn generate() -> Self {
         MasterKey {
             encryption: random(),

@@ -13,6 +13,8 @@ pub mod clock;
 pub mod crypto;
 pub mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod fuzzing;
 mod hooks;
 mod repo;
 pub use repo::layout;

@@ -3,12 +3,13 @@
 //! values of the dr resources, and skips what is unknown until apply (`after_unknown`), so a
 //! plan that creates everything at once raises no false alarms.
 
-mod plan;
-mod report;
-mod rules;
+pub(crate) mod plan;
+pub(crate) mod report;
+pub(crate) mod rules;
 
 use crate::cli::{CheckArgs, CheckFormat};
 use crate::output::{self, CliError, Outcome};
+pub(crate) use plan::Plan;
 pub use rules::table as rule_table;
 
 /// Plans larger than this are refused rather than read into memory.

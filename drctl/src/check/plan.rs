@@ -71,7 +71,12 @@ impl Plan {
             ));
         }
         let bytes = std::fs::read(path).map_err(|e| format!("cannot read {shown}: {e}"))?;
-        let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Plan::parse(&bytes, &shown.to_string())
+    }
+
+    /// Reads the JSON of a plan (`terraform show -json PLANFILE`) read from `shown`.
+    pub fn parse(bytes: &[u8], shown: &str) -> Result<Plan, String> {
+        let doc: Value = serde_json::from_slice(bytes).map_err(|e| {
             format!("{shown} is not JSON ({e}); expected `terraform show -json PLANFILE` output")
         })?;
         if doc.get("values").is_some() && doc.get("resource_changes").is_none() {

@@ -5,7 +5,7 @@
 //! there. The whole plan is printed first; `--dry-run` stops after it. The total time is
 //! reported: it is the recovery time actually achieved.
 
-mod failover;
+pub(crate) mod failover;
 mod plan;
 
 use crate::cli::RebuildArgs;

@@ -12,7 +12,7 @@ mod replicate;
 mod restore;
 mod snapshot;
 mod tree;
-mod verify;
+pub(crate) mod verify;
 
 pub use prune::{parse_duration, PrunePlan, PruneSummary, Retention};
 pub use records::{DestroySummary, Policy};
@@ -353,8 +353,7 @@ impl Vault {
         let mut files = Vec::new();
         for listed in list_own(&storage, Kind::Key).await? {
             let parsed = match storage.get(&listed.key).await {
-                Ok(raw) => serde_json::from_slice::<KeyFile>(&raw)
-                    .map_err(|e| Error::corrupt(&listed.key, format!("is not a key file: {e}"))),
+                Ok(raw) => parse_key_file(&raw, &listed.key),
                 Err(e) => Err(e),
             };
             match parsed {
@@ -411,25 +410,7 @@ impl Vault {
             }
             Err(e) => return Err(e),
         };
-        let value: serde_json::Value = serde_json::from_slice(&raw)
-            .map_err(|e| Error::corrupt(&format!("{}/{}", storage.url(), layout::CONFIG), e))?;
-        let version = value["format_version"].as_u64().unwrap_or(0);
-        if version > u64::from(FORMAT_VERSION) {
-            return Err(Error::new(
-                ErrorKind::UnsupportedVersion,
-                format!("the vault at {} has format version {version}; this build reads up to {FORMAT_VERSION}", storage.url()),
-            )
-            .hint("upgrade drctl / terraform-provider-dr to a release that reads it"));
-        }
-        let object = format!("{}/{}", storage.url(), layout::CONFIG);
-        let config: Config =
-            serde_json::from_value(value).map_err(|e| Error::corrupt(&object, e))?;
-        // In every version: a planted config must not crash the chunker (FastCDC asserts its
-        // bounds) nor make writers hold absurd packs in flight.
-        config
-            .check()
-            .map_err(|what| Error::corrupt(&object, what))?;
-        Ok(config)
+        parse_config(&raw, storage.url())
     }
 
     pub fn config(&self) -> &Config {
@@ -731,6 +712,42 @@ async fn snapshot_info(repo: Repo, id: String, summarised: bool) -> Result<Snaps
     }
     let manifest = repo.load_manifest(&id).await?;
     SnapshotInfo::new(id.clone(), manifest.summary(), &layout::snapshot(&id))
+}
+
+/// Parses and checks the plain `config` object of the vault at `url` (named in errors): the
+/// format version first, so a newer vault is named as such rather than as corrupt.
+///
+/// # Errors
+/// `UnsupportedVersion` for a newer format; `Corrupt` for what does not parse or is out of range.
+pub(crate) fn parse_config(raw: &[u8], url: &str) -> Result<Config> {
+    let object = format!("{url}/{}", layout::CONFIG);
+    let value: serde_json::Value =
+        serde_json::from_slice(raw).map_err(|e| Error::corrupt(&object, e))?;
+    let version = value["format_version"].as_u64().unwrap_or(0);
+    if version > u64::from(FORMAT_VERSION) {
+        return Err(Error::new(
+            ErrorKind::UnsupportedVersion,
+            format!("the vault at {url} has format version {version}; this build reads up to {FORMAT_VERSION}"),
+        )
+        .hint("upgrade drctl / terraform-provider-dr to a release that reads it"));
+    }
+    let config: Config = serde_json::from_value(value).map_err(|e| Error::corrupt(&object, e))?;
+    // In every version: a planted config must not crash the chunker (FastCDC asserts its
+    // bounds) nor make writers hold absurd packs in flight.
+    config
+        .check()
+        .map_err(|what| Error::corrupt(&object, what))?;
+    Ok(config)
+}
+
+/// Parses a key file read from `name`. Key files are plain objects anyone with write access
+/// can plant: the caller skips one that does not parse.
+///
+/// # Errors
+/// `Corrupt` naming `name`.
+pub(crate) fn parse_key_file(raw: &[u8], name: &str) -> Result<KeyFile> {
+    serde_json::from_slice::<KeyFile>(raw)
+        .map_err(|e| Error::corrupt(name, format!("is not a key file: {e}")))
 }
 
 #[cfg(test)]

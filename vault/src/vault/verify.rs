@@ -208,27 +208,20 @@ impl PackChecker {
     /// packs alone); returns the bytes read.
     async fn header(&self, size: u64) -> std::result::Result<u64, String> {
         let key = crate::layout::pack(&self.pack);
-        let length = match size.checked_sub(4) {
+        let trailer = match size.checked_sub(4) {
             Some(at) => self.repo.storage().get_range(&key, at..size).await,
             None => return Err("pack header is missing".into()),
         }
         .map_err(|e| e.to_string())?;
-        let length = u64::from(u32::from_le_bytes(
-            length[..]
-                .try_into()
-                .map_err(|_| "pack header is missing")?,
-        ));
-        let start = (size - 4)
-            .checked_sub(length)
-            .ok_or("pack header is truncated")?;
+        let span = pack_header_span(size, &trailer)?;
         let sealed = self
             .repo
             .storage()
-            .get_range(&key, start..size - 4)
+            .get_range(&key, span.clone())
             .await
             .map_err(|e| e.to_string())?;
         check_pack_header(self.repo.key(), &self.pack, &sealed)?;
-        Ok(4 + length)
+        Ok(4 + span.end - span.start)
     }
 }
 
@@ -249,9 +242,23 @@ fn runs_of_blobs(blobs: Vec<BlobLocation>) -> Vec<(Range<u64>, Vec<BlobLocation>
     runs
 }
 
+/// Where the sealed header of a pack of `size` bytes is, from the pack's last four bytes
+/// (`trailer`, the header's length, little-endian).
+pub(crate) fn pack_header_span(
+    size: u64,
+    trailer: &[u8],
+) -> std::result::Result<Range<u64>, String> {
+    let length = u64::from(u32::from_le_bytes(
+        trailer.try_into().map_err(|_| "pack header is missing")?,
+    ));
+    let end = size.checked_sub(4).ok_or("pack header is missing")?;
+    let start = end.checked_sub(length).ok_or("pack header is truncated")?;
+    Ok(start..end)
+}
+
 /// The sealed header at the end of a pack (how an index is rebuilt from packs alone) must
 /// open and list blobs; a pack cut short loses it even when every indexed blob survives.
-fn check_pack_header(
+pub(crate) fn check_pack_header(
     key: &MasterKey,
     pack: &str,
     sealed: &[u8],
