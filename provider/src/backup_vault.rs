@@ -819,7 +819,33 @@ impl Resource for BackupVault {
             .await
         {
             Ok(Some(v)) => v,
-            Ok(None) => return,
+            Ok(None) => {
+                // No vault: gone, or its config deleted by a destroy that was killed before it
+                // finished, which this destroy completes.
+                match self
+                    .vaults
+                    .finish_interrupted_destroy(
+                        &state.url.or_default(),
+                        &state.storage_options.or_default(),
+                        &url_path(),
+                    )
+                    .await
+                {
+                    Ok(Some(_)) => diags.push(
+                        Diagnostic::warning(
+                            "Interrupted Destroy Finished",
+                            format!(
+                                "The vault at {} had been partly destroyed by an earlier run that did not finish;                                  what it left is deleted now.",
+                                state.url.or_default()
+                            ),
+                        )
+                        .at(url_path()),
+                    ),
+                    Ok(None) => {}
+                    Err(d) => diags.push(d),
+                }
+                return;
+            }
             Err(d) => {
                 diags.push(d);
                 return;

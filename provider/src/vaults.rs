@@ -130,6 +130,28 @@ impl Vaults {
     }
 
     /// Like [`Vaults::open`], but a missing vault is an error on `at`.
+    /// Finishes a destroy of the vault at `url` that was interrupted (its config deleted, some
+    /// objects left): see [`Vault::finish_interrupted_destroy`]. `None` when nothing of a
+    /// vault is there.
+    pub async fn finish_interrupted_destroy(
+        &self,
+        url: &str,
+        options: &BTreeMap<String, String>,
+        at: &AttributePath,
+    ) -> Result<Option<dr_vault::DestroySummary>, Diagnostic> {
+        let storage = match self.engine_storage(url, options, false)? {
+            Ok(s) => s,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(engine_diagnostic("Cannot Open Vault Storage", &e).at(at.clone())),
+        };
+        let passphrase = self.passphrase()?;
+        Vault::finish_interrupted_destroy(&storage, &passphrase)
+            .await
+            .map_err(|e| {
+                engine_diagnostic("Cannot Finish An Interrupted Destroy", &e).at(at.clone())
+            })
+    }
+
     pub async fn open_existing(
         &self,
         url: &str,

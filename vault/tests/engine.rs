@@ -991,6 +991,70 @@ async fn init_refuses_a_location_that_holds_anything_naming_the_url_and_an_objec
         .unwrap();
 }
 
+/// A destroy killed after it deleted the config leaves objects that block a new vault at the
+/// location (the crash campaign found it): the next destroy finishes the job when a key file
+/// left there opens with the passphrase, and touches nothing when none does.
+#[tokio::test]
+async fn an_interrupted_destroy_is_finished_only_with_the_vaults_passphrase() {
+    let lv = LocalVault::with_tree().await;
+    lv.snapshot_tree().await;
+    // What a destroy killed mid-way leaves: no config, some data, the key files (deleted last).
+    std::fs::remove_file(lv.root.join("config")).unwrap();
+    std::fs::remove_dir_all(lv.root.join("snapshots")).unwrap();
+    write(&lv.root.join("notes.txt"), b"someone else's");
+    let left_before = walk(&lv.root);
+    assert!(left_before.iter().any(|k| k.starts_with("keys/")));
+
+    let other = Passphrase::new("not this vault's");
+    let err = Vault::finish_interrupted_destroy(&lv.storage, &other)
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::WrongPassphrase, "{err}");
+    assert!(err.message.contains("nothing was deleted"), "{err}");
+    assert_eq!(walk(&lv.root), left_before);
+
+    let done = Vault::finish_interrupted_destroy(&lv.storage, &pass())
+        .await
+        .unwrap()
+        .expect("remains were found");
+    assert_eq!(done.foreign_objects_left, ["notes.txt"]);
+    assert_eq!(walk(&lv.root), ["notes.txt"]);
+    // Nothing left of a vault: nothing to do, and a vault holds its ground.
+    assert!(Vault::finish_interrupted_destroy(&lv.storage, &pass())
+        .await
+        .unwrap()
+        .is_none());
+    std::fs::remove_file(lv.root.join("notes.txt")).unwrap();
+    Vault::init(lv.storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let err = Vault::finish_interrupted_destroy(&lv.storage, &pass())
+        .await
+        .err()
+        .unwrap();
+    assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
+    assert!(lv.root.join("config").exists());
+}
+
+/// Every file under `root`, relative, sorted.
+fn walk(root: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 #[tokio::test]
 async fn destroy_deletes_only_the_vaults_own_objects_and_names_what_it_left() {
     let lv = LocalVault::with_tree().await;

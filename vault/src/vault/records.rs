@@ -3,9 +3,12 @@
 //! other object (they name paths and policies) and replaced whole, under `records/`.
 
 use super::Vault;
+use crate::crypto::{MasterKey, Passphrase};
 use crate::error::{Error, ErrorKind, Result};
 use crate::layout::{self, Kind};
+use crate::locks::LockTiming;
 use crate::repo::blob::seal_framed;
+use crate::storage::Storage;
 use bytes::Bytes;
 use std::time::Duration;
 
@@ -199,25 +202,108 @@ impl Vault {
         }
         lock.check_held()?;
         self.storage().delete(layout::CONFIG).await?;
-        for dir in layout::DIRS {
-            for listed in self.storage().list(dir).await? {
-                match layout::parse(&listed.key) {
-                    // Ours is released by the caller. Any other lock is stale: the exclusive
-                    // one we hold was granted, so no live holder is left.
-                    Some(_) if listed.key == own_lock => {}
-                    Some(_) => self.storage().delete(&listed.key).await?,
-                    None => {}
-                }
-            }
-        }
-        // What killed writers left in a local vault: under the exclusive lock no write is under
-        // way, so every staging file of the layout goes, whatever its age.
-        self.storage()
-            .sweep_interrupted_writes(std::time::Duration::ZERO)
-            .await?;
+        delete_own_objects(self.storage(), own_lock).await?;
         Ok(DestroySummary {
             snapshots_deleted: snapshots.len(),
             foreign_objects_left: self.foreign_objects().await?,
         })
     }
+
+    /// Finishes a destroy that was interrupted (a killed `terraform destroy`): the config is
+    /// gone, so the vault no longer opens, but some of its objects are left, and nothing new
+    /// can be created at the location. They are deleted only when they are provably the
+    /// vault's whose passphrase this is: a key file left there opens with it (destroy
+    /// deletes the key files last), or, when only locks are left, every holder is gone (the
+    /// exclusive lock is granted). Returns `None` when nothing of a vault is there.
+    ///
+    /// # Errors
+    /// `WrongPassphrase` when key files are left and none opens (another vault's: nothing is
+    /// deleted); `Locked` while a holder may be alive; `InvalidInput` when a config is there
+    /// (a vault, not the remains of one); `Storage`.
+    pub async fn finish_interrupted_destroy(
+        storage: &Storage,
+        passphrase: &Passphrase,
+    ) -> Result<Option<DestroySummary>> {
+        if storage.exists(layout::CONFIG).await? {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!("{} holds a vault, not the remains of one", storage.url()),
+            ));
+        }
+        let mut left = 0;
+        for dir in layout::DIRS {
+            left += storage
+                .list(dir)
+                .await?
+                .iter()
+                .filter(|o| layout::parse(&o.key).is_some())
+                .count();
+        }
+        if left == 0 {
+            return Ok(None);
+        }
+        let keys = crate::repo::list_own(storage, layout::Kind::Key).await?;
+        if !keys.is_empty() {
+            let mut opened = false;
+            for listed in &keys {
+                let raw = storage.get(&listed.key).await?;
+                let Ok(file) = super::parse_key_file(&raw, &listed.key) else {
+                    continue;
+                };
+                if matches!(
+                    MasterKey::unwrap(&file, &listed.key, passphrase),
+                    Ok(Some(_))
+                ) {
+                    opened = true;
+                    break;
+                }
+            }
+            if !opened {
+                return Err(Error::new(
+                    ErrorKind::WrongPassphrase,
+                    format!(
+                        "{} holds what an interrupted destroy left of a vault, but none of its {} key file(s) opens with this passphrase: it is not provably this vault's, and nothing was deleted",
+                        storage.url(),
+                        keys.len()
+                    ),
+                )
+                .hint("check DR_PASSPHRASE; remove the objects by hand if they are not needed"));
+            }
+        }
+        let lock = crate::locks::acquire(storage, true, LockTiming::for_this_process()).await?;
+        let result = delete_own_objects(storage, lock.key()).await;
+        lock.release().await?;
+        result?;
+        storage.remove_empty_local_dirs();
+        Ok(Some(DestroySummary {
+            snapshots_deleted: 0,
+            foreign_objects_left: crate::repo::foreign_objects(storage).await?,
+        }))
+    }
+}
+
+/// Deletes every object of the vault's layout but `own_lock` (the caller releases it), the
+/// key files last: until the last data object is gone, a key file proves that what is left is
+/// this vault's ([`Vault::finish_interrupted_destroy`]). Any other lock is stale: the
+/// exclusive one the caller holds was granted, so no live holder is left.
+async fn delete_own_objects(storage: &Storage, own_lock: &str) -> Result<()> {
+    let keys_last = layout::DIRS
+        .iter()
+        .filter(|dir| **dir != layout::KEYS)
+        .chain(std::iter::once(&layout::KEYS));
+    for dir in keys_last {
+        for listed in storage.list(dir).await? {
+            match layout::parse(&listed.key) {
+                Some(_) if listed.key == own_lock => {}
+                Some(_) => storage.delete(&listed.key).await?,
+                None => {}
+            }
+        }
+    }
+    // What killed writers left in a local vault: under the exclusive lock no write is under
+    // way, so every staging file of the layout goes, whatever its age.
+    storage
+        .sweep_interrupted_writes(std::time::Duration::ZERO)
+        .await?;
+    Ok(())
 }
