@@ -418,7 +418,8 @@ pub struct ReplicateArgs {
     /// The destination's passphrase file; default: the same passphrase as the source.
     #[arg(long, value_name = "FILE")]
     pub to_passphrase_file: Option<PathBuf>,
-    /// An object-store option for the destination; repeatable.
+    /// An object-store option for the destination, over those of --option (which it takes
+    /// too); repeatable.
     #[arg(long = "to-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub to_options: Vec<(String, String)>,
     /// Print what would be copied and change nothing.
