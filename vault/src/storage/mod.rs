@@ -548,21 +548,39 @@ impl Storage {
     /// Writes a new object; `Ok(false)` when one already exists under that key (immutable
     /// objects are named by content or random ids, so an existing one is never replaced).
     ///
+    /// A create-if-absent that timed out or lost its connection is not retried by the
+    /// object-store client (a retry could meet its own first attempt), so it is retried here,
+    /// twice: when the retry finds the object already there with exactly these bytes, the
+    /// first attempt landed and the write succeeded (the S3 fault test found snapshots failing
+    /// on one stalled request).
+    ///
     /// # Errors
     /// `Storage` when the store refuses the write.
     pub async fn put_new(&self, key: &str, bytes: Bytes) -> Result<bool> {
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(&self.path(key), PutPayload::from(bytes), opts)
-            .await
-        {
-            Ok(_) => Ok(true),
-            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
-            Err(e) => Err(storage_error(&self.object_name(key), "write", e)),
+        const ATTEMPTS: u32 = 3;
+        let mut attempt = 1;
+        loop {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            match self
+                .store
+                .put_opts(&self.path(key), PutPayload::from(bytes.clone()), opts)
+                .await
+            {
+                Ok(_) => return Ok(true),
+                Err(object_store::Error::AlreadyExists { .. }) if attempt == 1 => return Ok(false),
+                Err(object_store::Error::AlreadyExists { .. }) => {
+                    let stored = self.get(key).await?;
+                    return Ok(stored == bytes);
+                }
+                Err(e) if attempt < ATTEMPTS && may_be_transient(&e) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(250 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(e) => return Err(storage_error(&self.object_name(key), "write", e)),
+            }
         }
     }
 
@@ -925,6 +943,21 @@ fn is_disk_full(e: &(dyn std::error::Error + 'static)) -> bool {
             io.kind() == std::io::ErrorKind::StorageFull || io.raw_os_error() == Some(28)
         })
     })
+}
+
+/// Whether a failed request may succeed when made again: not when the store answered that the
+/// request itself is wrong (permissions, preconditions, an unsupported operation).
+fn may_be_transient(e: &object_store::Error) -> bool {
+    !matches!(
+        e,
+        object_store::Error::NotFound { .. }
+            | object_store::Error::PermissionDenied { .. }
+            | object_store::Error::Unauthenticated { .. }
+            | object_store::Error::Precondition { .. }
+            | object_store::Error::NotSupported { .. }
+            | object_store::Error::NotImplemented { .. }
+            | object_store::Error::InvalidPath { .. }
+    )
 }
 
 #[cfg(test)]
