@@ -5,6 +5,7 @@
 //! never touch the user's Terraform setup. [`TfDir::apply`] always plans again afterwards and
 //! fails on a non-empty plan ("no diff after apply").
 
+pub mod fault_proxy;
 pub mod servers;
 pub mod tftest;
 
