@@ -156,20 +156,46 @@ fn carry(client: TcpStream, upstream: SocketAddr, fault: Option<(Fault, usize)>,
         _ => (None, None, false),
     };
     let stall = matches!(fault, Some((Fault::Stall, _))).then_some(shared.stall);
+    let connection = Arc::new(Connection {
+        client: client.try_clone().unwrap(),
+        server: server.try_clone().unwrap(),
+        resetting: AtomicBool::new(false),
+    });
+    let up = connection.clone();
     let (c2, s2) = (client.try_clone().unwrap(), server.try_clone().unwrap());
-    let upload = std::thread::spawn(move || pump(c2, s2, up_limit, None, reset));
-    pump(server, client, down_limit, stall, reset);
+    let upload = std::thread::spawn(move || pump(c2, s2, up_limit, None, reset, &up));
+    pump(server, client, down_limit, stall, reset, &connection);
     let _ = upload.join();
 }
 
-/// Copies `from` to `to` until either closes; after `limit` bytes the connection is broken
-/// (reset: both directions closed at once; else a clean close of `to` mid-stream).
+/// Both sides of one carried connection, for a reset.
+struct Connection {
+    client: TcpStream,
+    server: TcpStream,
+    resetting: AtomicBool,
+}
+
+impl Connection {
+    /// Resets both sides: with a zero linger the last close sends RST, not FIN; shutting the
+    /// read sides (which sends nothing) wakes both pumps so they let go of their handles.
+    fn reset(&self) {
+        self.resetting.store(true, Ordering::SeqCst);
+        for socket in [&self.client, &self.server] {
+            let _ = socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO));
+            let _ = socket.shutdown(Shutdown::Read);
+        }
+    }
+}
+
+/// Copies `from` to `to` until either closes; after `limit` bytes the connection is broken:
+/// reset (RST both ways) or, for a truncation, `to` closed cleanly mid-stream.
 fn pump(
     mut from: TcpStream,
     mut to: TcpStream,
     limit: Option<usize>,
     stall: Option<Duration>,
     reset: bool,
+    connection: &Connection,
 ) {
     let mut buf = vec![0u8; 16 * 1024];
     let mut carried = 0usize;
@@ -187,9 +213,10 @@ fn pump(
             Some(limit) if carried + n >= limit => {
                 let _ = to.write_all(&buf[..limit - carried]);
                 if reset {
-                    let _ = from.shutdown(Shutdown::Both);
+                    connection.reset();
+                } else {
+                    let _ = to.shutdown(Shutdown::Both);
                 }
-                let _ = to.shutdown(Shutdown::Both);
                 return;
             }
             _ => n,
@@ -199,7 +226,9 @@ fn pump(
         }
         carried += n;
     }
-    let _ = to.shutdown(Shutdown::Write);
+    if !connection.resetting.load(Ordering::SeqCst) {
+        let _ = to.shutdown(Shutdown::Write);
+    }
 }
 
 /// Reads one request (head and body) and answers it with an S3 error, then closes.

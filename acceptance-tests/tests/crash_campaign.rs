@@ -506,7 +506,8 @@ fn every_writer_killed_at_random_leaves_vaults_that_verify_and_restore() {
         .unwrap_or(20);
     let seed = std::env::var("CRASH_SEED")
         .ok()
-        .and_then(|s| s.parse().ok())
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(|s| s | 1)
         .unwrap_or_else(|| {
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)

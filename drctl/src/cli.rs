@@ -136,8 +136,8 @@ pub struct VaultAccess {
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 
-    /// An object-store option (endpoint, region, allow_http, …) for the vaults opened;
-    /// repeatable.
+    /// An object-store option (endpoint, region, allow_http, …) for the vault of --vault
+    /// (replicate's destination takes --to-option); repeatable.
     #[arg(long = "option", short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub options: Vec<(String, String)>,
 }
@@ -418,8 +418,8 @@ pub struct ReplicateArgs {
     /// The destination's passphrase file; default: the same passphrase as the source.
     #[arg(long, value_name = "FILE")]
     pub to_passphrase_file: Option<PathBuf>,
-    /// An object-store option for the destination, over those of --option (which it takes
-    /// too); repeatable.
+    /// An object-store option for the destination (it does not take those of --option, which
+    /// are the source's: the stores may differ); repeatable.
     #[arg(long = "to-option", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub to_options: Vec<(String, String)>,
     /// Print what would be copied and change nothing.

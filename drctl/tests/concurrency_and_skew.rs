@@ -29,8 +29,16 @@ struct Backend {
 impl Backend {
     fn drctl(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = drctl_in(dir, args);
+        // The destination of a replication takes its options apart (--to-option).
+        let flags: &[&str] = if args.contains(&"replicate") {
+            &["--option", "--to-option"]
+        } else {
+            &["--option"]
+        };
         for (k, v) in &self.options {
-            cmd.arg("--option").arg(format!("{k}={v}"));
+            for flag in flags {
+                cmd.arg(flag).arg(format!("{k}={v}"));
+            }
         }
         cmd.env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test");

@@ -6,7 +6,8 @@
 //! every snapshot reported committed restores bit for bit, and a failed snapshot committed
 //! nothing.
 //!
-//! `FAULT_ROUNDS` sets the rounds (6 by default), `FAULT_SEED` replays a run.
+//! `FAULT_ROUNDS` sets the rounds (6 by default); `FAULT_SEED` sets which connections break and
+//! how (in the order they are opened, which timing can change: a near replay, not an exact one).
 
 use acceptance_tests::fault_proxy::FaultProxy;
 use acceptance_tests::servers::{create_bucket, moto_server};
@@ -58,12 +59,25 @@ impl Store {
     /// drctl against `endpoint` with the request budget.
     fn drctl(&self, endpoint: &str, args: &[&str]) -> Command {
         let mut cmd = drctl_in(&self.dir, args);
-        cmd.args(["-o", &format!("endpoint={endpoint}")])
-            .args(["-o", "region=us-east-1", "-o", "allow_http=true"])
-            .env("AWS_ACCESS_KEY_ID", "test")
+        cmd.env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test");
-        for (k, v) in BUDGET {
-            cmd.args(["-o", &format!("{k}={v}")]);
+        // The destination of a replication takes its options apart (--to-option).
+        let flags: &[&str] = if args.contains(&"replicate") {
+            &["-o", "--to-option"]
+        } else {
+            &["-o"]
+        };
+        let endpoint = format!("endpoint={endpoint}");
+        let options = [endpoint.as_str(), "region=us-east-1", "allow_http=true"];
+        let budget: Vec<String> = BUDGET.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        for option in options
+            .iter()
+            .copied()
+            .chain(budget.iter().map(String::as_str))
+        {
+            for flag in flags {
+                cmd.args([*flag, option]);
+            }
         }
         cmd
     }

@@ -10,7 +10,7 @@ use crate::vaults::{
     storage_options_validator, time_attr, unreachable_warning, Vaults,
 };
 use dr_vault::{
-    ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Retention, SourceSpec, Vault,
+    ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Remains, Retention, SourceSpec, Vault,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -821,28 +821,48 @@ impl Resource for BackupVault {
             Ok(Some(v)) => v,
             Ok(None) => {
                 // No vault: gone, or its config deleted by a destroy that was killed before it
-                // finished, which this destroy completes.
-                match self
+                // finished, which this destroy completes when what is left is provably this
+                // vault's and protects nothing.
+                let force = state.force_destroy.get() == Some(&true);
+                let url = state.url.or_default();
+                let remains = self
                     .vaults
                     .finish_interrupted_destroy(
-                        &state.url.or_default(),
+                        &url,
                         &state.storage_options.or_default(),
+                        force,
                         &url_path(),
                     )
-                    .await
-                {
-                    Ok(Some(_)) => diags.push(
+                    .await;
+                match remains {
+                    Ok(Remains::None) => {}
+                    Ok(Remains::Finished(_)) => diags.push(
                         Diagnostic::warning(
                             "Interrupted Destroy Finished",
                             format!(
-                                "The vault at {} had been partly destroyed by an earlier run that did not finish;                                  what it left is deleted now.",
-                                state.url.or_default()
+                                "The vault at {url} had no config, and what was left of it (opened with its \
+                                 passphrase) is deleted now: an earlier destroy had stopped part way."
                             ),
                         )
                         .at(url_path()),
                     ),
-                    Ok(None) => {}
-                    Err(d) => diags.push(d),
+                    Ok(Remains::Kept {
+                        reason,
+                        holds_snapshots: true,
+                    }) => diags.push(
+                        Diagnostic::error("Vault Remains Hold Snapshots", format!("{reason}. Set force_destroy = true and apply before destroying, or remove the resource from state with `terraform state rm` to keep them."))
+                            .at(AttributePath::attr("force_destroy")),
+                    ),
+                    // Not provably this vault's: left where it is, and the resource goes.
+                    Ok(Remains::Kept { reason, .. }) => diags.push(
+                        Diagnostic::warning("Objects Left In Place", format!("{reason}; they were left where they are."))
+                            .at(url_path()),
+                    ),
+                    Err(d) => diags.push(Diagnostic::warning(
+                        "Vault Remains Not Checked",
+                        format!("The vault at {url} is gone, but what may be left of it could not be checked: {}", d.detail),
+                    )
+                    .at(url_path())),
                 }
                 return;
             }

@@ -129,29 +129,29 @@ impl Vaults {
         }
     }
 
-    /// Like [`Vaults::open`], but a missing vault is an error on `at`.
     /// Finishes a destroy of the vault at `url` that was interrupted (its config deleted, some
-    /// objects left): see [`Vault::finish_interrupted_destroy`]. `None` when nothing of a
-    /// vault is there.
+    /// objects left): see [`Vault::finish_interrupted_destroy`].
     pub async fn finish_interrupted_destroy(
         &self,
         url: &str,
         options: &BTreeMap<String, String>,
+        force: bool,
         at: &AttributePath,
-    ) -> Result<Option<dr_vault::DestroySummary>, Diagnostic> {
+    ) -> Result<dr_vault::Remains, Diagnostic> {
         let storage = match self.engine_storage(url, options, false)? {
             Ok(s) => s,
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(dr_vault::Remains::None),
             Err(e) => return Err(engine_diagnostic("Cannot Open Vault Storage", &e).at(at.clone())),
         };
         let passphrase = self.passphrase()?;
-        Vault::finish_interrupted_destroy(&storage, &passphrase)
+        Vault::finish_interrupted_destroy(&storage, &passphrase, force)
             .await
             .map_err(|e| {
                 engine_diagnostic("Cannot Finish An Interrupted Destroy", &e).at(at.clone())
             })
     }
 
+    /// Like [`Vaults::open`], but a missing vault is an error on `at`.
     pub async fn open_existing(
         &self,
         url: &str,

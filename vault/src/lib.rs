@@ -30,7 +30,7 @@ pub use sources::SourceSpec;
 pub use storage::Storage;
 pub use vault::{
     latest_of, parse_duration, DestroySummary, InitOptions, NoProgress, PendingScan, Policy,
-    Problem, Progress, PrunePlan, PruneSummary, ReplicationPlan, ReplicationSummary,
+    Problem, Progress, PrunePlan, PruneSummary, Remains, ReplicationPlan, ReplicationSummary,
     RestoreSummary, Retention, SnapshotInfo, SnapshotListing, SnapshotSummary, Vault, VerifyReport,
     SERIES_LABEL,
 };

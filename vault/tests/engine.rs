@@ -993,48 +993,89 @@ async fn init_refuses_a_location_that_holds_anything_naming_the_url_and_an_objec
 
 /// A destroy killed after it deleted the config leaves objects that block a new vault at the
 /// location (the crash campaign found it): the next destroy finishes the job when a key file
-/// left there opens with the passphrase, and touches nothing when none does.
+/// left there opens with the passphrase and nothing protected is left, and touches nothing
+/// otherwise.
 #[tokio::test]
-async fn an_interrupted_destroy_is_finished_only_with_the_vaults_passphrase() {
+async fn an_interrupted_destroy_is_finished_only_when_the_remains_are_provably_its_own() {
+    use dr_vault::Remains;
     let lv = LocalVault::with_tree().await;
     lv.snapshot_tree().await;
     // What a destroy killed mid-way leaves: no config, some data, the key files (deleted last).
     std::fs::remove_file(lv.root.join("config")).unwrap();
-    std::fs::remove_dir_all(lv.root.join("snapshots")).unwrap();
     write(&lv.root.join("notes.txt"), b"someone else's");
     let left_before = walk(&lv.root);
     assert!(left_before.iter().any(|k| k.starts_with("keys/")));
+    let kept = |r: Remains| match r {
+        Remains::Kept {
+            reason,
+            holds_snapshots,
+        } => (reason, holds_snapshots),
+        other => panic!("deleted: {other:?}"),
+    };
 
+    // Manifests are left: nothing goes without force_destroy.
+    let (reason, snapshots) = kept(
+        Vault::finish_interrupted_destroy(&lv.storage, &pass(), false)
+            .await
+            .unwrap(),
+    );
+    assert!(snapshots && reason.contains("force_destroy"), "{reason}");
+    assert_eq!(walk(&lv.root), left_before);
+    // Another passphrase: not provably this vault's.
     let other = Passphrase::new("not this vault's");
-    let err = Vault::finish_interrupted_destroy(&lv.storage, &other)
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(err.kind, ErrorKind::WrongPassphrase, "{err}");
-    assert!(err.message.contains("nothing was deleted"), "{err}");
+    let (reason, _) = kept(
+        Vault::finish_interrupted_destroy(&lv.storage, &other, true)
+            .await
+            .unwrap(),
+    );
+    assert!(reason.contains("not provably"), "{reason}");
     assert_eq!(walk(&lv.root), left_before);
 
-    let done = Vault::finish_interrupted_destroy(&lv.storage, &pass())
+    let Remains::Finished(done) = Vault::finish_interrupted_destroy(&lv.storage, &pass(), true)
         .await
         .unwrap()
-        .expect("remains were found");
+    else {
+        panic!("the remains were not deleted");
+    };
     assert_eq!(done.foreign_objects_left, ["notes.txt"]);
     assert_eq!(walk(&lv.root), ["notes.txt"]);
-    // Nothing left of a vault: nothing to do, and a vault holds its ground.
-    assert!(Vault::finish_interrupted_destroy(&lv.storage, &pass())
-        .await
-        .unwrap()
-        .is_none());
+    // Nothing left of a vault: nothing to do; and a vault is not remains.
+    assert_eq!(
+        Vault::finish_interrupted_destroy(&lv.storage, &pass(), true)
+            .await
+            .unwrap(),
+        Remains::None
+    );
     std::fs::remove_file(lv.root.join("notes.txt")).unwrap();
     Vault::init(lv.storage.clone(), &opts(), &pass())
         .await
         .unwrap();
-    let err = Vault::finish_interrupted_destroy(&lv.storage, &pass())
-        .await
-        .err()
-        .unwrap();
-    assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
+    kept(
+        Vault::finish_interrupted_destroy(&lv.storage, &pass(), true)
+            .await
+            .unwrap(),
+    );
     assert!(lv.root.join("config").exists());
+}
+
+/// Data without a config and without any key file (what a destroy by an older build, which
+/// deleted keys first, could leave) is nobody's provably: it stays.
+#[tokio::test]
+async fn remains_without_a_key_file_are_left_in_place() {
+    let lv = LocalVault::with_tree().await;
+    lv.snapshot_tree().await;
+    std::fs::remove_file(lv.root.join("config")).unwrap();
+    std::fs::remove_dir_all(lv.root.join("keys")).unwrap();
+    std::fs::remove_dir_all(lv.root.join("snapshots")).unwrap();
+    let before = walk(&lv.root);
+    let remains = Vault::finish_interrupted_destroy(&lv.storage, &pass(), true)
+        .await
+        .unwrap();
+    assert!(
+        matches!(remains, dr_vault::Remains::Kept { ref reason, .. } if reason.contains("not provably")),
+        "{remains:?}"
+    );
+    assert_eq!(walk(&lv.root), before);
 }
 
 /// Every file under `root`, relative, sorted.

@@ -29,13 +29,25 @@ pub type Files = BTreeMap<String, String>;
 /// for a literal, the file's new text; `Err` says why drctl cannot do it (the user must).
 pub fn set_active(files: &Files, name: &str, side: &str) -> Result<(Edit, Option<String>), String> {
     for (file, text) in files.iter().filter(|(f, _)| f.ends_with(".tf")) {
+        // hcl-edit writes `\n` line ends: a Windows file is edited as `\n` and given its
+        // `\r\n` back.
+        let crlf = text.contains("\r\n");
+        let render = |body: &Body| {
+            let written = body.to_string();
+            if crlf {
+                written.replace('\n', "\r\n")
+            } else {
+                written
+            }
+        };
         let mut body: Body = text
+            .replace("\r\n", "\n")
             .parse()
             .map_err(|e| format!("{file} does not parse as HCL: {e}"))?;
         // The edit must be the only change: a file hcl-edit does not write back exactly as
         // read (the fuzzer found raw newlines and NULs inside strings, which Terraform
         // refuses anyway) is left to the user rather than rewritten.
-        let faithful = body.to_string() == *text;
+        let faithful = render(&body) == *text;
         let mut found = None;
         for block in body.get_blocks_mut("resource") {
             if !block.has_exact_labels(&["dr_region_pair", name]) {
@@ -80,7 +92,7 @@ pub fn set_active(files: &Files, name: &str, side: &str) -> Result<(Edit, Option
                     "{file} cannot be rewritten without changing more than `active` of dr_region_pair.{name}; set it to the rebuilt side yourself"
                 ));
             }
-            let text = matches!(edit, Edit::Literal { .. }).then(|| body.to_string());
+            let text = matches!(edit, Edit::Literal { .. }).then(|| render(&body));
             return Ok((edit, text));
         }
     }
@@ -222,6 +234,20 @@ resource "dr_drill" "d" {
         let with = PAIR.replace("  rpo ", "  description = \"two\nlines\u{0}\"\n  rpo ");
         let err = set_active(&files(&with), "p", "secondary").unwrap_err();
         assert!(err.contains("set it to the rebuilt side yourself"), "{err}");
+    }
+
+    #[test]
+    fn a_windows_file_keeps_its_line_ends() {
+        let with = PAIR.replace(
+            "  rto                = \"15m\"\n",
+            "  rto                = \"15m\"\n  active             = \"primary\"\n",
+        );
+        let crlf = with.replace('\n', "\r\n");
+        let (_, text) = set_active(&files(&crlf), "p", "secondary").unwrap();
+        assert_eq!(
+            text.unwrap(),
+            crlf.replace("\"primary\"\r\n", "\"secondary\"\r\n")
+        );
     }
 
     #[test]

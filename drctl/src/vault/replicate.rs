@@ -9,14 +9,9 @@ pub async fn run(ctx: &Context, args: ReplicateArgs) -> Outcome {
     let source = ctx.open().await?;
     let dest_ctx = Context {
         url: args.to.clone(),
-        // The destination takes the global --option's (endpoint, region, …: the two vaults
-        // usually share a store) with --to-option's over them, as it takes the passphrase.
-        options: ctx
-            .options
-            .clone()
-            .into_iter()
-            .chain(args.to_options.iter().cloned())
-            .collect(),
+        // Only --to-option: the destination may be another service (gs://, az://) or the
+        // real AWS behind an S3 emulator, where the source's endpoint or region would be wrong.
+        options: args.to_options.iter().cloned().collect(),
         json: ctx.json,
         passphrase_file: args
             .to_passphrase_file

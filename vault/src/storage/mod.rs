@@ -548,11 +548,10 @@ impl Storage {
     /// Writes a new object; `Ok(false)` when one already exists under that key (immutable
     /// objects are named by content or random ids, so an existing one is never replaced).
     ///
-    /// A create-if-absent that timed out or lost its connection is not retried by the
-    /// object-store client (a retry could meet its own first attempt), so it is retried here,
-    /// twice: when the retry finds the object already there with exactly these bytes, the
-    /// first attempt landed and the write succeeded (the S3 fault test found snapshots failing
-    /// on one stalled request).
+    /// A create-if-absent that timed out is not retried by the object-store client, so it is
+    /// retried here, twice (the S3 fault test found snapshots failing on one stalled
+    /// request). An object found already there with exactly these bytes is this write's own
+    /// earlier attempt, which landed: the write succeeded.
     ///
     /// # Errors
     /// `Storage` when the store refuses the write.
@@ -570,7 +569,9 @@ impl Storage {
                 .await
             {
                 Ok(_) => return Ok(true),
-                Err(object_store::Error::AlreadyExists { .. }) if attempt == 1 => return Ok(false),
+                // The client retries some failures itself (5xx, a closed connection), so even
+                // a first call can meet its own landed attempt. Every caller writes bytes no
+                // other writer can (random ids, salts, nonces): the same bytes are ours.
                 Err(object_store::Error::AlreadyExists { .. }) => {
                     let stored = self.get(key).await?;
                     return Ok(stored == bytes);

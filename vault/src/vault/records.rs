@@ -211,87 +211,131 @@ impl Vault {
 
     /// Finishes a destroy that was interrupted (a killed `terraform destroy`): the config is
     /// gone, so the vault no longer opens, but some of its objects are left, and nothing new
-    /// can be created at the location. They are deleted only when they are provably the
-    /// vault's whose passphrase this is: a key file left there opens with it (destroy
-    /// deletes the key files last), or, when only locks are left, every holder is gone (the
-    /// exclusive lock is granted). Returns `None` when nothing of a vault is there.
+    /// can be created at the location. Destroy deletes the config, then the manifests, then
+    /// the data, the key files last; so what is left is deleted only when it is provably the
+    /// vault's whose passphrase this is and protects nothing:
+    ///
+    /// - a key file left there opens with `passphrase` (or only locks are left, and every
+    ///   holder is gone: the exclusive lock is granted);
+    /// - no snapshot manifest is left, or `force` is given (the resource's `force_destroy`)
+    ///   and no retention policy (`lock_for`) is recorded: a config lost some other way must not turn
+    ///   a protected vault into one that anybody's destroy wipes.
+    ///
+    /// Otherwise nothing is deleted and [`Remains::Kept`] says why.
     ///
     /// # Errors
-    /// `WrongPassphrase` when key files are left and none opens (another vault's: nothing is
-    /// deleted); `Locked` while a holder may be alive; `InvalidInput` when a config is there
-    /// (a vault, not the remains of one); `Storage`.
+    /// `Locked` while a holder may be alive; `Storage`.
     pub async fn finish_interrupted_destroy(
         storage: &Storage,
         passphrase: &Passphrase,
-    ) -> Result<Option<DestroySummary>> {
+        force: bool,
+    ) -> Result<Remains> {
         if storage.exists(layout::CONFIG).await? {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!("{} holds a vault, not the remains of one", storage.url()),
-            ));
+            return Ok(Remains::Kept {
+                reason: format!("{} holds a vault, not the remains of one", storage.url()),
+                holds_snapshots: false,
+            });
         }
-        let mut left = 0;
+        let mut left: std::collections::BTreeMap<&str, usize> = Default::default();
         for dir in layout::DIRS {
-            left += storage
+            let own = storage
                 .list(dir)
                 .await?
                 .iter()
                 .filter(|o| layout::parse(&o.key).is_some())
                 .count();
+            if own > 0 {
+                left.insert(dir, own);
+            }
         }
-        if left == 0 {
-            return Ok(None);
+        if left.is_empty() {
+            return Ok(Remains::None);
+        }
+        let url = storage.url();
+        let manifests = left.get(layout::SNAPSHOTS).copied().unwrap_or(0);
+        if manifests > 0 && !force {
+            return Ok(Remains::Kept {
+                reason: format!("{url} has no config but still holds {manifests} snapshot manifest(s); they are kept without force_destroy"),
+                holds_snapshots: true,
+            });
+        }
+        if manifests > 0 && storage.exists(&layout::record(POLICY)).await? {
+            return Ok(Remains::Kept {
+                reason: format!("{url} has no config but still holds {manifests} snapshot manifest(s) and a retention policy (lock_for): nothing is deleted without the config"),
+                holds_snapshots: true,
+            });
         }
         let keys = crate::repo::list_own(storage, layout::Kind::Key).await?;
-        if !keys.is_empty() {
-            let mut opened = false;
-            for listed in &keys {
-                let raw = storage.get(&listed.key).await?;
-                let Ok(file) = super::parse_key_file(&raw, &listed.key) else {
-                    continue;
-                };
-                if matches!(
-                    MasterKey::unwrap(&file, &listed.key, passphrase),
-                    Ok(Some(_))
-                ) {
-                    opened = true;
-                    break;
-                }
+        if keys.is_empty() && left.keys().any(|dir| *dir != layout::LOCKS) {
+            return Ok(Remains::Kept {
+                reason: format!("{url} holds objects of a vault layout but no config and no key file: they are not provably this vault's"),
+                holds_snapshots: false,
+            });
+        }
+        let mut opened = keys.is_empty();
+        for listed in &keys {
+            let raw = storage.get(&listed.key).await?;
+            let Ok(file) = super::parse_key_file(&raw, &listed.key) else {
+                continue;
+            };
+            if matches!(
+                MasterKey::unwrap(&file, &listed.key, passphrase),
+                Ok(Some(_))
+            ) {
+                opened = true;
+                break;
             }
-            if !opened {
-                return Err(Error::new(
-                    ErrorKind::WrongPassphrase,
-                    format!(
-                        "{} holds what an interrupted destroy left of a vault, but none of its {} key file(s) opens with this passphrase: it is not provably this vault's, and nothing was deleted",
-                        storage.url(),
-                        keys.len()
-                    ),
-                )
-                .hint("check DR_PASSPHRASE; remove the objects by hand if they are not needed"));
-            }
+        }
+        if !opened {
+            return Ok(Remains::Kept {
+                reason: format!("{url} holds what is left of a vault, but none of its {} key file(s) opens with this passphrase: it is not provably this vault's", keys.len()),
+                holds_snapshots: false,
+            });
         }
         let lock = crate::locks::acquire(storage, true, LockTiming::for_this_process()).await?;
         let result = delete_own_objects(storage, lock.key()).await;
         lock.release().await?;
         result?;
         storage.remove_empty_local_dirs();
-        Ok(Some(DestroySummary {
-            snapshots_deleted: 0,
+        Ok(Remains::Finished(DestroySummary {
+            snapshots_deleted: manifests,
             foreign_objects_left: crate::repo::foreign_objects(storage).await?,
         }))
     }
 }
 
-/// Deletes every object of the vault's layout but `own_lock` (the caller releases it), the
-/// key files last: until the last data object is gone, a key file proves that what is left is
-/// this vault's ([`Vault::finish_interrupted_destroy`]). Any other lock is stale: the
+/// What [`Vault::finish_interrupted_destroy`] found at a location without a config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Remains {
+    /// Nothing of a vault.
+    None,
+    /// The remains of this vault, now deleted.
+    Finished(DestroySummary),
+    /// Objects left where they are, and why; `holds_snapshots` when manifests are among them.
+    Kept {
+        reason: String,
+        holds_snapshots: bool,
+    },
+}
+
+/// Deletes every object of the vault's layout but `own_lock` (the caller releases it): until
+/// the last data object is gone, a key file proves that what is left is this vault's
+/// ([`Vault::finish_interrupted_destroy`]). Any other lock is stale: the
 /// exclusive one the caller holds was granted, so no live holder is left.
 async fn delete_own_objects(storage: &Storage, own_lock: &str) -> Result<()> {
-    let keys_last = layout::DIRS
-        .iter()
-        .filter(|dir| **dir != layout::KEYS)
-        .chain(std::iter::once(&layout::KEYS));
-    for dir in keys_last {
+    // Manifests first (once they are gone nothing is restorable, so no retention lock is
+    // left to honour), the key files last.
+    let order = [
+        layout::SNAPSHOTS,
+        layout::SUMMARIES,
+        layout::INDEX,
+        layout::DATA,
+        layout::RECORDS,
+        layout::LOCKS,
+        layout::KEYS,
+    ];
+    debug_assert!(layout::DIRS.iter().all(|d| order.contains(d)));
+    for dir in order {
         for listed in storage.list(dir).await? {
             match layout::parse(&listed.key) {
                 Some(_) if listed.key == own_lock => {}
