@@ -126,12 +126,18 @@ fn since_boot() -> Duration {
     )
 }
 
-/// When process `pid` started (field 22 of `/proc/<pid>/stat`), if it exists.
+/// When process `pid` started (field 22 of `/proc/<pid>/stat`), if it exists and runs. A
+/// zombie (state `Z`) has exited and holds nothing: a provider killed under a Terraform that
+/// exited without reaping it stays one until its new parent reaps it, which in a container
+/// without an init may be never (the crash campaign found its lock blocking the next destroy).
 fn process_start(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) is in parentheses and may hold spaces: count after it.
-    let after_name = &stat[stat.rfind(')')? + 1..];
-    after_name.split_whitespace().nth(19)?.parse().ok()
+    let mut fields = stat[stat.rfind(')')? + 1..].split_whitespace();
+    if fields.next()? == "Z" {
+        return None;
+    }
+    fields.nth(18)?.parse().ok()
 }
 
 /// A lock whose holder is known to be gone: taken on this machine (host, boot and pid
@@ -429,6 +435,28 @@ mod tests {
         let mut elsewhere = lock_here(4_194_305, 0);
         elsewhere.boot_id = "another boot".into();
         assert!(!holder_is_gone(&elsewhere, &here));
+    }
+
+    /// A holder that exited but was never reaped (a zombie) is gone: it can hold nothing.
+    #[test]
+    fn a_zombie_holder_is_gone() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        // Exited, not yet reaped: wait until /proc shows it as a zombie.
+        let stat = format!("/proc/{pid}/stat");
+        for _ in 0..500 {
+            let text = std::fs::read_to_string(&stat).unwrap_or_default();
+            if text
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(process_start(pid), None);
+        assert!(holder_is_gone(&lock_here(pid, 0), &Holder::this()));
+        child.wait().unwrap();
     }
 
     /// The boot clock moves with real time (and, unlike `Instant`, through a suspend).
