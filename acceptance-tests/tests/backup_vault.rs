@@ -233,6 +233,42 @@ fn a_vault_deleted_outside_terraform_plans_to_be_created_again() {
     tf.apply();
 }
 
+/// A destroy killed part way leaves remains without a config; the refresh of the next
+/// `terraform destroy` then drops the vault from state, and the next apply met a location
+/// "not empty" for good (found by the crash campaign). Remains provably this vault's (its
+/// key opens with the passphrase) and holding no snapshot are cleared by the create, with a
+/// warning; remains holding manifests never are.
+#[test]
+fn an_apply_clears_what_an_interrupted_destroy_left_but_never_snapshots() {
+    let tf = module();
+    tf.config(&vault_config(BASIC));
+    tf.init();
+    tf.apply();
+    let root = tf.path().join("vaults/primary");
+    // Killed after the config and the manifests went, before the data and the keys.
+    std::fs::remove_file(root.join("config")).unwrap();
+    let manifests = root.join("snapshots");
+    let kept = tf.path().join("manifests-aside");
+    std::fs::rename(&manifests, &kept).unwrap();
+    tf.ok(&["state", "rm", "dr_backup_vault.primary"]);
+
+    // With the manifests back, the remains hold snapshots: refused, nothing deleted.
+    std::fs::rename(&kept, &manifests).unwrap();
+    let before = files_under(&root);
+    tf.fails_with(&["apply", "-auto-approve"], "Vault Location Not Empty");
+    assert_eq!(files_under(&root), before);
+
+    // Without them, the create clears the remains and makes the vault.
+    std::fs::remove_dir_all(&manifests).unwrap();
+    let out = tf.ok(&["apply", "-auto-approve"]);
+    assert!(
+        out.to_string().contains("Interrupted Destroy Finished"),
+        "{out}"
+    );
+    assert!(root.join("config").exists());
+    tf.assert_plan_empty();
+}
+
 #[test]
 fn destroy_needs_force_destroy_and_never_deletes_locked_snapshots() {
     let mut tf = module();

@@ -687,7 +687,36 @@ impl Resource for BackupVault {
         );
         opts.labels = state.labels.or_default();
         opts.kdf = KdfParams::for_new_vault();
-        let vault = match self.vaults.init(storage, &opts).await {
+        let mut created = self.vaults.init(storage.clone(), &opts).await;
+        if matches!(&created, Err(e) if e.kind == ErrorKind::InvalidInput) {
+            // What a destroy killed part way left (its lock, its keys) makes the location look
+            // taken, and the refresh of `terraform destroy` had already dropped the vault from
+            // state, so no delete came to finish it (the crash campaign's open finding). The
+            // remains go when they are provably this configuration's and hold no snapshot.
+            let remains = self
+                .vaults
+                .finish_interrupted_destroy(
+                    &url,
+                    &state.storage_options.or_default(),
+                    false,
+                    &url_path(),
+                )
+                .await;
+            if let Ok(Remains::Finished(_)) = remains {
+                diags.push(
+                    Diagnostic::warning(
+                        "Interrupted Destroy Finished",
+                        format!(
+                            "{url} held what an earlier destroy left (opened with this passphrase, no snapshots): \
+                             it is deleted and the vault created there."
+                        ),
+                    )
+                    .at(url_path()),
+                );
+                created = self.vaults.init(storage, &opts).await;
+            }
+        }
+        let vault = match created {
             Ok(v) => v,
             Err(e) if e.kind == ErrorKind::AlreadyExists => {
                 diags.push(
