@@ -348,6 +348,26 @@ impl Campaign {
                     let out =
                         self.tf
                             .run(&["apply", "-auto-approve", "-no-color", "-var", &round_var]);
+                    if out.code != 0 {
+                        // What is left, and whether each lock's holder still runs.
+                        let locks = self.dir().join("vaults/eu/locks");
+                        for e in std::fs::read_dir(&locks).into_iter().flatten().flatten() {
+                            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                            let pid = serde_json::from_str::<serde_json::Value>(&text)
+                                .ok()
+                                .and_then(|v| v["pid"].as_u64())
+                                .unwrap_or(0);
+                            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                                .unwrap_or_else(|_| "no such process".into());
+                            let cmd = std::fs::read(format!("/proc/{pid}/cmdline"))
+                                .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+                                .unwrap_or_default();
+                            println!(
+                                "left: {} {text}\n  holder: {stat} {cmd}",
+                                e.path().display()
+                            );
+                        }
+                    }
                     assert_eq!(out.code, 0, "terraform apply after a destroy:\n{out}");
                     self.record_new("vaults/eu", &[], "pipeline", &tree);
                 }
