@@ -136,8 +136,8 @@ pub struct VaultAccess {
     #[arg(long, global = true, value_name = "FILE")]
     pub passphrase_file: Option<PathBuf>,
 
-    /// An object-store option (endpoint, region, allow_http, …) for the vault of --vault
-    /// (replicate's destination takes --to-option); repeatable.
+    /// An object-store option (endpoint, region, allow_http, …) for the vaults opened
+    /// (replicate's destination takes --to-option instead); repeatable.
     #[arg(long = "option", short = 'o', global = true, value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub options: Vec<(String, String)>,
 }
