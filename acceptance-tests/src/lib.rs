@@ -45,6 +45,21 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Every file under `root` with its bytes, by path relative to `root`: a tree as restore
+/// writes it, for bit-for-bit comparison with the tree a snapshot was taken from.
+///
+/// # Panics
+/// When `root` or a file under it cannot be read.
+pub fn read_tree(root: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    files_under(root)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).expect("readable file");
+            (p.strip_prefix(root).unwrap().display().to_string(), bytes)
+        })
+        .collect()
+}
+
 /// Copies a directory tree (files and directories only).
 ///
 /// # Panics

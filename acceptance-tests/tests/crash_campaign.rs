@@ -10,10 +10,10 @@
 //! test prints one line per trial and a summary.
 
 use acceptance_tests::{
-    drctl_in, drctl_stdout, snapshot_ids, ProviderBuild, TfDir, DRCTL_TEST_PASSPHRASE,
+    drctl_in, drctl_stdout, read_tree, snapshot_ids, ProviderBuild, TfDir, DRCTL_TEST_PASSPHRASE,
 };
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -500,25 +500,6 @@ fn provider_of(terraform: u32) -> Option<u32> {
         }
         false
     })
-}
-
-fn read_tree(root: &Path) -> Tree {
-    let mut out = Tree::new();
-    let mut stack: Vec<PathBuf> = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -13,9 +13,9 @@
 //! 17 campaign ran 20).
 
 use acceptance_tests::servers::{create_bucket, moto_server};
-use acceptance_tests::{drctl_in, output_text};
+use acceptance_tests::{drctl_in, output_text, read_tree};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Output};
 
 type Tree = BTreeMap<String, Vec<u8>>;
@@ -103,25 +103,6 @@ impl Backend {
             "{vault}: snapshot {id} does not restore to the tree it was taken from"
         );
     }
-}
-
-fn read_tree(root: &Path) -> Tree {
-    let mut out = Tree::new();
-    let mut stack: Vec<PathBuf> = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 /// Writes round `round`'s content into `src`: files shared by every source and round (which

@@ -5,9 +5,9 @@
 //!
 //! The seed is printed; `CRASH_SEED=N` replays a run.
 
-use acceptance_tests::{drctl_in as drctl, drctl_stdout as run_ok, snapshot_ids};
+use acceptance_tests::{drctl_in as drctl, drctl_stdout as run_ok, read_tree, snapshot_ids};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 /// Runs killed mid-way that the test insists on (runs that finish first do not count).
@@ -60,25 +60,6 @@ fn mutate(src: &Path, rng: &mut Rng, round: usize) -> BTreeMap<String, Vec<u8>> 
     let big: Vec<u8> = (0..2 * 1024 * 1024).map(|_| rng.next() as u8).collect();
     std::fs::write(src.join(format!("artifacts/build-{}.bin", round % 3)), big).unwrap();
     read_tree(src)
-}
-
-fn read_tree(root: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack: Vec<PathBuf> = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
 }
 
 #[test]

@@ -11,9 +11,9 @@
 
 use acceptance_tests::fault_proxy::FaultProxy;
 use acceptance_tests::servers::{create_bucket, moto_server};
-use acceptance_tests::{drctl_in, output_text};
+use acceptance_tests::{drctl_in, output_text, read_tree};
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -31,25 +31,6 @@ const BUDGET: [(&str, &str); 4] = [
 /// Longer than any operation here may take, faults and retries included: past it, a run
 /// counts as hung.
 const HUNG_AFTER: Duration = Duration::from_secs(240);
-
-fn read_tree(root: &Path) -> Tree {
-    let mut out = Tree::new();
-    let mut stack: Vec<PathBuf> = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.insert(
-                    p.strip_prefix(root).unwrap().display().to_string(),
-                    std::fs::read(&p).unwrap(),
-                );
-            }
-        }
-    }
-    out
-}
 
 struct Store {
     dir: PathBuf,
