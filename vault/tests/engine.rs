@@ -267,19 +267,31 @@ async fn opening_fails_clearly() {
 
 #[tokio::test]
 async fn corruption_is_reported_naming_the_object() {
-    let LocalVault {
-        dir,
-        src,
-        storage,
-        vault,
-        ..
-    } = LocalVault::with_tree().await;
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    // The chunker is keyed per vault, so with the default bounds (up to 4 MiB) the 3 MiB file
+    // is at times one chunk and the whole tree one pack. Chunks of at most 256 KiB always
+    // spread it over several.
+    let mut small_chunks = opts();
+    small_chunks.chunker = dr_vault::format::ChunkerParams {
+        min_size: 16 * 1024,
+        avg_size: 64 * 1024,
+        max_size: 256 * 1024,
+    };
+    let vault = Vault::init(storage.clone(), &small_chunks, &pass())
+        .await
+        .unwrap();
     vault
         .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
         .await
         .unwrap();
     let packs = storage.list("data").await.unwrap();
-    assert!(packs.len() > 1, "small pack size spreads data over packs");
+    assert!(
+        packs.len() >= 3,
+        "small chunks and packs spread data over packs"
+    );
 
     // A flipped byte in one pack, a truncated pack and a missing pack.
     let pack_path = |k: &str| dir.path().join("vault").join(k);
@@ -288,20 +300,19 @@ async fn corruption_is_reported_naming_the_object() {
     std::fs::write(pack_path(&packs[0].key), &bytes).unwrap();
     let truncated = std::fs::read(pack_path(&packs[1].key)).unwrap();
     std::fs::write(pack_path(&packs[1].key), &truncated[..truncated.len() / 2]).unwrap();
-    if let Some(p) = packs.get(2) {
-        std::fs::remove_file(pack_path(&p.key)).unwrap();
-    }
+    std::fs::remove_file(pack_path(&packs[2].key)).unwrap();
 
     let report = vault.verify(true, &NoProgress).await.unwrap();
     let named = |k: &str| report.problems.iter().any(|p| p.object.ends_with(k));
     assert!(named(&packs[0].key), "flipped byte: {report:#?}");
     assert!(named(&packs[1].key), "truncation: {report:#?}");
-    if let Some(p) = packs.get(2) {
-        assert!(report
+    assert!(
+        report
             .problems
             .iter()
-            .any(|x| x.object.ends_with(&p.key) && x.message.contains("missing")));
-    }
+            .any(|x| x.object.ends_with(&packs[2].key) && x.message.contains("missing")),
+        "missing pack: {report:#?}"
+    );
 
     // Restore fails with a named error and leaves no partial file behind.
     let out = dir.path().join("out");
