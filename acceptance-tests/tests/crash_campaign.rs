@@ -521,19 +521,12 @@ fn every_writer_killed_at_random_leaves_vaults_that_verify_and_restore() {
         });
     println!("CRASH_SEED={seed} CRASH_TRIALS={trials}");
     // CRASH_WRITERS=Destroy,Prune narrows a run to some writers (to chase one finding);
-    // `all` is every writer. By default the destroy is left out: about one destroy in six
-    // left a lock behind (the refresh of the re-run destroy dropped the vault, so no delete
-    // finished it) and the next apply refused the location. The create now clears such
-    // remains; the destroy rejoins CI once a full bench/crash-campaign run proves it.
+    // by default every writer takes its turn.
     let writers: Vec<Writer> = match std::env::var("CRASH_WRITERS").as_deref() {
-        Ok("all") => WRITERS.to_vec(),
+        Ok("all") | Err(_) => WRITERS.to_vec(),
         Ok(names) => WRITERS
             .into_iter()
             .filter(|w| names.split(',').any(|n| n == format!("{w:?}")))
-            .collect(),
-        Err(_) => WRITERS
-            .into_iter()
-            .filter(|w| *w != Writer::Destroy)
             .collect(),
     };
     let mut tf = TfDir::new(&[ProviderBuild::dr()]);

@@ -156,6 +156,21 @@ fn holder_is_gone(lock: &LockFile, here: &Holder) -> bool {
             .is_none_or(|started| lock.started != 0 && started != lock.started)
 }
 
+/// Whether the staging file of a lock write that never finished (`locks/<id>#<n>`, left by a
+/// holder killed while it took or refreshed its lock) was written by a holder that is gone.
+/// Such a file is listed by nobody and expires with no lock, so without this it would stay,
+/// and keep the location of a destroyed vault from ever being empty (the crash campaign's
+/// killed destroys left one). A file that does not read as a whole lock proves nothing.
+pub(crate) fn staged_by_a_gone_holder(staging_file: &std::path::Path) -> bool {
+    const LARGEST_LOCK_FILE: u64 = 64 * 1024;
+    let small = std::fs::metadata(staging_file).is_ok_and(|m| m.len() <= LARGEST_LOCK_FILE);
+    small
+        && std::fs::read(staging_file)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<LockFile>(&bytes).ok())
+            .is_some_and(|lock| holder_is_gone(&lock, &Holder::this()))
+}
+
 fn encode(exclusive: bool, here: &Holder) -> Result<Bytes> {
     let file = LockFile {
         exclusive,

@@ -571,7 +571,7 @@ async fn prune_sweeps_packs_an_interrupted_snapshot_left_behind_once_they_are_ol
 
 /// A process killed while writing a local vault leaves `<object>#<n>` staging files that no
 /// listing shows: prune deletes those untouched for as long as a lock takes to go stale, and
-/// leaves fresh ones (a write may be under way), the locks' own and files not the vault's.
+/// leaves fresh ones (a write may be under way) and files not the vault's.
 #[tokio::test]
 async fn prune_deletes_what_killed_writes_left_in_a_local_vault() {
     let LocalVault {
@@ -610,11 +610,11 @@ async fn prune_deletes_what_killed_writes_left_in_a_local_vault() {
         .await
         .unwrap();
     let summary = vault.prune(&plan).await.unwrap();
-    assert_eq!(summary.interrupted_writes_deleted, 2);
-    assert_eq!(summary.bytes_freed, 2 * b"half written".len() as u64);
+    assert_eq!(summary.interrupted_writes_deleted, 3);
+    assert_eq!(summary.bytes_freed, 3 * b"half written".len() as u64);
     assert!(!old_pack.exists() && !old_manifest.exists());
     assert!(fresh_pack.exists(), "a write may still be under way");
-    assert!(old_lock.exists(), "lock files are the locks' business");
+    assert!(!old_lock.exists(), "a lock write cut short an hour ago");
     assert!(
         not_the_vaults.exists(),
         "only the vault's own directories are swept"
@@ -1067,6 +1067,77 @@ async fn an_interrupted_destroy_is_finished_only_when_the_remains_are_provably_i
             .unwrap(),
     );
     assert!(lv.root.join("config").exists());
+}
+
+/// A destroy killed at its very end leaves no object of the vault, only debris a new vault
+/// cannot be created over: the staging file of a lock refresh cut short (`locks/<id>#1`, the
+/// crash campaign's killed destroys left one) and emptied directories. Both go when the
+/// lock's writer is gone; a live writer's staging file and anything not of the layout stay.
+#[tokio::test]
+async fn the_debris_of_a_destroy_killed_at_its_end_goes_when_its_writer_is_gone() {
+    use dr_vault::locks::{acquire, LockTiming};
+    use dr_vault::Remains;
+    let lv = LocalVault::with_tree().await;
+    lv.snapshot_tree().await;
+    // A real lock file, written by this (live) process.
+    let lock = acquire(&lv.storage, false, LockTiming::default())
+        .await
+        .unwrap();
+    let lock_key = lock.key().to_string();
+    let live_lock = std::fs::read(lv.root.join(&lock_key)).unwrap();
+    lock.release().await.unwrap();
+    // The same lock, by a process that has exited.
+    let mut exited = std::process::Command::new("true").spawn().unwrap();
+    let exited_pid = exited.id();
+    exited.wait().unwrap();
+    let mut dead_lock: serde_json::Value = serde_json::from_slice(&live_lock).unwrap();
+    dead_lock["pid"] = exited_pid.into();
+    let dead_lock = serde_json::to_vec(&dead_lock).unwrap();
+
+    lv.vault.destroy(dr_vault::clock::now()).await.unwrap();
+    let staging = lv.root.join(format!("{lock_key}#1"));
+    write(&staging, &live_lock);
+    std::fs::create_dir_all(lv.root.join("data/ab")).unwrap();
+    write(&lv.root.join("locks/notes#1"), b"a user's file");
+    let passphrase = pass();
+    let finish = || Vault::finish_interrupted_destroy(&lv.storage, &passphrase, false);
+    init_is_refused(&lv.storage, "the debris").await;
+
+    // A live writer's staging file stays, and so does what is not of the layout; the empty
+    // directories beside them go.
+    let Remains::Finished(done) = finish().await.unwrap() else {
+        panic!("the empty directories were not removed");
+    };
+    assert_eq!(done.snapshots_deleted, 0);
+    assert_eq!(
+        walk(&lv.root),
+        [format!("{lock_key}#1"), "locks/notes#1".into()]
+    );
+    assert!(!lv.root.join("data").exists());
+    assert_eq!(finish().await.unwrap(), Remains::None);
+    init_is_refused(&lv.storage, "a live writer's lock").await;
+
+    // Its writer gone, the lock's staging file goes; the user's file stays.
+    write(&staging, &dead_lock);
+    assert!(matches!(finish().await.unwrap(), Remains::Finished(_)));
+    assert_eq!(walk(&lv.root), ["locks/notes#1"]);
+    init_is_refused(&lv.storage, "a user's file").await;
+
+    // With nothing else left, a vault is created there again.
+    std::fs::remove_file(lv.root.join("locks/notes#1")).unwrap();
+    write(&staging, &dead_lock);
+    assert!(matches!(finish().await.unwrap(), Remains::Finished(_)));
+    Vault::init(lv.storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+}
+
+async fn init_is_refused(storage: &Storage, over: &str) {
+    let err = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("a vault was created over {over}"));
+    assert_eq!(err.kind, ErrorKind::InvalidInput, "{err}");
 }
 
 /// Data without a config and without any key file (what a destroy by an older build, which

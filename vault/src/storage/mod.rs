@@ -364,27 +364,32 @@ impl Storage {
     /// For a local vault, removes the vault's own directories (FORMAT.md, "Layout") left
     /// empty after its objects were deleted, and then the vault directory itself if nothing
     /// else is in it (object stores have no directories). A directory holding anything else,
-    /// or any directory that is not the vault's, stays; symlinks are never followed.
-    pub fn remove_empty_local_dirs(&self) {
-        fn prune_empty(dir: &Path) {
+    /// or any directory that is not the vault's, stays; symlinks are never followed. Returns
+    /// how many directories went.
+    pub fn remove_empty_local_dirs(&self) -> usize {
+        fn prune_empty(dir: &Path) -> usize {
             if !is_real_dir(dir) {
-                return;
+                return 0;
             }
+            let mut removed = 0;
             if let Ok(entries) = std::fs::read_dir(dir) {
                 for entry in entries.flatten() {
                     if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                        prune_empty(&entry.path());
+                        removed += prune_empty(&entry.path());
                     }
                 }
             }
-            let _ = std::fs::remove_dir(dir); // fails, as meant, when not empty
+            // Fails, as meant, when not empty.
+            removed + usize::from(std::fs::remove_dir(dir).is_ok())
         }
-        if let Some(root) = &self.local_dir {
-            for dir in crate::layout::DIRS {
-                prune_empty(&root.join(dir));
-            }
-            let _ = std::fs::remove_dir(root);
-        }
+        let Some(root) = &self.local_dir else {
+            return 0;
+        };
+        let removed: usize = crate::layout::DIRS
+            .iter()
+            .map(|dir| prune_empty(&root.join(dir)))
+            .sum();
+        removed + usize::from(std::fs::remove_dir(root).is_ok())
     }
 
     /// The names directly under the vault's location, directories (and bucket prefixes)
@@ -472,37 +477,53 @@ impl Storage {
 
     /// For a local vault, deletes the staging files (`<object>#<n>`) of writes that were
     /// interrupted (a killed process) and not touched for `stale_after`; readers never list
-    /// them, so nothing else would. Only the vault's own object directories and `config` are
-    /// looked at (a vault may share its directory with other files); lock files are left to
-    /// the locks. Best effort: a file that cannot be deleted stays for the next sweep. Returns
-    /// how many files and bytes went. On object stores an interrupted upload is the store's
-    /// to reclaim: S3 and GCS by the bucket's abort-incomplete-multipart-upload lifecycle
-    /// rule, Azure drops uncommitted blocks after a week.
+    /// them, so nothing else would. See [`Storage::sweep_interrupted_writes_where`].
     pub async fn sweep_interrupted_writes(&self, stale_after: Duration) -> Result<(usize, u64)> {
+        self.sweep_interrupted_writes_where(move |write| {
+            write.age.is_some_and(|age| age >= stale_after)
+        })
+        .await
+    }
+
+    /// For a local vault, deletes the staging files of interrupted writes that `abandoned`
+    /// judges so. Only the vault's own object directories (its locks included: a lock's
+    /// refresh killed mid-write leaves one too) and `config` are looked at, and only files
+    /// named after one of the vault's own objects (a vault may share its directory with other
+    /// files; a user's `notes#1` is never touched). Best effort: a file that cannot be deleted
+    /// stays for the next sweep. Returns how many files and bytes went. On object stores an
+    /// interrupted upload is the store's to reclaim: S3 and GCS by the bucket's
+    /// abort-incomplete-multipart-upload lifecycle rule, Azure drops uncommitted blocks after a
+    /// week.
+    pub async fn sweep_interrupted_writes_where<F>(&self, abandoned: F) -> Result<(usize, u64)>
+    where
+        F: Fn(&InterruptedWrite) -> bool + Send + 'static,
+    {
         let Some(root) = self.local_dir.clone() else {
             return Ok((0, 0));
         };
         tokio::task::spawn_blocking(move || {
             let mut swept = (0, 0);
             let mut sweep = |path: &Path, meta: &std::fs::Metadata| {
-                let stale = meta
-                    .modified()
-                    .ok()
-                    .and_then(|m| m.elapsed().ok())
-                    .is_some_and(|age| age >= stale_after);
-                let name = path.file_name().map(|n| n.to_string_lossy());
-                // The staging file of one of the vault's own objects, never a user's `notes#1`.
-                let of_the_layout = path
+                let is_staging = path
+                    .file_name()
+                    .is_some_and(|n| is_staging_name(&n.to_string_lossy()));
+                // The staging file of one of the vault's own objects, and which one.
+                let object = path
                     .strip_prefix(&root)
                     .ok()
                     .and_then(|rel| rel.to_str())
                     .and_then(|rel| rel.rsplit_once('#'))
-                    .is_some_and(|(object, _)| crate::layout::parse(object).is_some());
-                if stale
-                    && of_the_layout
-                    && name.is_some_and(|n| is_staging_name(&n))
-                    && std::fs::remove_file(path).is_ok()
-                {
+                    .map(|(object, _)| object)
+                    .filter(|object| crate::layout::parse(object).is_some());
+                let (true, Some(object)) = (is_staging, object) else {
+                    return;
+                };
+                let write = InterruptedWrite {
+                    object: object.to_string(),
+                    path: path.to_path_buf(),
+                    age: meta.modified().ok().and_then(|m| m.elapsed().ok()),
+                };
+                if abandoned(&write) && std::fs::remove_file(path).is_ok() {
                     swept.0 += 1;
                     swept.1 += meta.len();
                 }
@@ -518,7 +539,6 @@ impl Storage {
             }
             let mut dirs: Vec<PathBuf> = crate::layout::DIRS
                 .iter()
-                .filter(|d| **d != crate::layout::LOCKS)
                 .map(|d| root.join(d))
                 .filter(|d| is_real_dir(d))
                 .collect();
@@ -527,10 +547,13 @@ impl Storage {
                     continue;
                 };
                 for entry in entries.flatten() {
-                    let Ok(meta) = entry.metadata() else { continue };
+                    // Not followed: a symlink planted in the vault never leads the sweep out.
+                    let Ok(meta) = std::fs::symlink_metadata(entry.path()) else {
+                        continue;
+                    };
                     if meta.is_dir() {
                         dirs.push(entry.path());
-                    } else {
+                    } else if meta.is_file() {
                         sweep(&entry.path(), &meta);
                     }
                 }
@@ -813,6 +836,18 @@ fn is_staging_name(name: &str) -> bool {
     name.split_once('#').is_some_and(|(object, n)| {
         !object.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
     })
+}
+
+/// The staging file of a write to a local vault that never finished, as
+/// [`Storage::sweep_interrupted_writes_where`] shows it to its judge.
+#[derive(Debug)]
+pub struct InterruptedWrite {
+    /// The object it was writing, e.g. `locks/<id>`.
+    pub object: String,
+    /// The staging file.
+    pub path: PathBuf,
+    /// Since it was last written to, when the filesystem says.
+    pub age: Option<Duration>,
 }
 
 /// Whether `path` is a directory itself, not a symlink to one.

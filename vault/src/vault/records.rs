@@ -223,6 +223,11 @@ impl Vault {
     ///
     /// Otherwise nothing is deleted and [`Remains::Kept`] says why.
     ///
+    /// When no object of the vault is left, a local location may still hold what a destroy
+    /// killed at its very end leaves: the vault's directories emptied, and the staging file of
+    /// a lock refresh cut short. Both are removed (they hold no data) when that is provably
+    /// all: the directories empty, the lock's writer gone.
+    ///
     /// # Errors
     /// `Locked` while a holder may be alive; `Storage`.
     pub async fn finish_interrupted_destroy(
@@ -249,7 +254,7 @@ impl Vault {
             }
         }
         if left.is_empty() {
-            return Ok(Remains::None);
+            return finish_debris(storage).await;
         }
         let url = storage.url();
         let manifests = left.get(layout::SNAPSHOTS).copied().unwrap_or(0);
@@ -318,6 +323,30 @@ pub enum Remains {
     },
 }
 
+/// Removes the debris a local vault's interrupted writes leave when nothing else of the vault
+/// is: staging files of lock writes whose holder is gone (or untouched for as long as a lock
+/// takes to go stale) and of other writes that old, then the vault's directories left empty.
+/// No config means no vault writer can be at work here; the age bound covers a writer of
+/// another machine all the same.
+async fn finish_debris(storage: &Storage) -> Result<Remains> {
+    let stale_after = LockTiming::for_this_process().stale_after;
+    let (files, _) = storage
+        .sweep_interrupted_writes_where(move |write| {
+            write.age.is_some_and(|age| age >= stale_after)
+                || (layout::parse(&write.object).is_some_and(|o| o.kind == Kind::Lock)
+                    && crate::locks::staged_by_a_gone_holder(&write.path))
+        })
+        .await?;
+    let dirs = storage.remove_empty_local_dirs();
+    if files + dirs == 0 {
+        return Ok(Remains::None);
+    }
+    Ok(Remains::Finished(DestroySummary {
+        snapshots_deleted: 0,
+        foreign_objects_left: crate::repo::foreign_objects(storage).await?,
+    }))
+}
+
 /// Deletes every object of the vault's layout but `own_lock` (the caller releases it): until
 /// the last data object is gone, a key file proves that what is left is this vault's
 /// ([`Vault::finish_interrupted_destroy`]). Any other lock is stale: the
@@ -336,6 +365,16 @@ async fn delete_own_objects(storage: &Storage, own_lock: &str) -> Result<()> {
     ];
     debug_assert!(layout::DIRS.iter().all(|d| order.contains(d)));
     for dir in order {
+        if dir == layout::KEYS {
+            // What killed writers left in a local vault, while a key file still proves the
+            // rest is this vault's: under the exclusive lock no other write is under way, so
+            // every staging file of the layout goes, whatever its age, but that of a refresh
+            // of this destroy's own lock.
+            let own_lock = own_lock.to_string();
+            storage
+                .sweep_interrupted_writes_where(move |write| write.object != own_lock)
+                .await?;
+        }
         for listed in storage.list(dir).await? {
             match layout::parse(&listed.key) {
                 Some(_) if listed.key == own_lock => {}
@@ -344,10 +383,5 @@ async fn delete_own_objects(storage: &Storage, own_lock: &str) -> Result<()> {
             }
         }
     }
-    // What killed writers left in a local vault: under the exclusive lock no write is under
-    // way, so every staging file of the layout goes, whatever its age.
-    storage
-        .sweep_interrupted_writes(std::time::Duration::ZERO)
-        .await?;
     Ok(())
 }
