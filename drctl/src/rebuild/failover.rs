@@ -6,6 +6,7 @@ use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::{Attribute, Body};
 use hcl_edit::{Decor, Decorate as _, Ident};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// The file drctl writes when `active` is set from a variable.
 pub const TFVARS: &str = "drctl-rebuild.auto.tfvars";
@@ -40,10 +41,7 @@ pub fn set_active(files: &Files, name: &str, side: &str) -> Result<(Edit, Option
                 written
             }
         };
-        let mut body: Body = text
-            .replace("\r\n", "\n")
-            .parse()
-            .map_err(|e| format!("{file} does not parse as HCL: {e}"))?;
+        let mut body = parse_in_time(file, text.replace("\r\n", "\n"), PARSE_DEADLINE)?;
         // The edit must be the only change: a file hcl-edit does not write back exactly as
         // read (the fuzzer found raw newlines and NULs inside strings, which Terraform
         // refuses anyway) is left to the user rather than rewritten.
@@ -101,6 +99,35 @@ pub fn set_active(files: &Files, name: &str, side: &str) -> Result<(Edit, Option
     ))
 }
 
+/// How long one file may take to parse. hcl-edit's expression parser backtracks, and some
+/// text costs it exponential time: each level of objects keyed by expressions (`a % {k + k %
+/// {…`) about doubles its work. 322 bytes the fuzzer made took over 10 s on a debug build;
+/// `d = ` and 28 times `b%{Y+Y%{f.i` (312 bytes) took 8 minutes on a release build, and each
+/// two levels more take four times as long, up to the parser's depth limit. Real
+/// configurations parse in milliseconds, so a file that takes seconds is left to the user
+/// and the rebuild goes on.
+const PARSE_DEADLINE: Duration = Duration::from_secs(2);
+
+/// Parses `text` (the configuration file `file`) as HCL on a thread of its own, giving up
+/// after `deadline`. A parse given up on runs on until drctl exits (a thread cannot be
+/// stopped), but nothing waits for it.
+fn parse_in_time(file: &str, text: String, deadline: Duration) -> Result<Body, String> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("hcl-parse".into())
+        .spawn(move || {
+            let _ = tx.send(text.parse::<Body>());
+        })
+        .map_err(|e| format!("{file} could not be parsed: no thread to parse it on ({e})"))?;
+    match rx.recv_timeout(deadline) {
+        Ok(parsed) => parsed.map_err(|e| format!("{file} does not parse as HCL: {e}")),
+        Err(_) => Err(format!(
+            "{file} did not parse within {} s (its expressions nest in a way the HCL parser drctl uses takes exponential time over); set it yourself",
+            deadline.as_secs_f32()
+        )),
+    }
+}
+
 fn not_editable(file: &str, name: &str) -> String {
     format!(
         "`active` of dr_region_pair.{name} in {file} is an expression drctl cannot change; set it to the rebuilt side yourself"
@@ -123,7 +150,7 @@ pub fn backend(files: &Files) -> Option<String> {
     files
         .iter()
         .filter(|(f, _)| f.ends_with(".tf"))
-        .filter_map(|(_, text)| text.parse::<Body>().ok())
+        .filter_map(|(file, text)| parse_in_time(file, text.clone(), PARSE_DEADLINE).ok())
         .find_map(|body| {
             body.get_blocks("terraform").find_map(|t| {
                 t.body
@@ -248,6 +275,21 @@ resource "dr_drill" "d" {
             text.unwrap(),
             crlf.replace("\"primary\"\r\n", "\"secondary\"\r\n")
         );
+    }
+
+    /// Text the parser would take hours over is given up on, with the reason, in the time
+    /// allowed.
+    #[test]
+    fn a_file_the_parser_would_take_hours_over_is_given_up_on() {
+        // 26 levels below the parser's depth limit: minutes on a release build.
+        let nested = format!("d = {}", "b%{Y+Y%{f.i".repeat(26));
+        let err = parse_in_time("deep.tf", nested, Duration::from_millis(200)).unwrap_err();
+        assert!(
+            err.starts_with("deep.tf did not parse within 0.2 s"),
+            "{err}"
+        );
+        let quick = parse_in_time("main.tf", PAIR.to_string(), PARSE_DEADLINE).unwrap();
+        assert_eq!(quick.to_string(), PAIR);
     }
 
     #[test]
