@@ -43,7 +43,7 @@ const FAULTS: [Fault; 6] = [
 struct Shared {
     /// Connections broken, per thousand.
     rate: AtomicU32,
-    rng: Mutex<u64>,
+    rng: Mutex<crate::Rng>,
     injected: Mutex<BTreeMap<Fault, usize>>,
     connections: AtomicU32,
     stall: Duration,
@@ -52,11 +52,7 @@ struct Shared {
 
 impl Shared {
     fn next(&self) -> u64 {
-        let mut s = self.rng.lock().unwrap();
-        *s ^= *s << 13;
-        *s ^= *s >> 7;
-        *s ^= *s << 17;
-        *s
+        self.rng.lock().unwrap().next_u64()
     }
 
     fn choose(&self) -> Option<(Fault, usize)> {
@@ -89,7 +85,7 @@ impl FaultProxy {
         let addr = listener.local_addr().unwrap();
         let shared = Arc::new(Shared {
             rate: AtomicU32::new(per_mille),
-            rng: Mutex::new(seed | 1),
+            rng: Mutex::new(crate::Rng::new(seed)),
             injected: Mutex::new(BTreeMap::new()),
             connections: AtomicU32::new(0),
             stall,

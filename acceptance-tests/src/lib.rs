@@ -16,6 +16,35 @@ use std::sync::OnceLock;
 /// The version providers are installed under in test mirrors.
 pub const TEST_VERSION: &str = "0.1.0";
 
+/// The tests' pseudo-random numbers: xorshift64, so a seed replays a run exactly (the
+/// campaigns print theirs) with no dependency for what needs no quality beyond "varied".
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed` (xorshift must not start at 0).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.max(1))
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// A duration from zero to just under `bound`.
+    pub fn below(&mut self, bound: std::time::Duration) -> std::time::Duration {
+        std::time::Duration::from_micros(self.next_u64() % (bound.as_micros() as u64).max(1))
+    }
+
+    /// `len` bytes that no compressor shrinks.
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
 /// A JSON number from Terraform's output as an integer (state holds numbers as floats too).
 ///
 /// # Panics
@@ -235,6 +264,25 @@ pub fn drctl_in(dir: &Path, args: &[&str]) -> Command {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     cmd
+}
+
+/// Gives `cmd` (drctl running `args`) the storage options of the vaults it opens: each as
+/// `--option`, and for a `replicate` also as `--to-option`, which its destination takes apart.
+pub fn with_vault_options<'a>(
+    cmd: &mut Command,
+    args: &[&str],
+    options: impl IntoIterator<Item = &'a str>,
+) {
+    let flags: &[&str] = if args.contains(&"replicate") {
+        &["--option", "--to-option"]
+    } else {
+        &["--option"]
+    };
+    for option in options {
+        for flag in flags {
+            cmd.args([*flag, option]);
+        }
+    }
 }
 
 /// [`drctl_in`] run with another passphrase, or with none at all; returns its output.

@@ -10,7 +10,8 @@
 //! test prints one line per trial and a summary.
 
 use acceptance_tests::{
-    drctl_in, drctl_stdout, read_tree, snapshot_ids, ProviderBuild, TfDir, DRCTL_TEST_PASSPHRASE,
+    drctl_in, drctl_stdout, read_tree, snapshot_ids, ProviderBuild, Rng, TfDir,
+    DRCTL_TEST_PASSPHRASE,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,21 +20,6 @@ use std::time::{Duration, Instant};
 
 /// A tree as restored: path → bytes.
 type Tree = BTreeMap<String, Vec<u8>>;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, bound: Duration) -> Duration {
-        Duration::from_micros(self.next() % (bound.as_micros() as u64).max(1))
-    }
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Writer {
@@ -131,7 +117,7 @@ impl Campaign {
                 );
                 std::fs::write(root.join(format!("job-{i}.yml")), text).unwrap();
             }
-            let big: Vec<u8> = (0..1024 * 1024).map(|_| self.rng.next() as u8).collect();
+            let big = self.rng.bytes(1024 * 1024);
             std::fs::write(root.join(format!("artifact-{}.bin", round % 2)), big).unwrap();
         }
     }
@@ -140,7 +126,7 @@ impl Campaign {
     fn next_state(&mut self) -> Tree {
         self.serial += 1;
         let padding: String = (0..200_000)
-            .map(|_| char::from(b'a' + (self.rng.next() % 26) as u8))
+            .map(|_| char::from(b'a' + (self.rng.next_u64() % 26) as u8))
             .collect();
         let state = serde_json::json!({
             "version": 4,
@@ -536,7 +522,7 @@ fn every_writer_killed_at_random_leaves_vaults_that_verify_and_restore() {
     tf.init();
     let mut c = Campaign {
         tf,
-        rng: Rng(seed),
+        rng: Rng::new(seed),
         expected: BTreeMap::new(),
         span: BTreeMap::new(),
         serial: 0,

@@ -341,15 +341,7 @@ fn a_full_disk_fails_the_snapshot_cleanly() {
     std::fs::create_dir_all(d.join("big")).unwrap();
     std::fs::create_dir_all(d.join("small")).unwrap();
     // 12 MiB that zstd cannot shrink, so the pack outgrows the disk.
-    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-    let noise: Vec<u8> = (0..12 << 20)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = acceptance_tests::Rng::new(0x9E37_79B9_7F4A_7C15).bytes(12 << 20);
     std::fs::write(d.join("big/artifact.bin"), noise).unwrap();
     std::fs::write(d.join("small/pipeline.yml"), "stages: [deploy]\n").unwrap();
 

@@ -13,7 +13,7 @@
 //! 17 campaign ran 20).
 
 use acceptance_tests::servers::{create_bucket, moto_server};
-use acceptance_tests::{drctl_in, output_text, read_tree};
+use acceptance_tests::{drctl_in, output_text, read_tree, with_vault_options, Rng};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Output};
@@ -30,17 +30,12 @@ struct Backend {
 impl Backend {
     fn drctl(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = drctl_in(dir, args);
-        // The destination of a replication takes its options apart (--to-option).
-        let flags: &[&str] = if args.contains(&"replicate") {
-            &["--option", "--to-option"]
-        } else {
-            &["--option"]
-        };
-        for (k, v) in &self.options {
-            for flag in flags {
-                cmd.arg(flag).arg(format!("{k}={v}"));
-            }
-        }
+        let options: Vec<String> = self
+            .options
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        with_vault_options(&mut cmd, args, options.iter().map(String::as_str));
         cmd.env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test");
         cmd
@@ -109,13 +104,7 @@ impl Backend {
 /// deduplicate across concurrent writers), files of this source, and a fresh blob.
 fn write_source(src: &Path, source: usize, round: usize) -> Tree {
     std::fs::create_dir_all(src).unwrap();
-    let mut seed = (source as u64 + 1) * 0x9e37_79b9 + round as u64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed as u8
-    };
+    let mut rng = Rng::new((source as u64 + 1) * 0x9e37_79b9 + round as u64);
     std::fs::write(
         src.join("shared.yml"),
         "stages: [build, test, deploy]\n".repeat(200),
@@ -126,7 +115,7 @@ fn write_source(src: &Path, source: usize, round: usize) -> Tree {
         format!("source {source}, round {round}\n"),
     )
     .unwrap();
-    let blob: Vec<u8> = (0..384 * 1024).map(|_| next()).collect();
+    let blob = rng.bytes(384 * 1024);
     std::fs::write(src.join("artifact.bin"), blob).unwrap();
     read_tree(src)
 }

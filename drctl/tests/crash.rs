@@ -5,7 +5,7 @@
 //!
 //! The seed is printed; `CRASH_SEED=N` replays a run.
 
-use acceptance_tests::{drctl_in as drctl, drctl_stdout as run_ok, read_tree, snapshot_ids};
+use acceptance_tests::{drctl_in as drctl, drctl_stdout as run_ok, read_tree, snapshot_ids, Rng};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Stdio;
@@ -14,17 +14,6 @@ use std::time::{Duration, Instant};
 const KILLS: usize = 50;
 /// A bound on the rounds, so a machine where nothing can be interrupted fails instead of looping.
 const MAX_ROUNDS: usize = 300;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
 
 /// Runs a command and kills it after `delay` if it is still running; returns whether it
 /// finished on its own.
@@ -57,7 +46,7 @@ fn mutate(src: &Path, rng: &mut Rng, round: usize) -> BTreeMap<String, Vec<u8>> 
         );
         std::fs::write(src.join(format!("jobs/job-{i}.yml")), text).unwrap();
     }
-    let big: Vec<u8> = (0..2 * 1024 * 1024).map(|_| rng.next() as u8).collect();
+    let big = rng.bytes(2 * 1024 * 1024);
     std::fs::write(src.join(format!("artifacts/build-{}.bin", round % 3)), big).unwrap();
     read_tree(src)
 }
@@ -75,7 +64,7 @@ fn killed_writers_never_leave_a_broken_vault() {
                 | 1
         });
     println!("CRASH_SEED={seed}");
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
     let src = d.join("src");
@@ -128,7 +117,7 @@ fn killed_writers_never_leave_a_broken_vault() {
             break;
         }
         rounds = round;
-        let delay = Duration::from_micros(rng.next() % span.as_micros().max(1) as u64);
+        let delay = rng.below(span);
         let before = snapshot_ids(d, "primary");
         let finished = match round % 3 {
             0 => run_and_kill(

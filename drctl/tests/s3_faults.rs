@@ -11,7 +11,7 @@
 
 use acceptance_tests::fault_proxy::FaultProxy;
 use acceptance_tests::servers::{create_bucket, moto_server};
-use acceptance_tests::{drctl_in, output_text, read_tree};
+use acceptance_tests::{drctl_in, output_text, read_tree, with_vault_options};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -42,24 +42,14 @@ impl Store {
         let mut cmd = drctl_in(&self.dir, args);
         cmd.env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test");
-        // The destination of a replication takes its options apart (--to-option).
-        let flags: &[&str] = if args.contains(&"replicate") {
-            &["-o", "--to-option"]
-        } else {
-            &["-o"]
-        };
         let endpoint = format!("endpoint={endpoint}");
         let options = [endpoint.as_str(), "region=us-east-1", "allow_http=true"];
         let budget: Vec<String> = BUDGET.iter().map(|(k, v)| format!("{k}={v}")).collect();
-        for option in options
-            .iter()
-            .copied()
-            .chain(budget.iter().map(String::as_str))
-        {
-            for flag in flags {
-                cmd.args([*flag, option]);
-            }
-        }
+        with_vault_options(
+            &mut cmd,
+            args,
+            options.into_iter().chain(budget.iter().map(String::as_str)),
+        );
         cmd
     }
 
