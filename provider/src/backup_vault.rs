@@ -702,16 +702,20 @@ impl Resource for BackupVault {
                     &url_path(),
                 )
                 .await;
-            if let Ok(Remains::Finished(_)) = remains {
+            let finished = match remains {
+                Ok(Remains::Finished(_)) => Some(format!(
+                    "{url} held what an earlier destroy left (opened with this passphrase, no snapshots): \
+                     it is deleted."
+                )),
+                Ok(Remains::Debris) => Some(format!(
+                    "{url} held only what writes cut short leave (staging files whose writer is gone, \
+                     emptied directories of a vault): they are removed."
+                )),
+                _ => None,
+            };
+            if let Some(finished) = finished {
                 diags.push(
-                    Diagnostic::warning(
-                        "Interrupted Destroy Finished",
-                        format!(
-                            "{url} held what an earlier destroy left (opened with this passphrase, no snapshots): \
-                             it is deleted and the vault created there."
-                        ),
-                    )
-                    .at(url_path()),
+                    Diagnostic::warning("Interrupted Destroy Finished", finished).at(url_path()),
                 );
                 created = self.vaults.init(storage, &opts).await;
             }
@@ -864,7 +868,8 @@ impl Resource for BackupVault {
                     )
                     .await;
                 match remains {
-                    Ok(Remains::None) => {}
+                    // Nothing of the vault, or only what its writes cut short left.
+                    Ok(Remains::None | Remains::Debris) => {}
                     Ok(Remains::Finished(_)) => diags.push(
                         Diagnostic::warning(
                             "Interrupted Destroy Finished",

@@ -1071,8 +1071,9 @@ async fn an_interrupted_destroy_is_finished_only_when_the_remains_are_provably_i
 
 /// A destroy killed at its very end leaves no object of the vault, only debris a new vault
 /// cannot be created over: the staging file of a lock refresh cut short (`locks/<id>#1`, the
-/// crash campaign's killed destroys left one) and emptied directories. Both go when the
-/// lock's writer is gone; a live writer's staging file and anything not of the layout stay.
+/// crash campaign's killed destroys left one) and emptied directories. They go when the
+/// lock's writer is gone and nothing else is there; a live writer's staging file, or a
+/// user's file anywhere in the location, and nothing is touched.
 #[tokio::test]
 async fn the_debris_of_a_destroy_killed_at_its_end_goes_when_its_writer_is_gone() {
     use dr_vault::locks::{acquire, LockTiming};
@@ -1095,38 +1096,38 @@ async fn the_debris_of_a_destroy_killed_at_its_end_goes_when_its_writer_is_gone(
     let dead_lock = serde_json::to_vec(&dead_lock).unwrap();
 
     lv.vault.destroy(dr_vault::clock::now()).await.unwrap();
+    let passphrase = pass();
+    let finish = || Vault::finish_interrupted_destroy(&lv.storage, &passphrase, false);
+    // An empty location (a mount point whose share is not mounted) is not debris.
+    std::fs::create_dir_all(&lv.root).unwrap();
+    assert_eq!(finish().await.unwrap(), Remains::None);
+    assert!(lv.root.exists());
+
+    // A live writer's staging file: nothing goes, not even the empty directory beside it.
     let staging = lv.root.join(format!("{lock_key}#1"));
     write(&staging, &live_lock);
     std::fs::create_dir_all(lv.root.join("data/ab")).unwrap();
-    write(&lv.root.join("locks/notes#1"), b"a user's file");
-    let passphrase = pass();
-    let finish = || Vault::finish_interrupted_destroy(&lv.storage, &passphrase, false);
-    init_is_refused(&lv.storage, "the debris").await;
-
-    // A live writer's staging file stays, and so does what is not of the layout; the empty
-    // directories beside them go.
-    let Remains::Finished(done) = finish().await.unwrap() else {
-        panic!("the empty directories were not removed");
-    };
-    assert_eq!(done.snapshots_deleted, 0);
-    assert_eq!(
-        walk(&lv.root),
-        [format!("{lock_key}#1"), "locks/notes#1".into()]
-    );
-    assert!(!lv.root.join("data").exists());
+    let debris = walk(&lv.root);
     assert_eq!(finish().await.unwrap(), Remains::None);
+    assert_eq!(walk(&lv.root), debris);
+    assert!(lv.root.join("data/ab").is_dir());
     init_is_refused(&lv.storage, "a live writer's lock").await;
 
-    // Its writer gone, the lock's staging file goes; the user's file stays.
+    // Its writer gone, but a user's file in the location: nothing goes either.
     write(&staging, &dead_lock);
-    assert!(matches!(finish().await.unwrap(), Remains::Finished(_)));
-    assert_eq!(walk(&lv.root), ["locks/notes#1"]);
+    write(&lv.root.join("locks/notes#1"), b"a user's file");
+    let with_notes = walk(&lv.root);
+    assert_eq!(finish().await.unwrap(), Remains::None);
+    assert_eq!(walk(&lv.root), with_notes);
+    assert!(lv.root.join("data/ab").is_dir());
     init_is_refused(&lv.storage, "a user's file").await;
 
-    // With nothing else left, a vault is created there again.
+    // Debris alone, the dead writer's lock and an empty one (killed before it wrote): all go,
+    // and a vault is created there again.
     std::fs::remove_file(lv.root.join("locks/notes#1")).unwrap();
-    write(&staging, &dead_lock);
-    assert!(matches!(finish().await.unwrap(), Remains::Finished(_)));
+    write(&lv.root.join(format!("{lock_key}#2")), b"");
+    assert_eq!(finish().await.unwrap(), Remains::Debris);
+    assert!(!lv.root.exists(), "{:?}", walk(&lv.root));
     Vault::init(lv.storage.clone(), &opts(), &pass())
         .await
         .unwrap();

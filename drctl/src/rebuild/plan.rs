@@ -94,7 +94,15 @@ pub async fn make(
             &state_snapshot.id[..12]
         ));
     }
-    let backend = failover::backend(&config).filter(|b| b != "local");
+    let backend = match failover::backend(&config) {
+        Ok(backend) => backend.filter(|b| b != "local"),
+        Err(why) => {
+            manual.push(format!(
+                "{why}: drctl cannot tell whether the module keeps its state in a backend, and wrote it as {FILE}; if that file declares one, run `terraform init` and then `terraform state push {FILE}` before any apply"
+            ));
+            None
+        }
+    };
     let state_file = match &backend {
         None => FILE.to_string(),
         Some(_) => format!("{FILE}.restored"),

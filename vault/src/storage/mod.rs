@@ -392,6 +392,66 @@ impl Storage {
         removed + usize::from(std::fs::remove_dir(root).is_ok())
     }
 
+    /// Whether a local vault's location holds nothing but the vault's own directories and,
+    /// in them or beside `config`, staging files of the vault's objects: what writes cut
+    /// short leave when nothing else of the vault is there. Anything else (a user's file, a
+    /// symlink, an object of the vault) makes it `false`, as does an object store.
+    pub fn holds_only_interrupted_writes(&self) -> bool {
+        self.local_holds_only(|rel| {
+            rel.rsplit_once('#').is_some_and(|(object, _)| {
+                crate::layout::parse(object).is_some()
+                    && rel.rsplit('/').next().is_some_and(is_staging_name)
+            })
+        })
+    }
+
+    /// Whether a local vault's location holds nothing but the vault's own directories, all
+    /// empty.
+    pub fn holds_only_empty_dirs(&self) -> bool {
+        self.local_holds_only(|_| false)
+    }
+
+    /// Whether every entry under a local location is one of the vault's directories (or a
+    /// directory in one), or a file whose path relative to the location `file_allowed` takes.
+    fn local_holds_only(&self, file_allowed: impl Fn(&str) -> bool) -> bool {
+        let Some(root) = &self.local_dir else {
+            return false;
+        };
+        let Ok(top) = std::fs::read_dir(root) else {
+            return false;
+        };
+        let mut dirs = Vec::new();
+        for entry in top.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            match std::fs::symlink_metadata(entry.path()) {
+                Ok(m) if m.is_dir() && crate::layout::DIRS.contains(&name.as_str()) => {
+                    dirs.push(entry.path());
+                }
+                Ok(m) if m.is_file() && file_allowed(&name) => {}
+                _ => return false,
+            }
+        }
+        while let Some(dir) = dirs.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                return false;
+            };
+            for entry in entries.flatten() {
+                let rel = entry
+                    .path()
+                    .strip_prefix(root)
+                    .ok()
+                    .and_then(|r| r.to_str())
+                    .map(str::to_string);
+                match (std::fs::symlink_metadata(entry.path()), rel) {
+                    (Ok(m), _) if m.is_dir() => dirs.push(entry.path()),
+                    (Ok(m), Some(rel)) if m.is_file() && file_allowed(&rel) => {}
+                    _ => return false,
+                }
+            }
+        }
+        true
+    }
+
     /// The names directly under the vault's location, directories (and bucket prefixes)
     /// with a trailing `/`: what a vault's owner sees at its top level.
     ///
@@ -522,6 +582,7 @@ impl Storage {
                     object: object.to_string(),
                     path: path.to_path_buf(),
                     age: meta.modified().ok().and_then(|m| m.elapsed().ok()),
+                    size: meta.len(),
                 };
                 if abandoned(&write) && std::fs::remove_file(path).is_ok() {
                     swept.0 += 1;
@@ -848,6 +909,8 @@ pub struct InterruptedWrite {
     pub path: PathBuf,
     /// Since it was last written to, when the filesystem says.
     pub age: Option<Duration>,
+    /// Its length in bytes.
+    pub size: u64,
 }
 
 /// Whether `path` is a directory itself, not a symlink to one.

@@ -225,8 +225,9 @@ impl Vault {
     ///
     /// When no object of the vault is left, a local location may still hold what a destroy
     /// killed at its very end leaves: the vault's directories emptied, and the staging file of
-    /// a lock refresh cut short. Both are removed (they hold no data) when that is provably
-    /// all: the directories empty, the lock's writer gone.
+    /// a lock refresh cut short. When the location holds nothing else, they are removed (they
+    /// hold no data) as soon as the lock's writer is provably gone, and [`Remains::Debris`]
+    /// says so.
     ///
     /// # Errors
     /// `Locked` while a holder may be alive; `Storage`.
@@ -321,30 +322,42 @@ pub enum Remains {
         reason: String,
         holds_snapshots: bool,
     },
+    /// No object of the vault was left, only what writes cut short leave in a local vault
+    /// (staging files whose writer is gone, emptied directories): removed.
+    Debris,
 }
 
-/// Removes the debris a local vault's interrupted writes leave when nothing else of the vault
-/// is: staging files of lock writes whose holder is gone (or untouched for as long as a lock
-/// takes to go stale) and of other writes that old, then the vault's directories left empty.
-/// No config means no vault writer can be at work here; the age bound covers a writer of
-/// another machine all the same.
+/// Removes the debris of a local vault that nothing else of is left: staging files of lock
+/// writes whose holder is gone (or that hold nothing: killed between creating the file and
+/// writing it), other staging files untouched for as long as a lock takes to go stale, then
+/// the vault's directories, once empty. Only a location that holds nothing but the vault's
+/// directories and staging files is touched: a user's file anywhere in it, or a symlink,
+/// and nothing is. No config means no vault writer can be at work here; the age bound covers
+/// a writer of another machine all the same.
 async fn finish_debris(storage: &Storage) -> Result<Remains> {
+    if storage.first_object().await?.is_none() || !storage.holds_only_interrupted_writes() {
+        return Ok(Remains::None);
+    }
     let stale_after = LockTiming::for_this_process().stale_after;
     let (files, _) = storage
         .sweep_interrupted_writes_where(move |write| {
+            let a_lock = layout::parse(&write.object).is_some_and(|o| o.kind == Kind::Lock);
             write.age.is_some_and(|age| age >= stale_after)
-                || (layout::parse(&write.object).is_some_and(|o| o.kind == Kind::Lock)
-                    && crate::locks::staged_by_a_gone_holder(&write.path))
+                || (a_lock
+                    && (write.size == 0 || crate::locks::staged_by_a_gone_holder(&write.path)))
         })
         .await?;
-    let dirs = storage.remove_empty_local_dirs();
-    if files + dirs == 0 {
-        return Ok(Remains::None);
+    // A staging file still there is a writer's that may be alive: then the directories stay
+    // as they are too.
+    if !storage.holds_only_empty_dirs() {
+        return Ok(if files > 0 {
+            Remains::Debris
+        } else {
+            Remains::None
+        });
     }
-    Ok(Remains::Finished(DestroySummary {
-        snapshots_deleted: 0,
-        foreign_objects_left: crate::repo::foreign_objects(storage).await?,
-    }))
+    storage.remove_empty_local_dirs();
+    Ok(Remains::Debris)
 }
 
 /// Deletes every object of the vault's layout but `own_lock` (the caller releases it): until
