@@ -6,8 +6,9 @@ use hcl_edit::expr::{Expression, TraversalOperator};
 use hcl_edit::structure::{Attribute, Body};
 use hcl_edit::{Decor, Decorate as _, Ident};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::mpsc::RecvTimeoutError;
-use std::sync::Mutex;
+use std::panic::AssertUnwindSafe;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 /// The file drctl writes when `active` is set from a variable.
@@ -126,8 +127,34 @@ impl From<Unparsed> for String {
     }
 }
 
-/// Parses `text` (the configuration file `file`) as HCL on a thread of its own, giving up
-/// after `deadline`. A parse given up on runs on until drctl exits (a thread cannot be
+/// What the parse worker answers: the parse, or the payload of the parser's panic.
+type Parsed = std::thread::Result<Result<Body, hcl_edit::parser::Error>>;
+
+/// A text to parse, and where to answer.
+type ParseJob = (String, mpsc::SyncSender<Parsed>);
+
+/// The idle thread that parses configuration files, kept between parses: a thread per parse
+/// cost the fuzzer two thirds of its speed. A worker that takes too long is let go to finish
+/// alone, and the next parse starts another.
+static PARSE_WORKER: Mutex<Option<mpsc::Sender<ParseJob>>> = Mutex::new(None);
+
+fn start_parse_worker() -> std::io::Result<mpsc::Sender<ParseJob>> {
+    let (jobs, queue) = mpsc::channel::<ParseJob>();
+    // The main thread's stack size: hcl-edit recurses once per level of nesting.
+    std::thread::Builder::new()
+        .name("hcl-parse".into())
+        .stack_size(8 << 20)
+        .spawn(move || {
+            for (text, answer) in queue {
+                let parsed = std::panic::catch_unwind(AssertUnwindSafe(|| text.parse::<Body>()));
+                let _ = answer.send(parsed);
+            }
+        })?;
+    Ok(jobs)
+}
+
+/// Parses `text` (the configuration file `file`) as HCL on the parse worker, giving up after
+/// `deadline`. A parse given up on runs on until it ends or drctl exits (a thread cannot be
 /// stopped), but nothing waits for it, and the same text is not parsed again: a rebuild
 /// parses each file once for the backend and once for each region pair.
 fn parse_in_time(file: &str, text: String, deadline: Duration) -> Result<Body, Unparsed> {
@@ -142,36 +169,51 @@ fn parse_in_time(file: &str, text: String, deadline: Duration) -> Result<Body, U
     if GIVEN_UP.lock().is_ok_and(|g| g.contains(&digest)) {
         return Err(too_slow());
     }
-    let (tx, rx) = std::sync::mpsc::sync_channel(1);
-    // The main thread's stack size: hcl-edit recurses once per level of nesting.
-    let parser = std::thread::Builder::new()
-        .name("hcl-parse".into())
-        .stack_size(8 << 20)
-        .spawn(move || {
-            let _ = tx.send(text.parse::<Body>());
-        })
-        .map_err(|e| {
+    // The worker is taken for this parse alone: no parse waits behind another.
+    let idle = PARSE_WORKER
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take();
+    let worker = match idle {
+        Some(worker) => worker,
+        None => start_parse_worker().map_err(|e| {
             Unparsed::NotFinished(format!(
                 "{file} could not be parsed: no thread to parse it on ({e})"
             ))
-        })?;
-    match rx.recv_timeout(deadline) {
-        Ok(parsed) => {
+        })?,
+    };
+    let (answer, answered) = mpsc::sync_channel(1);
+    if worker.send((text, answer)).is_err() {
+        return Err(Unparsed::NotFinished(format!(
+            "{file} could not be parsed: the parser stopped"
+        )));
+    }
+    let outcome = answered.recv_timeout(deadline);
+    if outcome.is_ok() {
+        // Back for the next parse (or, when another is there already, let go: it ends).
+        PARSE_WORKER
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_or_insert(worker);
+    }
+    match outcome {
+        Ok(Ok(parsed)) => {
             parsed.map_err(|e| Unparsed::Invalid(format!("{file} does not parse as HCL: {e}")))
         }
+        // A bug in the parser, which the caller (and the fuzzer) must see.
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        // The worker is busy with this text for who knows how long: it is let go, and it
+        // ends when the parse does.
         Err(RecvTimeoutError::Timeout) => {
-            if let Ok(mut given_up) = GIVEN_UP.lock() {
-                given_up.insert(digest);
-            }
+            GIVEN_UP
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(digest);
             Err(too_slow())
         }
-        // The parser panicked: a bug in it, which the caller (and the fuzzer) must see.
-        Err(RecvTimeoutError::Disconnected) => match parser.join() {
-            Err(panic) => std::panic::resume_unwind(panic),
-            Ok(()) => Err(Unparsed::NotFinished(format!(
-                "{file} could not be parsed: the parser stopped"
-            ))),
-        },
+        Err(RecvTimeoutError::Disconnected) => Err(Unparsed::NotFinished(format!(
+            "{file} could not be parsed: the parser stopped"
+        ))),
     }
 }
 
