@@ -397,12 +397,7 @@ impl Storage {
     /// short leave when nothing else of the vault is there. Anything else (a user's file, a
     /// symlink, an object of the vault) makes it `false`, as does an object store.
     pub fn holds_only_interrupted_writes(&self) -> bool {
-        self.local_holds_only(|rel| {
-            rel.rsplit_once('#').is_some_and(|(object, _)| {
-                crate::layout::parse(object).is_some()
-                    && rel.rsplit('/').next().is_some_and(is_staging_name)
-            })
-        })
+        self.local_holds_only(|rel| staged_object(rel).is_some())
     }
 
     /// Whether a local vault's location holds nothing but the vault's own directories, all
@@ -564,18 +559,13 @@ impl Storage {
         tokio::task::spawn_blocking(move || {
             let mut swept = (0, 0);
             let mut sweep = |path: &Path, meta: &std::fs::Metadata| {
-                let is_staging = path
-                    .file_name()
-                    .is_some_and(|n| is_staging_name(&n.to_string_lossy()));
                 // The staging file of one of the vault's own objects, and which one.
                 let object = path
                     .strip_prefix(&root)
                     .ok()
                     .and_then(|rel| rel.to_str())
-                    .and_then(|rel| rel.rsplit_once('#'))
-                    .map(|(object, _)| object)
-                    .filter(|object| crate::layout::parse(object).is_some());
-                let (true, Some(object)) = (is_staging, object) else {
+                    .and_then(staged_object);
+                let Some(object) = object else {
                     return;
                 };
                 let write = InterruptedWrite {
@@ -911,6 +901,14 @@ pub struct InterruptedWrite {
     pub age: Option<Duration>,
     /// Its length in bytes.
     pub size: u64,
+}
+
+/// The vault object that `rel` (a path relative to a local vault) is the staging file of
+/// (`<object>#<n>`), if it is one: never a user's `notes#1`.
+fn staged_object(rel: &str) -> Option<&str> {
+    let (object, _) = rel.rsplit_once('#')?;
+    let name = rel.rsplit('/').next()?;
+    (is_staging_name(name) && crate::layout::parse(object).is_some()).then_some(object)
 }
 
 /// Whether `path` is a directory itself, not a symlink to one.
