@@ -245,6 +245,57 @@ pub fn drctl_bin() -> PathBuf {
     test_hooks_bin("drctl")
 }
 
+/// The pid of a dr provider process `terraform` (a pid) has started, if one runs now. A
+/// descendant, not a child: Terraform 1.0 runs itself again under a panic wrapper, and that
+/// second process starts the providers.
+pub fn dr_provider_under(terraform: u32) -> Option<u32> {
+    let mut parent = std::collections::BTreeMap::new();
+    let mut providers = Vec::new();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...: comm may hold spaces, so read after its closing paren.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let (Some(state), Some(ppid)) = (fields.first(), fields.get(1)) else {
+            continue;
+        };
+        parent.insert(pid, ppid.parse::<u32>().unwrap_or(0));
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if *state != "Z" && String::from_utf8_lossy(&cmdline).contains("terraform-provider-dr") {
+            providers.push(pid);
+        }
+    }
+    providers.into_iter().find(|&pid| {
+        let mut at = pid;
+        for _ in 0..8 {
+            match parent.get(&at) {
+                Some(&p) if p == terraform => return true,
+                Some(&p) if p > 1 => at = p,
+                _ => return false,
+            }
+        }
+        false
+    })
+}
+
+/// The state letter of process `pid` (`R`, `S`, `T` when stopped, `Z`…), if it exists.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // pid (comm) state ...: comm may hold spaces, so read after its closing paren.
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
 /// The passphrase of the vaults the drctl tests make ([`drctl_in`] gives it).
 pub const DRCTL_TEST_PASSPHRASE: &str = "pw";
 
@@ -493,6 +544,11 @@ impl TfDir {
     /// # Panics
     /// When terraform cannot be started.
     pub fn run_in(&self, dir: &Path, args: &[&str]) -> TfOutput {
+        TfOutput::from_output(self.command(dir, args).output().expect("start terraform"))
+    }
+
+    /// The terraform command [`TfDir::run_in`] runs, to start in the background.
+    pub fn command(&self, dir: &Path, args: &[&str]) -> Command {
         let mut cmd = Command::new(terraform_bin());
         cmd.args(args)
             .current_dir(dir)
@@ -507,7 +563,7 @@ impl TfDir {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        TfOutput::from_output(cmd.output().expect("start terraform"))
+        cmd
     }
 
     /// Runs and asserts success.

@@ -269,6 +269,78 @@ fn an_apply_clears_what_an_interrupted_destroy_left_but_never_snapshots() {
     tf.assert_plan_empty();
 }
 
+/// A `terraform destroy` killed right after it deleted the config, every manifest still there
+/// (found by the crash campaign): the refresh of the next destroy dropped the vault from
+/// state, so no delete came, that destroy "succeeded" leaving the snapshots, and every later
+/// apply met a location "not empty". Now the refresh keeps the vault, with a warning, and the
+/// next destroy finishes it; the apply after that creates the vault anew.
+#[test]
+fn a_destroy_killed_after_the_config_went_is_finished_by_the_next_destroy() {
+    let mut tf = module();
+    tf.config(&vault_config(&format!("{BASIC}\n  force_destroy = true\n")));
+    tf.init();
+    tf.apply();
+    let root = tf.path().join("vaults/primary");
+
+    tf.set_env("DR_TEST_STOP_AT", "destroy-config-deleted");
+    let mut destroy = tf
+        .command(tf.path(), &["destroy", "-auto-approve"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    tf.remove_env("DR_TEST_STOP_AT");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let provider = loop {
+        let stopped = acceptance_tests::dr_provider_under(destroy.id())
+            .filter(|&pid| acceptance_tests::process_state(pid) == Some('T'));
+        if let Some(pid) = stopped {
+            break pid;
+        }
+        assert!(
+            destroy.try_wait().unwrap().is_none(),
+            "the destroy ended before its stop point"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the destroy never reached its stop point"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    std::process::Command::new("kill")
+        .args(["-KILL", &provider.to_string()])
+        .status()
+        .unwrap();
+    assert!(!destroy.wait().unwrap().success());
+    assert!(!root.join("config").exists());
+    let manifests = files_under(&root.join("snapshots"));
+    assert_eq!(
+        manifests.len(),
+        1,
+        "the kill left the manifest: {manifests:?}"
+    );
+
+    // A plan keeps the vault and says what is wrong; it does not plan a vault anew.
+    let plan = tf.ok(&["plan", "-no-color"]).to_string();
+    assert!(plan.contains("Vault Config Missing"), "{plan}");
+    assert!(!plan.contains("will be created"), "{plan}");
+
+    let out = tf
+        .ok(&["destroy", "-auto-approve", "-no-color"])
+        .to_string();
+    assert!(out.contains("Interrupted Destroy Finished"), "{out}");
+    let left = if root.exists() {
+        files_under(&root)
+    } else {
+        Vec::new()
+    };
+    assert!(left.is_empty(), "the destroy left {left:?}");
+
+    tf.apply();
+    assert!(root.join("config").is_file());
+    tf.assert_plan_empty();
+}
+
 #[test]
 fn destroy_needs_force_destroy_and_never_deletes_locked_snapshots() {
     let mut tf = module();

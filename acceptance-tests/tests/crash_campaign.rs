@@ -10,7 +10,7 @@
 //! test prints one line per trial and a summary.
 
 use acceptance_tests::{
-    drctl_in, drctl_stdout, read_tree, snapshot_ids, ProviderBuild, Rng, TfDir,
+    drctl_in, drctl_stdout, files_under, read_tree, snapshot_ids, ProviderBuild, Rng, TfDir,
     DRCTL_TEST_PASSPHRASE,
 };
 use std::collections::BTreeMap;
@@ -243,26 +243,18 @@ impl Campaign {
 
     /// Runs terraform and kills the provider process it started (not terraform) after `delay`.
     fn terraform(&self, args: &[&str], delay: Option<Duration>) -> Ran {
-        let mut cmd = Command::new(acceptance_tests::terraform_bin());
-        cmd.args(args)
-            .current_dir(self.dir())
-            .stdin(Stdio::null())
+        let mut child = self
+            .tf
+            .command(self.dir(), args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .env("TF_IN_AUTOMATION", "1")
-            .env("CHECKPOINT_DISABLE", "1")
-            .env("TF_INPUT", "0")
-            .env("TF_CLI_CONFIG_FILE", self.dir().join(".terraformrc"))
-            .env_remove("TF_LOG");
-        for (k, v) in self.tf.env() {
-            cmd.env(k, v);
-        }
-        let mut child = cmd.spawn().unwrap();
+            .spawn()
+            .unwrap();
         let mut provider_killed = false;
         // Terraform starts the provider several times (validate, plan, apply): the first one
         // running once the delay is up is killed.
         let ran = kill_after(&mut child, delay, |terraform| {
-            if let Some(pid) = provider_of(terraform.id()) {
+            if let Some(pid) = acceptance_tests::dr_provider_under(terraform.id()) {
                 let _ = Command::new("kill")
                     .args(["-KILL", &pid.to_string()])
                     .status();
@@ -313,10 +305,18 @@ impl Campaign {
                 // An apply finishing what the crash interrupted takes the snapshot it missed.
                 self.record_new("vaults/eu", &before, "pipeline", &tree);
                 if writer == Writer::Destroy {
+                    // Gone whole: remains left by the killed destroy would keep every
+                    // later apply from creating the vault there.
                     for vault in ["vaults/eu", "vaults/us"] {
+                        let root = self.dir().join(vault);
+                        let left = if root.exists() {
+                            files_under(&root)
+                        } else {
+                            Vec::new()
+                        };
                         assert!(
-                            !self.dir().join(vault).join("config").exists(),
-                            "{vault} outlived terraform destroy"
+                            left.is_empty(),
+                            "{vault} outlived terraform destroy: {left:?}\n{said}"
                         );
                     }
                     let gone: Vec<String> = self
@@ -442,50 +442,6 @@ fn kill_after(
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-}
-
-/// The pid of a dr provider process `terraform` (a pid) has started, if one runs now. A
-/// descendant, not a child: Terraform 1.0 runs itself again under a panic wrapper, and that
-/// second process starts the providers.
-fn provider_of(terraform: u32) -> Option<u32> {
-    let mut parent = BTreeMap::new();
-    let mut providers = Vec::new();
-    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // pid (comm) state ppid ...: comm may hold spaces, so read after its closing paren.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map(|(_, rest)| rest.split_whitespace().collect())
-            .unwrap_or_default();
-        let (Some(state), Some(ppid)) = (fields.first(), fields.get(1)) else {
-            continue;
-        };
-        parent.insert(pid, ppid.parse::<u32>().unwrap_or(0));
-        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        if *state != "Z" && String::from_utf8_lossy(&cmdline).contains("terraform-provider-dr") {
-            providers.push(pid);
-        }
-    }
-    providers.into_iter().find(|&pid| {
-        let mut at = pid;
-        for _ in 0..8 {
-            match parent.get(&at) {
-                Some(&p) if p == terraform => return true,
-                Some(&p) if p > 1 => at = p,
-                _ => return false,
-            }
-        }
-        false
-    })
 }
 
 #[test]

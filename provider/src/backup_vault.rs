@@ -569,6 +569,55 @@ impl BackupVault {
         schema().block.normalize(&mut value);
         Ok(value)
     }
+
+    /// A vault whose config is gone. Gone for Terraform too when nothing of it is left (or
+    /// nothing a create does not clear itself); but snapshot manifests left behind (a destroy
+    /// killed right after it deleted the config) keep it in state, with a warning: dropped
+    /// here, no delete would ever come to finish them (the crash campaign's finding: the next
+    /// `terraform destroy` succeeded and left the snapshots, and every later apply met a
+    /// location "not empty").
+    async fn read_without_config(
+        &self,
+        current: &State,
+        url: &str,
+        options: &BTreeMap<String, String>,
+        diags: &mut Diagnostics,
+    ) -> State {
+        match self
+            .vaults
+            .manifests_without_config(url, options, &url_path())
+            .await
+        {
+            Ok(0) => State::from(Value::Null),
+            Ok(manifests) => {
+                diags.push(
+                    Diagnostic::warning(
+                        "Vault Config Missing",
+                        format!(
+                            "The vault at {url} has no config but still holds {manifests} snapshot manifest(s): \
+                             a destroy stopped part way, or the config was lost. The vault stays in state so that \
+                             `terraform destroy` (with force_destroy = true) finishes deleting it; to keep the \
+                             snapshots, put the config back from a copy, or `terraform state rm` the resource. \
+                             Nothing was changed."
+                        ),
+                    )
+                    .at(url_path()),
+                );
+                current.clone()
+            }
+            Err(d) if is_unreachable(&d) => {
+                diags.push(unreachable_warning(
+                    &d,
+                    "The state keeps what it last knew of the vault; nothing was changed.",
+                ));
+                current.clone()
+            }
+            Err(d) => {
+                diags.push(d);
+                current.clone()
+            }
+        }
+    }
 }
 
 #[async_trait]
@@ -768,7 +817,10 @@ impl Resource for BackupVault {
         let options = state.storage_options.or_default();
         const KEPT: &str = "The state keeps what it last knew of the vault; nothing was changed.";
         match self.vaults.open(&url, &options, &url_path()).await {
-            Ok(None) => State::from(Value::Null),
+            Ok(None) => {
+                self.read_without_config(current, &url, &options, diags)
+                    .await
+            }
             Ok(Some(vault)) => match self.refresh(&vault, &mut state).await {
                 Ok(()) => State::from(state.written_over(&current.value)),
                 Err(e) => {

@@ -151,6 +151,24 @@ impl Vaults {
             })
     }
 
+    /// The snapshot manifests left at `url` without a config: see
+    /// [`Vault::manifests_without_config`].
+    pub async fn manifests_without_config(
+        &self,
+        url: &str,
+        options: &BTreeMap<String, String>,
+        at: &AttributePath,
+    ) -> Result<usize, Diagnostic> {
+        let storage = match self.engine_storage(url, options, false)? {
+            Ok(s) => s,
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(engine_diagnostic("Cannot Open Vault Storage", &e).at(at.clone())),
+        };
+        Vault::manifests_without_config(&storage)
+            .await
+            .map_err(|e| engine_diagnostic("Cannot Read Vault", &e).at(at.clone()))
+    }
+
     /// Like [`Vaults::open`], but a missing vault is an error on `at`.
     pub async fn open_existing(
         &self,

@@ -202,11 +202,33 @@ impl Vault {
         }
         lock.check_held()?;
         self.storage().delete(layout::CONFIG).await?;
+        // The crash campaign's narrowest window: no config, every manifest still there.
+        crate::hooks::stop_point("destroy-config-deleted");
         delete_own_objects(self.storage(), own_lock).await?;
         Ok(DestroySummary {
             snapshots_deleted: snapshots.len(),
             foreign_objects_left: self.foreign_objects().await?,
         })
+    }
+
+    /// The snapshot manifests of the vault layout at a location that has no config: what a
+    /// destroy killed right after it deleted the config leaves (or a config lost some other
+    /// way). 0 where a config is, or nothing of a vault. Such remains are data that a create
+    /// never takes over, so a refresh must not report the vault gone while they are there:
+    /// only the destroy that deletes them (with `force_destroy`) may drop it.
+    ///
+    /// # Errors
+    /// `Storage` when the location cannot be listed.
+    pub async fn manifests_without_config(storage: &Storage) -> Result<usize> {
+        if storage.exists(layout::CONFIG).await? {
+            return Ok(0);
+        }
+        Ok(storage
+            .list(layout::SNAPSHOTS)
+            .await?
+            .iter()
+            .filter(|o| layout::parse(&o.key).is_some())
+            .count())
     }
 
     /// Finishes a destroy that was interrupted (a killed `terraform destroy`): the config is
