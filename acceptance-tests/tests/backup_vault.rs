@@ -269,20 +269,10 @@ fn an_apply_clears_what_an_interrupted_destroy_left_but_never_snapshots() {
     tf.assert_plan_empty();
 }
 
-/// A `terraform destroy` killed right after it deleted the config, every manifest still there
-/// (found by the crash campaign): the refresh of the next destroy dropped the vault from
-/// state, so no delete came, that destroy "succeeded" leaving the snapshots, and every later
-/// apply met a location "not empty". Now the refresh keeps the vault, with a warning, and the
-/// next destroy finishes it; the apply after that creates the vault anew.
-#[test]
-fn a_destroy_killed_after_the_config_went_is_finished_by_the_next_destroy() {
-    let mut tf = module();
-    tf.config(&vault_config(&format!("{BASIC}\n  force_destroy = true\n")));
-    tf.init();
-    tf.apply();
-    let root = tf.path().join("vaults/primary");
-
-    tf.set_env("DR_TEST_STOP_AT", "destroy-config-deleted");
+/// Runs `terraform destroy` until the provider reaches the stop `point`, and kills it there
+/// with SIGKILL, as a crash would.
+fn kill_the_destroy_at(tf: &mut TfDir, point: &str) {
+    tf.set_env("DR_TEST_STOP_AT", point);
     let mut destroy = tf
         .command(tf.path(), &["destroy", "-auto-approve"])
         .stdout(std::process::Stdio::null())
@@ -299,11 +289,11 @@ fn a_destroy_killed_after_the_config_went_is_finished_by_the_next_destroy() {
         }
         assert!(
             destroy.try_wait().unwrap().is_none(),
-            "the destroy ended before its stop point"
+            "the destroy ended before {point}"
         );
         assert!(
             std::time::Instant::now() < deadline,
-            "the destroy never reached its stop point"
+            "the destroy never reached {point}"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     };
@@ -312,33 +302,74 @@ fn a_destroy_killed_after_the_config_went_is_finished_by_the_next_destroy() {
         .status()
         .unwrap();
     assert!(!destroy.wait().unwrap().success());
-    assert!(!root.join("config").exists());
-    let manifests = files_under(&root.join("snapshots"));
-    assert_eq!(
-        manifests.len(),
-        1,
-        "the kill left the manifest: {manifests:?}"
-    );
+}
 
-    // A plan keeps the vault and says what is wrong; it does not plan a vault anew.
-    let plan = tf.ok(&["plan", "-no-color"]).to_string();
-    assert!(plan.contains("Vault Config Missing"), "{plan}");
-    assert!(!plan.contains("will be created"), "{plan}");
-
-    let out = tf
-        .ok(&["destroy", "-auto-approve", "-no-color"])
-        .to_string();
-    assert!(out.contains("Interrupted Destroy Finished"), "{out}");
-    let left = if root.exists() {
-        files_under(&root)
+/// Every file at `root`, none when it is gone.
+fn left_at(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    if root.exists() {
+        files_under(root)
     } else {
         Vec::new()
-    };
-    assert!(left.is_empty(), "the destroy left {left:?}");
+    }
+}
+
+/// A `terraform destroy` killed right after it deleted the config, every manifest still there
+/// (found by the crash campaign): the refresh of the next destroy dropped the vault from
+/// state, so no delete came, that destroy "succeeded" leaving the snapshots, and every later
+/// apply met a location "not empty". Now the refresh keeps the vault, with a warning, and
+/// plans no change; the next destroy finishes it, and the apply after that creates it anew.
+#[test]
+fn a_destroy_killed_after_the_config_went_is_finished_by_the_next_destroy() {
+    let mut tf = module();
+    tf.config(&vault_config(&format!("{BASIC}\n  force_destroy = true\n")));
+    tf.init();
+    tf.apply();
+    let root = tf.path().join("vaults/primary");
+    kill_the_destroy_at(&mut tf, "destroy-config-deleted");
+    assert!(!root.join("config").exists());
+    let manifests = files_under(&root.join("snapshots"));
+    assert_eq!(manifests.len(), 1, "the kill left the manifest: {manifests:?}");
+
+    // A plan keeps the vault and says what is wrong; it plans nothing that deletes snapshots.
+    let plan = tf.ok(&["plan", "-no-color"]).to_string();
+    assert!(plan.contains("Vault Config Missing"), "{plan}");
+    assert!(plan.contains("No changes"), "{plan}");
+
+    let out = tf.ok(&["destroy", "-auto-approve", "-no-color"]).to_string();
+    assert!(out.contains("Interrupted Destroy Finished"), "{out}");
+    assert_eq!(left_at(&root), Vec::<std::path::PathBuf>::new());
 
     tf.apply();
     assert!(root.join("config").is_file());
     tf.assert_plan_empty();
+}
+
+/// Killed once the manifests were gone too (the key file, data and records left): the next
+/// apply replaces the vault, clearing what is left, and a destroy killed there the same way is
+/// finished by the next destroy, which leaves nothing behind (not even the key file).
+#[test]
+fn a_destroy_killed_after_the_manifests_went_is_finished_by_the_next_apply_or_destroy() {
+    let mut tf = module();
+    tf.config(&vault_config(&format!("{BASIC}\n  force_destroy = true\n")));
+    tf.init();
+    tf.apply();
+    let root = tf.path().join("vaults/primary");
+    kill_the_destroy_at(&mut tf, "destroy-manifests-deleted");
+    assert!(!root.join("config").exists());
+    assert!(!files_under(&root.join("keys")).is_empty());
+
+    let plan = tf.ok(&["plan", "-no-color"]).to_string();
+    assert!(plan.contains("Vault Config Missing"), "{plan}");
+    assert!(plan.contains("must be replaced"), "{plan}");
+    let out = tf.ok(&["apply", "-auto-approve", "-no-color"]).to_string();
+    assert!(out.contains("Interrupted Destroy Finished"), "{out}");
+    assert!(root.join("config").is_file());
+    assert_eq!(num(&tf.values("dr_backup_vault.primary")["snapshot_count"]), 1);
+    tf.assert_plan_empty();
+
+    kill_the_destroy_at(&mut tf, "destroy-manifests-deleted");
+    tf.ok(&["destroy", "-auto-approve"]);
+    assert_eq!(left_at(&root), Vec::<std::path::PathBuf>::new());
 }
 
 #[test]

@@ -10,7 +10,8 @@ use crate::vaults::{
     storage_options_validator, time_attr, unreachable_warning, Vaults,
 };
 use dr_vault::{
-    ErrorKind, InitOptions, KdfParams, NoProgress, Policy, Remains, Retention, SourceSpec, Vault,
+    ErrorKind, InitOptions, KdfParams, Leftovers, NoProgress, Policy, Remains, Retention,
+    SourceSpec, Vault,
 };
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -443,7 +444,9 @@ impl BackupVault {
                             return;
                         }
                     },
-                    Ok(None) => None,
+                    // No config, and the refresh kept the vault for its snapshots (it said
+                    // why): nothing can be written into it, so nothing is planned.
+                    Ok(None) => return,
                     Err(d) if is_unreachable(&d) => {
                         diags.push(unreachable_warning(
                             &d,
@@ -570,12 +573,16 @@ impl BackupVault {
         Ok(value)
     }
 
-    /// A vault whose config is gone. Gone for Terraform too when nothing of it is left (or
-    /// nothing a create does not clear itself); but snapshot manifests left behind (a destroy
-    /// killed right after it deleted the config) keep it in state, with a warning: dropped
-    /// here, no delete would ever come to finish them (the crash campaign's finding: the next
-    /// `terraform destroy` succeeded and left the snapshots, and every later apply met a
-    /// location "not empty").
+    /// A vault whose config is gone. Gone for Terraform too when nothing is left at its
+    /// location; otherwise what is left stays this resource's, so that a `terraform destroy`
+    /// comes to delete it: dropped here, no delete would ever come (the crash campaign's
+    /// finding: a destroy killed part way, then the next destroy "succeeded" leaving the
+    /// snapshots, or the key file, behind).
+    /// - Snapshot manifests left: the state stays as it was, with a warning. Nothing but a
+    ///   destroy (with `force_destroy`) deletes them; an apply plans no change.
+    /// - Anything else (key files, records, locks, staging files: no snapshot): the name,
+    ///   which lived in the config, reads as null, so the next plan replaces the vault; the
+    ///   replacement's delete clears what is left and its create makes the vault anew.
     async fn read_without_config(
         &self,
         current: &State,
@@ -583,13 +590,11 @@ impl BackupVault {
         options: &BTreeMap<String, String>,
         diags: &mut Diagnostics,
     ) -> State {
-        match self
-            .vaults
-            .manifests_without_config(url, options, &url_path())
-            .await
-        {
-            Ok(0) => State::from(Value::Null),
-            Ok(manifests) => {
+        match self.vaults.leftovers(url, options, &url_path()).await {
+            Ok(Leftovers {
+                anything: false, ..
+            }) => State::from(Value::Null),
+            Ok(Leftovers { manifests, .. }) if manifests > 0 => {
                 diags.push(
                     Diagnostic::warning(
                         "Vault Config Missing",
@@ -604,6 +609,26 @@ impl BackupVault {
                     .at(url_path()),
                 );
                 current.clone()
+            }
+            Ok(_) => {
+                diags.push(
+                    Diagnostic::warning(
+                        "Vault Config Missing",
+                        format!(
+                            "The vault at {url} has no config, and what is left of it holds no snapshot: \
+                             a destroy stopped part way. The next apply replaces the vault (deleting what is \
+                             left, if it opens with this passphrase) and `terraform destroy` deletes it."
+                        ),
+                    )
+                    .at(url_path()),
+                );
+                match VaultModel::read(&current.value, diags) {
+                    Some(mut state) => {
+                        state.name = Attr::Null;
+                        State::from(state.written_over(&current.value))
+                    }
+                    None => current.clone(),
+                }
             }
             Err(d) if is_unreachable(&d) => {
                 diags.push(unreachable_warning(

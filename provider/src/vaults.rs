@@ -151,20 +151,19 @@ impl Vaults {
             })
     }
 
-    /// The snapshot manifests left at `url` without a config: see
-    /// [`Vault::manifests_without_config`].
-    pub async fn manifests_without_config(
+    /// What is left at `url` without a config: see [`Vault::leftovers`].
+    pub async fn leftovers(
         &self,
         url: &str,
         options: &BTreeMap<String, String>,
         at: &AttributePath,
-    ) -> Result<usize, Diagnostic> {
+    ) -> Result<dr_vault::Leftovers, Diagnostic> {
         let storage = match self.engine_storage(url, options, false)? {
             Ok(s) => s,
-            Err(e) if e.kind == ErrorKind::NotFound => return Ok(0),
+            Err(e) if e.kind == ErrorKind::NotFound => return Ok(Default::default()),
             Err(e) => return Err(engine_diagnostic("Cannot Open Vault Storage", &e).at(at.clone())),
         };
-        Vault::manifests_without_config(&storage)
+        Vault::leftovers(&storage)
             .await
             .map_err(|e| engine_diagnostic("Cannot Read Vault", &e).at(at.clone()))
     }

@@ -29,8 +29,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use sources::SourceSpec;
 pub use storage::Storage;
 pub use vault::{
-    latest_of, parse_duration, DestroySummary, InitOptions, NoProgress, PendingScan, Policy,
-    Problem, Progress, PrunePlan, PruneSummary, Remains, ReplicationPlan, ReplicationSummary,
-    RestoreSummary, Retention, SnapshotInfo, SnapshotListing, SnapshotSummary, Vault, VerifyReport,
-    SERIES_LABEL,
+    latest_of, parse_duration, DestroySummary, InitOptions, Leftovers, NoProgress, PendingScan,
+    Policy, Problem, Progress, PrunePlan, PruneSummary, Remains, ReplicationPlan,
+    ReplicationSummary, RestoreSummary, Retention, SnapshotInfo, SnapshotListing, SnapshotSummary,
+    Vault, VerifyReport, SERIES_LABEL,
 };

@@ -15,7 +15,7 @@ mod tree;
 pub(crate) mod verify;
 
 pub use prune::{parse_duration, PrunePlan, PruneSummary, Retention};
-pub use records::{DestroySummary, Policy, Remains};
+pub use records::{DestroySummary, Leftovers, Policy, Remains};
 pub use replicate::{ReplicationPlan, ReplicationSummary};
 pub use snapshot::PendingScan;
 

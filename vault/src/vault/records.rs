@@ -211,24 +211,25 @@ impl Vault {
         })
     }
 
-    /// The snapshot manifests of the vault layout at a location that has no config: what a
-    /// destroy killed right after it deleted the config leaves (or a config lost some other
-    /// way). 0 where a config is, or nothing of a vault. Such remains are data that a create
-    /// never takes over, so a refresh must not report the vault gone while they are there:
-    /// only the destroy that deletes them (with `force_destroy`) may drop it.
+    /// What is left at a location that has no config: what a destroy killed part way leaves
+    /// (or a config lost some other way). Nothing where a config is.
     ///
     /// # Errors
     /// `Storage` when the location cannot be listed.
-    pub async fn manifests_without_config(storage: &Storage) -> Result<usize> {
+    pub async fn leftovers(storage: &Storage) -> Result<Leftovers> {
         if storage.exists(layout::CONFIG).await? {
-            return Ok(0);
+            return Ok(Leftovers::default());
         }
-        Ok(storage
+        let manifests = storage
             .list(layout::SNAPSHOTS)
             .await?
             .iter()
             .filter(|o| layout::parse(&o.key).is_some())
-            .count())
+            .count();
+        Ok(Leftovers {
+            manifests,
+            anything: manifests > 0 || storage.first_object().await?.is_some(),
+        })
     }
 
     /// Finishes a destroy that was interrupted (a killed `terraform destroy`): the config is
@@ -332,6 +333,16 @@ impl Vault {
     }
 }
 
+/// What [`Vault::leftovers`] found at a location without a config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Leftovers {
+    /// Snapshot manifests of the vault layout: data a create never takes over, and that only
+    /// a destroy with `force_destroy` deletes.
+    pub manifests: usize,
+    /// Whether the location holds anything at all (a file of any kind, staging files too).
+    pub anything: bool,
+}
+
 /// What [`Vault::finish_interrupted_destroy`] found at a location without a config.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Remains {
@@ -416,6 +427,10 @@ async fn delete_own_objects(storage: &Storage, own_lock: &str) -> Result<()> {
                 Some(_) => storage.delete(&listed.key).await?,
                 None => {}
             }
+        }
+        if dir == layout::SNAPSHOTS {
+            // No config, no snapshot: what is left is only the vault's key, data and records.
+            crate::hooks::stop_point("destroy-manifests-deleted");
         }
     }
     Ok(())
