@@ -716,11 +716,30 @@ impl Storage {
     /// `NotFound` naming the object; `Corrupt` when the object is shorter than the range.
     pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
         let want = range.end - range.start;
-        let bytes = self
-            .store
-            .get_range(&self.path(key), range)
-            .await
-            .map_err(|e| storage_error(&self.object_name(key), "read", e))?;
+        let end = range.end;
+        let path = self.path(key);
+        let bytes = match self.store.get_range(&path, range).await {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                // A range that starts past the end is refused outright (a local file's "range
+                // was invalid", S3's 416) rather than read short: the object is shorter than
+                // what refers to it says, which is corruption, not a storage failure.
+                if !matches!(e, object_store::Error::NotFound { .. }) {
+                    if let Ok(meta) = self.store.head(&path).await {
+                        if meta.size < end {
+                            return Err(Error::corrupt(
+                                &self.object_name(key),
+                                format!(
+                                    "truncated: holds {} bytes, read up to byte {end}",
+                                    meta.size
+                                ),
+                            ));
+                        }
+                    }
+                }
+                return Err(storage_error(&self.object_name(key), "read", e));
+            }
+        };
         if bytes.len() as u64 != want {
             return Err(Error::corrupt(
                 &self.object_name(key),
@@ -1059,7 +1078,36 @@ fn may_be_transient(e: &object_store::Error) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::is_staging_name;
+    use super::{is_staging_name, Storage};
+    use crate::error::ErrorKind;
+
+    /// A range read past the end of an object (a pack truncated after its index was
+    /// written) is corruption naming the object, whether the store reads short or refuses
+    /// the range outright; the engine test that truncates a pack met both.
+    #[tokio::test]
+    async fn a_range_past_the_end_of_an_object_is_corruption() {
+        let dir = tempfile::tempdir().unwrap();
+        let storage = Storage::local(dir.path(), true).unwrap();
+        storage
+            .put_replace("data/ab/ab01", bytes::Bytes::from_static(b"0123456789"))
+            .await
+            .unwrap();
+        assert_eq!(
+            &storage.get_range("data/ab/ab01", 2..6).await.unwrap()[..],
+            b"2345"
+        );
+        for range in [4..20, 12..20] {
+            let err = storage
+                .get_range("data/ab/ab01", range.clone())
+                .await
+                .unwrap_err();
+            assert_eq!(err.kind, ErrorKind::Corrupt, "{range:?}: {err}");
+            assert!(err.to_string().contains("data/ab/ab01"), "{err}");
+            assert!(err.to_string().contains("truncated"), "{err}");
+        }
+        let err = storage.get_range("data/ab/ffff", 0..4).await.unwrap_err();
+        assert_eq!(err.kind, ErrorKind::NotFound, "{err}");
+    }
 
     #[test]
     fn staging_names_are_an_object_name_then_hash_and_digits() {
