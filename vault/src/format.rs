@@ -303,6 +303,24 @@ pub struct ManifestSummary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     pub source_digest: String,
+    /// Bytes the snapshot added to storage when it was written (its new packs, its index
+    /// file and its manifest; at a replication's destination, what the copy added there):
+    /// with `bytes`, what deduplication saved. Absent from summaries of older builds. Not
+    /// part of the manifest, so verify leaves it out when comparing the two.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_bytes: Option<u64>,
+}
+
+impl ManifestSummary {
+    /// Whether this summary says what `manifest` says. What the snapshot stored is known to
+    /// its summary alone, so it is not compared.
+    pub fn says_what(&self, manifest: &Snapshot) -> bool {
+        *self
+            == ManifestSummary {
+                stored_bytes: self.stored_bytes,
+                ..manifest.summary()
+            }
+    }
 }
 
 impl Snapshot {
@@ -317,6 +335,7 @@ impl Snapshot {
             labels: self.labels.clone(),
             parent: self.parent.clone(),
             source_digest: self.source_digest.clone(),
+            stored_bytes: None,
         }
     }
 

@@ -31,6 +31,6 @@ pub use storage::Storage;
 pub use vault::{
     latest_of, parse_duration, DestroySummary, InitOptions, Leftovers, NoProgress, PendingScan,
     Policy, Problem, Progress, PrunePlan, PruneSummary, Remains, ReplicationPlan,
-    ReplicationSummary, RestoreSummary, Retention, SnapshotInfo, SnapshotListing, SnapshotSummary,
-    Vault, VerifyReport, SERIES_LABEL,
+    ReplicationRecord, ReplicationSummary, RestoreSummary, Retention, SnapshotInfo,
+    SnapshotListing, SnapshotSummary, Vault, VerifyReport, SERIES_LABEL,
 };

@@ -676,6 +676,25 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
     assert_eq!(copied.files_copied, 1, "{copied:?}");
     assert!(copied.bytes_copied < 100);
 
+    // Each run is recorded in the standby: what it copied, and how far behind it was.
+    let runs = standby
+        .replications_from(&primary.config().id)
+        .await
+        .unwrap();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    assert!(runs[0].at < runs[1].at);
+    assert_eq!(runs[0].source, primary.storage().id());
+    assert_eq!(
+        (runs[1].snapshots_copied, runs[1].bytes_copied),
+        (1, copied.bytes_copied)
+    );
+    assert!(runs[1].lag_seconds < 600, "{runs:?}");
+    assert!(standby
+        .replications_from(&standby.config().id)
+        .await
+        .unwrap()
+        .is_empty());
+
     // Nothing left to do; the same vault is refused as a target.
     assert!(primary
         .plan_replication(&standby)
@@ -698,10 +717,16 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
         .unwrap();
     // The standby lists its copies from summaries of its own, as the primary lists them.
     assert_eq!(standby_storage.list("summaries").await.unwrap().len(), 2);
-    assert_eq!(
+    // The same snapshots; what each stored is the destination's own (its packs, its index).
+    let (copies, originals) = (
         standby.snapshots().await.unwrap(),
-        primary.snapshots().await.unwrap()
+        primary.snapshots().await.unwrap(),
     );
+    assert!(copies
+        .iter()
+        .chain(&originals)
+        .all(|s| s.stored_bytes.is_some_and(|b| b > 0)));
+    assert_eq!(without_stored(copies), without_stored(originals));
 
     // The primary region is gone: the standby restores on its own, bit for bit.
     std::fs::remove_dir_all(&primary_dir).unwrap();
@@ -846,6 +871,23 @@ async fn listing_reads_summaries_and_falls_back_to_the_manifest() {
     assert!(summary_path(&first.id).is_file() && summary_path(&second.id).is_file());
     let listed = vault.snapshots().await.unwrap();
     assert_eq!(listed.len(), 2);
+    // The summary records what the snapshot added to storage; the first added everything.
+    assert_eq!(listed[0].stored_bytes, Some(first.bytes_stored));
+    assert_eq!(listed[1].stored_bytes, Some(second.bytes_stored));
+    assert!(second.bytes_stored < first.bytes_stored);
+    // Listed from its manifest, a snapshot's stored bytes are unknown.
+    let from_manifest = |id: &str| {
+        listed
+            .iter()
+            .cloned()
+            .map(|mut s| {
+                if s.id == id {
+                    s.stored_bytes = None;
+                }
+                s
+            })
+            .collect::<Vec<_>>()
+    };
     assert_eq!(
         (listed[1].files, listed[1].bytes),
         (second.files, second.bytes)
@@ -863,7 +905,7 @@ async fn listing_reads_summaries_and_falls_back_to_the_manifest() {
     // A summary sealed for one snapshot does not pass for another's.
     let first_summary = std::fs::read(summary_path(&first.id)).unwrap();
     std::fs::copy(summary_path(&second.id), summary_path(&first.id)).unwrap();
-    assert_eq!(vault.snapshots().await.unwrap(), listed);
+    assert_eq!(vault.snapshots().await.unwrap(), from_manifest(&first.id));
     let report = vault.verify(false, &NoProgress).await.unwrap();
     assert_eq!(report.problems.len(), 1, "{report:#?}");
     assert!(report.problems[0]
@@ -876,7 +918,14 @@ async fn listing_reads_summaries_and_falls_back_to_the_manifest() {
     let second_summary = std::fs::read(summary_path(&second.id)).unwrap();
     std::fs::remove_file(summary_path(&first.id)).unwrap();
     std::fs::write(summary_path(&second.id), b"not sealed").unwrap();
-    assert_eq!(vault.snapshots().await.unwrap(), listed);
+    let both_from_manifests: Vec<_> = from_manifest(&first.id)
+        .into_iter()
+        .map(|mut s| {
+            s.stored_bytes = None;
+            s
+        })
+        .collect();
+    assert_eq!(vault.snapshots().await.unwrap(), both_from_manifests);
     let report = vault.verify(false, &NoProgress).await.unwrap();
     assert_eq!(report.problems.len(), 1, "{report:#?}");
     assert!(report.problems[0]
@@ -1540,4 +1589,15 @@ async fn prune_keeps_a_young_unreferenced_pack_indexed() {
     assert_same_tree(&src, &out);
     assert!(vault.verify(true, &NoProgress).await.unwrap().is_clean());
     assert_ne!(first.id, second.id);
+}
+
+/// Listings compared for what both vaults of a replication must agree on.
+fn without_stored(listed: Vec<dr_vault::SnapshotInfo>) -> Vec<dr_vault::SnapshotInfo> {
+    listed
+        .into_iter()
+        .map(|mut s| {
+            s.stored_bytes = None;
+            s
+        })
+        .collect()
 }

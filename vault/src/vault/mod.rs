@@ -16,7 +16,7 @@ pub(crate) mod verify;
 
 pub use prune::{parse_duration, PrunePlan, PruneSummary, Retention};
 pub use records::{DestroySummary, Leftovers, Policy, Remains};
-pub use replicate::{ReplicationPlan, ReplicationSummary};
+pub use replicate::{ReplicationPlan, ReplicationRecord, ReplicationSummary};
 pub use snapshot::PendingScan;
 
 use crate::crypto::{random_id, KdfParams, KeyFile, MasterKey, Passphrase};
@@ -91,6 +91,10 @@ pub struct SnapshotInfo {
     pub bytes: u64,
     pub labels: BTreeMap<String, String>,
     pub source_digest: String,
+    /// Bytes it added to storage when written (see [`ManifestSummary::stored_bytes`]);
+    /// unknown for snapshots of older builds and those listed from their manifest.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stored_bytes: Option<u64>,
 }
 
 impl SnapshotInfo {
@@ -114,6 +118,7 @@ impl SnapshotInfo {
             bytes: summary.bytes,
             labels: summary.labels,
             source_digest: summary.source_digest,
+            stored_bytes: summary.stored_bytes,
         })
     }
 
@@ -537,7 +542,10 @@ impl Vault {
     ///
     /// # Errors
     /// `AlreadyExists` when a manifest `id` exists; `Storage`.
-    async fn store_manifest(&self, id: &str, snapshot: &Snapshot) -> Result<u64> {
+    /// Stores the manifest of snapshot `id`, then its summary, which records `stored` (what
+    /// the snapshot's packs and index added) plus the manifest's own bytes. Returns the
+    /// manifest's bytes (the summary, a few hundred, is a listing's shortcut, not counted).
+    async fn store_manifest(&self, id: &str, snapshot: &Snapshot, stored: u64) -> Result<u64> {
         // Version 1 vaults keep JSON manifests, which the builds that made them can read.
         let raw = if self.config.format_version >= BINARY_MANIFESTS_SINCE {
             crate::manifest::encode(snapshot, self.config.format_version)?
@@ -558,16 +566,15 @@ impl Vault {
         // Already there when a manifest of this id was deleted but not its summary (a prune by
         // an older build, or by hand) and is now written again (replication): it is the
         // same snapshot, sealed for the same id.
-        let summary = self
+        let summary = ManifestSummary {
+            stored_bytes: Some(stored + manifest),
+            ..snapshot.summary()
+        };
+        let _ = self
             .repo
-            .store_sealed_json(
-                &layout::summary(id),
-                &layout::label::summary(id),
-                &snapshot.summary(),
-            )
-            .await
-            .unwrap_or(0);
-        Ok(manifest + summary)
+            .store_sealed_json(&layout::summary(id), &layout::label::summary(id), &summary)
+            .await;
+        Ok(manifest)
     }
 
     /// Resolves `latest`, a full id or a unique prefix of one.

@@ -57,6 +57,25 @@ pub struct ReplicationSummary {
     pub unreadable: Vec<super::Problem>,
 }
 
+/// Where replications are recorded, in the destination vault.
+const REPLICATIONS: &str = "replications";
+
+/// One replication as its destination records it: how far behind it was when the run began
+/// (the lag a region pair holds against its rpo) and what the run copied.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReplicationRecord {
+    /// When the run began (RFC 3339, nanoseconds).
+    pub at: String,
+    /// The source's id (its URL with non-secret options) and its vault id.
+    pub source: String,
+    pub source_vault: String,
+    /// The age, when the run began, of the oldest source snapshot the destination lacked.
+    pub lag_seconds: u64,
+    pub snapshots_copied: usize,
+    pub bytes_copied: u64,
+    pub seconds: f64,
+}
+
 impl Vault {
     /// Lists the snapshots `dest` lacks; writes nothing.
     ///
@@ -97,10 +116,55 @@ impl Vault {
         plan: &ReplicationPlan,
         progress: &dyn Progress,
     ) -> Result<ReplicationSummary> {
+        let started = crate::clock::now();
+        let timer = std::time::Instant::now();
         let lock = dest.lock(false).await?;
-        let result = self.replicate_locked(dest, plan, progress, &lock).await;
+        let mut result = self.replicate_locked(dest, plan, progress, &lock).await;
+        if let Ok(summary) = &result {
+            let record = ReplicationRecord {
+                at: crate::clock::rfc3339_nanos(started),
+                source: self.storage().id(),
+                source_vault: self.config.id.clone(),
+                lag_seconds: plan.lag(started).as_secs(),
+                snapshots_copied: summary.snapshots_copied,
+                bytes_copied: summary.bytes_copied,
+                seconds: timer.elapsed().as_secs_f64(),
+            };
+            if let Err(e) = dest.record_replication(&record).await {
+                result = Err(e);
+            }
+        }
         lock.release().await?;
         result
+    }
+
+    /// Records a replication into this vault, its destination (the history `drctl report`
+    /// plots): `replications/<source vault id>/<time>`.
+    async fn record_replication(&self, record: &ReplicationRecord) -> Result<()> {
+        let value =
+            serde_json::to_value(record).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        let name = format!(
+            "{REPLICATIONS}/{}/{}",
+            record.source_vault,
+            record.at.replace(':', "-")
+        );
+        self.put_record(&name, &value).await
+    }
+
+    /// Every replication into this vault from the vault whose id is `source_vault`, oldest
+    /// first. Records that do not read as one are skipped.
+    ///
+    /// # Errors
+    /// As [`Vault::records`].
+    pub async fn replications_from(&self, source_vault: &str) -> Result<Vec<ReplicationRecord>> {
+        let mut out: Vec<ReplicationRecord> = self
+            .records(&format!("{REPLICATIONS}/{source_vault}"))
+            .await?
+            .into_iter()
+            .filter_map(|(_, v)| serde_json::from_value(v).ok())
+            .collect();
+        out.sort_by(|a, b| a.at.cmp(&b.at));
+        Ok(out)
     }
 
     async fn replicate_locked(
@@ -243,8 +307,8 @@ impl Vault {
                 .await
                 .map_err(|e| Error::new(ErrorKind::Io, format!("pack writer failed: {e}")))?;
             // When both fail, the pack writer's error is the cause.
-            let packs = match (copied, written) {
-                (Ok(()), Ok((packs, _))) => packs,
+            let (packs, mut stored) = match (copied, written) {
+                (Ok(()), Ok(written)) => written,
                 (_, Err(e)) | (Err(e), Ok(_)) => return Err(e),
             };
             for (source, slot) in sources.iter_mut().zip(slots) {
@@ -261,11 +325,11 @@ impl Vault {
             crate::hooks::stop_point("replicate-commit");
             lock.check_held()?;
             if !packs.is_empty() {
-                dest.repo.write_index(packs).await?;
+                stored += dest.repo.write_index(packs).await?;
             }
             // Same id at the destination: that is how a re-run knows it is done.
             lock.check_held()?;
-            match dest.store_manifest(&info.id, &snapshot).await {
+            match dest.store_manifest(&info.id, &snapshot, stored).await {
                 Ok(_) => summary.snapshots_copied += 1,
                 Err(e) if e.kind == ErrorKind::AlreadyExists => {}
                 Err(e) => return Err(e),

@@ -205,7 +205,7 @@ impl Vault {
         };
         let id = random_id();
         lock.check_held()?;
-        bytes_stored += self.store_manifest(&id, &snapshot).await?;
+        bytes_stored += self.store_manifest(&id, &snapshot, bytes_stored).await?;
         Ok(SnapshotSummary {
             id,
             time: taken_at,

@@ -281,7 +281,7 @@ impl Vault {
             .load_sealed_json::<ManifestSummary>(&key, &layout::label::summary(id))
             .await
         {
-            Ok(summary) if summary == manifest.summary() => return None,
+            Ok(summary) if summary.says_what(manifest) => return None,
             Ok(_) => "does not match its snapshot's manifest, and listings show the summary: \
                       delete this object and the manifest is listed instead"
                 .to_string(),
