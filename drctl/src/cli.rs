@@ -43,10 +43,45 @@ pub enum Command {
     /// over to it, and with --apply run `terraform init` and `terraform apply` there.
     #[command(after_help = REBUILD_HELP)]
     Rebuild(RebuildArgs),
+    /// Prometheus alerting rules for the metrics of `drctl status --format prometheus`.
+    #[command(after_help = ALERTS_HELP)]
+    Alerts(AlertsArgs),
     /// Write a ready multi-region module: the provider, a vault in each region, a region pair
     /// replicating the primary to the secondary, and a drill restoring from the secondary.
     #[command(after_help = SCAFFOLD_HELP)]
     Scaffold(ScaffoldArgs),
+}
+
+pub const ALERTS_HELP: &str = "\
+The rules (group dr-posture), each naming the resource in its `address` label:
+  DrStandbyLagOverRpo   critical  a pair's standby lags more than its rpo, for 10m
+  DrStandbyLagNearRpo   warning   ... more than 80% of its rpo, for 30m
+  DrVaultUnreachable    critical  a vault cannot be opened or listed, for 15m
+  DrDrillFailed         critical  a drill's last run failed, for 5m
+  DrDrillStale          warning   a drill's last run is older than its max_age, for 1h
+  DrDrillRtoMissed      warning   a drill's last restore took longer than its rto, for 5m
+  DrDrillRpoMissed      warning   a drill restored data older than its rpo, for 5m
+  DrStatusNotReported   warning   no `drctl status` export for an hour (the job stopped)
+
+They read what `drctl status --format prometheus` writes; run it from cron into the node
+exporter's textfile directory (see `drctl status --help`).
+
+Examples:
+  drctl alerts > /etc/prometheus/rules/dr.yml
+  drctl alerts --out rules/dr.yml && promtool check rules rules/dr.yml
+
+Exit status:
+  0  printed or written
+  2  --out exists (without --force) or cannot be written";
+
+#[derive(Args, Debug)]
+pub struct AlertsArgs {
+    /// Write the rules to FILE instead of printing them.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing --out file.
+    #[arg(long, requires = "out")]
+    pub force: bool,
 }
 
 pub const SCAFFOLD_HELP: &str = "\

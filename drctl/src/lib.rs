@@ -2,6 +2,7 @@
 //! calls [`main`]; the library exists so that the fuzz targets (`fuzz/`) reach the parsers of
 //! untrusted input through [`fuzzing`].
 
+mod alerts;
 mod check;
 mod cli;
 mod output;
@@ -43,6 +44,7 @@ pub fn main() -> ExitCode {
             cli::Command::Check(args) => check::run(args),
             cli::Command::Status(args) => status::run(args).await,
             cli::Command::Rebuild(args) => rebuild::run(args).await,
+            cli::Command::Alerts(args) => alerts::run(args),
             cli::Command::Scaffold(args) => scaffold::run(args),
         }
     });
