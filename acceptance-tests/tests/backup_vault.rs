@@ -328,14 +328,20 @@ fn a_destroy_killed_after_the_config_went_is_finished_by_the_next_destroy() {
     kill_the_destroy_at(&mut tf, "destroy-config-deleted");
     assert!(!root.join("config").exists());
     let manifests = files_under(&root.join("snapshots"));
-    assert_eq!(manifests.len(), 1, "the kill left the manifest: {manifests:?}");
+    assert_eq!(
+        manifests.len(),
+        1,
+        "the kill left the manifest: {manifests:?}"
+    );
 
     // A plan keeps the vault and says what is wrong; it plans nothing that deletes snapshots.
     let plan = tf.ok(&["plan", "-no-color"]).to_string();
     assert!(plan.contains("Vault Config Missing"), "{plan}");
     assert!(plan.contains("No changes"), "{plan}");
 
-    let out = tf.ok(&["destroy", "-auto-approve", "-no-color"]).to_string();
+    let out = tf
+        .ok(&["destroy", "-auto-approve", "-no-color"])
+        .to_string();
     assert!(out.contains("Interrupted Destroy Finished"), "{out}");
     assert_eq!(left_at(&root), Vec::<std::path::PathBuf>::new());
 
@@ -364,7 +370,10 @@ fn a_destroy_killed_after_the_manifests_went_is_finished_by_the_next_apply_or_de
     let out = tf.ok(&["apply", "-auto-approve", "-no-color"]).to_string();
     assert!(out.contains("Interrupted Destroy Finished"), "{out}");
     assert!(root.join("config").is_file());
-    assert_eq!(num(&tf.values("dr_backup_vault.primary")["snapshot_count"]), 1);
+    assert_eq!(
+        num(&tf.values("dr_backup_vault.primary")["snapshot_count"]),
+        1
+    );
     tf.assert_plan_empty();
 
     kill_the_destroy_at(&mut tf, "destroy-manifests-deleted");
