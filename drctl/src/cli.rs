@@ -43,6 +43,11 @@ pub enum Command {
     /// over to it, and with --apply run `terraform init` and `terraform apply` there.
     #[command(after_help = REBUILD_HELP)]
     Rebuild(RebuildArgs),
+    /// The DR posture as one self-contained HTML page, with plots over the recorded history:
+    /// replication lag against each pair's RPO, each drill's restore time and data age against
+    /// its RTO and RPO, each vault's logical and stored bytes.
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
     /// Prometheus alerting rules for the metrics of `drctl status --format prometheus`.
     #[command(after_help = ALERTS_HELP)]
     Alerts(AlertsArgs),
@@ -50,6 +55,47 @@ pub enum Command {
     /// replicating the primary to the secondary, and a drill restoring from the secondary.
     #[command(after_help = SCAFFOLD_HELP)]
     Scaffold(ScaffoldArgs),
+}
+
+pub const REPORT_HELP: &str = "\
+The page needs no network: its style and its plots (SVG) are inline, with no script. The
+findings at its top are those of `drctl status`. Plots start from what the vaults record:
+each replication's lag (recorded by the destination), each drill run's report (drills/NAME/
+in the vault it restored from) and each snapshot's stored bytes (recorded since this
+version; older snapshots show their logical size only).
+
+Examples:
+  drctl report --dir infra/dr --out dr-report.html
+  drctl report --state terraform.tfstate --out /var/www/dr/index.html   # from cron
+
+Exit status:
+  0  written (whatever the posture: the page says it; `drctl status` exits 1 on findings)
+  1  a plot could not be drawn
+  2  usage or input error: not a state, no dr_* resources, no passphrase, --out exists and
+     is not a report drctl wrote (without --force), or cannot be written
+
+Environment:
+  DR_PASSPHRASE  the vaults' passphrase (or --passphrase-file)
+  TERRAFORM      the terraform binary for --dir (default: terraform on PATH)";
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A state file, or the output of `terraform show -json`.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub state: Option<PathBuf>,
+    /// A Terraform root module: its state is read with `terraform show -json`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Where to write the page (replaced atomically when it is a report drctl wrote).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Replace --out even when it is not a report drctl wrote.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
+    #[command(flatten)]
+    pub access: VaultAccess,
 }
 
 pub const ALERTS_HELP: &str = "\

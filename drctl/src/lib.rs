@@ -7,6 +7,7 @@ mod check;
 mod cli;
 mod output;
 mod rebuild;
+mod report;
 mod scaffold;
 mod state;
 mod status;
@@ -44,6 +45,7 @@ pub fn main() -> ExitCode {
             cli::Command::Check(args) => check::run(args),
             cli::Command::Status(args) => status::run(args).await,
             cli::Command::Rebuild(args) => rebuild::run(args).await,
+            cli::Command::Report(args) => report::run(args).await,
             cli::Command::Alerts(args) => alerts::run(args),
             cli::Command::Scaffold(args) => scaffold::run(args),
         }

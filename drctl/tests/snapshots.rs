@@ -24,6 +24,7 @@ const COMMANDS: &[&[&str]] = &[
     &["check"],
     &["status"],
     &["rebuild"],
+    &["report"],
     &["alerts"],
     &["scaffold"],
 ];

@@ -90,11 +90,7 @@ pub async fn run(args: StatusArgs) -> Outcome {
     // Status opens many vaults by the ids the state records, not one by URL.
     let ctx = Context::new(String::new(), &args.access, false);
     let passphrase = ctx.passphrase()?;
-    let mut vaults = Vaults {
-        passphrase,
-        options: ctx.options.clone(),
-        open: HashMap::new(),
-    };
+    let mut vaults = Vaults::new(passphrase, ctx.options.clone());
     let posture = gather(&resources, &mut vaults).await;
     let format = if args.output.json {
         StatusFormat::Json
@@ -115,7 +111,15 @@ pub async fn run(args: StatusArgs) -> Outcome {
 }
 
 fn read_resources(args: &StatusArgs) -> Result<Vec<Resource>, String> {
-    match (&args.state, &args.dir) {
+    resources_of(args.state.as_deref(), args.dir.as_deref())
+}
+
+/// The resources of a state file (`state`) or of the root module `dir`'s state.
+pub(crate) fn resources_of(
+    state: Option<&std::path::Path>,
+    dir: Option<&std::path::Path>,
+) -> Result<Vec<Resource>, String> {
+    match (state, dir) {
         (Some(path), None) => {
             let len = std::fs::metadata(path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?
@@ -156,16 +160,27 @@ fn read_resources(args: &StatusArgs) -> Result<Vec<Resource>, String> {
 }
 
 /// Vaults opened once each (one key derivation per vault), by URL.
-struct Vaults {
+pub(crate) struct Vaults {
     passphrase: dr_vault::Passphrase,
     options: BTreeMap<String, String>,
     open: HashMap<String, Result<Arc<Vault>, String>>,
 }
 
 impl Vaults {
+    pub(crate) fn new(
+        passphrase: dr_vault::Passphrase,
+        options: BTreeMap<String, String>,
+    ) -> Vaults {
+        Vaults {
+            passphrase,
+            options,
+            open: HashMap::new(),
+        }
+    }
+
     /// Opens `url` (a vault id, with its options as a query) with the vault resource's own
     /// storage options over those, over --option's.
-    async fn get(
+    pub(crate) async fn get(
         &mut self,
         url: &str,
         own: Option<&serde_json::Value>,
@@ -187,7 +202,7 @@ impl Vaults {
     }
 }
 
-async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
+pub(crate) async fn gather(resources: &[Resource], vaults: &mut Vaults) -> Posture {
     let now = dr_vault::clock::now();
     let of_kind = |kind: &'static str| resources.iter().filter(move |r| r.kind == kind);
     let mut gathering = Gathering {

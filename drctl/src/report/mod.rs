@@ -1,0 +1,113 @@
+//! `drctl report`: the DR posture as one self-contained HTML page with plots over the whole
+//! recorded history: per region pair, the lag at each replication against the RPO; per
+//! drill, each run's restore time against the RTO and data age against the RPO; per vault,
+//! each snapshot's logical and stored bytes. The findings at the top are `drctl status`'s.
+
+mod history;
+mod page;
+mod plot;
+
+use crate::cli::ReportArgs;
+use crate::output::{self, CliError, Outcome};
+use crate::status::{self, Vaults};
+use crate::vault::Context;
+
+pub async fn run(args: ReportArgs) -> Outcome {
+    let resources = status::resources_of(args.state.as_deref(), args.dir.as_deref())
+        .map_err(|message| {
+            CliError::usage(
+                message,
+                "pass --state FILE (a state file or `terraform show -json` output) or --dir DIR of an initialised root module",
+            )
+        })?;
+    if !resources.iter().any(|r| r.kind.starts_with("dr_")) {
+        return Err(CliError::usage(
+            "the state holds no dr_* resources",
+            "point --state or --dir at the root module that manages the vaults",
+        ));
+    }
+    refuse_to_clobber(&args)?;
+    let ctx = Context::new(String::new(), &args.access, false);
+    let mut vaults = Vaults::new(ctx.passphrase()?, ctx.options.clone());
+    let posture = status::gather(&resources, &mut vaults).await;
+    let history = history::gather(&resources, &mut vaults).await;
+    let source = match (&args.state, &args.dir) {
+        (Some(state), _) => format!("the state {}", state.display()),
+        (_, Some(dir)) => format!("the root module {}", dir.display()),
+        _ => String::new(),
+    };
+    let html = page::render(&posture, &history, &source).map_err(|e| CliError {
+        message: format!("cannot draw a plot: {e}"),
+        hint: None,
+        code: output::EXIT_FAILURE,
+    })?;
+    write_atomically(&args.out, &html)?;
+    let runs: usize = history.drills.iter().map(|d| d.runs.len()).sum();
+    if args.output.json {
+        output::json(&serde_json::json!({
+            "written": args.out.display().to_string(),
+            "bytes": html.len(),
+            "pairs": history.pairs.len(),
+            "drills": history.drills.len(),
+            "drill_runs": runs,
+            "vaults": history.vaults.len(),
+            "problems": posture.problems,
+        }))?;
+    } else {
+        println!(
+            "wrote {} ({} pair(s), {} drill(s) with {runs} run(s), {} vault(s); {} finding(s) out of policy)",
+            args.out.display(),
+            history.pairs.len(),
+            history.drills.len(),
+            history.vaults.len(),
+            posture.problems.len()
+        );
+    }
+    Ok(output::EXIT_OK)
+}
+
+/// An existing --out is replaced only when it is a report this command wrote, or with
+/// --force: a mistyped path must not cost somebody's file.
+fn refuse_to_clobber(args: &ReportArgs) -> Result<(), CliError> {
+    let Ok(existing) = std::fs::read(&args.out) else {
+        return Ok(());
+    };
+    let ours =
+        String::from_utf8_lossy(&existing[..existing.len().min(4096)]).contains(page::GENERATOR);
+    if ours || args.force {
+        return Ok(());
+    }
+    Err(CliError::usage(
+        format!(
+            "{} exists and is not a report drctl wrote",
+            args.out.display()
+        ),
+        "choose another --out, or pass --force to replace it",
+    ))
+}
+
+/// Written beside, then renamed over: a reader (a web server, the browser) never sees half
+/// a page, and a failed write leaves the previous report.
+fn write_atomically(out: &std::path::Path, html: &str) -> Result<(), CliError> {
+    let dir = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let failed = |e: std::io::Error| {
+        CliError::usage(
+            format!("cannot write {}: {e}", out.display()),
+            "check --out: its directory must exist and be writable",
+        )
+    };
+    let mut staged = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
+    std::io::Write::write_all(&mut staged, html.as_bytes()).map_err(failed)?;
+    // A page to publish (it holds no secret): readable as any new file, not the staging
+    // file's owner-only mode.
+    use std::os::unix::fs::PermissionsExt as _;
+    staged
+        .as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o644))
+        .map_err(failed)?;
+    staged.persist(out).map_err(|e| failed(e.error))?;
+    Ok(())
+}
