@@ -381,6 +381,64 @@ fn a_destroy_killed_after_the_manifests_went_is_finished_by_the_next_apply_or_de
     assert_eq!(left_at(&root), Vec::<std::path::PathBuf>::new());
 }
 
+/// Remains under a `lock_for` (scaffold gives every vault one): a destroy killed after the
+/// config went had passed the lock's check, and the next destroy finishes it; remains whose
+/// snapshots are still locked (a config lost while they were young) are kept, whatever
+/// force_destroy says, until they are older than lock_for. Meanwhile force_destroy, which
+/// lives in the state, can still be changed, and nothing else can.
+#[test]
+fn remains_under_lock_for_are_finished_only_once_their_snapshots_are_unlocked() {
+    let mut tf = module();
+    tf.set_env("DR_TEST_CLOCK", "1");
+    tf.set_env("DR_TEST_NOW", "2026-11-01T00:00:00Z");
+    let locked = |force: bool| {
+        vault_config(&format!(
+            "{BASIC}\n  force_destroy = {force}\n  retention {{\n    lock_for = \"1h\"\n  }}\n"
+        ))
+    };
+    tf.config(&locked(false));
+    tf.init();
+    tf.apply();
+    let root = tf.path().join("vaults/primary");
+
+    // The config lost while the snapshot is young: force_destroy can still be set (the
+    // state alone holds it), nothing else changes, and the destroy deletes nothing.
+    std::fs::remove_file(root.join("config")).unwrap();
+    let before = files_under(&root);
+    tf.config(&vault_config(&format!(
+        "{BASIC}\n  force_destroy = true\n  labels = {{ team = \"x\" }}\n  retention {{\n    lock_for = \"1h\"\n  }}\n"
+    )));
+    tf.fails_with(&["plan", "-no-color"], r"only force_destroy can change");
+    tf.config(&locked(true));
+    tf.ok(&["apply", "-auto-approve"]);
+    assert_eq!(tf.values("dr_backup_vault.primary")["force_destroy"], true);
+    tf.fails_with(
+        &["destroy", "-no-color", "-auto-approve"],
+        r"(?s)Vault Remains Hold Snapshots.*younger than its lock_for \(1h\).*older than lock_for",
+    );
+    assert_eq!(files_under(&root), before, "nothing deleted");
+
+    // Two hours on, the lock has expired: the destroy finishes.
+    tf.set_env("DR_TEST_NOW", "2026-11-01T02:00:00Z");
+    let out = tf
+        .ok(&["destroy", "-auto-approve", "-no-color"])
+        .to_string();
+    assert!(out.contains("Interrupted Destroy Finished"), "{out}");
+    assert_eq!(left_at(&root), Vec::<std::path::PathBuf>::new());
+
+    // And a destroy killed right after the config went, its snapshots already unlocked, is
+    // finished by the next one.
+    tf.apply();
+    tf.set_env("DR_TEST_NOW", "2026-11-01T04:00:00Z");
+    kill_the_destroy_at(&mut tf, "destroy-config-deleted");
+    assert!(!root.join("config").exists());
+    let out = tf
+        .ok(&["destroy", "-auto-approve", "-no-color"])
+        .to_string();
+    assert!(out.contains("Interrupted Destroy Finished"), "{out}");
+    assert_eq!(left_at(&root), Vec::<std::path::PathBuf>::new());
+}
+
 #[test]
 fn destroy_needs_force_destroy_and_never_deletes_locked_snapshots() {
     let mut tf = module();

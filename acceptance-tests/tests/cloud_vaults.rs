@@ -520,3 +520,48 @@ fn state_from_before_ids_carried_options_is_upgraded_without_replacing_anything(
     );
     assert_eq!(tf.values("dr_drill.standby")["status"], "passed");
 }
+
+/// The bucket itself is gone (deleted with everything in it: here moto is reset): the vault
+/// reads as gone, so a plan creates it anew once the bucket is back, and a destroy lets the
+/// resource go; no refresh fails on the missing bucket.
+#[test]
+fn a_vault_whose_bucket_is_gone_reads_as_gone() {
+    let eu = moto_server();
+    let tf = module();
+    let place = s3_place(&eu, "dr-gone", "eu-west-1");
+    tf.config(&single_vault(&place));
+    tf.init();
+    tf.apply();
+
+    reset_moto(&eu.endpoint());
+    let plan = tf.ok(&["plan", "-no-color"]).to_string();
+    assert!(
+        plan.contains("dr_backup_vault.primary will be created"),
+        "{plan}"
+    );
+    create_bucket(&eu.endpoint(), "dr-gone");
+    tf.apply();
+    tf.assert_plan_empty();
+    reset_moto(&eu.endpoint());
+    tf.ok(&["destroy", "-auto-approve"]);
+    let listed = tf.run(&["state", "list"]);
+    assert!(listed.stdout.trim().is_empty(), "{listed}");
+}
+
+/// moto's own reset: every bucket and object goes.
+fn reset_moto(endpoint: &str) {
+    use std::io::{Read as _, Write as _};
+    let addr = endpoint.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        conn,
+        "POST /moto-api/reset HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.1 200"),
+        "moto reset failed: {reply}"
+    );
+}

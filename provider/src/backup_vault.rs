@@ -444,9 +444,25 @@ impl BackupVault {
                             return;
                         }
                     },
-                    // No config, and the refresh kept the vault for its snapshots (it said
-                    // why): nothing can be written into it, so nothing is planned.
-                    Ok(None) => return,
+                    // No config, and the refresh kept the vault for its remains (it said
+                    // why): nothing can be written into it, so no snapshot is planned, and
+                    // only force_destroy, which lives in the state, may change.
+                    Ok(None) => {
+                        let mut only_force = planned.clone();
+                        only_force.force_destroy = prior.force_destroy.clone();
+                        if only_force != *prior {
+                            diags.error_at(
+                                url_path(),
+                                "Vault Config Missing",
+                                format!(
+                                    "The vault at {url} has no config, so nothing can be changed in it: only \
+                                     force_destroy can change (to let `terraform destroy` finish it). Put the config \
+                                     back from a copy, or destroy the vault, before changing anything else."
+                                ),
+                            );
+                        }
+                        return;
+                    }
                     Err(d) if is_unreachable(&d) => {
                         diags.push(unreachable_warning(
                             &d,
@@ -591,6 +607,8 @@ impl BackupVault {
         diags: &mut Diagnostics,
     ) -> State {
         match self.vaults.leftovers(url, options, &url_path()).await {
+            // Created meanwhile (a racing create): the next refresh reads it.
+            Ok(Leftovers { config: true, .. }) => current.clone(),
             Ok(Leftovers {
                 anything: false, ..
             }) => State::from(Value::Null),
@@ -881,14 +899,34 @@ impl Resource for BackupVault {
         };
         let vault = match self
             .vaults
-            .open_existing(
+            .open(
                 &state.url.or_default(),
                 &state.storage_options.or_default(),
                 &url_path(),
             )
             .await
         {
-            Ok(v) => v,
+            Ok(Some(v)) => v,
+            // No config (the refresh kept the vault for its remains): the plan let only
+            // force_destroy change, and it lives in the state alone.
+            Ok(None)
+                if !state.latest_snapshot_id.is_unknown() && !state.snapshot_count.is_unknown() =>
+            {
+                return State::from(state.written_over(&planned.value));
+            }
+            Ok(None) => {
+                diags.push(
+                    Diagnostic::error(
+                        "Vault Config Missing",
+                        format!(
+                            "The vault at {} has no config, so no snapshot can be taken into it.",
+                            state.url.or_default()
+                        ),
+                    )
+                    .at(url_path()),
+                );
+                return prior.clone();
+            }
             Err(d) => {
                 diags.push(d);
                 return prior.clone();
@@ -960,10 +998,14 @@ impl Resource for BackupVault {
                     Ok(Remains::Kept {
                         reason,
                         holds_snapshots: true,
-                    }) => diags.push(
+                    }) => diags.push(if force {
+                        // force_destroy is set: what keeps them is their lock_for.
+                        Diagnostic::error("Vault Remains Hold Snapshots", format!("{reason}. The destroy can finish once they are older than lock_for; to keep them and let the resource go, `terraform state rm` it."))
+                            .at(url_path())
+                    } else {
                         Diagnostic::error("Vault Remains Hold Snapshots", format!("{reason}. Set force_destroy = true and apply before destroying, or remove the resource from state with `terraform state rm` to keep them."))
-                            .at(AttributePath::attr("force_destroy")),
-                    ),
+                            .at(AttributePath::attr("force_destroy"))
+                    }),
                     // Not provably this vault's: left where it is, and the resource goes.
                     Ok(Remains::Kept { reason, .. }) => diags.push(
                         Diagnostic::warning("Objects Left In Place", format!("{reason}; they were left where they are."))

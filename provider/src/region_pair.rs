@@ -366,9 +366,11 @@ impl RegionPair {
                 let result = async {
                     let plan = active.plan_replication(standby).await?;
                     let mut unreadable = plan.unreadable.clone();
+                    let mut history = None;
                     if !plan.to_copy.is_empty() {
                         let done = active.replicate(standby, &plan, &NoProgress).await?;
                         unreadable.extend(done.unreadable);
+                        history = done.history_not_recorded;
                         let report = standby.verify(false, &NoProgress).await?;
                         if let Some(p) = report.problems.first() {
                             return Err(dr_vault::Error::new(
@@ -380,9 +382,19 @@ impl RegionPair {
                             ));
                         }
                     }
-                    Ok(unreadable)
+                    Ok((unreadable, history))
                 }
                 .await;
+                if let Ok((_, Some(why))) = &result {
+                    diags.warning(
+                        "Replication Not Recorded",
+                        format!(
+                            "The standby holds every snapshot, but this replication is missing from its history \
+                             (what `drctl report` plots): {why}"
+                        ),
+                    );
+                }
+                let result = result.map(|(unreadable, _)| unreadable);
                 match result {
                     Err(e) => {
                         diags.push(

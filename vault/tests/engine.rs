@@ -678,7 +678,7 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
 
     // Each run is recorded in the standby: what it copied, and how far behind it was.
     let runs = standby
-        .replications_from(&primary.config().id)
+        .replications_from(&primary.config().id, 100)
         .await
         .unwrap();
     assert_eq!(runs.len(), 2, "{runs:?}");
@@ -690,7 +690,7 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
     );
     assert!(runs[1].lag_seconds < 600, "{runs:?}");
     assert!(standby
-        .replications_from(&standby.config().id)
+        .replications_from(&standby.config().id, 100)
         .await
         .unwrap()
         .is_empty());

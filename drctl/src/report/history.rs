@@ -6,6 +6,10 @@
 use crate::status::Vaults;
 use crate::tfstate::Resource;
 
+/// The most replications per direction and drill runs per drill read: the newest, as each
+/// run adds a record and nothing deletes them; a plot of more says no more.
+const HISTORY_LIMIT: usize = 5000;
+
 pub struct History {
     pub vaults: Vec<VaultHistory>,
     pub pairs: Vec<PairHistory>,
@@ -95,7 +99,7 @@ pub async fn gather(resources: &[Resource], vaults: &mut Vaults) -> History {
                     (&p, &s, "primary → secondary"),
                     (&s, &p, "secondary → primary"),
                 ] {
-                    match to.replications_from(&from.config().id).await {
+                    match to.replications_from(&from.config().id, HISTORY_LIMIT).await {
                         Ok(runs) => pair.runs.extend(runs.into_iter().filter_map(|run| {
                             Some(ReplicationPoint {
                                 at: unix(&run.at)?,
@@ -165,7 +169,7 @@ async fn drill(
     };
     let reports = match vaults.get(url, options_of(url).as_ref()).await {
         Ok(v) => v
-            .records(&format!("drills/{name}"))
+            .newest_records(&format!("drills/{name}"), HISTORY_LIMIT)
             .await
             .map_err(|e| e.to_string()),
         Err(e) => Err(e),

@@ -69,11 +69,17 @@ pub async fn run(args: ReportArgs) -> Outcome {
 /// An existing --out is replaced only when it is a report this command wrote, or with
 /// --force: a mistyped path must not cost somebody's file.
 fn refuse_to_clobber(args: &ReportArgs) -> Result<(), CliError> {
-    let Ok(existing) = std::fs::read(&args.out) else {
+    let Ok(meta) = std::fs::metadata(&args.out) else {
         return Ok(());
     };
-    let ours =
-        String::from_utf8_lossy(&existing[..existing.len().min(4096)]).contains(page::GENERATOR);
+    // Only a regular file's head is read (a FIFO or a terminal would block the read).
+    let mut head = Vec::new();
+    if meta.is_file() {
+        if let Ok(file) = std::fs::File::open(&args.out) {
+            let _ = std::io::Read::read_to_end(&mut std::io::Read::take(file, 4096), &mut head);
+        }
+    }
+    let ours = String::from_utf8_lossy(&head).contains(page::GENERATOR);
     if ours || args.force {
         return Ok(());
     }
@@ -87,27 +93,30 @@ fn refuse_to_clobber(args: &ReportArgs) -> Result<(), CliError> {
 }
 
 /// Written beside, then renamed over: a reader (a web server, the browser) never sees half
-/// a page, and a failed write leaves the previous report.
+/// a page, and a failed write leaves the previous report. The new file gets the mode any new
+/// file gets (the umask's), not a temporary file's owner-only one: it is a page to publish.
 fn write_atomically(out: &std::path::Path, html: &str) -> Result<(), CliError> {
-    let dir = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
     let failed = |e: std::io::Error| {
         CliError::usage(
             format!("cannot write {}: {e}", out.display()),
             "check --out: its directory must exist and be writable",
         )
     };
-    let mut staged = tempfile::NamedTempFile::new_in(dir).map_err(failed)?;
-    std::io::Write::write_all(&mut staged, html.as_bytes()).map_err(failed)?;
-    // A page to publish (it holds no secret): readable as any new file, not the staging
-    // file's owner-only mode.
-    use std::os::unix::fs::PermissionsExt as _;
-    staged
-        .as_file()
-        .set_permissions(std::fs::Permissions::from_mode(0o644))
-        .map_err(failed)?;
-    staged.persist(out).map_err(|e| failed(e.error))?;
+    let mut name = out.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".drctl-{}.tmp", std::process::id()));
+    let staged = out.with_file_name(name);
+    let written = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&staged)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, html.as_bytes())?;
+            f.sync_all()
+        })
+        .and_then(|()| std::fs::rename(&staged, out));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&staged);
+        return Err(failed(e));
+    }
     Ok(())
 }

@@ -188,7 +188,7 @@ fn drill_section(page: &mut String, drill: &DrillHistory) -> Result<(), String> 
             page,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td><td>{verdict}</td></tr>",
             escape(&run.finished),
-            escape(&run.snapshot_id[..run.snapshot_id.len().min(12)]),
+            escape(&run.snapshot_id.chars().take(12).collect::<String>()),
             plot::seconds(run.restore_seconds),
             plot::seconds(run.data_age_seconds as f64),
         );

@@ -265,7 +265,17 @@ fn policy_families(p: &Posture) -> Vec<Family> {
         "Out-of-policy findings of this check.",
     );
     problems.add(Vec::new(), Some(p.problems.len() as f64));
-    vec![in_policy, problems]
+    // When this check ran: a textfile collector re-exports the last file for ever, so only
+    // this tells an alert that the job writing it stopped.
+    let mut checked = Family::new(
+        "dr_status_timestamp_seconds",
+        "Unix time this drctl status check ran.",
+    );
+    checked.add(
+        Vec::new(),
+        dr_vault::clock::parse(&p.checked_at).map(|t| t.unix_timestamp() as f64),
+    );
+    vec![in_policy, problems, checked]
 }
 
 /// Label values escape backslash, double quote and newline; nothing else.
@@ -354,7 +364,8 @@ mod tests {
         };
         assert_eq!(
             prometheus(&p),
-            "# HELP dr_status_problems Out-of-policy findings of this check.\n# TYPE dr_status_problems gauge\ndr_status_problems 1\n"
+            "# HELP dr_status_problems Out-of-policy findings of this check.\n# TYPE dr_status_problems gauge\ndr_status_problems 1\n\
+             # HELP dr_status_timestamp_seconds Unix time this drctl status check ran.\n# TYPE dr_status_timestamp_seconds gauge\ndr_status_timestamp_seconds 1795737600\n"
         );
     }
 }

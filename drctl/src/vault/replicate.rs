@@ -41,6 +41,9 @@ pub async fn run(ctx: &Context, args: ReplicateArgs) -> Outcome {
     let result = source.replicate(&dest, &plan, &bar).await;
     drop(bar);
     let summary = result?;
+    if let Some(why) = &summary.history_not_recorded {
+        eprintln!("warning: the copy is complete, but it is missing from the destination's replication history: {why}");
+    }
     if ctx.json {
         output::json(&PlanAndSummary {
             plan,

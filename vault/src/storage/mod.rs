@@ -1042,8 +1042,9 @@ pub(crate) fn causes<'a>(
     std::iter::successors(Some(e), |c| c.source())
 }
 
-/// Whether the service said the bucket or container itself does not exist.
-fn is_missing_bucket(e: &(dyn std::error::Error + 'static)) -> bool {
+/// Whether the service said the bucket or container itself does not exist (anywhere down
+/// the error's source chain): for a location, nothing is there at all.
+pub fn is_missing_bucket(e: &(dyn std::error::Error + 'static)) -> bool {
     causes(e).any(|c| {
         let text = c.to_string();
         ["NoSuchBucket", "ContainerNotFound", "bucket does not exist"]

@@ -47,6 +47,9 @@ fn check_name(name: &str) -> Result<()> {
     }
 }
 
+/// Records read at once by [`Vault::newest_records`] (each is a request on object stores).
+const RECORD_READS_IN_FLIGHT: usize = 16;
+
 impl Vault {
     /// Stores (or replaces) the record `name`, e.g. `pairs/prod` or `drills/nightly/2026…`.
     ///
@@ -101,6 +104,40 @@ impl Vault {
             }
         }
         Ok(out)
+    }
+
+    /// The newest `at_most` records under `prefix` whose names end with the time they were
+    /// written (drill reports, replications), by name, read a few at a time; one that does
+    /// not open is skipped rather than failing the rest.
+    ///
+    /// # Errors
+    /// `Storage` when listing fails.
+    pub async fn newest_records(
+        &self,
+        prefix: &str,
+        at_most: usize,
+    ) -> Result<Vec<(String, serde_json::Value)>> {
+        use futures_util::StreamExt as _;
+        check_name(prefix)?;
+        let mut names: Vec<String> = self
+            .storage()
+            .list(&layout::record(prefix))
+            .await?
+            .iter()
+            .filter_map(|listed| layout::parse(&listed.key).filter(|o| o.kind == Kind::Record))
+            .map(|o| o.name.to_string())
+            .collect();
+        names.sort();
+        let newest = names.split_off(names.len().saturating_sub(at_most));
+        let read: Vec<Option<(String, serde_json::Value)>> = futures_util::stream::iter(newest)
+            .map(|name| async move {
+                let value = self.record(&name).await.ok().flatten()?;
+                Some((name, value))
+            })
+            .buffered(RECORD_READS_IN_FLIGHT)
+            .collect()
+            .await;
+        Ok(read.into_iter().flatten().collect())
     }
 
     /// The protection policy recorded in the vault (none: nothing is locked).
@@ -218,15 +255,24 @@ impl Vault {
     /// `Storage` when the location cannot be listed.
     pub async fn leftovers(storage: &Storage) -> Result<Leftovers> {
         if storage.exists(layout::CONFIG).await? {
-            return Ok(Leftovers::default());
+            // Written since the caller looked (a create racing this read): a vault again.
+            return Ok(Leftovers {
+                config: true,
+                ..Leftovers::default()
+            });
         }
-        let manifests = storage
-            .list(layout::SNAPSHOTS)
-            .await?
+        let listed = match storage.list(layout::SNAPSHOTS).await {
+            Ok(listed) => listed,
+            // The bucket or container is gone with everything in it: nothing is left.
+            Err(e) if crate::storage::is_missing_bucket(&e) => return Ok(Leftovers::default()),
+            Err(e) => return Err(e),
+        };
+        let manifests = listed
             .iter()
             .filter(|o| layout::parse(&o.key).is_some())
             .count();
         Ok(Leftovers {
+            config: false,
             manifests,
             anything: manifests > 0 || storage.first_object().await?.is_some(),
         })
@@ -288,12 +334,6 @@ impl Vault {
                 holds_snapshots: true,
             });
         }
-        if manifests > 0 && storage.exists(&layout::record(POLICY)).await? {
-            return Ok(Remains::Kept {
-                reason: format!("{url} has no config but still holds {manifests} snapshot manifest(s) and a retention policy (lock_for): nothing is deleted without the config"),
-                holds_snapshots: true,
-            });
-        }
         let keys = crate::repo::list_own(storage, layout::Kind::Key).await?;
         if keys.is_empty() && left.keys().any(|dir| *dir != layout::LOCKS) {
             return Ok(Remains::Kept {
@@ -301,25 +341,30 @@ impl Vault {
                 holds_snapshots: false,
             });
         }
-        let mut opened = keys.is_empty();
+        let mut master = None;
         for listed in &keys {
             let raw = storage.get(&listed.key).await?;
             let Ok(file) = super::parse_key_file(&raw, &listed.key) else {
                 continue;
             };
-            if matches!(
-                MasterKey::unwrap(&file, &listed.key, passphrase),
-                Ok(Some(_))
-            ) {
-                opened = true;
+            if let Ok(Some((key, _))) = MasterKey::unwrap(&file, &listed.key, passphrase) {
+                master = Some(key);
                 break;
             }
         }
-        if !opened {
+        if master.is_none() && !keys.is_empty() {
             return Ok(Remains::Kept {
                 reason: format!("{url} holds what is left of a vault, but none of its {} key file(s) opens with this passphrase: it is not provably this vault's", keys.len()),
                 holds_snapshots: false,
             });
+        }
+        if let (Some(key), true) = (master, manifests > 0) {
+            if let Some(reason) = locked_remains(storage, key).await? {
+                return Ok(Remains::Kept {
+                    reason,
+                    holds_snapshots: true,
+                });
+            }
         }
         let lock = crate::locks::acquire(storage, true, LockTiming::for_this_process()).await?;
         let result = delete_own_objects(storage, lock.key()).await;
@@ -333,9 +378,73 @@ impl Vault {
     }
 }
 
+/// Why remains holding manifests must stay, if they must: a retention policy (`lock_for`,
+/// sealed with the vault's key like the manifests) under which a manifest is too young to
+/// delete, or cannot be dated. The same rule as a destroy's with the config there: the
+/// destroy that was interrupted had passed it, so only a config lost some other way, or a
+/// policy raised since, keeps them.
+async fn locked_remains(storage: &Storage, key: MasterKey) -> Result<Option<String>> {
+    let repo = crate::repo::Repo::new(storage.clone(), key);
+    let policy: Policy = match repo
+        .load_sealed_json(&layout::record(POLICY), &layout::label::record(POLICY))
+        .await
+    {
+        Ok(policy) => policy,
+        Err(e) if e.kind == ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Ok(Some(format!(
+                "{} holds a retention policy that does not read ({e}): its snapshots may be locked, so nothing is deleted",
+                storage.url()
+            )))
+        }
+    };
+    let Some(lock_for) = policy.lock_for() else {
+        return Ok(None);
+    };
+    let now = crate::clock::now();
+    let (mut young, mut undated) = (Vec::new(), Vec::new());
+    for manifest in crate::repo::list_own(storage, Kind::Snapshot).await? {
+        let id = manifest.name;
+        // The summary is small; a manifest without one (or whose summary does not open) is
+        // dated from the manifest itself.
+        let time = match repo
+            .load_sealed_json::<crate::format::ManifestSummary>(
+                &layout::summary(&id),
+                &layout::label::summary(&id),
+            )
+            .await
+        {
+            Ok(summary) => Some(summary.time),
+            Err(_) => repo.load_manifest(&id).await.ok().map(|m| m.time),
+        };
+        match time.as_deref().and_then(crate::clock::parse) {
+            Some(t)
+                if (now - t)
+                    < time::Duration::try_from(lock_for).unwrap_or(time::Duration::MAX) =>
+            {
+                young.push(id)
+            }
+            Some(_) => {}
+            None => undated.push(id),
+        }
+    }
+    if young.is_empty() && undated.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(format!(
+        "{} has no config but holds {} snapshot(s) younger than its lock_for ({}) and {} that cannot be dated: they can be deleted by nothing",
+        storage.url(),
+        young.len(),
+        humantime::format_duration(lock_for),
+        undated.len()
+    )))
+}
+
 /// What [`Vault::leftovers`] found at a location without a config.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Leftovers {
+    /// A config is there after all (written since the caller found none): not remains.
+    pub config: bool,
     /// Snapshot manifests of the vault layout: data a create never takes over, and that only
     /// a destroy with `force_destroy` deletes.
     pub manifests: usize,

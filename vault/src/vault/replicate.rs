@@ -55,6 +55,10 @@ pub struct ReplicationSummary {
     pub bytes_copied: u64,
     /// Planned snapshots whose manifest did not open when copied: skipped, the rest copied.
     pub unreadable: Vec<super::Problem>,
+    /// Why this run is missing from the destination's replication history, when its record
+    /// could not be written: the copy itself succeeded, so this is a warning, not a failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history_not_recorded: Option<String>,
 }
 
 /// Where replications are recorded, in the destination vault.
@@ -120,7 +124,7 @@ impl Vault {
         let timer = std::time::Instant::now();
         let lock = dest.lock(false).await?;
         let mut result = self.replicate_locked(dest, plan, progress, &lock).await;
-        if let Ok(summary) = &result {
+        if let Ok(summary) = &mut result {
             let record = ReplicationRecord {
                 at: crate::clock::rfc3339_nanos(started),
                 source: self.storage().id(),
@@ -131,7 +135,7 @@ impl Vault {
                 seconds: timer.elapsed().as_secs_f64(),
             };
             if let Err(e) = dest.record_replication(&record).await {
-                result = Err(e);
+                summary.history_not_recorded = Some(e.to_string());
             }
         }
         lock.release().await?;
@@ -151,14 +155,19 @@ impl Vault {
         self.put_record(&name, &value).await
     }
 
-    /// Every replication into this vault from the vault whose id is `source_vault`, oldest
-    /// first. Records that do not read as one are skipped.
+    /// The newest `at_most` replications into this vault from the vault whose id is
+    /// `source_vault`, oldest first (one a run adds, and nothing deletes them: a reader of a
+    /// long history reads its end). Records that do not open or read as one are skipped.
     ///
     /// # Errors
-    /// As [`Vault::records`].
-    pub async fn replications_from(&self, source_vault: &str) -> Result<Vec<ReplicationRecord>> {
+    /// `Storage` when the records cannot be listed.
+    pub async fn replications_from(
+        &self,
+        source_vault: &str,
+        at_most: usize,
+    ) -> Result<Vec<ReplicationRecord>> {
         let mut out: Vec<ReplicationRecord> = self
-            .records(&format!("{REPLICATIONS}/{source_vault}"))
+            .newest_records(&format!("{REPLICATIONS}/{source_vault}"), at_most)
             .await?
             .into_iter()
             .filter_map(|(_, v)| serde_json::from_value(v).ok())
