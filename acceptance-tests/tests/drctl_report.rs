@@ -1,6 +1,6 @@
 //! `drctl report` on the quickstart applied by the real Terraform, then on a history grown
 //! over twelve days of the test clock (snapshots every 6 hours, replications that sometimes
-//! fall behind the RPO, drills re-run): each page opened in headless Chromium (Debian's,
+//! fall behind the RPO, a `drctl drill` after each, the drill re-run by Terraform too): each page opened in headless Chromium (Debian's,
 //! driven by playwright-core from `scripts/setup --test-tools`) shows no console error,
 //! fetches nothing, and renders every plot with its series and a mark per recorded point.
 //! Screenshots: `target/browser/report-quickstart.png` and `target/browser/report-history.png`.
@@ -151,8 +151,8 @@ fn the_quickstart_report_renders_every_plot_in_chromium() {
 }
 
 /// Twelve days at 6-hour steps: a snapshot each step, a replication at most steps (none for
-/// a day and a half in the middle, so the lag passes the 24h RPO), and the drill re-run every
-/// other day by `terraform apply -replace`.
+/// a day and a half in the middle, so the lag passes the 24h RPO), a `drctl drill` each step,
+/// and the drill re-run every other day by `terraform apply -replace`.
 #[test]
 fn a_long_history_renders_with_every_point_and_the_findings() {
     let mut tf = module();
@@ -166,7 +166,7 @@ fn a_long_history_renders_with_every_point_and_the_findings() {
     tf.set_env("DR_TEST_NOW", &at(0));
     tf.init();
     tf.apply();
-    let (mut replications, mut drill_runs) = (1, 1);
+    let (mut replications, mut drill_runs, mut failed_runs) = (1, 1, 0);
     for step in 1..48 {
         let now = at(step);
         std::fs::write(
@@ -201,6 +201,39 @@ fn a_long_history_renders_with_every_point_and_the_findings() {
             );
             replications += 1;
         }
+        // A drill from cron ten minutes later: inside the gap the standby's data grows older
+        // than the 24h RPO (steps 20 to 22), and those runs fail.
+        let drilled_at = (start + time::Duration::hours(6 * step) + time::Duration::minutes(10))
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap();
+        let drilled = tf
+            .drctl_command(
+                tf.path(),
+                &[
+                    "drill",
+                    "--vault",
+                    "vaults/us-east-1",
+                    "--name",
+                    "restore-pipeline",
+                    "--rpo",
+                    "24h",
+                    "--rto",
+                    "15m",
+                ],
+            )
+            .env("DR_TEST_CLOCK", "1")
+            .env("DR_TEST_NOW", &drilled_at)
+            .output()
+            .unwrap();
+        let should_fail = (20..23).contains(&step);
+        assert_eq!(
+            drilled.status.code(),
+            Some(if should_fail { 1 } else { 0 }),
+            "step {step}: {}",
+            output_text(&drilled)
+        );
+        drill_runs += 1;
+        failed_runs += usize::from(should_fail);
         if step % 8 == 0 {
             tf.set_env("DR_TEST_NOW", &now);
             tf.ok(&[
@@ -221,7 +254,8 @@ fn a_long_history_renders_with_every_point_and_the_findings() {
         "{replications}: {said:?}"
     );
     assert!(html.contains(&format!(
-        "{drill_runs} run(s) recorded, {drill_runs} passed"
+        "{drill_runs} run(s) recorded, {} passed, {failed_runs} failed",
+        drill_runs - failed_runs
     )));
     let seen = open_in_chromium(&page, "report-history.png");
     let lag = &plots(&seen, "pair-lag")[0];
@@ -248,5 +282,9 @@ fn a_long_history_renders_with_every_point_and_the_findings() {
     // The day and a half without replication shows: the replication that ended the gap
     // found the standby 36h behind, past the 24h RPO, and that point is the one drawn red.
     assert_eq!(lag.missed, 1, "{lag:?}");
-    assert!(plots(&seen, "drill-restore")[0].missed == 0);
+    // The drills in the gap restored data older than the RPO: red on both drill plots (a
+    // failed run is marked on each), and the newest run passed, so nothing is out of policy.
+    assert_eq!(plots(&seen, "drill-data-age")[0].missed, failed_runs);
+    assert_eq!(plots(&seen, "drill-restore")[0].missed, failed_runs);
+    assert_eq!(seen.verdict, "Everything is within policy.");
 }

@@ -48,6 +48,15 @@ pub enum Command {
     /// its RTO and RPO, each vault's logical and stored bytes.
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
+    /// A restore drill outside Terraform (cron, pipelines): restore a snapshot, check every
+    /// file, run a command in the tree, measure restore time and data age against the targets,
+    /// and write the report into the vault as dr_drill does.
+    #[command(after_help = DRILL_HELP)]
+    Drill(DrillArgs),
+    /// The on-call runbook as Markdown, from Terraform state: what is protected where, each
+    /// pair's RPO/RTO and guarding drill, and the exact commands to fail over and rebuild.
+    #[command(after_help = RUNBOOK_HELP)]
+    Runbook(RunbookArgs),
     /// Prometheus alerting rules for the metrics of `drctl status --format prometheus`.
     #[command(after_help = ALERTS_HELP)]
     Alerts(AlertsArgs),
@@ -98,6 +107,105 @@ pub struct ReportArgs {
     pub access: VaultAccess,
 }
 
+pub const DRILL_HELP: &str = "\
+The report goes into the vault under drills/NAME/, as dr_drill's do: `drctl status` and
+`drctl report` show the run, and the next refresh of a dr_drill named NAME on that vault takes
+it as its last run (its max_age counts from the newest run, wherever it ran). The check runs
+with `sh -c` in the restored tree, in a clean environment (PATH, HOME, USER, LANG, LC_ALL,
+TZ, TMPDIR, SHELL, plus DR_RESTORE_DIR and DR_SNAPSHOT_ID); the passphrase is redacted from
+what it prints. The restored tree is deleted afterwards unless --keep-restore.
+
+Examples:
+  drctl drill --vault s3://dr-us/pipelines --name nightly --rpo 24h --rto 15m \\
+    --verify-command 'test -s pipeline/ci.yml && sh -n pipeline/scripts/deploy.sh'
+  0 3 * * *  drctl drill --vault /srv/dr/us-east-1 --name nightly --rpo 24h   # crontab
+
+Exit status:
+  0  the drill passed: restored, every file matched, the check exited 0, targets met
+  1  the drill failed, a missing snapshot included (each reason is printed; the report is
+     in the vault)
+  2  usage error: a bad flag or duration, no passphrase
+  3  no vault at --vault
+  4  wrong passphrase
+
+Environment:
+  DR_VAULT       the vault URL when --vault is not given
+  DR_PASSPHRASE  the vault passphrase when --passphrase-file is not given";
+
+#[derive(Args, Debug)]
+pub struct DrillArgs {
+    /// The vault restored from (usually the standby): a path, file://, s3://, gs:// or az://.
+    #[arg(long, env = "DR_VAULT", value_name = "URL")]
+    pub vault: Option<String>,
+    /// The drill's name: its reports go under drills/NAME/ (a dr_drill's `name`).
+    #[arg(long)]
+    pub name: String,
+    /// The snapshot to restore (an id or unique prefix); default: the newest.
+    #[arg(long, value_name = "ID")]
+    pub snapshot: Option<String>,
+    /// The recovery point objective: the restored data may be at most this old.
+    #[arg(long, value_name = "DURATION")]
+    pub rpo: Option<String>,
+    /// The recovery time objective: the restore may take at most this long.
+    #[arg(long, value_name = "DURATION")]
+    pub rto: Option<String>,
+    /// A shell command run inside the restored tree (`sh -c`); exit 0 passes.
+    #[arg(long, value_name = "COMMAND")]
+    pub verify_command: Option<String>,
+    /// How long the command may run before it (and all it started) is killed.
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    pub verify_timeout: String,
+    /// Restore here (missing, empty, or a previous drill's) instead of a new private
+    /// directory under --work-dir.
+    #[arg(long, value_name = "DIR")]
+    pub restore_dir: Option<std::path::PathBuf>,
+    /// Where private restore directories are made (owner-only); default: <temp>/drctl-drill.
+    #[arg(long, value_name = "DIR", conflicts_with = "restore_dir")]
+    pub work_dir: Option<std::path::PathBuf>,
+    /// Keep the restored tree (its path is in the report).
+    #[arg(long)]
+    pub keep_restore: bool,
+    #[command(flatten)]
+    pub output: OutputFlags,
+    #[command(flatten)]
+    pub access: VaultAccess,
+}
+
+pub const RUNBOOK_HELP: &str = "\
+The runbook holds what changes with the configuration (vaults, sources, retention, pairs,
+targets, drills, and the commands for this module), never a run's result or a time: commit
+it, and let CI fail when it no longer matches the configuration.
+
+Examples:
+  drctl runbook --dir infra/dr --out docs/dr-runbook.md
+  drctl runbook --dir infra/dr --check docs/dr-runbook.md     # in CI
+
+Exit status:
+  0  written, printed, or (--check) up to date
+  1  (--check) the committed runbook no longer matches the configuration: the first
+     difference is printed
+  2  usage or input error: not a state, no dr_* resources, --out exists and is not a
+     runbook drctl wrote (without --force), or a file cannot be read or written";
+
+#[derive(Args, Debug)]
+pub struct RunbookArgs {
+    /// A state file, or the output of `terraform show -json`.
+    #[arg(long, value_name = "FILE", conflicts_with = "dir")]
+    pub state: Option<PathBuf>,
+    /// A Terraform root module: its state is read with `terraform show -json`.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Write the runbook to FILE instead of printing it.
+    #[arg(long, value_name = "FILE", conflicts_with = "check")]
+    pub out: Option<PathBuf>,
+    /// Replace --out even when it is not a runbook drctl wrote.
+    #[arg(long, requires = "out")]
+    pub force: bool,
+    /// Compare with a committed runbook instead: exit 1 when it is out of date.
+    #[arg(long, value_name = "FILE")]
+    pub check: Option<PathBuf>,
+}
+
 pub const ALERTS_HELP: &str = "\
 The rules (group dr-posture), each naming the resource in its `address` label:
   DrStandbyLagOverRpo   critical  a pair's standby lags more than its rpo, for 10m
@@ -107,7 +215,7 @@ The rules (group dr-posture), each naming the resource in its `address` label:
   DrDrillStale          warning   a drill's last run is older than its max_age, for 1h
   DrDrillRtoMissed      warning   a drill's last restore took longer than its rto, for 5m
   DrDrillRpoMissed      warning   a drill restored data older than its rpo, for 5m
-  DrStatusNotReported   warning   no `drctl status` export for an hour (the job stopped)
+  DrStatusNotReported   warning   no `drctl status` check for an hour (the job stopped)
 
 They read what `drctl status --format prometheus` writes; run it from cron into the node
 exporter's textfile directory (see `drctl status --help`).
@@ -194,7 +302,7 @@ Prometheus metrics (gauges; labels address, vault/pair/drill, region):
   dr_region_pair_secondary_active, dr_drill_passed, dr_drill_last_run_timestamp_seconds,
   dr_drill_age_seconds, dr_drill_max_age_seconds, dr_drill_restore_seconds,
   dr_drill_data_age_seconds, dr_drill_rto_met, dr_drill_rpo_met, dr_resource_in_policy,
-  dr_status_problems
+  dr_status_problems, dr_status_timestamp_seconds (when the check ran)
 
 Examples:
   drctl status --dir infra/dr                       # runs `terraform show -json` there

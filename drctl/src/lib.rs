@@ -5,9 +5,11 @@
 mod alerts;
 mod check;
 mod cli;
+mod drill;
 mod output;
 mod rebuild;
 mod report;
+mod runbook;
 mod scaffold;
 mod state;
 mod status;
@@ -46,6 +48,8 @@ pub fn main() -> ExitCode {
             cli::Command::Status(args) => status::run(args).await,
             cli::Command::Rebuild(args) => rebuild::run(args).await,
             cli::Command::Report(args) => report::run(args).await,
+            cli::Command::Drill(args) => drill::run(args).await,
+            cli::Command::Runbook(args) => runbook::run(args),
             cli::Command::Alerts(args) => alerts::run(args),
             cli::Command::Scaffold(args) => scaffold::run(args),
         }

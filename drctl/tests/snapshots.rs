@@ -25,6 +25,8 @@ const COMMANDS: &[&[&str]] = &[
     &["status"],
     &["rebuild"],
     &["report"],
+    &["drill"],
+    &["runbook"],
     &["alerts"],
     &["scaffold"],
 ];

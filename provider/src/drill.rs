@@ -6,11 +6,12 @@
 
 use crate::backup_vault::duration_validator;
 use crate::vaults::{duration, format_time, same_place, Vaults};
-use dr_vault::{NoProgress, Vault};
+use dr_drill::{RestoreDir, Run, Spec, MARKER};
+use dr_vault::Vault;
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tfplugin::{
     async_trait, Attr, Attribute, AttributePath, Block, Diagnostics, Model, Number, Plan, Resource,
     Schema, State, Type, Value,
@@ -111,14 +112,6 @@ pub struct Drill {
     pub vaults: Arc<Vaults>,
 }
 
-/// Written into a restore directory after a drill, so a later run knows it may empty it.
-const MARKER: &str = ".dr-drill";
-
-/// The only variables `verify_command` inherits from the provider's environment.
-const CHECK_ENV: [&str; 8] = [
-    "PATH", "HOME", "USER", "LANG", "LC_ALL", "TZ", "TMPDIR", "SHELL",
-];
-
 fn schema() -> Schema {
     // What a run produces keeps its value until modify_plan plans a run.
     let computed = |name: &str, ty: Type, text: &str| {
@@ -214,47 +207,6 @@ pub(crate) struct RunNow {
     pub verify_timeout: Option<String>,
 }
 
-/// The outcome of one run, before it becomes state; also the report kept in the vault, which
-/// import reads back (fields missing from reports of older builds take their defaults).
-#[derive(Default, Clone, serde::Serialize, serde::Deserialize)]
-#[serde(default)]
-struct Run {
-    name: String,
-    vault_id: String,
-    snapshot_id: Option<String>,
-    snapshot_time: Option<String>,
-    started_at: String,
-    finished_at: String,
-    restore_seconds: f64,
-    data_age_seconds: u64,
-    files_verified: u64,
-    bytes_restored: u64,
-    rto_target_seconds: Option<u64>,
-    rpo_target_seconds: Option<u64>,
-    rto_met: bool,
-    rpo_met: bool,
-    /// Where this run restored (kept only with keep_restore).
-    restore_dir: Option<PathBuf>,
-    verify_command: Vec<String>,
-    verify_exit_code: Option<i32>,
-    /// The last 64 KiB of each of stdout and stderr of the check, with the values of secrets
-    /// it could have met redacted. Kept in the report written into the vault (encrypted), never
-    /// in the Terraform state: a check of a restored tree may print what the tree holds.
-    #[serde(skip_serializing_if = "String::is_empty")]
-    verify_output_tail: String,
-    failures: Vec<String>,
-    /// The drill's settings when it ran, so an import gives back the drill as configured
-    /// (absent from reports written before import existed).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    settings: Option<Settings>,
-    /// Run by the `dr_run_drill` action, not by a `dr_drill`: import never takes its settings.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    by_action: bool,
-    /// Whether this run's report was written into the vault (not part of the report).
-    #[serde(skip)]
-    report_written: bool,
-}
-
 /// What configures a run besides its name, vault and command (which the report holds
 /// anyway): recorded with each report. Never `verify_env_wo`, only its version.
 #[derive(Default, Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -347,24 +299,6 @@ impl Drill {
         Ok((rpo, rto))
     }
 
-    /// Where a run restores, made ready and owner-only (the tree holds decrypted data): the
-    /// configured `restore_dir` (missing, empty, or a previous drill's), else a new directory
-    /// with an unpredictable name under `work_dir`, so nobody can plant a symlink or a
-    /// directory of their own there ahead of the drill.
-    fn prepare_restore_dir(&self, drill: &DrillModel) -> Result<PathBuf, String> {
-        use std::os::unix::fs::DirBuilderExt as _;
-        if let Some(dir) = drill.restore_dir.as_str() {
-            let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.into());
-            empty_restore_dir(&dir)?;
-            std::fs::DirBuilder::new()
-                .mode(0o700)
-                .create(&dir)
-                .map_err(|e| format!("cannot create restore_dir {}: {e}", dir.display()))?;
-            return Ok(dir);
-        }
-        crate::restored::new_private_dir(&self.vaults, drill.name())
-    }
-
     /// Removes the tree a finished run kept (`keep_restore`), if it is still a drill's: the
     /// one its state names, and `<work_dir>/<name>`, where builds before private restore
     /// directories restored.
@@ -391,7 +325,26 @@ impl Drill {
         report["restore_dir"].as_str().map(PathBuf::from)
     }
 
-    /// Runs the drill; problems become `failures`, never early errors, so the report is whole.
+    /// The newest report of this drill in its vault, if the vault answers and holds one.
+    async fn newest_report(&self, drill: &DrillModel) -> Option<Run> {
+        let vault = self
+            .vaults
+            .open(
+                drill.vault_id.as_str()?,
+                &Default::default(),
+                &AttributePath::attr("vault_id"),
+            )
+            .await
+            .ok()??;
+        let reports = vault
+            .records(&dr_drill::reports_of(drill.name()))
+            .await
+            .ok()?;
+        // Report names end with the run's start time, so the greatest is the newest.
+        let (_, newest) = reports.into_iter().max_by(|a, b| a.0.cmp(&b.0))?;
+        serde_json::from_value(newest).ok()
+    }
+
     /// Runs a drill now, outside any resource (the `dr_run_drill` action): restore, verify,
     /// run the check, measure, and write the report into the vault as a `dr_drill` does.
     /// Returns a line for people and, when it failed, why.
@@ -409,212 +362,75 @@ impl Drill {
             ..DrillModel::default()
         };
         let run = self.run(&drill, &BTreeMap::new(), true).await;
-        let outcome = if run.failures.is_empty() {
-            "passed"
-        } else {
-            "failed"
-        };
-        let line = format!(
-            "drill {:?} {outcome}: snapshot {} restored in {:.1}s ({} files verified), data {}s old",
-            run.name,
-            run.snapshot_id.as_deref().map_or("-", |id| &id[..12.min(id.len())]),
-            run.restore_seconds,
-            run.files_verified,
-            run.data_age_seconds,
-        );
         (
-            line,
-            (!run.failures.is_empty()).then(|| run.failures.join("; ")),
+            run.summary(),
+            (!run.passed()).then(|| run.failures.join("; ")),
         )
     }
 
+    /// Runs the drill (see [`dr_drill::run`]) against its vault, with its targets: its own,
+    /// else its pair's. What keeps it from starting is its failure.
     async fn run(
         &self,
         drill: &DrillModel,
         secret_env: &BTreeMap<String, String>,
         by_action: bool,
     ) -> Run {
-        let mut run = Run {
-            name: drill.name.or_default(),
-            vault_id: drill.vault_id.or_default(),
-            verify_command: drill.verify_command.or_default(),
-            started_at: format_time(dr_vault::clock::now()),
-            settings: Some(Settings::of(drill)),
-            by_action,
-            ..Run::default()
+        let mut spec = self.spec(drill, secret_env, by_action);
+        let config = match self.vaults.config() {
+            Ok(config) => config,
+            Err(d) => return Run::failed_to_start(&spec, d.detail),
         };
+        if drill.restore_dir.is_null() {
+            spec.restore_dir = RestoreDir::PrivateIn(config.work_dir.clone());
+        }
+        if let Ok(passphrase) = config.passphrase() {
+            spec.secrets.push(passphrase.expose().to_string());
+        }
         let vault = match self
             .vaults
             .open_existing(
-                &run.vault_id,
+                &spec.vault_id,
                 &Default::default(),
                 &AttributePath::attr("vault_id"),
             )
             .await
         {
             Ok(v) => v,
-            Err(d) => {
-                run.failures.push(d.detail);
-                run.finished_at = format_time(dr_vault::clock::now());
-                return run;
-            }
+            Err(d) => return Run::failed_to_start(&spec, d.detail),
         };
-        let (rpo, rto) = match self.targets(drill, &vault).await {
-            Ok(t) => t,
-            Err(e) => {
-                run.failures.push(e);
-                run.finished_at = format_time(dr_vault::clock::now());
-                return run;
-            }
-        };
-        run.rpo_target_seconds = rpo.map(|d| d.as_secs());
-        run.rto_target_seconds = rto.map(|d| d.as_secs());
-        if let Err(e) = self
-            .restore_and_check(drill, &vault, &mut run, secret_env)
-            .await
-        {
-            run.failures.push(e);
+        match self.targets(drill, &vault).await {
+            Ok((rpo, rto)) => (spec.rpo, spec.rto) = (rpo, rto),
+            Err(e) => return Run::failed_to_start(&spec, e),
         }
-        // The restored tree holds decrypted data: gone on every path unless asked to keep it.
-        if drill.keep_restore.get() != Some(&true) {
-            if let Some(dir) = run.restore_dir.take() {
-                if dir.join(MARKER).is_file()
-                    || dir.read_dir().is_ok_and(|mut d| d.next().is_none())
-                {
-                    let _ = std::fs::remove_dir_all(dir);
-                }
-            }
-        }
-        run.rto_met = rto.is_none_or(|t| run.restore_seconds <= t.as_secs_f64());
-        run.rpo_met = rpo.is_none_or(|t| run.data_age_seconds <= t.as_secs());
-        if run.snapshot_id.is_some() {
-            if !run.rto_met {
-                run.failures.push(format!(
-                    "restore took {:.1}s, more than the rto of {}s",
-                    run.restore_seconds,
-                    run.rto_target_seconds.unwrap_or_default()
-                ));
-            }
-            if !run.rpo_met {
-                run.failures.push(format!(
-                    "the restored data is {}s old, more than the rpo of {}s",
-                    run.data_age_seconds,
-                    run.rpo_target_seconds.unwrap_or_default()
-                ));
-            }
-        }
-        run.finished_at = format_time(dr_vault::clock::now());
-        if let Ok(report) = serde_json::to_value(&run) {
-            let key = format!("drills/{}/{}", run.name, run.started_at.replace(':', "-"));
-            match vault.put_record(&key, &report).await {
-                Ok(()) => run.report_written = true,
-                Err(e) => run
-                    .failures
-                    .push(format!("cannot write the report into the vault: {e}")),
-            }
-        }
-        run
+        dr_drill::run(&vault, &spec).await
     }
 
-    async fn restore_and_check(
+    /// What the drill asks for, as the drill engine takes it.
+    fn spec(
         &self,
         drill: &DrillModel,
-        vault: &Vault,
-        run: &mut Run,
         secret_env: &BTreeMap<String, String>,
-    ) -> Result<(), String> {
-        let wanted = drill.snapshot_id.as_str().unwrap_or("latest");
-        let id = vault
-            .resolve_snapshot(wanted)
-            .await
-            .map_err(|e| e.to_string())?;
-        let snapshot = vault.load_snapshot(&id).await.map_err(|e| e.to_string())?;
-        run.snapshot_id = Some(id.clone());
-        run.snapshot_time = Some(snapshot.time.clone());
-        if let Some(t) = dr_vault::clock::parse(&snapshot.time) {
-            run.data_age_seconds = (dr_vault::clock::now() - t).whole_seconds().max(0) as u64;
-        }
-        let dir = self.prepare_restore_dir(drill)?;
-        run.restore_dir = Some(dir.clone());
-        let started = Instant::now();
-        let restored = vault.restore(&id, &dir, None, &NoProgress).await;
-        run.restore_seconds = started.elapsed().as_secs_f64();
-        // Created new (O_EXCL never follows a symlink a snapshot might have planted there).
-        let _ = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(dir.join(MARKER))
-            .and_then(|mut f| {
-                std::io::Write::write_all(
-                    &mut f,
-                    b"restored by dr_drill; emptied by the next run\n",
-                )
-            });
-        let summary = restored.map_err(|e| format!("restore failed: {e}"))?;
-        run.bytes_restored = summary.bytes;
-
-        // Every file against the manifest's whole-file digest.
-        let checked = crate::restored::check_files(&snapshot, &dir, None);
-        run.files_verified = checked.matched;
-        if let Some(first) = checked.mismatched.first() {
-            return Err(format!("{first} does not match the manifest"));
-        }
-
-        if !run.verify_command.is_empty() {
-            let timeout = duration(&drill.verify_timeout, "verify_timeout")
-                .unwrap_or(Duration::from_secs(600));
-            self.verify_command(&dir, &id, timeout, run, secret_env)
-                .await?;
-        }
-        Ok(())
-    }
-
-    async fn verify_command(
-        &self,
-        dir: &Path,
-        id: &str,
-        timeout: Duration,
-        run: &mut Run,
-        secret_env: &BTreeMap<String, String>,
-    ) -> Result<(), String> {
-        // A clean environment: the provider's holds the passphrase, cloud credentials and
-        // TF_VAR_* values, none of which a check of the restored tree needs.
-        let mut env: Vec<(String, String)> = std::env::vars()
-            .filter(|(k, _)| CHECK_ENV.contains(&k.as_str()))
-            .collect();
-        env.push(("DR_RESTORE_DIR".into(), dir.display().to_string()));
-        env.push(("DR_SNAPSHOT_ID".into(), id.to_string()));
-        env.extend(secret_env.iter().map(|(k, v)| (k.clone(), v.clone())));
-        // The check cannot see these, but the restored tree may hold them (a tfvars file it
-        // prints): never keep them in the report.
-        let secrets: Vec<String> = self
-            .vaults
-            .config()
-            .ok()
-            .and_then(|c| c.passphrase().ok().map(|p| p.expose().to_string()))
-            .into_iter()
-            // The check sees these, and may print them.
-            .chain(secret_env.values().filter(|v| !v.is_empty()).cloned())
-            .collect();
-        let outcome = crate::verify_check::Check {
-            argv: &run.verify_command,
-            dir,
-            env,
-            timeout,
-            secrets,
-        }
-        .run()
-        .await?;
-        run.verify_output_tail = outcome.output_tail;
-        run.verify_exit_code = outcome.exit_code;
-        match outcome.exit_code {
-            _ if outcome.timed_out => Err(format!(
-                "verify_command did not finish within verify_timeout ({}s); it and every process it started were killed",
-                timeout.as_secs()
-            )),
-            Some(0) => Ok(()),
-            Some(code) => Err(format!("verify_command exited with {code}")),
-            None => Err("verify_command was killed by a signal".to_string()),
+        by_action: bool,
+    ) -> Spec {
+        Spec {
+            name: drill.name.or_default(),
+            vault_id: drill.vault_id.or_default(),
+            snapshot: drill.snapshot_id.get().cloned(),
+            rpo: None,
+            rto: None,
+            verify_command: drill.verify_command.or_default(),
+            verify_timeout: duration(&drill.verify_timeout, "verify_timeout")
+                .unwrap_or(Duration::from_secs(600)),
+            restore_dir: match drill.restore_dir.as_str() {
+                Some(dir) => RestoreDir::Given(dir.into()),
+                None => RestoreDir::PrivateIn(std::env::temp_dir()),
+            },
+            keep_restore: drill.keep_restore.get() == Some(&true),
+            secret_env: secret_env.clone(),
+            secrets: Vec::new(),
+            settings: serde_json::to_value(Settings::of(drill)).ok(),
+            by_action,
         }
     }
 
@@ -638,11 +454,11 @@ impl Drill {
                     verify_command: drill.verify_command.or_default(),
                     started_at: now.clone(),
                     finished_at: now,
-                    settings: Some(Settings::of(&drill)),
+                    settings: serde_json::to_value(Settings::of(&drill)).ok(),
                     failures: vec![format!(
                         "the value of verify_env_wo[{name:?}] is shorter than {} characters and could not be redacted \
                          from verify_command's output, so the drill did not run",
-                        crate::verify_check::MIN_REDACTED_LEN
+                        dr_drill::check::MIN_REDACTED_LEN
                     )],
                     ..Run::default()
                 }
@@ -684,7 +500,7 @@ impl Drill {
 /// The names of `verify_env_wo` whose (non-empty) values are too short to redact.
 fn too_short_to_redact(env: &BTreeMap<String, String>) -> Vec<&String> {
     env.iter()
-        .filter(|(_, v)| !v.is_empty() && v.len() < crate::verify_check::MIN_REDACTED_LEN)
+        .filter(|(_, v)| !v.is_empty() && v.len() < dr_drill::check::MIN_REDACTED_LEN)
         .map(|(k, _)| k)
         .collect()
 }
@@ -737,34 +553,6 @@ fn target_changed(prior: &DrillModel, planned: &DrillModel) -> bool {
         || differs(&prior.region_pair_id, &planned.region_pair_id, &same_pair)
 }
 
-/// Empties a restore directory: it must be missing, empty, or a previous drill's.
-fn empty_restore_dir(dir: &Path) -> Result<(), String> {
-    match std::fs::read_dir(dir) {
-        Err(_) => {}
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                if !dir.join(MARKER).is_file() {
-                    return Err(format!(
-                        "restore_dir {} is not empty and was not made by a drill; refusing to empty it. \
-                         Choose an empty or new directory.",
-                        dir.display()
-                    ));
-                }
-                std::fs::remove_dir_all(dir)
-                    .map_err(|e| format!("cannot empty {}: {e}", dir.display()))?;
-            } else {
-                std::fs::remove_dir(dir)
-                    .map_err(|e| format!("cannot prepare {}: {e}", dir.display()))?;
-            }
-        }
-    }
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-    }
-    Ok(())
-}
-
 #[async_trait]
 impl Resource for Drill {
     fn type_name(&self) -> &'static str {
@@ -812,7 +600,7 @@ impl Resource for Drill {
                     format!(
                         "The value of {name:?} is shorter than {} characters: verify_command's output is kept with \
                          every secret redacted, and one this short cannot be. Use a longer value.",
-                        crate::verify_check::MIN_REDACTED_LEN
+                        dr_drill::check::MIN_REDACTED_LEN
                     ),
                 );
             }
@@ -964,6 +752,7 @@ impl Resource for Drill {
         };
         run.settings
             .clone()
+            .and_then(|v| serde_json::from_value::<Settings>(v).ok())
             .unwrap_or_default()
             .write_into(&mut drill);
         drill.record_run(&run);
@@ -974,9 +763,23 @@ impl Resource for Drill {
         self.apply(planned, config, diags).await
     }
 
-    async fn read(&self, current: &State, _diags: &mut Diagnostics) -> State {
-        // A drill's results are history: nothing outside changes them.
-        current.clone()
+    /// A drill's results are history, and only a newer run changes them: one of the same
+    /// drill on the same vault outside this resource (`drctl drill` from cron, the
+    /// `dr_run_drill` action, another workspace) is taken from its report in the vault, so
+    /// `max_age` counts from the newest run. A vault that does not answer changes nothing.
+    async fn read(&self, current: &State, diags: &mut Diagnostics) -> State {
+        let Some(mut drill) = DrillModel::read(&current.value, diags) else {
+            return current.clone();
+        };
+        let Some(newest) = self.newest_report(&drill).await else {
+            return current.clone();
+        };
+        // Both written by format_time (RFC 3339 to the second, UTC): they sort as text.
+        if newest.finished_at.as_str() <= drill.finished_at.as_str().unwrap_or_default() {
+            return current.clone();
+        }
+        drill.record_run(&newest);
+        State::from(drill.written_over(&current.value))
     }
 
     async fn update(

@@ -10,12 +10,10 @@ mod drill;
 mod functions;
 mod region_pair;
 mod restore_ephemeral;
-mod restored;
 mod snapshot_data;
 mod vault_data;
 mod vault_list;
 mod vaults;
-mod verify_check;
 
 pub use config::ProviderConfig;
 

@@ -7,6 +7,7 @@
 //! bytes can make it delete anything else.
 
 use crate::vaults::{engine_diagnostic, storage_options_validator, Vaults};
+use dr_drill::restored;
 use dr_vault::NoProgress;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -145,10 +146,15 @@ impl EphemeralResource for Restore {
                 return failed();
             }
         }
-        let dir = match crate::restored::new_private_dir(&self.vaults, "restore") {
-            Ok(dir) => {
+        let work_dir = self
+            .vaults
+            .config()
+            .map(|c| c.work_dir)
+            .map_err(|d| d.detail);
+        let dir = match work_dir.and_then(|w| Ok((restored::new_private_dir(&w, "restore")?, w))) {
+            Ok((dir, work_dir)) => {
                 // Only now is work_dir known to be this user's private directory.
-                crate::restored::remove_stale(&self.vaults, "restore", MARKER, STALE_AFTER);
+                restored::remove_stale(&work_dir, "restore", MARKER, STALE_AFTER);
                 dir
             }
             Err(e) => {
@@ -185,7 +191,7 @@ impl EphemeralResource for Restore {
                 return failed();
             }
         };
-        let checked = crate::restored::check_files(&snapshot, &tree, source.as_deref());
+        let checked = restored::check_files(&snapshot, &tree, source.as_deref());
         if !checked.mismatched.is_empty() {
             diags.warning(
                 "Restored Files Do Not Match",

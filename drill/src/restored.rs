@@ -1,20 +1,19 @@
-//! What a drill and `dr_restore` share about restored trees: the private place they go, and
+//! What drills and `dr_restore` share about restored trees: the private place they go, and
 //! the check of every restored file against its snapshot's manifest.
 
-use crate::vaults::Vaults;
 use dr_vault::format::{EntryKind, Snapshot};
 use std::path::{Path, PathBuf};
 
-/// A new directory with an unpredictable name (`PREFIX-…`) under the provider's `work_dir`,
-/// owner-only: it will hold decrypted data, and nobody can have planted a symlink or a
+/// A new directory with an unpredictable name (`PREFIX-…`) under `work_dir` (made owner-only
+/// when missing): it will hold decrypted data, and nobody can have planted a symlink or a
 /// directory of their own there ahead of it.
 ///
 /// # Errors
 /// When `work_dir` cannot be made, is not this user's private directory, or the directory
 /// cannot be created; the message names the directory.
-pub fn new_private_dir(vaults: &Vaults, prefix: &str) -> Result<PathBuf, String> {
+pub fn new_private_dir(work_dir: &Path, prefix: &str) -> Result<PathBuf, String> {
     use std::os::unix::fs::DirBuilderExt as _;
-    let work_dir = vaults.config().map_err(|d| d.detail)?.work_dir;
+    let work_dir = work_dir.to_path_buf();
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -45,7 +44,7 @@ fn check_private_work_dir(work_dir: &Path) -> Result<(), String> {
     if !meta.is_dir() || !ours || meta.mode() & 0o022 != 0 {
         return Err(format!(
             "work_dir {} is not a private directory of this user (it is a symlink, another user's, or writable by others); \
-             drills and dr_restore put decrypted data there. Set work_dir in the provider block to a directory of your own.",
+             drills and dr_restore put decrypted data there. Choose a directory of your own (work_dir in the provider block, --work-dir for drctl).",
             work_dir.display()
         ));
     }
@@ -91,18 +90,12 @@ pub fn check_files(snapshot: &Snapshot, dir: &Path, only_source: Option<&str>) -
     checked
 }
 
-/// Removes what a killed provider left behind: directories `PREFIX-…` in `work_dir` that hold
+/// Removes what a killed process left behind: directories `PREFIX-…` in `work_dir` that hold
 /// `marker` (as a regular file, in a real directory) written longer than `older_than` ago.
 /// Younger ones may belong to a run still going on (another Terraform sharing the
 /// `work_dir`); anything without the marker is not ours and stays. Best effort: what cannot be
 /// removed stays for the next time.
-pub fn remove_stale(vaults: &Vaults, prefix: &str, marker: &str, older_than: std::time::Duration) {
-    if let Ok(config) = vaults.config() {
-        remove_stale_in(&config.work_dir, prefix, marker, older_than);
-    }
-}
-
-fn remove_stale_in(work_dir: &Path, prefix: &str, marker: &str, older_than: std::time::Duration) {
+pub fn remove_stale(work_dir: &Path, prefix: &str, marker: &str, older_than: std::time::Duration) {
     let Ok(entries) = std::fs::read_dir(work_dir) else {
         return;
     };
@@ -156,7 +149,7 @@ mod tests {
         marked(elsewhere.path(), 2 * day);
         std::os::unix::fs::symlink(elsewhere.path(), work.path().join("restore-link")).unwrap();
 
-        remove_stale_in(work.path(), "restore", ".m", day);
+        remove_stale(work.path(), "restore", ".m", day);
         assert!(!old.exists());
         assert!(young.exists() && unmarked.exists() && other.exists());
         assert!(
