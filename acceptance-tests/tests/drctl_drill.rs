@@ -23,21 +23,35 @@ fn rfc3339_in(hours: i64) -> String {
         .unwrap()
 }
 
-const DRILL: [&str; 12] = [
-    "drill",
-    "--vault",
-    "vaults/us-east-1",
-    "--name",
-    "restore-pipeline",
-    "--rpo",
-    // Nothing new was snapshotted in the day and a half: the run's own target allows it.
-    "48h",
-    "--rto",
-    "15m",
-    "--verify-command",
-    "test -s pipeline/pipeline.yml && test \"$DR_SNAPSHOT_ID\" != '' && test -z \"$DR_PASSPHRASE\"",
-    "--json",
-];
+/// The quickstart drill's own check and its pair's targets (24h, 15m): a run of the same
+/// drill, as cron would run it.
+const CHECK: &str =
+    "test -s pipeline/pipeline.yml && sh -n pipeline/scripts/deploy.sh && grep -q region pipeline/prod.tfvars";
+
+fn drill_args<'a>(rpo: &'a str, check: &'a str) -> Vec<&'a str> {
+    vec![
+        "drill",
+        "--vault",
+        "vaults/us-east-1",
+        "--name",
+        "restore-pipeline",
+        "--rpo",
+        rpo,
+        "--rto",
+        "15m",
+        "--verify-command",
+        check,
+        "--json",
+    ]
+}
+
+/// The reports the standby holds of the quickstart's drill.
+fn reports(tf: &TfDir) -> usize {
+    let dir = tf
+        .path()
+        .join("vaults/us-east-1/records/drills/restore-pipeline");
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
 
 #[test]
 fn a_drill_run_outside_terraform_is_the_drill_s_last_run_everywhere() {
@@ -48,21 +62,36 @@ fn a_drill_run_outside_terraform_is_the_drill_s_last_run_everywhere() {
     tf.init();
     tf.apply();
 
-    // A day and a half later the drill is past its 24h max_age: the plan would re-run it.
-    let later = rfc3339_in(36);
+    // A day and a quarter later the drill is past its 24h max_age: the plan would re-run it.
+    let later = rfc3339_in(30);
     tf.set_env("DR_TEST_CLOCK", "1");
     tf.set_env("DR_TEST_NOW", &later);
     tf.assert_plan_changes(r"dr_drill.restore_pipeline will be updated in-place");
 
-    // Cron runs it instead; the check sees the restored tree, never the passphrase.
-    let ran = drctl_at(&tf, &later, &DRILL);
+    // Cron ran it at +20h; the check sees the restored tree, never the passphrase.
+    let ran = drctl_at(&tf, &rfc3339_in(20), &drill_args("24h", CHECK));
     assert_eq!(ran.status.code(), Some(0), "{}", output_text(&ran));
     let report: serde_json::Value = serde_json::from_slice(&ran.stdout).unwrap();
     assert_eq!(report["failures"], serde_json::json!([]));
     assert_eq!(report["files_verified"], 3);
     assert_eq!(report["rto_target_seconds"], 900);
     assert_eq!(report["verify_exit_code"], 0);
-    assert!(report["data_age_seconds"].as_u64().unwrap() >= 35 * 3600);
+    assert!(report["data_age_seconds"].as_u64().unwrap() >= 19 * 3600);
+    // The check's environment holds no secret.
+    let env = drctl_at(
+        &tf,
+        &rfc3339_in(20),
+        &[
+            "drill",
+            "--vault",
+            "vaults/us-east-1",
+            "--name",
+            "env-check",
+            "--verify-command",
+            "test \"$DR_SNAPSHOT_ID\" != '' && test -z \"$DR_PASSPHRASE\" && test -z \"$AWS_SECRET_ACCESS_KEY\"",
+        ],
+    );
+    assert_eq!(env.status.code(), Some(0), "{}", output_text(&env));
 
     // The refresh takes that run as the drill's last: nothing to re-run (the module's output
     // of the drill's results changes, nothing else), and status agrees.
@@ -88,9 +117,20 @@ fn a_drill_run_outside_terraform_is_the_drill_s_last_run_everywhere() {
         report["finished_at"]
     );
 
-    // A failing check: exit 1, the reason and what it printed, and the next plan re-runs the
-    // drill rather than accept the failure.
-    let failing = rfc3339_in(37);
+    // A run with laxer targets (an ad-hoc one) proves nothing about this drill: the refresh
+    // leaves it out, and at +46h the drill is due again.
+    let adhoc = drctl_at(&tf, &rfc3339_in(45), &drill_args("72h", CHECK));
+    assert_eq!(adhoc.status.code(), Some(0), "{}", output_text(&adhoc));
+    tf.set_env("DR_TEST_NOW", &rfc3339_in(46));
+    tf.assert_plan_changes(r"dr_drill.restore_pipeline will be updated in-place");
+
+    // Failing runs at +40h (the drill's last run is only 20h old then, so only a failure
+    // makes the plan re-run it): a check that fails, and the same drill, whose data is past
+    // the 24h RPO. Exit 1, the reasons and what the check printed; the next plan re-runs the
+    // drill rather than accept the failure. Both ran in the same second; both reports stay.
+    let failing = rfc3339_in(40);
+    let before_failing = reports(&tf);
+    tf.set_env("DR_TEST_NOW", &failing);
     let failed = drctl_at(
         &tf,
         &failing,
@@ -114,10 +154,19 @@ fn a_drill_run_outside_terraform_is_the_drill_s_last_run_everywhere() {
     ] {
         assert!(said.contains(wanted), "missing {wanted:?}:\n{said}");
     }
-    tf.set_env("DR_TEST_NOW", &failing);
+    let same_failing = drctl_at(&tf, &failing, &drill_args("24h", CHECK));
+    assert_eq!(
+        same_failing.status.code(),
+        Some(1),
+        "{}",
+        output_text(&same_failing)
+    );
+    assert!(output_text(&same_failing).contains("more than the rpo"));
+    assert_eq!(reports(&tf), before_failing + 2);
     tf.assert_plan_changes(r"dr_drill.restore_pipeline will be updated in-place");
 
-    // Bad input: nothing runs, nothing is written.
+    // Bad input: nothing runs, no report is written.
+    let before = reports(&tf);
     for (args, code, wanted) in [
         (
             vec![
@@ -138,7 +187,7 @@ fn a_drill_run_outside_terraform_is_the_drill_s_last_run_everywhere() {
             "vaults/nowhere",
         ),
         (
-            vec!["drill", "--vault", "vaults/us-east-1", "--name", "a/b"],
+            vec!["drill", "--vault", "vaults/us-east-1", "--name", "a b"],
             2,
             "--name",
         ),
@@ -152,6 +201,7 @@ fn a_drill_run_outside_terraform_is_the_drill_s_last_run_everywhere() {
         );
         assert!(output_text(&out).contains(wanted), "{}", output_text(&out));
     }
+    assert_eq!(reports(&tf), before, "bad input wrote a report");
     // A snapshot that is not there is a failed drill, reported like any other.
     let missing = drctl_at(
         &tf,
@@ -167,4 +217,5 @@ fn a_drill_run_outside_terraform_is_the_drill_s_last_run_everywhere() {
         ],
     );
     assert_eq!(missing.status.code(), Some(1), "{}", output_text(&missing));
+    assert_eq!(reports(&tf), before + 1);
 }

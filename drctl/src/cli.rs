@@ -159,7 +159,7 @@ pub struct DrillArgs {
     /// directory under --work-dir.
     #[arg(long, value_name = "DIR")]
     pub restore_dir: Option<std::path::PathBuf>,
-    /// Where private restore directories are made (owner-only); default: <temp>/drctl-drill.
+    /// Where private restore directories are made (owner-only); default: <temp>/drctl-drill-UID.
     #[arg(long, value_name = "DIR", conflicts_with = "restore_dir")]
     pub work_dir: Option<std::path::PathBuf>,
     /// Keep the restored tree (its path is in the report).

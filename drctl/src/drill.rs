@@ -33,12 +33,30 @@ pub async fn run(args: DrillArgs) -> Outcome {
     let rto = duration(&args.rto, "--rto")?;
     let verify_timeout =
         duration(&Some(args.verify_timeout.clone()), "--verify-timeout")?.unwrap_or_default();
-    if args.name.is_empty() || args.name.contains('/') {
+    if !dr_drill::is_drill_name(&args.name) {
         return Err(CliError::usage(
             format!("--name {:?} is not a drill name", args.name),
-            "a name such as nightly or restore-pipeline (it names the reports: drills/NAME/)",
+            "letters, digits, '-', '_', '.', ':' and '@', e.g. nightly or restore-pipeline (it names the reports: drills/NAME/)",
         ));
     }
+    // Where the tree goes is checked before anything runs: a run that could not restore
+    // would write a failed report into the vault for a problem of this machine's.
+    let restore_dir = match &args.restore_dir {
+        Some(dir) => RestoreDir::Given(dir.clone()),
+        None => {
+            let work_dir = args.work_dir.clone().unwrap_or_else(default_work_dir);
+            let work_dir = dr_drill::restored::private_work_dir(&work_dir)
+                .map_err(|e| CliError::usage(e, "pass --work-dir DIR, a directory of your own"))?;
+            // Trees of runs killed before they cleaned up (a day old): decrypted data.
+            dr_drill::restored::remove_stale(
+                &work_dir,
+                &args.name,
+                dr_drill::MARKER,
+                std::time::Duration::from_secs(24 * 3600),
+            );
+            RestoreDir::PrivateIn(work_dir)
+        }
+    };
     let ctx = Context::new(url, &args.access, args.output.json);
     let passphrase = ctx.passphrase()?;
     let vault = ctx.open().await?;
@@ -54,14 +72,7 @@ pub async fn run(args: DrillArgs) -> Outcome {
             .map(|command| vec!["sh".to_string(), "-c".to_string(), command.clone()])
             .unwrap_or_default(),
         verify_timeout,
-        restore_dir: match &args.restore_dir {
-            Some(dir) => RestoreDir::Given(dir.clone()),
-            None => RestoreDir::PrivateIn(
-                args.work_dir
-                    .clone()
-                    .unwrap_or_else(|| std::env::temp_dir().join("drctl-drill")),
-            ),
-        },
+        restore_dir,
         keep_restore: args.keep_restore,
         secret_env: Default::default(),
         secrets: vec![passphrase.expose().to_string()],
@@ -101,4 +112,10 @@ pub async fn run(args: DrillArgs) -> Outcome {
     } else {
         output::EXIT_FAILURE
     })
+}
+
+/// `<temp>/drctl-drill-<uid>`: one per user, so nobody else can have made it first.
+fn default_work_dir() -> std::path::PathBuf {
+    let uid = rustix::process::geteuid().as_raw();
+    std::env::temp_dir().join(format!("drctl-drill-{uid}"))
 }

@@ -28,11 +28,7 @@ pub fn run(args: RunbookArgs) -> Outcome {
             "point --state or --dir at the root module that manages the vaults",
         ));
     }
-    let module = args
-        .dir
-        .as_ref()
-        .map_or_else(|| "<root module>".to_string(), |d| d.display().to_string());
-    let text = render(&resources, &module);
+    let text = render(&resources);
     if let Some(committed) = &args.check {
         return check(committed, &text);
     }
@@ -40,12 +36,16 @@ pub fn run(args: RunbookArgs) -> Outcome {
         print!("{text}");
         return Ok(output::EXIT_OK);
     };
-    if let Ok(existing) = std::fs::read_to_string(out) {
-        if !existing.starts_with(MARK) && !args.force {
+    // Anything there that is not provably a runbook of ours (unreadable included) is kept.
+    match std::fs::read(out) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Ok(existing) if existing.starts_with(MARK.as_bytes()) || args.force => {}
+        _ if args.force => {}
+        _ => {
             return Err(CliError::usage(
                 format!("{} exists and is not a runbook drctl wrote", out.display()),
                 "choose another --out, or pass --force to replace it",
-            ));
+            ))
         }
     }
     let staged = out.with_extension("md.drctl-tmp");
@@ -75,19 +75,26 @@ fn check(committed: &std::path::Path, text: &str) -> Outcome {
         println!("{} is up to date", committed.display());
         return Ok(output::EXIT_OK);
     }
-    let (line, (old, new)) = was
-        .lines()
-        .chain(std::iter::repeat(""))
-        .zip(text.lines().chain(std::iter::repeat("")))
-        .enumerate()
-        .find(|(_, (a, b))| a != b)
-        .unwrap_or((0, ("", "")));
+    let (old_lines, new_lines): (Vec<&str>, Vec<&str>) =
+        (was.lines().collect(), text.lines().collect());
+    let first =
+        (0..old_lines.len().max(new_lines.len())).find(|&i| old_lines.get(i) != new_lines.get(i));
+    let difference = match first {
+        Some(i) => format!(
+            "first difference, line {}:\n  committed: {}\n  now:       {}",
+            i + 1,
+            old_lines.get(i).copied().unwrap_or("(the file ends)"),
+            new_lines.get(i).copied().unwrap_or("(the runbook ends)")
+        ),
+        // The same lines: only the line ends (CRLF) or the final newline differ.
+        None => {
+            "the lines are the same; only the line endings or the final newline differ".to_string()
+        }
+    };
     println!(
-        "{} is out of date: the configuration changed since it was generated.\n\
-         first difference, line {}:\n  committed: {old}\n  now:       {new}\n\
-         regenerate it: drctl runbook --dir DIR --out {}",
+        "{} is out of date: the configuration changed since it was generated.\n{difference}\n\
+         regenerate it: drctl runbook --dir ROOT_MODULE --out {}",
         committed.display(),
-        line + 1,
         committed.display()
     );
     Ok(output::EXIT_FAILURE)
@@ -97,8 +104,23 @@ fn of_kind<'a>(resources: &'a [Resource], kind: &'a str) -> impl Iterator<Item =
     resources.iter().filter(move |r| r.kind == kind)
 }
 
-/// The runbook's text for `resources`, the state of the root module `module`.
-pub fn render(resources: &[Resource], module: &str) -> String {
+/// Quoted for a POSIX shell when it holds anything but plain word characters: vault ids of
+/// object stores carry `?` and `&`.
+fn sh(text: &str) -> String {
+    let plain = !text.is_empty()
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b));
+    if plain {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', "'\\''"))
+    }
+}
+
+/// The runbook's text for `resources`, a root module's state. Every command in it runs from
+/// that module's directory, so the text is the same wherever it is generated from.
+pub fn render(resources: &[Resource]) -> String {
     let vault_named = |id: &str| {
         of_kind(resources, "dr_backup_vault")
             .find(|v| v.str("id") == Some(id))
@@ -107,11 +129,9 @@ pub fn render(resources: &[Resource], module: &str) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "{MARK}\n");
     let _ = writeln!(md, "# Disaster recovery runbook\n");
-    let _ = writeln!(
-        md,
-        "For the Terraform root module `{module}`. Every command below runs from that directory \
-         with the vaults' passphrase in `DR_PASSPHRASE` and the object store's credentials in the \
-         environment.\n"
+    md.push_str(
+        "Every command below runs from the Terraform root module's directory, with the vaults' \
+         passphrase in `DR_PASSPHRASE` and the object store's credentials in the environment.\n\n",
     );
 
     md.push_str("## What is protected where\n\n");
@@ -239,9 +259,8 @@ pub fn render(resources: &[Resource], module: &str) -> String {
     }
 
     md.push_str("\n## Is anything out of policy?\n\n");
-    let _ = writeln!(
-        md,
-        "```sh\ndrctl status --dir {module}     # exit 1 lists every finding\ndrctl report --dir {module} --out dr-report.html\n```\n"
+    md.push_str(
+        "```sh\ndrctl status --dir .     # exit 1 lists every finding\ndrctl report --dir . --out dr-report.html\n```\n\n",
     );
     md.push_str("The alerts (`drctl alerts`) and what to do:\n\n");
     md.push_str(
@@ -255,16 +274,16 @@ pub fn render(resources: &[Resource], module: &str) -> String {
 
     for p in &pairs {
         let name = p.str("name").unwrap_or_default();
-        let secondary = p.str("secondary_vault_id").unwrap_or_default();
+        let secondary = sh(p.str("secondary_vault_id").unwrap_or_default());
         let _ = writeln!(
             md,
             "\n## Fail over `{}` (the primary region is lost)\n\n\
-             The module still runs (only the primary's store is gone): in `{module}`, set \
+             The module still runs (only the primary's store is gone): in its configuration, set \
              `active = \"secondary\"` on `{}`, then\n\n\
              ```sh\nterraform plan       # the failover, and how much data the standby lacks\nterraform apply\n```\n\n\
              The working copy or its state is gone too: rebuild from the secondary vault alone. \
              It needs the module and its state pushed there beforehand, after every apply:\n\n\
-             ```sh\ndrctl state push {secondary} --dir {module}   # keep this current: a rebuild restores it\n```\n\n\
+             ```sh\ndrctl state push {secondary} --dir .   # keep this current: a rebuild restores it\n```\n\n\
              Then, on a machine in the surviving region:\n\n\
              ```sh\ndrctl rebuild --vault {secondary} --into ./rebuilt --dry-run   # what goes where\n\
              drctl rebuild --vault {secondary} --into ./rebuilt --apply     # restore, fail over, init, apply, re-run drills\n```\n\n\
@@ -291,7 +310,7 @@ mod tests {
     #[test]
     fn a_runbook_holds_configuration_only() {
         let resources = state();
-        let text = render(&resources, "infra/dr");
+        let text = render(&resources);
         assert!(text.starts_with(MARK));
         for wanted in [
             "`dr_region_pair.pipelines`",
@@ -299,6 +318,7 @@ mod tests {
             "RTO **15m**",
             "guarded by: `dr_drill.restore_pipeline`",
             "drctl rebuild --vault file:///srv/dr/vaults/us-east-1 --into ./rebuilt --apply",
+            "drctl state push file:///srv/dr/vaults/us-east-1 --dir .",
             "keep_last 30",
         ] {
             assert!(text.contains(wanted), "missing {wanted:?}:\n{text}");
@@ -316,13 +336,64 @@ mod tests {
                 }
             }
         }
-        assert_eq!(render(&later, "infra/dr"), text);
+        assert_eq!(render(&later), text);
         let mut moved = resources;
         for r in &mut moved {
             if r.kind == "dr_region_pair" {
                 r.values["rpo"] = serde_json::json!("1h");
             }
         }
-        assert_ne!(render(&moved, "infra/dr"), text);
+        assert_ne!(render(&moved), text);
+    }
+
+    /// Vault ids of object stores carry `?` and `&`: every command quotes them for the shell.
+    #[test]
+    fn ids_are_quoted_for_the_shell() {
+        assert_eq!(sh("file:///srv/dr/us"), "file:///srv/dr/us");
+        assert_eq!(
+            sh("s3://b/p?endpoint=http://h:9000&region=us-east-1"),
+            "'s3://b/p?endpoint=http://h:9000&region=us-east-1'"
+        );
+        assert_eq!(sh("it's"), r"'it'\''s'");
+        let mut resources = state();
+        for r in &mut resources {
+            for k in ["id", "secondary_vault_id", "vault_id"] {
+                if let Some(v) = r.values.get(k).and_then(|v| v.as_str()) {
+                    let v = v.replace(
+                        "file:///srv/dr/vaults/us-east-1",
+                        "s3://dr-us/p?region=us-east-1&endpoint=http://s3.local",
+                    );
+                    r.values[k] = serde_json::json!(v);
+                }
+            }
+        }
+        let text = render(&resources);
+        assert!(text.contains(
+            "drctl rebuild --vault 's3://dr-us/p?region=us-east-1&endpoint=http://s3.local' --into ./rebuilt --dry-run"
+        ), "{text}");
+    }
+
+    /// A committed runbook that differs only in its line ends is out of date, said so, and
+    /// the check ends (it once compared endless blank lines).
+    #[test]
+    fn check_ends_and_names_a_difference_of_line_ends() {
+        let text = render(&state());
+        let dir = tempfile::tempdir().unwrap();
+        for (name, committed) in [
+            ("crlf.md", text.replace('\n', "\r\n")),
+            ("no-newline.md", text.trim_end().to_string()),
+            ("blank-lines.md", format!("{text}\n\n")),
+        ] {
+            let file = dir.path().join(name);
+            std::fs::write(&file, committed).unwrap();
+            assert_eq!(
+                check(&file, &text).unwrap(),
+                crate::output::EXIT_FAILURE,
+                "{name}"
+            );
+        }
+        let same = dir.path().join("same.md");
+        std::fs::write(&same, &text).unwrap();
+        assert_eq!(check(&same, &text).unwrap(), crate::output::EXIT_OK);
     }
 }

@@ -28,6 +28,23 @@ pub fn reports_of(name: &str) -> String {
     format!("drills/{name}")
 }
 
+/// Whether `name` can name a drill (its reports are records under `drills/NAME/`).
+pub fn is_drill_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains('/') && dr_vault::layout::is_record_name(&reports_of(name))
+}
+
+impl Run {
+    /// Whether this run did what a drill configured with `other`'s run does: the same check
+    /// and the same targets (a cron run of the same drill, not an ad-hoc one with laxer
+    /// targets), so it may stand as that drill's last run.
+    pub fn same_drill_as(&self, other: &Run) -> bool {
+        self.name == other.name
+            && self.verify_command == other.verify_command
+            && self.rpo_target_seconds == other.rpo_target_seconds
+            && self.rto_target_seconds == other.rto_target_seconds
+    }
+}
+
 /// Where a run restores.
 #[derive(Debug, Clone)]
 pub enum RestoreDir {
@@ -184,10 +201,13 @@ pub async fn run(vault: &Vault, spec: &Spec) -> Run {
     }
     run.finished_at = format_time(dr_vault::clock::now());
     if let Ok(report) = serde_json::to_value(&run) {
+        // The start time first (names sort as runs started), then a few random characters:
+        // two runs started in the same second (a cron run and an apply) keep both reports.
         let key = format!(
-            "{}/{}",
+            "{}/{}-{}",
             reports_of(&run.name),
-            run.started_at.replace(':', "-")
+            run.started_at.replace(':', "-"),
+            &dr_vault::crypto::random_id()[..8]
         );
         match vault.put_record(&key, &report).await {
             Ok(()) => run.report_written = true,

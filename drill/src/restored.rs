@@ -12,14 +12,7 @@ use std::path::{Path, PathBuf};
 /// When `work_dir` cannot be made, is not this user's private directory, or the directory
 /// cannot be created; the message names the directory.
 pub fn new_private_dir(work_dir: &Path, prefix: &str) -> Result<PathBuf, String> {
-    use std::os::unix::fs::DirBuilderExt as _;
-    let work_dir = work_dir.to_path_buf();
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&work_dir)
-        .map_err(|e| format!("cannot create work_dir {}: {e}", work_dir.display()))?;
-    check_private_work_dir(&work_dir)?;
+    let work_dir = private_work_dir(work_dir)?;
     tempfile::Builder::new()
         .prefix(&format!("{prefix}-"))
         .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -33,10 +26,26 @@ pub fn new_private_dir(work_dir: &Path, prefix: &str) -> Result<PathBuf, String>
         })
 }
 
+/// Makes `work_dir` (owner-only) when it is missing, and makes sure it is this user's and
+/// private (see [`check_private_work_dir`]).
+///
+/// # Errors
+/// As [`new_private_dir`].
+pub fn private_work_dir(work_dir: &Path) -> Result<PathBuf, String> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(work_dir)
+        .map_err(|e| format!("cannot create work_dir {}: {e}", work_dir.display()))?;
+    check_private_work_dir(work_dir)?;
+    Ok(work_dir.to_path_buf())
+}
+
 /// Makes sure `work_dir` is a directory of this user's that nobody else can write to: the
 /// default lies in the shared temp directory, where anyone could have made it first and then
 /// swap the private directory a restore goes into for one of their own.
-fn check_private_work_dir(work_dir: &Path) -> Result<(), String> {
+pub fn check_private_work_dir(work_dir: &Path) -> Result<(), String> {
     use std::os::unix::fs::MetadataExt as _;
     let meta = std::fs::symlink_metadata(work_dir)
         .map_err(|e| format!("cannot read work_dir {}: {e}", work_dir.display()))?;

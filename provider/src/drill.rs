@@ -325,8 +325,12 @@ impl Drill {
         report["restore_dir"].as_str().map(PathBuf::from)
     }
 
-    /// The newest report of this drill in its vault, if the vault answers and holds one.
-    async fn newest_report(&self, drill: &DrillModel) -> Option<Run> {
+    /// The newest report in this drill's vault of a run of the same drill as `last` (see
+    /// [`Run::same_drill_as`]) that finished after it, if the vault answers and holds one.
+    async fn newest_report(&self, drill: &DrillModel, last: &Run) -> Option<Run> {
+        /// Reports read from the newest back: a run of this drill is among the last few
+        /// unless ad-hoc runs of the same name crowd it out.
+        const LOOK_BACK: usize = 20;
         let vault = self
             .vaults
             .open(
@@ -337,12 +341,15 @@ impl Drill {
             .await
             .ok()??;
         let reports = vault
-            .records(&dr_drill::reports_of(drill.name()))
+            .newest_records(&dr_drill::reports_of(drill.name()), LOOK_BACK)
             .await
             .ok()?;
-        // Report names end with the run's start time, so the greatest is the newest.
-        let (_, newest) = reports.into_iter().max_by(|a, b| a.0.cmp(&b.0))?;
-        serde_json::from_value(newest).ok()
+        reports
+            .into_iter()
+            .filter_map(|(_, report)| serde_json::from_value::<Run>(report).ok())
+            // Both written by format_time (RFC 3339 to the second, UTC): they sort as text.
+            .filter(|run| run.finished_at > last.finished_at && run.same_drill_as(last))
+            .max_by(|a, b| a.finished_at.cmp(&b.finished_at))
     }
 
     /// Runs a drill now, outside any resource (the `dr_run_drill` action): restore, verify,
@@ -763,21 +770,29 @@ impl Resource for Drill {
         self.apply(planned, config, diags).await
     }
 
-    /// A drill's results are history, and only a newer run changes them: one of the same
+    /// A drill's results are history, and only a newer run changes them: a run of the same
     /// drill on the same vault outside this resource (`drctl drill` from cron, the
-    /// `dr_run_drill` action, another workspace) is taken from its report in the vault, so
-    /// `max_age` counts from the newest run. A vault that does not answer changes nothing.
+    /// `dr_run_drill` action, another workspace), with the same check and targets as this
+    /// drill's last run, is taken from its report in the vault, so `max_age` counts from the
+    /// newest run. A run with another check or laxer targets proves nothing about this drill
+    /// and is left out. A vault that does not answer changes nothing.
     async fn read(&self, current: &State, diags: &mut Diagnostics) -> State {
         let Some(mut drill) = DrillModel::read(&current.value, diags) else {
             return current.clone();
         };
-        let Some(newest) = self.newest_report(&drill).await else {
+        let Some(last) = drill
+            .report
+            .as_str()
+            .and_then(|r| serde_json::from_str::<Run>(r).ok())
+        else {
             return current.clone();
         };
-        // Both written by format_time (RFC 3339 to the second, UTC): they sort as text.
-        if newest.finished_at.as_str() <= drill.finished_at.as_str().unwrap_or_default() {
+        let Some(mut newest) = self.newest_report(&drill, &last).await else {
             return current.clone();
-        }
+        };
+        // A tree this drill's own run kept (keep_restore) stays its to remove; a tree an
+        // outside run kept is that run's.
+        newest.restore_dir = last.restore_dir.clone();
         drill.record_run(&newest);
         State::from(drill.written_over(&current.value))
     }
