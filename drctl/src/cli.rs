@@ -109,8 +109,10 @@ pub struct ReportArgs {
 
 pub const DRILL_HELP: &str = "\
 The report goes into the vault under drills/NAME/, as dr_drill's do: `drctl status` and
-`drctl report` show the run, and the next refresh of a dr_drill named NAME on that vault takes
-it as its last run (its max_age counts from the newest run, wherever it ran). The check runs
+`drctl report` show the run, and when it ran the dr_drill's own check (--verify-command as
+its verify_command's `sh -c` text) with the same targets, the next refresh of the dr_drill
+named NAME on that vault takes it as its last run (its max_age counts from the newest run,
+wherever it ran). The check runs
 with `sh -c` in the restored tree, in a clean environment (PATH, HOME, USER, LANG, LC_ALL,
 TZ, TMPDIR, SHELL, plus DR_RESTORE_DIR and DR_SNAPSHOT_ID); the passphrase is redacted from
 what it prints. The restored tree is deleted afterwards unless --keep-restore.
