@@ -13,19 +13,7 @@ use crate::status::{self, Vaults};
 use crate::vault::Context;
 
 pub async fn run(args: ReportArgs) -> Outcome {
-    let resources = status::resources_of(args.state.as_deref(), args.dir.as_deref())
-        .map_err(|message| {
-            CliError::usage(
-                message,
-                "pass --state FILE (a state file or `terraform show -json` output) or --dir DIR of an initialised root module",
-            )
-        })?;
-    if !resources.iter().any(|r| r.kind.starts_with("dr_")) {
-        return Err(CliError::usage(
-            "the state holds no dr_* resources",
-            "point --state or --dir at the root module that manages the vaults",
-        ));
-    }
+    let resources = status::dr_resources(args.state.as_deref(), args.dir.as_deref())?;
     refuse_to_clobber(&args)?;
     let ctx = Context::new(String::new(), &args.access, false);
     let mut vaults = Vaults::new(ctx.passphrase()?, ctx.options.clone());

@@ -75,18 +75,7 @@ pub struct DrillStatus {
 }
 
 pub async fn run(args: StatusArgs) -> Outcome {
-    let resources = read_resources(&args).map_err(|message| {
-        CliError::usage(
-            message,
-            "pass --state FILE (a state file or `terraform show -json` output) or --dir DIR of an initialised root module",
-        )
-    })?;
-    if !resources.iter().any(|r| r.kind.starts_with("dr_")) {
-        return Err(CliError::usage(
-            "the state holds no dr_* resources",
-            "point --state or --dir at the root module that manages the vaults",
-        ));
-    }
+    let resources = dr_resources(args.state.as_deref(), args.dir.as_deref())?;
     // Status opens many vaults by the ids the state records, not one by URL.
     let ctx = Context::new(String::new(), &args.access, false);
     let passphrase = ctx.passphrase()?;
@@ -110,12 +99,29 @@ pub async fn run(args: StatusArgs) -> Outcome {
     })
 }
 
-fn read_resources(args: &StatusArgs) -> Result<Vec<Resource>, String> {
-    resources_of(args.state.as_deref(), args.dir.as_deref())
+/// The resources of the state `status`, `report` and `runbook` read (`--state` or `--dir`),
+/// which must hold some of this provider's; else the usage error each of them gives.
+pub(crate) fn dr_resources(
+    state: Option<&std::path::Path>,
+    dir: Option<&std::path::Path>,
+) -> Result<Vec<Resource>, CliError> {
+    let resources = resources_of(state, dir).map_err(|message| {
+        CliError::usage(
+            message,
+            "pass --state FILE (a state file or `terraform show -json` output) or --dir DIR of an initialised root module",
+        )
+    })?;
+    if !resources.iter().any(|r| r.kind.starts_with("dr_")) {
+        return Err(CliError::usage(
+            "the state holds no dr_* resources",
+            "point --state or --dir at the root module that manages the vaults",
+        ));
+    }
+    Ok(resources)
 }
 
 /// The resources of a state file (`state`) or of the root module `dir`'s state.
-pub(crate) fn resources_of(
+fn resources_of(
     state: Option<&std::path::Path>,
     dir: Option<&std::path::Path>,
 ) -> Result<Vec<Resource>, String> {
