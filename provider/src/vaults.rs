@@ -304,11 +304,8 @@ pub fn duration(value: &Attr<String>, name: &str) -> Option<std::time::Duration>
 
 /// RFC 3339 UTC, seconds precision.
 pub fn format_time(t: time::OffsetDateTime) -> String {
-    let format =
-        time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
-    t.to_offset(time::UtcOffset::UTC)
-        .format(&format)
-        .unwrap_or_default()
+    // One spelling for a drill's times (its report's name holds them) and the attributes'.
+    dr_drill::format_time(t)
 }
 
 /// A time as the attributes show it: RFC 3339 UTC, to the second.
