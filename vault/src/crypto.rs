@@ -182,6 +182,11 @@ fn random<const N: usize>() -> [u8; N] {
     buf
 }
 
+/// Random bytes from the operating system (staging names, where nothing secret is at stake).
+pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
+    random()
+}
+
 /// A random 32-byte id as hex: pack, index, snapshot and key names.
 pub fn random_id() -> String {
     const_hex::encode(random::<32>())
@@ -227,6 +232,12 @@ impl MasterKey {
                 "fails authentication (altered, truncated or misplaced)",
             )
         })
+    }
+
+    /// Whether `other` is the same key (a standby made with `--key-from` shares its
+    /// primary's): both are in this process already, so the comparison need not hide time.
+    pub fn same_as(&self, other: &MasterKey) -> bool {
+        self.encryption == other.encryption && self.id == other.id
     }
 
     /// A key for the config's MAC (format 3), derived from the id key.

@@ -744,6 +744,227 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
         .unwrap();
 }
 
+/// Options with chunks of at most 256 KiB: the 3 MiB file of the sample tree is always
+/// several chunks (the chunker is keyed per vault), so a change in its middle leaves the rest.
+fn small_chunk_opts() -> InitOptions {
+    let mut o = opts();
+    o.chunker = dr_vault::format::ChunkerParams {
+        min_size: 16 * 1024,
+        avg_size: 64 * 1024,
+        max_size: 256 * 1024,
+    };
+    o
+}
+
+/// Overwrites `len` bytes in the middle of a file, in place.
+fn scribble_middle(path: &Path, len: usize) {
+    let mut data = std::fs::read(path).unwrap();
+    let at = data.len() / 2;
+    for b in &mut data[at..at + len] {
+        *b = !*b;
+    }
+    std::fs::write(path, data).unwrap();
+}
+
+#[tokio::test]
+async fn a_large_file_changed_in_places_is_replicated_from_its_changed_chunks() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let primary = Vault::init(
+        Storage::local(&dir.path().join("primary"), true).unwrap(),
+        &small_chunk_opts(),
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let standby_storage = Storage::local(&dir.path().join("standby"), true).unwrap();
+    let standby = Vault::init(standby_storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let spec = [SourceSpec::new("p", &src)];
+    let labels = BTreeMap::new();
+    let snapshot = || primary.snapshot(&spec, &labels, &NoProgress);
+    snapshot().await.unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+
+    // A later run learns what the standby holds from the snapshot both have: only the
+    // changed chunks of the large file are new there.
+    scribble_middle(&src.join("artifacts/tool.bin"), 100);
+    let second = snapshot().await.unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    let copied = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(copied.files_copied, 1, "{copied:?}");
+    assert!(copied.bytes_copied <= 2 * 256 * 1024, "{copied:?}");
+
+    // What the standby got restores bit for bit, on its own, and verifies.
+    let standby = Vault::open(standby_storage, &pass()).await.unwrap();
+    assert!(standby.verify(true, &NoProgress).await.unwrap().is_clean());
+    let out = dir.path().join("out");
+    standby
+        .restore(&second.id, &out, Some("p"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out);
+}
+
+#[tokio::test]
+async fn a_standby_sharing_the_key_receives_the_packs_as_they_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let primary_dir = dir.path().join("primary");
+    let primary = Vault::init(
+        Storage::local(&primary_dir, true).unwrap(),
+        &small_chunk_opts(),
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let mut standby_opts = opts();
+    standby_opts.name = "standby".into();
+    standby_opts.region = "us-east-1".into();
+    let standby_pass = Passphrase::new("the standby's own passphrase");
+    let standby_dir = dir.path().join("standby");
+    let standby_storage = Storage::local(&standby_dir, true).unwrap();
+    let standby = Vault::init_sharing_key(
+        standby_storage.clone(),
+        &standby_opts,
+        &standby_pass,
+        &primary,
+    )
+    .await
+    .unwrap();
+    assert!(standby.shares_key_with(&primary));
+    // Its own identity, the primary's chunking (so that its own snapshots, after a failover,
+    // deduplicate against what it received).
+    assert_ne!(standby.config().id, primary.config().id);
+    assert_eq!(standby.config().chunker, primary.config().chunker);
+    let spec = [SourceSpec::new("p", &src)];
+    let labels = BTreeMap::new();
+    let snapshot = || primary.snapshot(&spec, &labels, &NoProgress);
+    let first = snapshot().await.unwrap();
+
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    let copied = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(copied.snapshots_copied, 1, "{copied:?}");
+    // Every pack arrived byte for byte, under its own name.
+    let packs = |root: &Path| -> BTreeMap<String, Vec<u8>> {
+        walkdir_like(&root.join("data"))
+            .into_iter()
+            .filter(|p| p.is_file())
+            .map(|p| {
+                let name = p.strip_prefix(root).unwrap().display().to_string();
+                (name, std::fs::read(&p).unwrap())
+            })
+            .collect()
+    };
+    assert_eq!(packs(&standby_dir), packs(&primary_dir));
+
+    // Only the packs of new data move the next time; a run with nothing to do copies nothing.
+    scribble_middle(&src.join("artifacts/tool.bin"), 100);
+    let second = snapshot().await.unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    let copied = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(copied.snapshots_copied, 1, "{copied:?}");
+    assert!(copied.bytes_copied < 1 << 20, "{copied:?}");
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    assert!(plan.to_copy.is_empty());
+    assert_eq!(
+        primary
+            .replicate(&standby, &plan, &NoProgress)
+            .await
+            .unwrap()
+            .bytes_copied,
+        0
+    );
+
+    // The primary is gone: the standby opens with its own passphrase (not the primary's),
+    // verifies, and restores both snapshots bit for bit.
+    std::fs::remove_dir_all(&primary_dir).unwrap();
+    assert_eq!(
+        Vault::open(standby_storage.clone(), &pass())
+            .await
+            .err()
+            .map(|e| e.kind),
+        Some(ErrorKind::WrongPassphrase)
+    );
+    let standby = Vault::open(standby_storage, &standby_pass).await.unwrap();
+    assert!(standby.verify(true, &NoProgress).await.unwrap().is_clean());
+    standby
+        .restore(&second.id, &dir.path().join("out"), Some("p"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &dir.path().join("out"));
+    standby
+        .restore(&first.id, &dir.path().join("first"), Some("p"), &NoProgress)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_truncated_pack_is_refused_not_copied_to_a_standby_sharing_the_key() {
+    let LocalVault {
+        dir,
+        root,
+        vault: primary,
+        ..
+    } = LocalVault::with_tree().await;
+    let src = dir.path().join("src");
+    let snapshot = primary
+        .snapshot(&[SourceSpec::new("p", &src)], &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let standby_dir = dir.path().join("standby");
+    let standby = Vault::init_sharing_key(
+        Storage::local(&standby_dir, true).unwrap(),
+        &opts(),
+        &pass(),
+        &primary,
+    )
+    .await
+    .unwrap();
+    let pack = walkdir_like(&root.join("data"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let len = std::fs::metadata(&pack).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&pack)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    let err = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Corrupt);
+    let name = pack.file_name().unwrap().to_str().unwrap();
+    assert!(err.to_string().contains(name), "{err}");
+    // Nothing half copied is left looking whole: not the pack, not the snapshot.
+    let copied = standby_dir.join(pack.strip_prefix(&root).unwrap());
+    assert!(!copied.exists());
+    assert!(!standby_dir.join("snapshots").join(&snapshot.id).exists());
+    assert!(standby.snapshots().await.unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn empty_objects_and_a_missing_index_are_named_and_nothing_panics() {
     let LocalVault {

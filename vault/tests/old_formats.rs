@@ -153,6 +153,24 @@ async fn an_old_vault_keeps_working(version: u32) {
     vault.replicate(&standby, &plan, &NoProgress).await.unwrap();
     assert!(standby.verify(true, &NoProgress).await.unwrap().is_clean());
 
+    // A standby shares the key of a vault of this build's format only (older ones chunk with
+    // another key): refused, and nothing is written.
+    let sharing_root = dir.path().join("sharing");
+    let shared = Vault::init_sharing_key(
+        Storage::local(&sharing_root, true).unwrap(),
+        &standby_opts,
+        &passphrase(),
+        &vault,
+    )
+    .await;
+    if version < dr_vault::format::FORMAT_VERSION {
+        let err = shared.err().expect("refused");
+        assert_eq!(err.kind, dr_vault::ErrorKind::InvalidInput, "{err}");
+        assert!(!sharing_root.join("config").exists());
+    } else {
+        assert!(shared.unwrap().shares_key_with(&vault));
+    }
+
     for (generation, info) in (1..).zip(&snapshots) {
         let expected = dir.path().join(format!("expected-{generation}"));
         fixture_tree(&expected, generation);

@@ -30,6 +30,16 @@ impl SealedBlob {
             raw_length: data.len() as u32,
         }
     }
+
+    /// Seals an opened blob's frame as it is (compressed or not) under another key.
+    pub(crate) fn reseal(key: &MasterKey, id: BlobId, blob: &blob::OpenedBlob) -> SealedBlob {
+        let label = layout::label::blob(&id.to_hex());
+        SealedBlob {
+            id,
+            sealed: key.seal(label.as_bytes(), blob.frame()),
+            raw_length: blob.plaintext().len() as u32,
+        }
+    }
 }
 
 /// What sealed blobs waiting for the pack writer may hold, in KiB. Blobs range from a few

@@ -1,7 +1,11 @@
 //! Reading blobs back: through the index, from blocking threads (where restore and
 //! replication do their work), with reads of neighbouring blobs of one pack coalesced.
+//!
+//! Blobs come back opened but in their frame ([`OpenedBlob`]). Their ids are re-hashed only
+//! for files recorded without a digest: the others are checked whole, against the digest,
+//! by the reader's caller (one hash of the content, not two).
 
-use super::blob::open_blob;
+use super::blob::{check_blob_id, open_blob_frame, OpenedBlob};
 use super::index::BlobIndex;
 use super::layout;
 use crate::crypto::{BlobId, MasterKey};
@@ -40,14 +44,18 @@ impl BlobReader {
     /// of blobs that lie close together in one pack: a snapshot packs small files in the
     /// order it read them, so a batch of neighbouring files usually takes one read. A batch
     /// of one (large) file preloads nothing: it reads chunk by chunk, holding one at a time.
-    pub(crate) fn preload(&self, files: &[&Entry]) -> Result<HashMap<BlobId, Vec<u8>>> {
+    pub(crate) fn preload(&self, files: &[&Entry]) -> Result<HashMap<BlobId, OpenedBlob>> {
         if files.len() < 2 {
             return Ok(HashMap::new());
         }
         let mut wanted: Vec<(&BlobId, &str, &BlobLocation)> = Vec::new();
         let mut seen = std::collections::HashSet::new();
+        let mut check_ids = std::collections::HashSet::new();
         for entry in files {
             for id in &entry.chunks {
+                if entry.digest.is_none() {
+                    check_ids.insert(*id);
+                }
                 if !seen.insert(*id) {
                     continue;
                 }
@@ -78,7 +86,11 @@ impl BlobReader {
             for (id, _, location) in &wanted[i..j] {
                 let start = (location.offset - first.offset) as usize;
                 let sealed = &bytes[start..start + location.length as usize];
-                opened.insert(**id, open_blob(&self.key, &object, location, sealed)?);
+                let blob = open_blob_frame(&self.key, &object, location, sealed)?;
+                if check_ids.contains(*id) {
+                    check_blob_id(&self.key, &object, id, blob.plaintext())?;
+                }
+                opened.insert(**id, blob);
             }
             i = j;
         }
@@ -100,19 +112,23 @@ impl BlobReader {
     pub(crate) fn chunk<'a>(
         &self,
         id: &BlobId,
-        file: &str,
-        preloaded: &'a HashMap<BlobId, Vec<u8>>,
-    ) -> Result<Cow<'a, [u8]>> {
+        file: &Entry,
+        preloaded: &'a HashMap<BlobId, OpenedBlob>,
+    ) -> Result<Cow<'a, OpenedBlob>> {
         if let Some(data) = preloaded.get(id) {
             return Ok(Cow::Borrowed(data));
         }
-        let (pack, location) = self.locate(id, file)?;
+        let (pack, location) = self.locate(id, &file.path)?;
         let pack_object = layout::pack(pack);
         let range = location.offset..location.offset + u64::from(location.length);
         let sealed = self
             .runtime
             .block_on(self.storage.get_range(&pack_object, range))?;
         let object = format!("{}/{pack_object}", self.storage.url());
-        open_blob(&self.key, &object, location, &sealed).map(Cow::Owned)
+        let blob = open_blob_frame(&self.key, &object, location, &sealed)?;
+        if file.digest.is_none() {
+            check_blob_id(&self.key, &object, id, blob.plaintext())?;
+        }
+        Ok(Cow::Owned(blob))
     }
 }

@@ -659,6 +659,26 @@ impl Storage {
         }
     }
 
+    /// Copies `source`'s object `key` to the same key here, as a new object; returns its
+    /// length, or `None` when an object with other bytes is already there (as
+    /// [`Storage::put_new`]). Between two local vaults the kernel copies the file
+    /// (`copy_file_range`), into a staging file that is fsynced and then linked into place;
+    /// otherwise the bytes pass through memory, one object at a time per call.
+    ///
+    /// # Errors
+    /// `NotFound` naming the source object; `Storage` or `Io` when a read or write fails.
+    pub async fn copy_new_from(&self, source: &Storage, key: &str) -> Result<Option<u64>> {
+        if let (Some(from), Some(to)) = (&source.local_dir, &self.local_dir) {
+            let (from, to) = (from.join(key), to.join(key));
+            return tokio::task::spawn_blocking(move || copy_local_file(&from, &to))
+                .await
+                .map_err(|e| Error::new(ErrorKind::Io, format!("copy task failed: {e}")))?;
+        }
+        let bytes = source.get(key).await?;
+        let len = bytes.len() as u64;
+        Ok(self.put_new(key, bytes).await?.then_some(len))
+    }
+
     /// Starts writing an object part by part, for objects too large to hold whole in memory
     /// (packs): at most two parts in flight and the one filling are held. The object
     /// appears only when [`ObjectWriter::finish`] succeeds (a local one is fsynced first).
@@ -928,6 +948,64 @@ fn staged_object(rel: &str) -> Option<&str> {
     let (object, _) = rel.rsplit_once('#')?;
     let name = rel.rsplit('/').next()?;
     (is_staging_name(name) && crate::layout::parse(object).is_some()).then_some(object)
+}
+
+/// Copies a local object file to a new one (see [`Storage::copy_new_from`]). The source must
+/// be a file, not a symlink: a link planted in a vault never makes a copy read outside it.
+fn copy_local_file(from: &Path, to: &Path) -> Result<Option<u64>> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut source = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(from)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::new(
+                ErrorKind::NotFound,
+                format!("{} does not exist", from.display()),
+            ),
+            _ => Error::io(from, "read", e),
+        })?;
+    let dir = to.parent().unwrap_or(Path::new("/"));
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
+    // The staging name is the one interrupted writes are swept by (`<object>#<n>`).
+    let mut staging = to.as_os_str().to_owned();
+    staging.push(format!(
+        "#{}",
+        u64::from_le_bytes(crate::crypto::random_bytes())
+    ));
+    let staging = PathBuf::from(staging);
+    let copied = (|| {
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&staging)?;
+        let len = std::io::copy(&mut source, &mut file)?;
+        file.sync_all()?;
+        Ok::<_, std::io::Error>(len)
+    })();
+    let len = match copied {
+        Ok(len) => len,
+        Err(e) => {
+            let _ = std::fs::remove_file(&staging);
+            return Err(Error::io(to, "write", e));
+        }
+    };
+    let linked = std::fs::hard_link(&staging, to);
+    let _ = std::fs::remove_file(&staging);
+    match linked {
+        Ok(()) => {}
+        // Already there: the same bytes are an earlier, interrupted copy of this one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let same = std::fs::read(from).ok() == std::fs::read(to).ok();
+            return Ok(same.then_some(len));
+        }
+        Err(e) => return Err(Error::io(to, "write", e)),
+    }
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(dir, "sync", e))?;
+    Ok(Some(len))
 }
 
 /// Whether `path` is a directory itself, not a symlink to one.

@@ -9,6 +9,7 @@ mod budget;
 mod prune;
 mod records;
 mod replicate;
+mod replicate_verbatim;
 mod restore;
 mod snapshot;
 mod tree;
@@ -265,6 +266,53 @@ impl Vault {
         opts: &InitOptions,
         passphrase: &Passphrase,
     ) -> Result<Vault> {
+        Self::init_with_key(storage, opts, passphrase, MasterKey::generate()).await
+    }
+
+    /// Creates a standby vault that shares `primary`'s master key and chunking (its own
+    /// passphrase wraps the key): replication between them copies packs as they are, with no
+    /// re-encryption. What it gives up: whoever learns the key of one opens both.
+    ///
+    /// # Errors
+    /// As [`Vault::init`]; `InvalidInput` when `primary` is of an older format (its chunking
+    /// is keyed differently).
+    pub async fn init_sharing_key(
+        storage: Storage,
+        opts: &InitOptions,
+        passphrase: &Passphrase,
+        primary: &Vault,
+    ) -> Result<Vault> {
+        if primary.config.format_version != FORMAT_VERSION {
+            return Err(Error::new(
+                ErrorKind::InvalidInput,
+                format!(
+                    "{} is a format {} vault; a standby shares the key of a format {FORMAT_VERSION} vault only",
+                    primary.storage().url(),
+                    primary.config.format_version
+                ),
+            )
+            .hint("create the standby with its own key (without --key-from)"));
+        }
+        let opts = InitOptions {
+            chunker: primary.config.chunker,
+            pack_size: primary.config.pack_size,
+            ..opts.clone()
+        };
+        let key = MasterKey::clone(primary.repo.key());
+        Self::init_with_key(storage, &opts, passphrase, key).await
+    }
+
+    /// Whether this vault and `other` share a master key (see [`Vault::init_sharing_key`]).
+    pub fn shares_key_with(&self, other: &Vault) -> bool {
+        self.repo.key().same_as(other.repo.key())
+    }
+
+    async fn init_with_key(
+        storage: Storage,
+        opts: &InitOptions,
+        passphrase: &Passphrase,
+        key: MasterKey,
+    ) -> Result<Vault> {
         if storage.exists(layout::CONFIG).await? {
             return Err(Error::new(
                 ErrorKind::AlreadyExists,
@@ -306,7 +354,6 @@ impl Vault {
         opts.kdf
             .check("the key derivation parameters")
             .map_err(|e| Error::new(ErrorKind::InvalidInput, e.message))?;
-        let key = MasterKey::generate();
         let key_id = random_id();
         let keyfile = key.wrap(passphrase, opts.kdf, now_rfc3339(), FORMAT_VERSION)?;
         let key_json = serde_json::to_vec_pretty(&keyfile)

@@ -1,4 +1,5 @@
-//! Replication to another vault (another region, its own key). Each snapshot the destination
+//! Replication to another vault (another region, its own key; a standby sharing the key is
+//! `replicate_verbatim`'s). Each snapshot the destination
 //! lacks is copied as a unit — packs, then an index, then the manifest under the same id — so
 //! an interrupted run leaves only complete snapshots, and running again finishes the job.
 //!
@@ -11,8 +12,9 @@ use super::budget::Budget;
 use super::{Progress, SnapshotInfo, Vault};
 use crate::crypto::{BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Entry, EntryKind};
+use crate::format::{Entry, EntryKind, Snapshot};
 use crate::locks::LockGuard;
+use crate::repo::blob::{check_blob_id, OpenedBlob};
 use crate::repo::packer::{blob_queue, pack_writer, BlobSender, SealedBlob};
 use crate::repo::reader::BlobReader;
 use futures_util::StreamExt as _;
@@ -30,6 +32,10 @@ pub struct ReplicationPlan {
     /// Manifests of the source that do not open: they cannot be copied, and are named so
     /// that someone repairs or removes them (`verify` says more).
     pub unreadable: Vec<super::Problem>,
+    /// The newest snapshot of each series that the destination already has: what it holds
+    /// of the source's data is learnt from these (see `ChunkMap`).
+    #[serde(skip)]
+    pub(crate) newest_held: Vec<String>,
 }
 
 impl ReplicationPlan {
@@ -103,10 +109,19 @@ impl Vault {
             .snapshots
             .into_iter()
             .partition(|s| present.contains(&s.id));
+        let mut newest: HashMap<Option<&String>, &SnapshotInfo> = HashMap::new();
+        for s in &already {
+            let series = s.labels.get(super::SERIES_LABEL);
+            if newest.get(&series).is_none_or(|n| n.time < s.time) {
+                newest.insert(series, s);
+            }
+        }
+        let newest_held = newest.values().map(|s| s.id.clone()).collect();
         Ok(ReplicationPlan {
             to_copy,
             already_there: already.len(),
             unreadable: listing.unreadable,
+            newest_held,
         })
     }
 
@@ -183,27 +198,25 @@ impl Vault {
         progress: &dyn Progress,
         lock: &LockGuard,
     ) -> Result<ReplicationSummary> {
+        if self.shares_key_with(dest) {
+            return self.replicate_verbatim(dest, plan, progress, lock).await;
+        }
         let source_index = self.repo.blob_index().await?;
         let known: HashSet<BlobId> = dest.repo.blob_ids().await?;
         let present: HashSet<String> = dest.snapshot_ids().await?.into_iter().collect();
-        // Files the destination already holds, by content digest.
-        let mut by_digest: HashMap<String, Vec<BlobId>> = HashMap::new();
-        for id in &present {
-            // A manifest of the destination that does not open only loses its files as a
-            // source of chunk lists (verify reports it).
-            let s = match dest.load_snapshot(id).await {
-                Ok(s) => s,
-                Err(e) if matches!(e.kind, ErrorKind::Corrupt | ErrorKind::NotFound) => continue,
+        // What the destination holds of the source's data, from the newest snapshot of each
+        // series that both have: two manifests, however long the history.
+        let mut map = ChunkMap::default();
+        for id in &plan.newest_held {
+            // A manifest that does not open only loses its files as a source of chunk ids
+            // (verify reports it).
+            match tokio::try_join!(self.load_snapshot(id), dest.load_snapshot(id)) {
+                Ok((ours, theirs)) => map.learn(&ours, &theirs, &known),
+                Err(e) if matches!(e.kind, ErrorKind::Corrupt | ErrorKind::NotFound) => {}
                 Err(e) => return Err(e),
-            };
-            for e in s.sources.into_iter().flat_map(|src| src.entries) {
-                if let Some(d) = e.digest {
-                    if e.chunks.iter().all(|c| known.contains(c)) {
-                        by_digest.insert(d, e.chunks);
-                    }
-                }
             }
         }
+        let map = Arc::new(Mutex::new(map));
         progress.phase("replicate", plan.to_copy.iter().map(|s| s.bytes).sum());
         let source_index = Arc::new(source_index);
         let known = Arc::new(Mutex::new(known));
@@ -221,7 +234,7 @@ impl Vault {
                 }
                 Err(e) => return Err(e),
             };
-            // Files the destination holds (same content digest) take its chunk list; the
+            // Files whose every chunk the destination holds take their ids from the map; the
             // rest are copied, in batches on blocking threads as restore reads them. Entries
             // move out to the copies and back (a manifest is megabytes).
             let mut sources = std::mem::take(&mut snapshot.sources);
@@ -232,11 +245,14 @@ impl Vault {
                 let entries = std::mem::take(&mut source.entries);
                 let mut slot = Vec::with_capacity(entries.len());
                 for (e, mut entry) in entries.into_iter().enumerate() {
-                    let held = entry.digest.as_ref().and_then(|d| by_digest.get(d));
+                    let held = match entry.kind {
+                        EntryKind::File => locked(&map).held(&entry.chunks),
+                        _ => None,
+                    };
                     match held {
                         _ if entry.kind != EntryKind::File => slot.push(Some(entry)),
                         Some(chunks) => {
-                            entry.chunks = chunks.clone();
+                            entry.chunks = chunks;
                             progress.advance(entry.size);
                             slot.push(Some(entry));
                         }
@@ -261,8 +277,10 @@ impl Vault {
             ));
             let copier = Copier {
                 blobs: self.repo.blob_reader(source_index.clone()),
+                source_key: self.repo.key().clone(),
                 dest_key: dest.repo.key().clone(),
                 known: known.clone(),
+                map: map.clone(),
                 tx,
                 snapshot_object: format!(
                     "{}/{}",
@@ -296,9 +314,6 @@ impl Vault {
                                 summary.files_copied += 1;
                                 summary.blobs_copied += file.blobs;
                                 summary.bytes_copied += file.bytes;
-                                if let Some(digest) = &file.entry.digest {
-                                    by_digest.insert(digest.clone(), file.entry.chunks.clone());
-                                }
                                 slots[file.at.source][file.at.entry] = Some(file.entry);
                             }
                         }
@@ -369,13 +384,54 @@ struct CopiedFile {
     bytes: u64,
 }
 
+/// Source blob → destination blob, for blobs the destination holds (or this run has queued):
+/// learnt from a snapshot both vaults hold, and from every chunk this run copies. Blob ids are
+/// keyed hashes, each vault's with its own key, so the same data has other ids there; this is
+/// how a replication knows what it need not read again.
+#[derive(Default)]
+struct ChunkMap(HashMap<BlobId, BlobId>);
+
+impl ChunkMap {
+    /// Pairs the chunks of one snapshot as the source and the destination hold it: the same
+    /// files in the same order (a file that differs in path or chunk count is passed over).
+    fn learn(&mut self, ours: &Snapshot, theirs: &Snapshot, known: &HashSet<BlobId>) {
+        for (a, b) in ours.sources.iter().zip(&theirs.sources) {
+            if a.name != b.name || a.entries.len() != b.entries.len() {
+                continue;
+            }
+            for (x, y) in a.entries.iter().zip(&b.entries) {
+                if x.path != y.path || x.chunks.len() != y.chunks.len() {
+                    continue;
+                }
+                for (s, d) in x.chunks.iter().zip(&y.chunks) {
+                    if known.contains(d) {
+                        self.0.insert(*s, *d);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The destination's ids of `chunks`, when it holds every one.
+    fn held(&self, chunks: &[BlobId]) -> Option<Vec<BlobId>> {
+        chunks.iter().map(|c| self.0.get(c).copied()).collect()
+    }
+}
+
+/// A poisoned lock still answers: a panicked copy left the data as it was.
+fn locked<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What copying files on a blocking thread needs, owned.
 #[derive(Clone)]
 struct Copier {
     blobs: BlobReader,
+    source_key: Arc<MasterKey>,
     dest_key: Arc<MasterKey>,
     /// Blob ids the destination holds or this run has queued.
     known: Arc<Mutex<HashSet<BlobId>>>,
+    map: Arc<Mutex<ChunkMap>>,
     tx: BlobSender,
     /// The source manifest, as errors name it.
     snapshot_object: String,
@@ -395,40 +451,50 @@ impl Copier {
             .collect()
     }
 
-    /// Re-seals one file's chunks under the destination's key, queueing those it lacks, and
-    /// checks the content against the file's digest.
+    /// Re-seals one file's chunks under the destination's key, queueing those it lacks. A
+    /// file read whole is checked against its digest; one whose other chunks the destination
+    /// holds already (a large file changed in places) reads only the rest, each checked
+    /// against its id.
     fn copy_file(
         &self,
         mut entry: Entry,
         at: FileAt,
-        preloaded: &HashMap<BlobId, Vec<u8>>,
+        preloaded: &HashMap<BlobId, OpenedBlob>,
     ) -> Result<CopiedFile> {
+        let held: Vec<Option<BlobId>> = {
+            let map = locked(&self.map);
+            entry.chunks.iter().map(|c| map.0.get(c).copied()).collect()
+        };
+        let whole = held.iter().all(Option::is_none);
         let mut hasher = blake3::Hasher::new();
         let mut dest_chunks = Vec::with_capacity(entry.chunks.len());
         let (mut blobs, mut bytes) = (0, 0);
-        for chunk in &entry.chunks {
-            let data = self.blobs.chunk(chunk, &entry.path, preloaded)?;
-            let data = &data[..];
-            hasher.update(data);
+        for (chunk, held) in entry.chunks.iter().zip(held) {
+            if let Some(id) = held {
+                dest_chunks.push(id);
+                continue;
+            }
+            let blob = self.blobs.chunk(chunk, &entry, preloaded)?;
+            let data = blob.plaintext();
+            if whole {
+                hasher.update(data);
+            } else {
+                check_blob_id(&self.source_key, &self.snapshot_object, chunk, data)?;
+            }
             self.copied_bytes
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
             let id = self.dest_key.blob_id(data);
-            // A poisoned set still answers (a panicked copy left it as it was).
-            let fresh = self
-                .known
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(id);
-            if fresh {
+            locked(&self.map).0.insert(*chunk, id);
+            if locked(&self.known).insert(id) {
                 blobs += 1;
                 bytes += data.len() as u64;
                 self.tx
-                    .send_blocking(SealedBlob::seal(&self.dest_key, id, data))?;
+                    .send_blocking(SealedBlob::reseal(&self.dest_key, id, &blob))?;
             }
             dest_chunks.push(id);
         }
         let digest = hasher.finalize().to_hex().to_string();
-        if entry.digest.as_deref().is_some_and(|d| d != digest) {
+        if whole && entry.digest.as_deref().is_some_and(|d| d != digest) {
             return Err(Error::corrupt(
                 &self.snapshot_object,
                 format!(

@@ -9,6 +9,7 @@ use super::{Progress, RestoreSummary, Vault};
 use crate::crypto::BlobId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, SnapshotSource};
+use crate::repo::blob::OpenedBlob;
 use crate::repo::reader::BlobReader;
 use futures_util::StreamExt as _;
 use std::collections::HashMap;
@@ -233,7 +234,7 @@ impl FileRestorer {
         dir: &std::os::fd::OwnedFd,
         name: &OsStr,
         dest: &Path,
-        preloaded: &HashMap<BlobId, Vec<u8>>,
+        preloaded: &HashMap<BlobId, OpenedBlob>,
     ) -> Result<()> {
         // Owner-only until the whole file is checked and its mode applied: a restore holds
         // decrypted data, and a half-written file is nobody else's business.
@@ -246,11 +247,12 @@ impl FileRestorer {
                     "restore stopped: another file failed",
                 ));
             }
-            let data = self.blobs.chunk(chunk_id, &entry.path, preloaded)?;
-            hasher.update(&data);
+            let blob = self.blobs.chunk(chunk_id, entry, preloaded)?;
+            let data = blob.plaintext();
+            hasher.update(data);
             partial
                 .file
-                .write_all(&data)
+                .write_all(data)
                 .map_err(|e| Error::io(dest, "write", e))?;
             self.restored
                 .fetch_add(data.len() as u64, Ordering::Relaxed);
