@@ -645,6 +645,18 @@ pub struct InitArgs {
     /// A label stored with the vault; repeatable.
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = parse_key_value)]
     pub labels: Vec<(String, String)>,
+    /// Make a standby that shares the master key (and chunking) of the vault at URL, opened
+    /// with --key-from-passphrase-file or this vault's passphrase. Replication between the two
+    /// then copies packs as they are, at the speed of a plain copy; the price: whoever learns
+    /// the key of one opens both, and a key rotation cannot separate them.
+    #[arg(long, value_name = "URL")]
+    pub key_from: Option<String>,
+    /// The passphrase file of the --key-from vault; default: the same passphrase as this one.
+    #[arg(long, value_name = "FILE", requires = "key_from")]
+    pub key_from_passphrase_file: Option<PathBuf>,
+    /// An object-store option for the --key-from vault (not those of --option); repeatable.
+    #[arg(long = "key-from-option", value_name = "KEY=VALUE", value_parser = parse_key_value, requires = "key_from")]
+    pub key_from_options: Vec<(String, String)>,
 }
 
 #[derive(Args, Debug)]

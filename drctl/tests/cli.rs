@@ -329,6 +329,112 @@ fn replicate_to_a_standby_that_then_restores_alone() {
     );
 }
 
+#[test]
+fn a_standby_made_with_key_from_shares_the_key_and_opens_with_its_own_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::create_dir_all(d.join("ci")).unwrap();
+    std::fs::write(d.join("ci/pipeline.yml"), "stages: [deploy]\n").unwrap();
+    let init = |vault: &str, pw: &str, extra: &[&str]| {
+        let mut args = vec![
+            "vault",
+            "--vault",
+            vault,
+            "init",
+            "--name",
+            vault,
+            "--region",
+            "us-east-1",
+        ];
+        args.extend_from_slice(extra);
+        drctl(d, Some(pw), &args)
+    };
+    assert!(init("primary", "pw", &[]).status.success());
+
+    // The primary's passphrase comes from --key-from-passphrase-file (here: not this vault's).
+    std::fs::write(d.join("primary-pw"), "pw\n").unwrap();
+    let made = init(
+        "standby",
+        "standby-pw",
+        &[
+            "--key-from",
+            "primary",
+            "--key-from-passphrase-file",
+            "primary-pw",
+        ],
+    );
+    assert!(made.status.success(), "{}", text(&made));
+    assert!(
+        text(&made).contains("shares the master key of primary"),
+        "{}",
+        text(&made)
+    );
+    assert!(!text(&made).contains("standby-pw"));
+
+    // Wrong primary passphrase, or no vault there: refused with its exit code, nothing made.
+    let wrong = init("other", "standby-pw", &["--key-from", "primary"]);
+    assert_eq!(wrong.status.code(), Some(4), "{}", text(&wrong));
+    let missing = init("other", "pw", &["--key-from", "nowhere"]);
+    assert_eq!(missing.status.code(), Some(3), "{}", text(&missing));
+    assert!(!d.join("other/config").exists());
+    let orphan = drctl(
+        d,
+        Some("pw"),
+        &[
+            "vault",
+            "--vault",
+            "other",
+            "init",
+            "--name",
+            "other",
+            "--region",
+            "x",
+            "--key-from-option",
+            "region=eu-west-1",
+        ],
+    );
+    assert_eq!(orphan.status.code(), Some(2), "{}", text(&orphan));
+    assert!(text(&orphan).contains("--key-from"), "{}", text(&orphan));
+
+    // Replication copies the packs as they are; the standby restores with its own passphrase.
+    assert!(drctl(
+        d,
+        Some("pw"),
+        &["vault", "--vault", "primary", "snapshot", "--source", "ci=ci"]
+    )
+    .status
+    .success());
+    std::fs::write(d.join("standby-pw"), "standby-pw\n").unwrap();
+    let copied = drctl(
+        d,
+        Some("pw"),
+        &[
+            "vault",
+            "--vault",
+            "primary",
+            "replicate",
+            "--to",
+            "standby",
+            "--to-passphrase-file",
+            "standby-pw",
+        ],
+    );
+    assert!(copied.status.success(), "{}", text(&copied));
+    std::fs::remove_dir_all(d.join("primary")).unwrap();
+    let restored = drctl(
+        d,
+        Some("standby-pw"),
+        &[
+            "vault", "--vault", "standby", "restore", "--target", "rebuilt", "--source", "ci",
+        ],
+    );
+    assert!(restored.status.success(), "{}", text(&restored));
+    assert_eq!(
+        std::fs::read_to_string(d.join("rebuilt/pipeline.yml")).unwrap(),
+        "stages: [deploy]\n"
+    );
+}
+
 /// A full disk: the snapshot fails with an error that says so, and the vault is left as it
 /// was: verify is clean, no snapshot is listed, and once space is back a snapshot succeeds.
 /// The small disk is a 4 MiB tmpfs mounted in a private user and mount namespace

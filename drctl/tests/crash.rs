@@ -1,7 +1,8 @@
 //! Crash injection: `drctl vault snapshot`, `replicate` and `prune` are killed with SIGKILL at
-//! random moments until 50 runs have died mid-way. Afterwards both vaults verify clean (data
-//! read back) and every snapshot that exists restores bit for bit to the tree it was taken
-//! from.
+//! random moments until 50 runs have died mid-way. Replication goes in turn to a standby with
+//! its own key (blobs re-sealed) and to one sharing the primary's (packs copied as they are).
+//! Afterwards every vault verifies clean (data read back) and every snapshot that exists
+//! restores bit for bit to the tree it was taken from.
 //!
 //! The seed is printed; `CRASH_SEED=N` replays a run.
 
@@ -96,6 +97,21 @@ fn killed_writers_never_leave_a_broken_vault() {
             "us-east-1",
         ],
     );
+    run_ok(
+        d,
+        &[
+            "vault",
+            "--vault",
+            "shared",
+            "init",
+            "--name",
+            "shared",
+            "--region",
+            "us-west-2",
+            "--key-from",
+            "primary",
+        ],
+    );
 
     // How long an uninterrupted snapshot takes here sets the range of kill times.
     let mut expected: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();
@@ -128,7 +144,7 @@ fn killed_writers_never_leave_a_broken_vault() {
                     "primary",
                     "replicate",
                     "--to",
-                    "standby",
+                    if round % 2 == 0 { "standby" } else { "shared" },
                 ],
                 delay,
             ),
@@ -166,19 +182,14 @@ fn killed_writers_never_leave_a_broken_vault() {
         "only {kills} of {rounds} runs could be interrupted; the kill window is off"
     );
 
-    // Finish the replication, then check everything.
-    run_ok(
-        d,
-        &[
-            "vault",
-            "--vault",
-            "primary",
-            "replicate",
-            "--to",
-            "standby",
-        ],
-    );
-    for vault in ["primary", "standby"] {
+    // Finish the replications, then check everything.
+    for standby in ["standby", "shared"] {
+        run_ok(
+            d,
+            &["vault", "--vault", "primary", "replicate", "--to", standby],
+        );
+    }
+    for vault in ["primary", "standby", "shared"] {
         let report: serde_json::Value = serde_json::from_str(&run_ok(
             d,
             &["vault", "--vault", vault, "verify", "--read-data", "--json"],

@@ -19,11 +19,26 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Outcome {
         ));
     }
     let passphrase = ctx.passphrase()?;
-    let storage = ctx.storage(true)?;
     let mut opts = InitOptions::new(&args.name, &args.region);
     opts.labels = args.labels.into_iter().collect();
     opts.kdf = KdfParams::for_new_vault();
-    let vault = Vault::init(storage, &opts, &passphrase).await?;
+    let vault = match &args.key_from {
+        None => Vault::init(ctx.storage(true)?, &opts, &passphrase).await?,
+        Some(url) => {
+            let primary = Context {
+                url: url.clone(),
+                options: args.key_from_options.iter().cloned().collect(),
+                json: ctx.json,
+                passphrase_file: args
+                    .key_from_passphrase_file
+                    .clone()
+                    .or_else(|| ctx.passphrase_file.clone()),
+            }
+            .open()
+            .await?;
+            Vault::init_sharing_key(ctx.storage(true)?, &opts, &passphrase, &primary).await?
+        }
+    };
     if ctx.json {
         output::json(vault.config())?;
     } else {
@@ -33,6 +48,12 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Outcome {
             vault.config().region,
             vault.storage().url()
         );
+        if let Some(url) = &args.key_from {
+            println!(
+                "it shares the master key of {url}: replication from there copies packs as they are, \
+                 and whoever learns the key of one opens both"
+            );
+        }
     }
     Ok(output::EXIT_OK)
 }
