@@ -150,6 +150,62 @@ resource "dr_backup_vault" "twin" {
 }
 "#;
 
+/// The pack files under a local vault, by name, with their bytes.
+fn packs(root: &std::path::Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = files_under(&root.join("data"))
+        .into_iter()
+        .map(|p| {
+            let name = p.strip_prefix(root).unwrap().display().to_string();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_standby_made_with_key_from_receives_the_packs_as_they_are_and_imports() {
+    let tf = module();
+    let shared = config("", TWIN).replace(
+        "  url           = \"vaults/us\"\n",
+        "  url           = \"vaults/us\"\n  key_from      = dr_backup_vault.primary.id\n",
+    );
+    assert!(shared.contains("key_from"));
+    tf.config(&shared);
+    tf.init();
+    tf.apply();
+    assert_eq!(tf.values("dr_region_pair.prod")["in_sync"], true);
+    let us = packs(&tf.path().join("vaults/us"));
+    assert!(!us.is_empty());
+    assert_eq!(us, packs(&tf.path().join("vaults/eu")));
+
+    // Lost from state and imported: key_from comes back from the vault's recorded settings.
+    let id = tf.values("dr_backup_vault.secondary")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    tf.import_verify(&[("dr_backup_vault.secondary", &id)], &[]);
+
+    // Naming another vault replaces the standby (its key cannot change) ...
+    tf.config(&shared.replace(
+        "key_from      = dr_backup_vault.primary.id",
+        "key_from      = dr_backup_vault.twin.id",
+    ));
+    tf.assert_plan_changes(r"dr_backup_vault.secondary must be replaced.*key_from");
+    // ... and claiming, on a vault made with a key of its own, that it shares one is refused
+    // at plan time on the attribute.
+    let twin_claims = shared.replace(
+        "  url    = \"vaults/twin\"\n",
+        "  url    = \"vaults/twin\"\n  key_from = dr_backup_vault.primary.id\n",
+    );
+    assert!(twin_claims.contains("key_from = dr_backup_vault.primary.id"));
+    tf.config(&twin_claims);
+    tf.fails_with(
+        &["plan", "-no-color"],
+        r"Key Not Shared.*has a master key of its own.*key_from",
+    );
+}
+
 #[test]
 fn same_region_or_same_vault_is_a_plan_time_error() {
     let tf = module();

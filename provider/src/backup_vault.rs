@@ -29,6 +29,7 @@ tfplugin::model! {
         storage_options: Attr<BTreeMap<String, String>>,
         force_destroy: Attr<bool>,
         labels: Attr<BTreeMap<String, String>>,
+        key_from: Attr<String>,
         id: Attr<String>,
         created_at: Attr<String>,
         source_digest: Attr<String>,
@@ -129,6 +130,15 @@ fn schema() -> Schema {
         ),
         Attribute::optional("labels", Type::map(Type::String))
             .description("Labels stored with the vault's snapshots."),
+        Attribute::optional("key_from", Type::String)
+            .requires_replace_if("when it names another vault, or is removed", key_from_changed)
+            .description(
+                "Create this vault as a standby sharing the master key (and chunking) of the vault with this id, \
+                 usually `dr_backup_vault.<primary>.id`: replication between the two (a `dr_region_pair`) then copies \
+                 packs as they are, at the speed of a plain copy, instead of re-encrypting every blob. What it gives \
+                 up: whoever learns the key of one opens both, and neither can later be separated from the other. \
+                 Read at creation; set on an imported vault it is checked, not applied.",
+            ),
         Attribute::computed("id", Type::String)
             .use_state_for_unknown()
             .description(
@@ -258,6 +268,21 @@ fn url_path() -> AttributePath {
     AttributePath::attr("url")
 }
 
+fn key_from_path() -> AttributePath {
+    AttributePath::attr("key_from")
+}
+
+/// Whether `key_from` now names another vault than the one whose key this vault was made
+/// with, or was removed: a vault's key cannot change, so that replaces it. Set where the state
+/// had none (an imported vault), it is checked at plan time instead.
+fn key_from_changed(prior: &Value, planned: &Value) -> bool {
+    match (prior.as_str(), planned.as_str()) {
+        (Some(was), Some(now)) => !same_place(was, now),
+        (Some(_), None) => true,
+        (None, _) => false,
+    }
+}
+
 /// Whether a new url points somewhere else than the prior one (not merely spells the same
 /// place another way): only that replaces the vault. An unknown url may point anywhere.
 fn url_moved(prior: &Value, planned: &Value) -> bool {
@@ -293,6 +318,38 @@ fn import_hint(url: &str) -> String {
 }
 
 impl BackupVault {
+    /// Checks that the vault at `url` shares the key of the vault `primary` names, as
+    /// `key_from` says; an error on `key_from` when it does not.
+    async fn check_key_shared(
+        &self,
+        url: &str,
+        options: &BTreeMap<String, String>,
+        primary: &str,
+        diags: &mut Diagnostics,
+    ) {
+        let opened = async {
+            let vault = self.vaults.open_existing(url, options, &url_path()).await?;
+            let primary = self
+                .vaults
+                .open_existing(primary, &Default::default(), &key_from_path())
+                .await?;
+            Ok::<_, Diagnostic>(vault.shares_key_with(&primary))
+        };
+        match opened.await {
+            Ok(true) => {}
+            Ok(false) => diags.error_at(
+                key_from_path(),
+                "Key Not Shared",
+                format!(
+                    "The vault at {url} has a master key of its own, not the key of {primary}: key_from is read only \
+                     when a vault is created. Remove key_from, or replace this vault with a standby made with it \
+                     (the next replication fills the new one)."
+                ),
+            ),
+            Err(d) => diags.push(d),
+        }
+    }
+
     /// The vault's current facts: latest snapshot, counts, bytes.
     async fn refresh(&self, vault: &Vault, state: &mut VaultModel) -> Result<(), dr_vault::Error> {
         let snapshots = vault.snapshots().await?;
@@ -414,6 +471,15 @@ impl BackupVault {
         planned: &mut VaultModel,
         diags: &mut Diagnostics,
     ) {
+        // key_from set where the state has none (an imported vault): checked, not applied.
+        if let (true, Some(primary), Some(url)) = (
+            prior.key_from.is_null(),
+            config.key_from.as_str(),
+            prior.url.as_str(),
+        ) {
+            self.check_key_shared(url, &prior.storage_options.or_default(), primary, diags)
+                .await;
+        }
         let (was, now) = (retention(prior).lock_for, retention(config).lock_for);
         if config.retention.is_wholly_known() && was > now {
             let promised = prior.retention.get().and_then(|r| r.lock_for.cloned());
@@ -779,7 +845,37 @@ impl Resource for BackupVault {
         );
         opts.labels = state.labels.or_default();
         opts.kdf = KdfParams::for_new_vault();
-        let mut created = self.vaults.init(storage.clone(), &opts).await;
+        // A standby sharing a primary's key: the primary (named by its id) is opened first.
+        let primary = match state.key_from.as_str() {
+            None => None,
+            Some(id) => match self
+                .vaults
+                .open_existing(id, &Default::default(), &key_from_path())
+                .await
+            {
+                Ok(v) if v.config().format_version == dr_vault::format::FORMAT_VERSION => Some(v),
+                Ok(v) => {
+                    diags.error_at(
+                        key_from_path(),
+                        "Key Cannot Be Shared",
+                        format!(
+                            "The vault at {} is of format {}; a standby shares the key of a format {} vault only \
+                             (older vaults chunk with another key). Remove key_from: the standby gets a key of its own.",
+                            v.storage().url(),
+                            v.config().format_version,
+                            dr_vault::format::FORMAT_VERSION
+                        ),
+                    );
+                    return State::default();
+                }
+                Err(d) => {
+                    diags.push(d);
+                    return State::default();
+                }
+            },
+        };
+        let primary = primary.as_deref();
+        let mut created = self.vaults.init(storage.clone(), &opts, primary).await;
         if matches!(&created, Err(e) if e.kind == ErrorKind::InvalidInput) {
             // What a destroy killed part way left (its lock, its keys) makes the location look
             // taken, and the refresh of `terraform destroy` had already dropped the vault from
@@ -809,7 +905,7 @@ impl Resource for BackupVault {
                 diags.push(
                     Diagnostic::warning("Interrupted Destroy Finished", finished).at(url_path()),
                 );
-                created = self.vaults.init(storage, &opts).await;
+                created = self.vaults.init(storage, &opts, primary).await;
             }
         }
         let vault = match created {

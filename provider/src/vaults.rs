@@ -42,6 +42,9 @@ fn capitalised(text: &str) -> String {
 pub struct Vaults {
     config: RwLock<Option<ProviderConfig>>,
     open: Mutex<HashMap<String, Arc<Vault>>>,
+    /// One opening at a time per vault: Terraform plans resources concurrently, and several
+    /// reading one vault at once each derived its key before the first was cached.
+    opening: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Vaults {
@@ -106,6 +109,12 @@ impl Vaults {
             Err(e) => return Err(engine_diagnostic("Cannot Open Vault Storage", &e).at(at.clone())),
         };
         let key = storage.id();
+        let turn = self
+            .opening
+            .lock()
+            .map(|mut o| o.entry(key.clone()).or_default().clone())
+            .unwrap_or_default();
+        let _turn = turn.lock().await;
         if let Some(v) = self.cached(&key) {
             // Still there? A deleted vault must read as gone, not as the cached one.
             return match Vault::read_config(v.storage()).await {
@@ -118,6 +127,7 @@ impl Vaults {
             };
         }
         let passphrase = self.passphrase()?;
+        tracing::debug!(vault = %key, "opening the vault: deriving its key (argon2id)");
         match Vault::open(storage, &passphrase).await {
             Ok(v) => {
                 let v = Arc::new(v);
@@ -187,16 +197,21 @@ impl Vaults {
         })
     }
 
-    /// Creates a vault at `storage` and keeps it open.
+    /// Creates a vault at `storage` (sharing `primary`'s key when given) and keeps it open.
     pub async fn init(
         &self,
         storage: Storage,
         opts: &dr_vault::InitOptions,
+        primary: Option<&Vault>,
     ) -> Result<Arc<Vault>, dr_vault::Error> {
         let passphrase = self.passphrase().map_err(|d| {
             dr_vault::Error::new(ErrorKind::InvalidInput, d.detail).hint("set the passphrase")
         })?;
-        let vault = Arc::new(Vault::init(storage, opts, &passphrase).await?);
+        let vault = match primary {
+            None => Vault::init(storage, opts, &passphrase).await?,
+            Some(primary) => Vault::init_sharing_key(storage, opts, &passphrase, primary).await?,
+        };
+        let vault = Arc::new(vault);
         self.remember(&vault.storage().id(), vault.clone());
         Ok(vault)
     }
