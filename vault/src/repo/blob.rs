@@ -126,9 +126,11 @@ pub(crate) async fn store_sealed(
     master: &MasterKey,
     key: &str,
     ad: &str,
-    raw: &[u8],
+    raw: Vec<u8>,
 ) -> Result<u64> {
-    let sealed = seal_framed(master, ad.as_bytes(), raw);
+    let sealed = seal_framed(master, ad.as_bytes(), &raw);
+    // Not held while the sealed copy is written (a manifest is tens of megabytes).
+    drop(raw);
     let len = sealed.len() as u64;
     if !storage.put_new(key, Bytes::from(sealed)).await? {
         return Err(Error::new(

@@ -137,17 +137,89 @@ async fn read_file(
 pub(crate) async fn write(
     storage: &Storage,
     master: &MasterKey,
-    packs: Vec<PackEntry>,
+    mut packs: Vec<PackEntry>,
 ) -> Result<u64> {
-    let id = random_id();
-    let raw = serde_json::to_vec(&IndexFile { packs })
-        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-    blob::store_sealed(
-        storage,
-        master,
-        &layout::index(&id),
-        &layout::label::index(&id),
-        &raw,
-    )
-    .await
+    // In files of at most BLOBS_PER_FILE blobs: one file for a snapshot of 300 000 small
+    // files was 40 MB of JSON, held with its compressed and sealed copies at the snapshot's
+    // peak of memory. Readers merge any number of files.
+    let mut stored = 0;
+    while !packs.is_empty() {
+        let mut blobs = 0;
+        let take = packs
+            .iter()
+            .take_while(|p| {
+                let fits = blobs == 0 || blobs + p.blobs.len() <= BLOBS_PER_FILE;
+                blobs += p.blobs.len();
+                fits
+            })
+            .count();
+        let rest = packs.split_off(take);
+        let id = random_id();
+        let raw = serde_json::to_vec(&IndexFile { packs })
+            .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+        stored += blob::store_sealed(
+            storage,
+            master,
+            &layout::index(&id),
+            &layout::label::index(&id),
+            raw,
+        )
+        .await?;
+        packs = rest;
+    }
+    Ok(stored)
+}
+
+/// The most blobs one index file lists (about 4 MB of JSON).
+const BLOBS_PER_FILE: usize = 32 * 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::BlobLocation;
+
+    fn pack(n: usize, first: u32) -> PackEntry {
+        let blobs = (0..n as u32)
+            .map(|i| {
+                let mut id = [0u8; 32];
+                id[..4].copy_from_slice(&(first + i).to_le_bytes());
+                BlobLocation {
+                    id: BlobId(id),
+                    offset: u64::from(i) * 100,
+                    length: 100,
+                    raw_length: 90,
+                }
+            })
+            .collect();
+        PackEntry {
+            id: random_id(),
+            blobs,
+        }
+    }
+
+    /// A writer of many blobs leaves several bounded index files, and readers see every blob.
+    #[tokio::test]
+    async fn a_large_index_is_written_in_bounded_files_and_read_back_whole() {
+        let storage = Storage::memory();
+        let key = MasterKey::generate();
+        let packs = vec![
+            pack(20_000, 0),
+            pack(20_000, 20_000),
+            pack(BLOBS_PER_FILE + 5, 40_000),
+            pack(3, 100_000),
+        ];
+        write(&storage, &key, packs.clone()).await.unwrap();
+        let index = Index::load(&storage, &key).await.unwrap();
+        // 20k | 20k | 32k+5 (alone: a pack is never split) | 3.
+        assert_eq!(index.file_count(), 4);
+        let mut read = index.into_packs();
+        read.sort_by(|a, b| a.blobs[0].id.0.cmp(&b.blobs[0].id.0));
+        let mut want = packs;
+        want.sort_by(|a, b| a.blobs[0].id.0.cmp(&b.blobs[0].id.0));
+        assert_eq!(read, want);
+        assert_eq!(
+            load_blobs(&storage, &key).await.unwrap().len(),
+            40_000 + BLOBS_PER_FILE + 8
+        );
+    }
 }

@@ -108,7 +108,7 @@ impl Repo {
     }
 
     /// Seals `raw` in a compression frame and writes it as the new object `key`.
-    pub(crate) async fn store_sealed(&self, key: &str, ad: &str, raw: &[u8]) -> Result<u64> {
+    pub(crate) async fn store_sealed(&self, key: &str, ad: &str, raw: Vec<u8>) -> Result<u64> {
         blob::store_sealed(&self.storage, &self.key, key, ad, raw).await
     }
 
@@ -121,7 +121,7 @@ impl Repo {
     ) -> Result<u64> {
         let raw =
             serde_json::to_vec(value).map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-        self.store_sealed(key, ad, &raw).await
+        self.store_sealed(key, ad, raw).await
     }
 
     /// Reads blobs back through `index`.

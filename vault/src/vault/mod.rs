@@ -607,9 +607,8 @@ impl Vault {
         };
         let manifest = self
             .repo
-            .store_sealed(&layout::snapshot(id), &layout::label::snapshot(id), &raw)
+            .store_sealed(&layout::snapshot(id), &layout::label::snapshot(id), raw)
             .await?;
-        drop(raw);
         // Already there when a manifest of this id was deleted but not its summary (a prune by
         // an older build, or by hand) and is now written again (replication): it is the
         // same snapshot, sealed for the same id.
