@@ -2,9 +2,13 @@
 """Writes the benchmark's deterministic mixed tree: many small text files (pipeline YAML,
 scripts, tfvars-like lines) plus a few large binaries, about SIZE_MB in all.
 
-usage: make-tree.py DIR SIZE_MB           create the tree (same bytes for the same arguments)
-       make-tree.py DIR SIZE_MB --touch   change about 1 % of it: rewrite 1 % of the small
-                                          files and 1 % of one large binary, in place
+usage: make-tree.py DIR SIZE_MB [--files N]           create the tree (same bytes for the same
+                                                     arguments)
+       make-tree.py DIR SIZE_MB [--files N] --touch   change about 1 % of it: rewrite 1 % of the
+                                                     small files and 1 % of one large binary
+
+By default 1/8 of the bytes are small files (~4 KiB each: 32 768 files per GiB); --files N
+asks for N small files instead, and the large files take what is left of SIZE_MB.
 """
 import os
 import random
@@ -27,10 +31,15 @@ def text_file(rng, size):
 
 def main():
     root, size_mb = sys.argv[1], int(sys.argv[2])
-    touch = "--touch" in sys.argv[3:]
+    options = sys.argv[3:]
+    touch = "--touch" in options
     total = size_mb << 20
-    small_budget = total // 8                  # 1/8 of the bytes in small files
-    n_small = max(100, small_budget // 4096)   # ~4 KiB each: 32 768 files per GiB
+    if "--files" in options:
+        n_small = int(options[options.index("--files") + 1])
+        small_budget = min(total, n_small * 4096)
+    else:
+        small_budget = total // 8                  # 1/8 of the bytes in small files
+        n_small = max(100, small_budget // 4096)   # ~4 KiB each: 32 768 files per GiB
     rng = random.Random(20261127)
     if touch:
         rng = random.Random(7)
