@@ -583,15 +583,14 @@ impl Vault {
         Ok(listing)
     }
 
-    /// Writes a manifest under `id`, then its summary. The manifest is what makes the snapshot
-    /// exist; the summary only makes listing cheap, so failing to write it fails nothing
-    /// (listing reads the manifest instead).
-    ///
-    /// # Errors
-    /// `AlreadyExists` when a manifest `id` exists; `Storage`.
     /// Stores the manifest of snapshot `id`, then its summary, which records `stored` (what
     /// the snapshot's packs and index added) plus the manifest's own bytes. Returns the
     /// manifest's bytes (the summary, a few hundred, is a listing's shortcut, not counted).
+    /// The manifest is what makes the snapshot exist; failing to write the summary fails
+    /// nothing (listing reads the manifest instead).
+    ///
+    /// # Errors
+    /// `AlreadyExists` when a manifest `id` exists; `Storage`.
     async fn store_manifest(&self, id: &str, snapshot: &Snapshot, stored: u64) -> Result<u64> {
         // Version 1 vaults keep JSON manifests, which the builds that made them can read.
         let raw = if self.config.format_version >= BINARY_MANIFESTS_SINCE {
@@ -609,18 +608,24 @@ impl Vault {
             .repo
             .store_sealed(&layout::snapshot(id), &layout::label::snapshot(id), raw)
             .await?;
+        self.store_summary(id, snapshot, stored + manifest).await;
+        Ok(manifest)
+    }
+
+    /// Writes the summary of snapshot `id`, whose manifest is stored, recording `stored` as
+    /// what it added to storage. A failure only costs listings their shortcut.
+    async fn store_summary(&self, id: &str, snapshot: &Snapshot, stored: u64) {
         // Already there when a manifest of this id was deleted but not its summary (a prune by
         // an older build, or by hand) and is now written again (replication): it is the
         // same snapshot, sealed for the same id.
         let summary = ManifestSummary {
-            stored_bytes: Some(stored + manifest),
+            stored_bytes: Some(stored),
             ..snapshot.summary()
         };
         let _ = self
             .repo
             .store_sealed_json(&layout::summary(id), &layout::label::summary(id), &summary)
             .await;
-        Ok(manifest)
     }
 
     /// Resolves `latest`, a full id or a unique prefix of one.
