@@ -182,14 +182,14 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
         }
         found.push((entry.into_path(), rel));
     }
-    let stated = stat_all(&found)?;
-    let special_skipped = stated.iter().filter(|i| i.is_none()).count();
+    let walked = found.len();
+    let items = stat_all(found)?;
     Ok(Scanned {
         name: spec.name.clone(),
         origin,
         single_file: false,
-        items: stated.into_iter().flatten().collect(),
-        special_skipped,
+        special_skipped: walked - items.len(),
+        items,
     })
 }
 
@@ -216,17 +216,32 @@ impl Rel {
     }
 }
 
-/// The items for walked paths, in the walk's order; `None` for what is left out (FIFOs,
-/// sockets, devices).
-fn stat_all(found: &[(PathBuf, Rel)]) -> Result<Vec<Option<Item>>> {
-    let stat = |(abs, rel): &(PathBuf, Rel)| {
-        let meta = std::fs::symlink_metadata(abs).map_err(|e| Error::io(abs, "read", e))?;
-        item_for(abs, rel.clone(), &meta)
+/// The items for walked paths, in the walk's order, leaving out FIFOs, sockets and devices.
+/// The paths move into the items, and the items into one vector of the size found: at 300 000
+/// files, collecting through growing vectors (and cloning each name) held three copies of
+/// the scan at once, two thirds of a no-change snapshot's peak memory.
+fn stat_all(found: Vec<(PathBuf, Rel)>) -> Result<Vec<Item>> {
+    let stat = |(abs, rel): (PathBuf, Rel)| {
+        let meta = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, "read", e))?;
+        item_for(&abs, rel, &meta)
     };
-    let batches: Vec<&[(PathBuf, Rel)]> = found.chunks(STAT_BATCH).collect();
+    let walked = found.len();
+    let mut batches: Vec<std::sync::Mutex<Vec<(PathBuf, Rel)>>> = Vec::new();
+    let mut found = found.into_iter().peekable();
+    while found.peek().is_some() {
+        batches.push(std::sync::Mutex::new(
+            found.by_ref().take(STAT_BATCH).collect(),
+        ));
+    }
+    let mut items = Vec::with_capacity(walked);
     let threads = STAT_THREADS.min(batches.len());
     if threads <= 1 {
-        return found.iter().map(stat).collect();
+        for batch in batches {
+            for path in batch.into_inner().unwrap_or_else(|e| e.into_inner()) {
+                items.extend(stat(path)?);
+            }
+        }
+        return Ok(items);
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let done: Vec<std::sync::OnceLock<Vec<Result<Option<Item>>>>> =
@@ -236,13 +251,17 @@ fn stat_all(found: &[(PathBuf, Rel)]) -> Result<Vec<Option<Item>>> {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(batch) = batches.get(i) else { break };
-                let _ = done[i].set(batch.iter().map(stat).collect());
+                let paths = std::mem::take(&mut *batch.lock().unwrap_or_else(|e| e.into_inner()));
+                let _ = done[i].set(paths.into_iter().map(stat).collect());
             });
         }
     });
-    done.into_iter()
-        .flat_map(|batch| batch.into_inner().expect("every batch was taken"))
-        .collect()
+    for batch in done {
+        for item in batch.into_inner().expect("every batch was taken") {
+            items.extend(item?);
+        }
+    }
+    Ok(items)
 }
 
 /// What a special file is, for messages.
