@@ -121,7 +121,7 @@ fn scan_one(spec: &SourceSpec) -> Result<Scanned> {
             Some(n) => Rel::of(n),
             None => Rel::of(spec.name.as_ref()),
         };
-        let Some(item) = item_for(&real, name, &meta)? else {
+        let Some(item) = item_for(real.clone(), name, &meta)? else {
             return Err(Error::new(
                 ErrorKind::InvalidInput,
                 format!(
@@ -223,7 +223,7 @@ impl Rel {
 fn stat_all(found: Vec<(PathBuf, Rel)>) -> Result<Vec<Item>> {
     let stat = |(abs, rel): (PathBuf, Rel)| {
         let meta = std::fs::symlink_metadata(&abs).map_err(|e| Error::io(&abs, "read", e))?;
-        item_for(&abs, rel, &meta)
+        item_for(abs, rel, &meta)
     };
     let walked = found.len();
     let mut batches: Vec<std::sync::Mutex<Vec<(PathBuf, Rel)>>> = Vec::new();
@@ -280,7 +280,7 @@ fn special_kind(meta: &std::fs::Metadata) -> &'static str {
 }
 
 /// The item for one path; `None` for a FIFO, socket or device, which is never opened.
-fn item_for(abs: &Path, rel: Rel, meta: &std::fs::Metadata) -> Result<Option<Item>> {
+fn item_for(abs: PathBuf, rel: Rel, meta: &std::fs::Metadata) -> Result<Option<Item>> {
     let t = meta.file_type();
     let kind = if t.is_dir() {
         EntryKind::Dir
@@ -293,7 +293,7 @@ fn item_for(abs: &Path, rel: Rel, meta: &std::fs::Metadata) -> Result<Option<Ite
     };
     let (link_target, raw_link_target) = if kind == EntryKind::Symlink {
         use std::os::unix::ffi::OsStrExt as _;
-        let target = std::fs::read_link(abs).map_err(|e| Error::io(abs, "read the link", e))?;
+        let target = std::fs::read_link(&abs).map_err(|e| Error::io(&abs, "read the link", e))?;
         let (text, raw) = crate::format::text_and_raw(target.as_os_str().as_bytes());
         (Some(text), raw)
     } else {
@@ -317,10 +317,7 @@ fn item_for(abs: &Path, rel: Rel, meta: &std::fs::Metadata) -> Result<Option<Ite
         inode: meta.ino(),
     };
     entry.set_exact(rel.raw, raw_link_target);
-    Ok(Some(Item {
-        entry,
-        abs: abs.to_path_buf(),
-    }))
+    Ok(Some(Item { entry, abs }))
 }
 
 /// Opens a file the scan found regular, for reading, without ever blocking: if it was

@@ -95,6 +95,58 @@ async fn planted_key_files_are_skipped_untried_and_the_real_key_still_opens() {
     assert!(text.contains("is not a key file"), "{text}");
 }
 
+/// A pack replaced by a symlink to a file outside the vault, or by a FIFO, is never read
+/// through (nor waited on forever) by a replication that copies packs as they are: refused,
+/// named, and the standby is left without a copy or the snapshot.
+#[tokio::test]
+async fn a_planted_symlink_or_fifo_pack_is_refused_by_a_verbatim_copy() {
+    for planted in ["symlink", "fifo"] {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("v");
+        let (_, vault) = vault_with_snapshots(&root, &dir.path().join("src"), 1).await;
+        let pack = std::fs::read_dir(root.join("data"))
+            .unwrap()
+            .flat_map(|d| std::fs::read_dir(d.unwrap().path()).unwrap())
+            .map(|p| p.unwrap().path())
+            .next()
+            .unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::rename(&pack, &outside).unwrap();
+        if planted == "symlink" {
+            std::os::unix::fs::symlink(&outside, &pack).unwrap();
+        } else {
+            let made = std::process::Command::new("mkfifo")
+                .arg(&pack)
+                .status()
+                .unwrap();
+            assert!(made.success());
+        }
+        let standby_root = dir.path().join("standby");
+        let standby = Vault::init_sharing_key(
+            Storage::local(&standby_root, true).unwrap(),
+            &opts(),
+            &pass(),
+            &vault,
+        )
+        .await
+        .unwrap();
+        let plan = vault.plan_replication(&standby).await.unwrap();
+        let err = vault
+            .replicate(&standby, &plan, &NoProgress)
+            .await
+            .unwrap_err();
+        let name = pack.file_name().unwrap().to_str().unwrap();
+        assert!(err.to_string().contains(name), "{planted}: {err}");
+        assert!(
+            !standby_root
+                .join(pack.strip_prefix(&root).unwrap())
+                .exists(),
+            "{planted}"
+        );
+        assert!(standby.snapshots().await.unwrap().is_empty(), "{planted}");
+    }
+}
+
 #[test]
 fn kdf_parameters_are_bounded() {
     assert!(KdfParams::STRONG.check("k").is_ok());

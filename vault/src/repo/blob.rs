@@ -161,11 +161,30 @@ pub(crate) async fn load_manifest(
 ) -> Result<Snapshot> {
     let key = layout::snapshot(id);
     let (raw, object) = load_sealed(storage, master, &key, &layout::label::snapshot(id)).await?;
-    if crate::manifest::is_binary(&raw) {
-        crate::manifest::decode(&raw, &object)
+    decode_manifest(&raw, &object)
+}
+
+/// Reads one snapshot manifest and also returns its sealed bytes, as stored (a standby
+/// sharing the key stores the same bytes: they were opened, so they are whole).
+pub(crate) async fn load_manifest_sealed(
+    storage: &Storage,
+    master: &MasterKey,
+    id: &str,
+) -> Result<(Snapshot, bytes::Bytes)> {
+    let key = layout::snapshot(id);
+    let sealed = storage.get(&key).await?;
+    let object = format!("{}/{key}", storage.url());
+    let raw = open_sealed(master, &object, &layout::label::snapshot(id), &sealed)?;
+    Ok((decode_manifest(&raw, &object)?, sealed))
+}
+
+/// A manifest in either encoding (FORMAT.md, "Snapshots").
+fn decode_manifest(raw: &[u8], object: &str) -> Result<Snapshot> {
+    if crate::manifest::is_binary(raw) {
+        crate::manifest::decode(raw, object)
     } else {
-        serde_json::from_slice(&raw)
-            .map_err(|e| Error::corrupt(&object, format!("is not valid: {e}")))
+        serde_json::from_slice(raw)
+            .map_err(|e| Error::corrupt(object, format!("is not valid: {e}")))
     }
 }
 
@@ -178,15 +197,19 @@ pub(crate) async fn load_sealed(
 ) -> Result<(Vec<u8>, String)> {
     let sealed = storage.get(key).await?;
     let object = format!("{}/{key}", storage.url());
-    let framed = master.open(&object, ad.as_bytes(), &sealed)?;
-    drop(sealed);
-    let raw = match framed.first() {
-        Some(1) => decompress_whole(&framed[1..])
-            .map_err(|e| Error::corrupt(&object, format!("does not decompress: {e}")))?,
-        Some(0) => without_flag(framed),
-        _ => return Err(Error::corrupt(&object, "unknown compression tag")),
-    };
+    let raw = open_sealed(master, &object, ad, &sealed)?;
     Ok((raw, object))
+}
+
+/// Opens and unframes one sealed object's bytes.
+fn open_sealed(master: &MasterKey, object: &str, ad: &str, sealed: &[u8]) -> Result<Vec<u8>> {
+    let framed = master.open(object, ad.as_bytes(), sealed)?;
+    Ok(match framed.first() {
+        Some(1) => decompress_whole(&framed[1..])
+            .map_err(|e| Error::corrupt(object, format!("does not decompress: {e}")))?,
+        Some(0) => without_flag(framed),
+        _ => return Err(Error::corrupt(object, "unknown compression tag")),
+    })
 }
 
 /// Decompresses a sealed object's frame (JSON or a manifest) into one buffer of the size the frame records

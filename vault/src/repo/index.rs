@@ -1,6 +1,7 @@
 //! The index: which pack holds each blob, and where in it. Each snapshot or replication that
-//! writes packs adds one index file listing them; prune replaces them all with one file of the
-//! packs that stay. This is the only code that reads or writes index files.
+//! writes packs adds index files listing them (at most 32 768 blobs each); prune replaces them
+//! all with files of the packs that stay. This is the only code that reads or writes index
+//! files.
 
 use super::{blob, layout, list_own};
 use crate::crypto::{random_id, BlobId, MasterKey};

@@ -659,24 +659,36 @@ impl Storage {
         }
     }
 
-    /// Copies `source`'s object `key` to the same key here, as a new object; returns its
-    /// length, or `None` when an object with other bytes is already there (as
-    /// [`Storage::put_new`]). Between two local vaults the kernel copies the file
-    /// (`copy_file_range`), into a staging file that is fsynced and then linked into place;
-    /// otherwise the bytes pass through memory, one object at a time per call.
+    /// Copies `source`'s object `key` to the same key here, as a new object (see [`Copied`]).
+    /// Between two local vaults the kernel copies the file (`copy_file_range`) into a staging
+    /// file that is fsynced, then linked into place, its directories fsynced as object_store
+    /// does; otherwise the bytes pass through memory, one object at a time per call.
     ///
     /// # Errors
-    /// `NotFound` naming the source object; `Storage` or `Io` when a read or write fails.
-    pub async fn copy_new_from(&self, source: &Storage, key: &str) -> Result<Option<u64>> {
-        if let (Some(from), Some(to)) = (&source.local_dir, &self.local_dir) {
-            let (from, to) = (from.join(key), to.join(key));
-            return tokio::task::spawn_blocking(move || copy_local_file(&from, &to))
-                .await
-                .map_err(|e| Error::new(ErrorKind::Io, format!("copy task failed: {e}")))?;
+    /// `NotFound` naming the source object; `Corrupt` when the source is not a plain file under
+    /// real directories (a planted symlink or FIFO); `Storage` or `Io` when a read or write
+    /// fails.
+    pub async fn copy_new_from(&self, source: &Storage, key: &str) -> Result<Copied> {
+        if let (Some(from_root), Some(to_root)) = (&source.local_dir, &self.local_dir) {
+            let (from_root, to_root, key) = (from_root.clone(), to_root.clone(), key.to_string());
+            return tokio::task::spawn_blocking(move || {
+                copy_local_file(&from_root, &to_root, &key)
+            })
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("copy task failed: {e}")))?;
         }
         let bytes = source.get(key).await?;
         let len = bytes.len() as u64;
-        Ok(self.put_new(key, bytes).await?.then_some(len))
+        if self.exists(key).await? {
+            return Ok(match self.put_new(key, bytes).await? {
+                true => Copied::AlreadyThere(len),
+                false => Copied::OtherThere,
+            });
+        }
+        Ok(match self.put_new(key, bytes).await? {
+            true => Copied::Created(len),
+            false => Copied::OtherThere,
+        })
     }
 
     /// Starts writing an object part by part, for objects too large to hold whole in memory
@@ -950,23 +962,57 @@ fn staged_object(rel: &str) -> Option<&str> {
     (is_staging_name(name) && crate::layout::parse(object).is_some()).then_some(object)
 }
 
+/// What [`Storage::copy_new_from`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Copied {
+    /// The object was copied: its length.
+    Created(u64),
+    /// The same bytes were already there (an interrupted copy of this one landed): its length.
+    AlreadyThere(u64),
+    /// An object with other bytes is there; nothing was written.
+    OtherThere,
+}
+
 /// Copies a local object file to a new one (see [`Storage::copy_new_from`]). The source must
-/// be a file, not a symlink: a link planted in a vault never makes a copy read outside it.
-fn copy_local_file(from: &Path, to: &Path) -> Result<Option<u64>> {
+/// be a regular file under real directories: a symlink or a FIFO planted in a vault never
+/// makes a copy read outside it, or hang.
+fn copy_local_file(from_root: &Path, to_root: &Path, key: &str) -> Result<Copied> {
     use std::os::unix::fs::OpenOptionsExt as _;
+    let (from, to) = (from_root.join(key), to_root.join(key));
+    let not_plain = |what: &str| Error::corrupt(&from.display().to_string(), what.to_string());
+    let mut dir = from_root.to_path_buf();
+    for part in key
+        .split('/')
+        .take(key.split('/').count().saturating_sub(1))
+    {
+        dir.push(part);
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| !m.is_dir()) {
+            return Err(not_plain("lies under something that is not a directory"));
+        }
+    }
+    let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
     let mut source = std::fs::OpenOptions::new()
         .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(from)
+        .custom_flags(flags.bits() as i32)
+        .open(&from)
         .map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::new(
                 ErrorKind::NotFound,
                 format!("{} does not exist", from.display()),
             ),
-            _ => Error::io(from, "read", e),
+            _ => Error::io(&from, "read", e),
         })?;
-    let dir = to.parent().unwrap_or(Path::new("/"));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, "create", e))?;
+    let meta = source.metadata().map_err(|e| Error::io(&from, "read", e))?;
+    if !meta.is_file() {
+        return Err(not_plain("is not a regular file"));
+    }
+    let dir = to.parent().unwrap_or(Path::new("/")).to_path_buf();
+    create_dirs_durably(&dir)?;
+    // Already there (a copy by an interrupted run): the same bytes count as this copy, made
+    // durable now, as the run that linked it may have died before its fsyncs.
+    if std::fs::symlink_metadata(&to).is_ok() {
+        return same_file_content(&mut source, &to, &dir);
+    }
     // The staging name is the one interrupted writes are swept by (`<object>#<n>`).
     let mut staging = to.as_os_str().to_owned();
     staging.push(format!(
@@ -978,7 +1024,6 @@ fn copy_local_file(from: &Path, to: &Path) -> Result<Option<u64>> {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .mode(0o600)
             .open(&staging)?;
         let len = std::io::copy(&mut source, &mut file)?;
         file.sync_all()?;
@@ -988,24 +1033,67 @@ fn copy_local_file(from: &Path, to: &Path) -> Result<Option<u64>> {
         Ok(len) => len,
         Err(e) => {
             let _ = std::fs::remove_file(&staging);
-            return Err(Error::io(to, "write", e));
+            return Err(Error::io(&to, "write", e));
         }
     };
-    let linked = std::fs::hard_link(&staging, to);
+    let linked = std::fs::hard_link(&staging, &to);
     let _ = std::fs::remove_file(&staging);
     match linked {
         Ok(()) => {}
-        // Already there: the same bytes are an earlier, interrupted copy of this one.
+        // Linked by another writer meanwhile: as above.
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let same = std::fs::read(from).ok() == std::fs::read(to).ok();
-            return Ok(same.then_some(len));
+            use std::io::Seek as _;
+            source.rewind().map_err(|e| Error::io(&from, "read", e))?;
+            return same_file_content(&mut source, &to, &dir);
         }
-        Err(e) => return Err(Error::io(to, "write", e)),
+        Err(e) => return Err(Error::io(&to, "write", e)),
     }
+    sync_dir(&dir)?;
+    Ok(Copied::Created(len))
+}
+
+/// Whether the file at `to` holds exactly what `source` holds (read to its end); when it does,
+/// `to` and its directory are fsynced.
+fn same_file_content(source: &mut std::fs::File, to: &Path, dir: &Path) -> Result<Copied> {
+    use std::io::Read as _;
+    let mut ours = Vec::new();
+    source
+        .read_to_end(&mut ours)
+        .map_err(|e| Error::io(to, "read", e))?;
+    let Ok(theirs) = std::fs::read(to) else {
+        return Ok(Copied::OtherThere);
+    };
+    if theirs != ours {
+        return Ok(Copied::OtherThere);
+    }
+    std::fs::File::open(to)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io(to, "sync", e))?;
+    sync_dir(dir)?;
+    Ok(Copied::AlreadyThere(ours.len() as u64))
+}
+
+/// Creates `dir` and the directories above it that are missing, each made durable in its
+/// parent (as object_store's own local writes do).
+fn create_dirs_durably(dir: &Path) -> Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs_durably(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+        Err(e) => return Err(Error::io(dir, "create", e)),
+    }
+    sync_dir(dir.parent().unwrap_or(Path::new("/")))
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| Error::io(dir, "sync", e))?;
-    Ok(Some(len))
+        .map_err(|e| Error::io(dir, "sync", e))
 }
 
 /// Whether `path` is a directory itself, not a symlink to one.

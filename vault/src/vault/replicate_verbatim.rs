@@ -15,11 +15,13 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{EntryKind, PackEntry};
 use crate::layout;
 use crate::locks::LockGuard;
-use crate::storage::Storage;
+use crate::storage::{Copied, Storage};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-/// Packs copied at once: each is held whole on its way (packs are 16 MiB by default).
+/// Packs copied at once: up to four, and (as each passes whole through memory between object
+/// stores) no more than about 64 MiB of them.
 const PACKS_IN_FLIGHT: usize = 4;
+const PACK_BYTES_IN_FLIGHT: usize = 64 * 1024 * 1024;
 
 impl Vault {
     pub(super) async fn replicate_verbatim(
@@ -43,8 +45,11 @@ impl Vault {
         progress.phase("replicate", plan.to_copy.iter().map(|s| s.bytes).sum());
         let mut summary = ReplicationSummary::default();
         for info in plan.to_copy.iter().filter(|s| !present.contains(&s.id)) {
-            let snapshot = match self.load_snapshot(&info.id).await {
-                Ok(snapshot) => snapshot,
+            // Read once: the bytes opened here are the bytes the standby stores.
+            let sealed_manifest =
+                crate::repo::blob::load_manifest_sealed(self.storage(), self.repo.key(), &info.id);
+            let (snapshot, sealed_manifest) = match sealed_manifest.await {
+                Ok(read) => read,
                 Err(e) if e.kind == ErrorKind::Corrupt => {
                     summary
                         .unreadable
@@ -92,7 +97,9 @@ impl Vault {
             let mut running = tokio::task::JoinSet::new();
             let (mut bytes, mut failed) = (0, None);
             loop {
-                while failed.is_none() && running.len() < PACKS_IN_FLIGHT {
+                let at_once = (PACK_BYTES_IN_FLIGHT / self.config.pack_size.max(1) as usize)
+                    .clamp(1, PACKS_IN_FLIGHT);
+                while failed.is_none() && running.len() < at_once {
                     let Some(pack) = waiting.next() else { break };
                     let (from, to) = (self.storage().clone(), dest.storage().clone());
                     running.spawn(copy_pack(from, to, pack));
@@ -131,13 +138,10 @@ impl Vault {
             lock.check_held()?;
             // The manifest as it is (sealed under the same key and label), when both vaults
             // write the same format; a summary of the standby's own, with what it stored.
-            let manifest = layout::snapshot(&info.id);
             if dest.config.format_version == self.config.format_version {
-                if let Some(len) = dest
-                    .storage()
-                    .copy_new_from(self.storage(), &manifest)
-                    .await?
-                {
+                let len = sealed_manifest.len() as u64;
+                let manifest = layout::snapshot(&info.id);
+                if dest.storage().put_new(&manifest, sealed_manifest).await? {
                     dest.store_summary(&info.id, &snapshot, stored + len).await;
                     summary.snapshots_copied += 1;
                 }
@@ -158,12 +162,16 @@ impl Vault {
 async fn copy_pack(source: Storage, dest: Storage, pack: PackEntry) -> Result<u64> {
     let key = layout::pack(&pack.id);
     // Already there with the same bytes: an interrupted run copied it (that is a copy).
-    let Some(len) = dest.copy_new_from(&source, &key).await? else {
-        return Err(Error::new(
-            ErrorKind::AlreadyExists,
-            format!("{}/{key} already exists with other contents", dest.url()),
-        )
-        .hint("run `drctl vault verify` on the standby"));
+    let (len, created) = match dest.copy_new_from(&source, &key).await? {
+        Copied::Created(len) => (len, true),
+        Copied::AlreadyThere(len) => (len, false),
+        Copied::OtherThere => {
+            return Err(Error::new(
+                ErrorKind::AlreadyExists,
+                format!("{}/{key} already exists with other contents", dest.url()),
+            )
+            .hint("run `drctl vault verify` on the standby"))
+        }
     };
     let end = pack
         .blobs
@@ -172,8 +180,11 @@ async fn copy_pack(source: Storage, dest: Storage, pack: PackEntry) -> Result<u6
         .max()
         .unwrap_or(0);
     if len < end {
-        // Not left at the standby, where it would look whole: no index will list it.
-        let _ = dest.delete(&key).await;
+        // A copy made now is not left at the standby, where it would look whole (no index
+        // will list it); one that was there already is the standby's, and stays.
+        if created {
+            let _ = dest.delete(&key).await;
+        }
         return Err(Error::corrupt(
             &format!("{}/{key}", source.url()),
             format!("is {len} bytes long; its index places blobs up to byte {end}"),
