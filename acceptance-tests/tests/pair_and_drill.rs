@@ -186,14 +186,17 @@ fn a_standby_made_with_key_from_receives_the_packs_as_they_are_and_imports() {
         .to_string();
     tf.import_verify(&[("dr_backup_vault.secondary", &id)], &[]);
 
-    // Naming another vault replaces the standby (its key cannot change) ...
+    // Naming a vault whose key it does not share is refused at plan time, on the attribute:
+    // a vault's key never changes, and the standby is never replaced to change it ...
     tf.config(&shared.replace(
         "key_from      = dr_backup_vault.primary.id",
         "key_from      = dr_backup_vault.twin.id",
     ));
-    tf.assert_plan_changes(r"dr_backup_vault.secondary must be replaced.*key_from");
-    // ... and claiming, on a vault made with a key of its own, that it shares one is refused
-    // at plan time on the attribute.
+    tf.fails_with(
+        &["plan", "-no-color"],
+        r"Key Not Shared.*does not share the master key.*key_from",
+    );
+    // ... as is claiming it on a vault made with a key of its own.
     let twin_claims = shared.replace(
         "  url    = \"vaults/twin\"\n",
         "  url    = \"vaults/twin\"\n  key_from = dr_backup_vault.primary.id\n",
@@ -202,8 +205,21 @@ fn a_standby_made_with_key_from_receives_the_packs_as_they_are_and_imports() {
     tf.config(&twin_claims);
     tf.fails_with(
         &["plan", "-no-color"],
-        r"Key Not Shared.*has a master key of its own.*key_from",
+        r"Key Not Shared.*does not share the master key.*key_from",
     );
+
+    // key_from removed (as when the primary is lost and leaves the configuration): the
+    // standby is updated in state only, never replaced, and keeps every pack.
+    tf.config(&config("", TWIN));
+    let plan = tf.run(&["plan", "-no-color", "-input=false"]);
+    assert_eq!(plan.code, 0, "{plan}");
+    assert!(
+        !plan.flat().contains("must be replaced") && !plan.flat().contains("will be destroyed"),
+        "{plan}"
+    );
+    tf.apply();
+    assert!(tf.values("dr_backup_vault.secondary")["key_from"].is_null());
+    assert_eq!(us, packs(&tf.path().join("vaults/us")));
 }
 
 #[test]

@@ -131,13 +131,15 @@ fn schema() -> Schema {
         Attribute::optional("labels", Type::map(Type::String))
             .description("Labels stored with the vault's snapshots."),
         Attribute::optional("key_from", Type::String)
-            .requires_replace_if("when it names another vault, or is removed", key_from_changed)
             .description(
                 "Create this vault as a standby sharing the master key (and chunking) of the vault with this id, \
                  usually `dr_backup_vault.<primary>.id`: replication between the two (a `dr_region_pair`) then copies \
                  packs as they are, at the speed of a plain copy, instead of re-encrypting every blob. What it gives \
-                 up: whoever learns the key of one opens both, and neither can later be separated from the other. \
-                 Read at creation; set on an imported vault it is checked, not applied.",
+                 up: whoever learns the key of one opens both, neither can later be separated from the other, and \
+                 packs are not opened on the way (damage at the primary is copied; `drctl vault verify --read-data` \
+                 finds it). Read at creation only: changing it never replaces the vault. A new value must name a \
+                 vault that shares this one's key (checked at plan time), and removing it (as when the primary is \
+                 lost) changes nothing in the vault.",
             ),
         Attribute::computed("id", Type::String)
             .use_state_for_unknown()
@@ -272,17 +274,6 @@ fn key_from_path() -> AttributePath {
     AttributePath::attr("key_from")
 }
 
-/// Whether `key_from` now names another vault than the one whose key this vault was made
-/// with, or was removed: a vault's key cannot change, so that replaces it. Set where the state
-/// had none (an imported vault), it is checked at plan time instead.
-fn key_from_changed(prior: &Value, planned: &Value) -> bool {
-    match (prior.as_str(), planned.as_str()) {
-        (Some(was), Some(now)) => !same_place(was, now),
-        (Some(_), None) => true,
-        (None, _) => false,
-    }
-}
-
 /// Whether a new url points somewhere else than the prior one (not merely spells the same
 /// place another way): only that replaces the vault. An unknown url may point anywhere.
 fn url_moved(prior: &Value, planned: &Value) -> bool {
@@ -341,9 +332,10 @@ impl BackupVault {
                 key_from_path(),
                 "Key Not Shared",
                 format!(
-                    "The vault at {url} has a master key of its own, not the key of {primary}: key_from is read only \
-                     when a vault is created. Remove key_from, or replace this vault with a standby made with it \
-                     (the next replication fills the new one)."
+                    "The vault at {url} does not share the master key of {primary}: key_from is read only when a \
+                     vault is created, and a vault's key never changes. Keep the previous value or remove key_from; \
+                     for a standby sharing {primary}'s key, create a new dr_backup_vault (another url) with key_from \
+                     (the next replication fills it)."
                 ),
             ),
             Err(d) => diags.push(d),
@@ -471,14 +463,18 @@ impl BackupVault {
         planned: &mut VaultModel,
         diags: &mut Diagnostics,
     ) {
-        // key_from set where the state has none (an imported vault): checked, not applied.
-        if let (true, Some(primary), Some(url)) = (
-            prior.key_from.is_null(),
-            config.key_from.as_str(),
-            prior.url.as_str(),
-        ) {
-            self.check_key_shared(url, &prior.storage_options.or_default(), primary, diags)
-                .await;
+        // A new key_from (on an imported vault, or naming another vault) is checked, never
+        // applied: a vault's key cannot change, and replacing a standby (in a disaster, the
+        // only copy left) to change it would be the tool making things worse.
+        if let (Some(primary), Some(url)) = (config.key_from.as_str(), prior.url.as_str()) {
+            let unchanged = prior
+                .key_from
+                .as_str()
+                .is_some_and(|was| same_place(was, primary));
+            if !unchanged {
+                self.check_key_shared(url, &prior.storage_options.or_default(), primary, diags)
+                    .await;
+            }
         }
         let (was, now) = (retention(prior).lock_for, retention(config).lock_for);
         if config.retention.is_wholly_known() && was > now {
