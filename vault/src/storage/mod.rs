@@ -679,15 +679,12 @@ impl Storage {
         }
         let bytes = source.get(key).await?;
         let len = bytes.len() as u64;
-        if self.exists(key).await? {
-            return Ok(match self.put_new(key, bytes).await? {
-                true => Copied::AlreadyThere(len),
-                false => Copied::OtherThere,
-            });
-        }
-        Ok(match self.put_new(key, bytes).await? {
-            true => Copied::Created(len),
-            false => Copied::OtherThere,
+        // put_new counts the same bytes already there as written: asked first, to tell apart.
+        let was_there = self.exists(key).await?;
+        Ok(match (self.put_new(key, bytes).await?, was_there) {
+            (false, _) => Copied::OtherThere,
+            (true, true) => Copied::AlreadyThere(len),
+            (true, false) => Copied::Created(len),
         })
     }
 
