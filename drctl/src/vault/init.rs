@@ -25,17 +25,14 @@ pub async fn run(ctx: &Context, args: InitArgs) -> Outcome {
     let vault = match &args.key_from {
         None => Vault::init(ctx.storage(true)?, &opts, &passphrase).await?,
         Some(url) => {
-            let primary = Context {
-                url: url.clone(),
-                options: args.key_from_options.iter().cloned().collect(),
-                json: ctx.json,
-                passphrase_file: args
-                    .key_from_passphrase_file
-                    .clone()
-                    .or_else(|| ctx.passphrase_file.clone()),
-            }
-            .open()
-            .await?;
+            let primary = ctx
+                .other(
+                    url,
+                    &args.key_from_options,
+                    args.key_from_passphrase_file.as_ref(),
+                )
+                .open()
+                .await?;
             Vault::init_sharing_key(ctx.storage(true)?, &opts, &passphrase, &primary).await?
         }
     };

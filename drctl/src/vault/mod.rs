@@ -74,6 +74,24 @@ impl Context {
         }
     }
 
+    /// Another vault a command opens (replicate's destination, init's --key-from): only its
+    /// own options (the stores may differ: another service, or the real AWS behind an S3
+    /// emulator, where this vault's endpoint or region would be wrong), and its passphrase
+    /// file, else this vault's passphrase.
+    pub fn other(
+        &self,
+        url: &str,
+        options: &[(String, String)],
+        passphrase_file: Option<&std::path::PathBuf>,
+    ) -> Context {
+        Context {
+            url: url.to_string(),
+            options: options.iter().cloned().collect(),
+            json: self.json,
+            passphrase_file: passphrase_file.or(self.passphrase_file.as_ref()).cloned(),
+        }
+    }
+
     /// The passphrase from --passphrase-file, else DR_PASSPHRASE; never from a prompt, so
     /// drctl runs unattended in CI.
     pub fn passphrase(&self) -> Result<Passphrase, CliError> {

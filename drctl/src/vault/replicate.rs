@@ -7,18 +7,10 @@ use crate::output::{self, Outcome};
 
 pub async fn run(ctx: &Context, args: ReplicateArgs) -> Outcome {
     let source = ctx.open().await?;
-    let dest_ctx = Context {
-        url: args.to.clone(),
-        // Only --to-option: the destination may be another service (gs://, az://) or the
-        // real AWS behind an S3 emulator, where the source's endpoint or region would be wrong.
-        options: args.to_options.iter().cloned().collect(),
-        json: ctx.json,
-        passphrase_file: args
-            .to_passphrase_file
-            .clone()
-            .or_else(|| ctx.passphrase_file.clone()),
-    };
-    let dest = dest_ctx.open().await?;
+    let dest = ctx
+        .other(&args.to, &args.to_options, args.to_passphrase_file.as_ref())
+        .open()
+        .await?;
     let plan = source.plan_replication(&dest).await?;
     if !ctx.json {
         println!(
