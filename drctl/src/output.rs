@@ -116,6 +116,10 @@ impl Progress for Bar {
         self.0.set_message(name.to_string());
     }
 
+    fn found(&self, bytes: u64) {
+        self.0.inc_length(bytes);
+    }
+
     fn advance(&self, bytes: u64) {
         self.0.inc(bytes);
     }

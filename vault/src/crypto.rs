@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 const NONCE_LEN: usize = 24;
+/// What [`MasterKey::seal_in_place`] needs before the plaintext in its buffer.
+pub const SEAL_ROOM: usize = NONCE_LEN;
 const TAG_LEN: usize = 16;
 /// Associated data of a wrapped master key: key files of format 3 vaults are sealed with
 /// their own, so a key that opens with it proves the vault is format 3 or later, whatever
@@ -219,6 +221,51 @@ impl MasterKey {
     /// Seals the concatenation of `parts` (as [`MasterKey::seal`] of it, without building it).
     pub fn seal_parts(&self, ad: &[u8], parts: &[&[u8]]) -> Vec<u8> {
         seal_parts_with(&self.encryption, ad, parts)
+    }
+
+    /// Seals `buf[SEAL_ROOM..]` where it is (as [`MasterKey::seal`] of it): the nonce goes
+    /// in the room left before it and the tag after it, so a large object (a manifest of
+    /// tens of megabytes) is never held twice.
+    ///
+    /// # Panics
+    /// When `buf` is shorter than [`SEAL_ROOM`] (a bug in the caller).
+    pub fn seal_in_place(&self, ad: &[u8], mut buf: Vec<u8>) -> Vec<u8> {
+        let nonce: [u8; NONCE_LEN] = random();
+        buf[..NONCE_LEN].copy_from_slice(&nonce);
+        let tag = XChaCha20Poly1305::new((&self.encryption).into())
+            .encrypt_in_place_detached(XNonce::from_slice(&nonce), ad, &mut buf[NONCE_LEN..])
+            .expect("XChaCha20-Poly1305 encrypts any length a vault writes");
+        buf.extend_from_slice(&tag);
+        buf
+    }
+
+    /// Opens what [`MasterKey::seal`] produced with the same `ad`, in the buffer it came in.
+    ///
+    /// # Errors
+    /// As [`MasterKey::open`].
+    pub fn open_in_place(&self, object: &str, ad: &[u8], mut sealed: Vec<u8>) -> Result<Vec<u8>> {
+        let failed = || {
+            Error::corrupt(
+                object,
+                "fails authentication (altered, truncated or misplaced)",
+            )
+        };
+        if sealed.len() < NONCE_LEN + TAG_LEN {
+            return Err(failed());
+        }
+        let (nonce, rest) = sealed.split_at_mut(NONCE_LEN);
+        let (body, tag) = rest.split_at_mut(rest.len() - TAG_LEN);
+        XChaCha20Poly1305::new((&self.encryption).into())
+            .decrypt_in_place_detached(
+                XNonce::from_slice(nonce),
+                ad,
+                body,
+                chacha20poly1305::Tag::from_slice(tag),
+            )
+            .map_err(|_| failed())?;
+        sealed.truncate(sealed.len() - TAG_LEN);
+        sealed.drain(..NONCE_LEN);
+        Ok(sealed)
     }
 
     /// Decrypts what [`MasterKey::seal`] produced with the same `ad`.
@@ -591,13 +638,21 @@ mod tests {
             let slices: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
             let whole: Vec<u8> = parts.concat();
             let sealed = key.seal_parts(ad.as_bytes(), &slices);
-            proptest::prop_assert_eq!(key.open("o", ad.as_bytes(), &sealed).unwrap(), whole);
+            proptest::prop_assert_eq!(key.open("o", ad.as_bytes(), &sealed).unwrap(), whole.clone());
             let mut altered = sealed.clone();
             let at = flip % altered.len();
             altered[at] ^= 0x01;
             proptest::prop_assert!(key.open("o", ad.as_bytes(), &altered).is_err());
             let other = format!("{ad}x");
             proptest::prop_assert!(key.open("o", other.as_bytes(), &sealed).is_err());
+            // Sealed and opened in place, it is the same object.
+            proptest::prop_assert_eq!(key.open_in_place("o", ad.as_bytes(), sealed).unwrap(), whole.clone());
+            proptest::prop_assert!(key.open_in_place("o", ad.as_bytes(), altered).is_err());
+            let mut room = vec![0; SEAL_ROOM];
+            room.extend_from_slice(&whole);
+            let in_place = key.seal_in_place(ad.as_bytes(), room);
+            proptest::prop_assert_eq!(key.open("o", ad.as_bytes(), &in_place).unwrap(), whole);
+            proptest::prop_assert!(key.open_in_place("o", ad.as_bytes(), in_place[..in_place.len() - 1].to_vec()).is_err());
         }
 
         #[test]

@@ -265,6 +265,39 @@ async fn opening_fails_clearly() {
     assert!(newer.guidance.unwrap().contains("upgrade"));
 }
 
+/// The scan streams into the snapshot, but a missing source, or a bad glob of any source,
+/// stops it before it writes anything for the sources before it.
+#[tokio::test]
+async fn a_missing_second_source_fails_the_snapshot_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let storage = Storage::local(&dir.path().join("vault"), true).unwrap();
+    let vault = Vault::init(storage.clone(), &opts(), &pass())
+        .await
+        .unwrap();
+    let gone = dir.path().join("gone");
+    let mut bad_glob = SourceSpec::new("c", &src);
+    bad_glob.exclude = vec!["[".into()];
+    for second in [SourceSpec::new("b", &gone), bad_glob] {
+        let err = vault
+            .snapshot(
+                &[SourceSpec::new("a", &src), second],
+                &BTreeMap::new(),
+                &NoProgress,
+            )
+            .await
+            .err()
+            .unwrap();
+        assert!(
+            err.to_string().contains("gone") || err.to_string().contains("\"[\""),
+            "{err}"
+        );
+        assert!(storage.list("data").await.unwrap().is_empty());
+        assert!(vault.snapshots().await.unwrap().is_empty());
+    }
+}
+
 #[tokio::test]
 async fn corruption_is_reported_naming_the_object() {
     let dir = tempfile::tempdir().unwrap();

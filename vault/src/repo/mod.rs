@@ -98,6 +98,14 @@ impl Repo {
         blob::load_manifest(&self.storage, &self.key, id).await
     }
 
+    /// Reads one snapshot manifest for its entries, decoded as they are asked for.
+    pub(crate) async fn load_manifest_entries(
+        &self,
+        id: &str,
+    ) -> Result<crate::manifest::ManifestEntries> {
+        blob::load_manifest_entries(&self.storage, &self.key, id).await
+    }
+
     /// Reads, opens and parses one sealed JSON object.
     pub(crate) async fn load_sealed_json<T: serde::de::DeserializeOwned>(
         &self,
@@ -110,6 +118,17 @@ impl Repo {
     /// Seals `raw` in a compression frame and writes it as the new object `key`.
     pub(crate) async fn store_sealed(&self, key: &str, ad: &str, raw: Vec<u8>) -> Result<u64> {
         blob::store_sealed(&self.storage, &self.key, key, ad, raw).await
+    }
+
+    /// Seals the concatenation of `parts` in a compression frame and writes it as the new
+    /// object `key`.
+    pub(crate) async fn store_sealed_parts(
+        &self,
+        key: &str,
+        ad: &str,
+        parts: Vec<Vec<u8>>,
+    ) -> Result<u64> {
+        blob::store_sealed_parts(&self.storage, &self.key, key, ad, parts).await
     }
 
     /// Seals `value` as JSON and writes it as the new object `key`.

@@ -42,6 +42,9 @@ const FORMAT_3: u32 = 3;
 pub trait Progress: Send + Sync {
     /// A phase begins; `total` is in bytes (0 when unknown).
     fn phase(&self, _name: &str, _total: u64) {}
+    /// `bytes` more were found to do in the current phase (a snapshot learns its total as
+    /// the scan goes).
+    fn found(&self, _bytes: u64) {}
     /// `bytes` more of the current phase are done.
     fn advance(&self, _bytes: u64) {}
 }
@@ -596,31 +599,37 @@ impl Vault {
         let raw = if self.config.format_version >= BINARY_MANIFESTS_SINCE {
             crate::manifest::encode(snapshot, self.config.format_version)?
         } else {
-            // About 250 bytes of JSON per entry (a path, two hex digests, numbers): reserved
-            // up front, as growing the buffer by doubling copied it twice over.
-            let entries: usize = snapshot.sources.iter().map(|s| s.entries.len()).sum();
-            let mut raw = Vec::with_capacity(entries * 256);
-            serde_json::to_writer(&mut raw, snapshot)
-                .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
-            raw
+            json_manifest(snapshot)?
         };
+        self.store_manifest_parts(id, vec![raw], snapshot.summary(), stored)
+            .await
+    }
+
+    /// Writes the manifest of snapshot `id`, encoded in `parts`, then its `summary`.
+    async fn store_manifest_parts(
+        &self,
+        id: &str,
+        parts: Vec<Vec<u8>>,
+        summary: ManifestSummary,
+        stored: u64,
+    ) -> Result<u64> {
         let manifest = self
             .repo
-            .store_sealed(&layout::snapshot(id), &layout::label::snapshot(id), raw)
+            .store_sealed_parts(&layout::snapshot(id), &layout::label::snapshot(id), parts)
             .await?;
-        self.store_summary(id, snapshot, stored + manifest).await;
+        self.store_summary(id, summary, stored + manifest).await;
         Ok(manifest)
     }
 
     /// Writes the summary of snapshot `id`, whose manifest is stored, recording `stored` as
     /// what it added to storage. A failure only costs listings their shortcut.
-    async fn store_summary(&self, id: &str, snapshot: &Snapshot, stored: u64) {
+    async fn store_summary(&self, id: &str, summary: ManifestSummary, stored: u64) {
         // Already there when a manifest of this id was deleted but not its summary (a prune by
         // an older build, or by hand) and is now written again (replication): it is the
         // same snapshot, sealed for the same id.
         let summary = ManifestSummary {
             stored_bytes: Some(stored),
-            ..snapshot.summary()
+            ..summary
         };
         let _ = self
             .repo
@@ -710,6 +719,17 @@ impl Vault {
         .await
         .map_err(|e| Error::new(ErrorKind::Io, format!("digest task failed: {e}")))?
     }
+}
+
+/// A manifest as JSON, as version 1 vaults keep them (the builds that made them read them).
+fn json_manifest(snapshot: &Snapshot) -> Result<Vec<u8>> {
+    // About 250 bytes of JSON per entry (a path, two hex digests, numbers): reserved up
+    // front, as growing the buffer by doubling copied it twice over.
+    let entries: usize = snapshot.sources.iter().map(|s| s.entries.len()).sum();
+    let mut raw = Vec::with_capacity(entries * 256);
+    serde_json::to_writer(&mut raw, snapshot)
+        .map_err(|e| Error::new(ErrorKind::Io, e.to_string()))?;
+    Ok(raw)
 }
 
 /// Checks a config against the master key that opened its vault. From format 3 the config

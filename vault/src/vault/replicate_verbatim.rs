@@ -142,7 +142,8 @@ impl Vault {
                 let len = sealed_manifest.len() as u64;
                 let manifest = layout::snapshot(&info.id);
                 if dest.storage().put_new(&manifest, sealed_manifest).await? {
-                    dest.store_summary(&info.id, &snapshot, stored + len).await;
+                    dest.store_summary(&info.id, snapshot.summary(), stored + len)
+                        .await;
                     summary.snapshots_copied += 1;
                 }
             } else {
