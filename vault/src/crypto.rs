@@ -232,6 +232,8 @@ impl MasterKey {
     pub fn seal_in_place(&self, ad: &[u8], mut buf: Vec<u8>) -> Vec<u8> {
         let nonce: [u8; NONCE_LEN] = random();
         buf[..NONCE_LEN].copy_from_slice(&nonce);
+        // The tag must not make the buffer move (a copy of tens of megabytes).
+        buf.reserve_exact(TAG_LEN);
         let tag = XChaCha20Poly1305::new((&self.encryption).into())
             .encrypt_in_place_detached(XNonce::from_slice(&nonce), ad, &mut buf[NONCE_LEN..])
             .expect("XChaCha20-Poly1305 encrypts any length a vault writes");

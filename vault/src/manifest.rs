@@ -209,7 +209,7 @@ impl ManifestEntries {
     }
 
     /// The entries of `source`, in scan order (none if the manifest has no such source).
-    pub(crate) fn take(&mut self, source: &str) -> Box<dyn Iterator<Item = Entry> + Send> {
+    pub(crate) fn take(&mut self, source: &str) -> Entries {
         match self {
             ManifestEntries::Lazy(lazy) => Box::new(lazy.take(source)),
             ManifestEntries::Whole(whole) => {
@@ -217,6 +217,13 @@ impl ManifestEntries {
             }
         }
     }
+}
+
+/// One source's entries, in scan order.
+pub(crate) type Entries = Box<dyn Iterator<Item = Entry> + Send>;
+
+pub(crate) fn no_entries() -> Entries {
+    Box::new(std::iter::empty())
 }
 
 /// A binary manifest checked whole once (every entry decoded and dropped), then kept as its

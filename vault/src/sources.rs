@@ -1,8 +1,10 @@
 //! What a snapshot reads: named sources (a file or a directory, with include/exclude globs),
-//! scanned into a sorted list of entries, and the digest of their content.
+//! walked in scan order and handed on in batches as they are found, and the digest of their
+//! content.
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, Snapshot};
+use crate::manifest::{no_entries, Entries, ManifestEntries};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::io::Read as _;
 use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
@@ -88,8 +90,9 @@ fn globs(patterns: &[String], source: &str, what: &str) -> Result<Option<GlobSet
 
 /// Walks sources in scan order, handing what it finds to `emit` as it goes: directories are
 /// read here, the metadata of what they hold is left to [`stat_paths`] (on other threads).
-/// Every name and glob is checked before anything is emitted. Stops at the first error,
-/// `emit`'s included.
+/// Every name, glob and source root is checked before anything is emitted (see [`Root`]);
+/// what fails below a root (an unreadable directory) fails the walk where it is met. Stops
+/// at the first error, `emit`'s included.
 ///
 /// # Errors
 /// `InvalidInput` for duplicate names or bad globs; `NotFound`/`Io` naming the path.
@@ -104,30 +107,42 @@ pub(crate) fn walk(specs: &[SourceSpec], emit: &mut dyn FnMut(Walked) -> Result<
             )
             .hint("give every source a unique name"));
         }
-        // The source path itself is followed when it is a symlink (a `ci -> releases/42`
-        // link backs up what it points at); symlinks below it are stored as links. A source
-        // that is missing fails here, before a snapshot writes anything for the others.
-        let meta = std::fs::metadata(&spec.path)
-            .map_err(|e| Error::io(&spec.path, &format!("read source {:?} at", spec.name), e))?;
         checked.push((
-            meta,
+            root(spec)?,
             globs(&spec.include, &spec.name, "include")?,
             globs(&spec.exclude, &spec.name, "exclude")?,
         ));
     }
-    for (spec, (meta, include, exclude)) in specs.iter().zip(checked) {
-        walk_one(spec, &meta, include.as_ref(), exclude.as_ref(), emit)?;
+    for (spec, (root, include, exclude)) in specs.iter().zip(checked) {
+        emit(Walked::Source(SourceHead {
+            name: spec.name.clone(),
+            origin: root.origin,
+            single_file: root.single_file.is_some(),
+        }))?;
+        match root.single_file {
+            Some(item) => emit(Walked::Item(item))?,
+            None => walk_dir(spec, &root.real, include.as_ref(), exclude.as_ref(), emit)?,
+        }
     }
     Ok(())
 }
 
-fn walk_one(
-    spec: &SourceSpec,
-    meta: &std::fs::Metadata,
-    include: Option<&GlobSet>,
-    exclude: Option<&GlobSet>,
-    emit: &mut dyn FnMut(Walked) -> Result<()>,
-) -> Result<()> {
+/// Where a source is, checked before the walk emits anything: a snapshot streams what the
+/// walk finds into packs, and a source that is missing, unresolvable or not a file or
+/// directory must fail it before it writes anything for the sources before it.
+struct Root {
+    /// The source path as given, made absolute (recorded in the manifest).
+    origin: PathBuf,
+    /// Where it leads: the source path itself is followed when it is a symlink (a `ci ->
+    /// releases/42` link backs up what it points at); symlinks below it are stored as links.
+    real: PathBuf,
+    /// The item of a source that is a single file.
+    single_file: Option<Item>,
+}
+
+fn root(spec: &SourceSpec) -> Result<Root> {
+    let meta = std::fs::metadata(&spec.path)
+        .map_err(|e| Error::io(&spec.path, &format!("read source {:?} at", spec.name), e))?;
     let origin = std::path::absolute(&spec.path).unwrap_or_else(|_| spec.path.clone());
     // Read from where the link leads, so relative paths are those below it and files are
     // opened without following links.
@@ -136,37 +151,46 @@ fn walk_one(
     } else {
         spec.path.clone()
     };
-    if !meta.is_dir() {
-        let name = match spec.path.file_name() {
-            Some(n) => Rel::of(n),
-            None => Rel::of(spec.name.as_ref()),
-        };
-        let Some(item) = item_for(real.clone(), name, meta)? else {
-            return Err(Error::new(
-                ErrorKind::InvalidInput,
-                format!(
-                    "source {:?}: {} is {}, not a file or directory",
-                    spec.name,
-                    spec.path.display(),
-                    special_kind(meta)
-                ),
-            )
-            .hint("point the source at a regular file or a directory"));
-        };
-        emit(Walked::Source(SourceHead {
-            name: spec.name.clone(),
+    if meta.is_dir() {
+        return Ok(Root {
             origin,
-            single_file: true,
-        }))?;
-        return emit(Walked::Item(item));
+            real,
+            single_file: None,
+        });
     }
-    emit(Walked::Source(SourceHead {
-        name: spec.name.clone(),
+    let name = match spec.path.file_name() {
+        Some(n) => Rel::of(n),
+        None => Rel::of(spec.name.as_ref()),
+    };
+    let Some(item) = item_for(real.clone(), name, &meta)? else {
+        return Err(Error::new(
+            ErrorKind::InvalidInput,
+            format!(
+                "source {:?}: {} is {}, not a file or directory",
+                spec.name,
+                spec.path.display(),
+                special_kind(&meta)
+            ),
+        )
+        .hint("point the source at a regular file or a directory"));
+    };
+    Ok(Root {
         origin,
-        single_file: false,
-    }))?;
+        real,
+        single_file: Some(item),
+    })
+}
+
+/// Walks the directory `real` of source `spec`.
+fn walk_dir(
+    spec: &SourceSpec,
+    real: &Path,
+    include: Option<&GlobSet>,
+    exclude: Option<&GlobSet>,
+    emit: &mut dyn FnMut(Walked) -> Result<()>,
+) -> Result<()> {
     let spec = &SourceSpec {
-        path: real,
+        path: real.to_path_buf(),
         ..spec.clone()
     };
     // The walk only reads directories (each entry's type comes with it); the metadata of what
@@ -497,11 +521,28 @@ pub fn source_digest(
     previous: Option<&Snapshot>,
     exact_names: bool,
 ) -> Result<String> {
+    let previous = previous.map_or_else(ManifestEntries::none, |p| {
+        ManifestEntries::Whole(
+            p.sources
+                .iter()
+                .map(|s| (s.name.clone(), s.entries.clone()))
+                .collect(),
+        )
+    });
+    digest_against(specs, previous, exact_names)
+}
+
+/// [`source_digest`] against a manifest's entries, decoded as the walk meets their paths.
+pub(crate) fn digest_against(
+    specs: &[SourceSpec],
+    previous: ManifestEntries,
+    exact_names: bool,
+) -> Result<String> {
     let mut digesting = Digesting {
         previous,
         exact_names,
         digest: EntriesDigest::default(),
-        before: Matcher::new(&[][..]),
+        before: Matcher::new(no_entries()),
         window: Vec::new(),
     };
     walk(specs, &mut |found| digesting.take(found))?;
@@ -511,26 +552,22 @@ pub fn source_digest(
 
 /// [`source_digest`] as the walk goes: paths are read in windows of a few hundred, so a
 /// plan never holds a whole tree.
-struct Digesting<'p> {
-    previous: Option<&'p Snapshot>,
+struct Digesting {
+    previous: ManifestEntries,
     exact_names: bool,
     digest: EntriesDigest,
     /// The previous snapshot's entries of the source being walked.
-    before: Matcher<std::slice::Iter<'p, Entry>>,
+    before: Matcher<Entries>,
     window: Vec<Vec<(PathBuf, Rel)>>,
 }
 
-impl Digesting<'_> {
+impl Digesting {
     fn take(&mut self, found: Walked) -> Result<()> {
         match found {
             Walked::Source(head) => {
                 self.stat_window()?;
                 self.digest.source(&head.name);
-                let before = self
-                    .previous
-                    .and_then(|p| p.sources.iter().find(|src| src.name == head.name))
-                    .map_or(&[][..], |src| src.entries.as_slice());
-                self.before = Matcher::new(before);
+                self.before = Matcher::new(self.previous.take(&head.name));
             }
             Walked::Paths(paths) => {
                 self.window.push(paths);
@@ -558,7 +595,7 @@ impl Digesting<'_> {
         let old = self.before.take(&entry.path);
         if entry.kind == EntryKind::File {
             entry.digest = match old {
-                Some(old) if unchanged(old, &entry) => old.digest.clone(),
+                Some(old) if unchanged(&old, &entry) => old.digest,
                 _ => Some(file_digest(&item.abs)?),
             };
         }

@@ -265,8 +265,8 @@ async fn opening_fails_clearly() {
     assert!(newer.guidance.unwrap().contains("upgrade"));
 }
 
-/// The scan streams into the snapshot, but a missing source, or a bad glob of any source,
-/// stops it before it writes anything for the sources before it.
+/// The scan streams into the snapshot, but a missing source, a bad glob or a source that is
+/// a FIFO stops it before it writes anything for the sources before it.
 #[tokio::test]
 async fn a_missing_second_source_fails_the_snapshot_before_anything_is_written() {
     let dir = tempfile::tempdir().unwrap();
@@ -279,7 +279,20 @@ async fn a_missing_second_source_fails_the_snapshot_before_anything_is_written()
     let gone = dir.path().join("gone");
     let mut bad_glob = SourceSpec::new("c", &src);
     bad_glob.exclude = vec!["[".into()];
-    for second in [SourceSpec::new("b", &gone), bad_glob] {
+    let fifo = dir.path().join("pipe");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .unwrap();
+    for second in [
+        SourceSpec::new("b", &gone),
+        bad_glob,
+        SourceSpec::new("d", &fifo),
+    ] {
         let err = vault
             .snapshot(
                 &[SourceSpec::new("a", &src), second],
@@ -289,8 +302,9 @@ async fn a_missing_second_source_fails_the_snapshot_before_anything_is_written()
             .await
             .err()
             .unwrap();
+        let text = err.to_string();
         assert!(
-            err.to_string().contains("gone") || err.to_string().contains("\"[\""),
+            text.contains("gone") || text.contains("\"[\"") || text.contains("FIFO"),
             "{err}"
         );
         assert!(storage.list("data").await.unwrap().is_empty());

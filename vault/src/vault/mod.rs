@@ -25,6 +25,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::format::{ChunkerParams, Config, ManifestSummary, Snapshot, FORMAT_VERSION};
 use crate::layout::{self, Kind};
 use crate::locks::LockTiming;
+use crate::manifest::ManifestEntries;
 use crate::repo::{list_own, Repo};
 use crate::sources::{self, SourceSpec};
 use crate::storage::Storage;
@@ -703,21 +704,20 @@ impl Vault {
     pub async fn source_digest(&self, specs: &[SourceSpec]) -> Result<String> {
         let latest = match self.resolve_snapshot("latest").await {
             // As a snapshot does: a latest manifest that does not open gives no shortcut.
-            Ok(id) => match self.load_snapshot(&id).await {
-                Ok(manifest) => Some(manifest),
-                Err(e) if e.kind == ErrorKind::Corrupt => None,
+            // Its entries are decoded as the walk meets their paths, as a snapshot's are.
+            Ok(id) => match self.repo.load_manifest_entries(&id).await {
+                Ok(entries) => entries,
+                Err(e) if e.kind == ErrorKind::Corrupt => ManifestEntries::none(),
                 Err(e) => return Err(e),
             },
-            Err(e) if e.kind == ErrorKind::NotFound => None,
+            Err(e) if e.kind == ErrorKind::NotFound => ManifestEntries::none(),
             Err(e) => return Err(e),
         };
         let specs = specs.to_vec();
         let exact_names = self.config.format_version >= FORMAT_3;
-        tokio::task::spawn_blocking(move || {
-            sources::source_digest(&specs, latest.as_ref(), exact_names)
-        })
-        .await
-        .map_err(|e| Error::new(ErrorKind::Io, format!("digest task failed: {e}")))?
+        tokio::task::spawn_blocking(move || sources::digest_against(&specs, latest, exact_names))
+            .await
+            .map_err(|e| Error::new(ErrorKind::Io, format!("digest task failed: {e}")))?
     }
 }
 
