@@ -862,6 +862,85 @@ async fn a_large_file_changed_in_places_is_replicated_from_its_changed_chunks() 
     assert_same_tree(&src, &out);
 }
 
+/// The objects under `dir` of a local vault at `root`, by name, with their bytes.
+fn objects(root: &Path, dir: &str) -> BTreeMap<String, Vec<u8>> {
+    walkdir_like(&root.join(dir))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .map(|p| {
+            let name = p.strip_prefix(root).unwrap().display().to_string();
+            (name, std::fs::read(&p).unwrap())
+        })
+        .collect()
+}
+
+/// A standby sharing the key that holds some of a snapshot's data already (its own snapshot,
+/// after a failover) receives only the packs it lacks; the primary's index file, which lists
+/// packs it was not sent, is not copied: the packs sent are listed in a file of its own.
+#[tokio::test]
+async fn a_standby_sharing_the_key_is_sent_only_what_it_lacks_and_lists_it_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    // One blob a pack, about: which packs move is then which blobs the standby lacks.
+    let mut one_blob_packs = small_chunk_opts();
+    one_blob_packs.pack_size = 4096;
+    let primary_dir = dir.path().join("primary");
+    let primary = Vault::init(
+        Storage::local(&primary_dir, true).unwrap(),
+        &one_blob_packs,
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let standby_dir = dir.path().join("standby");
+    let standby_storage = Storage::local(&standby_dir, true).unwrap();
+    let standby = Vault::init_sharing_key(standby_storage, &one_blob_packs, &pass(), &primary)
+        .await
+        .unwrap();
+    let labels = BTreeMap::new();
+    standby
+        .snapshot(
+            &[SourceSpec::new("tools", src.join("artifacts"))],
+            &labels,
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    let held = objects(&standby_dir, "data").len();
+    let taken = primary
+        .snapshot(&[SourceSpec::new("p", &src)], &labels, &NoProgress)
+        .await
+        .unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    let copied = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(copied.snapshots_copied, 1, "{copied:?}");
+    // The large file's chunks were there: only the small files' data moved (with the chunk
+    // that shares their pack), not the 3 MiB file.
+    assert!(copied.bytes_copied < 512 * 1024, "{copied:?}");
+    assert_eq!(copied.files_copied, 3, "{copied:?}");
+    let (theirs, ours) = (
+        objects(&standby_dir, "index"),
+        objects(&primary_dir, "index"),
+    );
+    assert!(ours.keys().all(|name| !theirs.contains_key(name)));
+    assert_eq!(
+        theirs.len(),
+        2,
+        "the standby's own snapshot's, and the copy's"
+    );
+    assert!(objects(&standby_dir, "data").len() > held);
+    assert!(standby.verify(true, &NoProgress).await.unwrap().is_clean());
+    standby
+        .restore(&taken.id, &dir.path().join("out"), Some("p"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &dir.path().join("out"));
+}
+
 #[tokio::test]
 async fn a_standby_sharing_the_key_receives_the_packs_as_they_are() {
     let dir = tempfile::tempdir().unwrap();
@@ -905,18 +984,13 @@ async fn a_standby_sharing_the_key_receives_the_packs_as_they_are() {
         .await
         .unwrap();
     assert_eq!(copied.snapshots_copied, 1, "{copied:?}");
-    // Every pack arrived byte for byte, under its own name.
-    let packs = |root: &Path| -> BTreeMap<String, Vec<u8>> {
-        walkdir_like(&root.join("data"))
-            .into_iter()
-            .filter(|p| p.is_file())
-            .map(|p| {
-                let name = p.strip_prefix(root).unwrap().display().to_string();
-                (name, std::fs::read(&p).unwrap())
-            })
-            .collect()
-    };
-    assert_eq!(packs(&standby_dir), packs(&primary_dir));
+    // Every pack arrived byte for byte, under its own name, and so did the index file
+    // listing them (the standby holds every pack it lists).
+    assert_eq!(objects(&standby_dir, "data"), objects(&primary_dir, "data"));
+    assert_eq!(
+        objects(&standby_dir, "index"),
+        objects(&primary_dir, "index")
+    );
 
     // Only the packs of new data move the next time; a run with nothing to do copies nothing.
     scribble_middle(&src.join("artifacts/tool.bin"), 100);
@@ -928,6 +1002,10 @@ async fn a_standby_sharing_the_key_receives_the_packs_as_they_are() {
         .unwrap();
     assert_eq!(copied.snapshots_copied, 1, "{copied:?}");
     assert!(copied.bytes_copied < 1 << 20, "{copied:?}");
+    assert_eq!(
+        objects(&standby_dir, "index"),
+        objects(&primary_dir, "index")
+    );
     let plan = primary.plan_replication(&standby).await.unwrap();
     assert!(plan.to_copy.is_empty());
     assert_eq!(

@@ -61,6 +61,11 @@ impl Index {
     }
 
     /// Every pack every file lists (a pack listed twice, twice).
+    /// Each index file's key and packs.
+    pub(crate) fn into_files(self) -> Vec<(String, Vec<PackEntry>)> {
+        self.files
+    }
+
     pub(crate) fn into_packs(self) -> Vec<PackEntry> {
         self.files
             .into_iter()
