@@ -13,7 +13,7 @@
 use crate::crypto::BlobId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, Snapshot, SnapshotSource};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// What a binary manifest starts with; a JSON manifest starts with `{`. Format 3 manifests
@@ -198,22 +198,51 @@ pub(crate) fn decode(bytes: &[u8], object: &str) -> Result<Snapshot> {
 /// files, 53 MB where the bytes are 30).
 pub(crate) enum ManifestEntries {
     Lazy(LazyEntries),
-    /// A JSON manifest's (version 1 vaults), decoded whole.
-    Whole(HashMap<String, Vec<Entry>>),
+    /// A JSON manifest's (version 1 vaults), decoded whole: each source's name and entries.
+    Whole(Vec<(String, Vec<Entry>)>),
 }
 
 impl ManifestEntries {
     /// No entries: a snapshot without a parent.
     pub(crate) fn none() -> ManifestEntries {
-        ManifestEntries::Whole(HashMap::new())
+        ManifestEntries::Whole(Vec::new())
     }
 
-    /// The entries of `source`, in scan order (none if the manifest has no such source).
+    /// The source names, in manifest order.
+    pub(crate) fn names(&self) -> Vec<String> {
+        match self {
+            ManifestEntries::Lazy(lazy) => lazy.order.iter().map(|(n, _)| n.clone()).collect(),
+            ManifestEntries::Whole(whole) => whole.iter().map(|(n, _)| n.clone()).collect(),
+        }
+    }
+
+    /// The bytes of `source`'s files (decoding them, and dropping them, when lazy).
+    pub(crate) fn bytes_of(&self, source: &str) -> u64 {
+        match self {
+            ManifestEntries::Lazy(lazy) => lazy.iter(lazy.span(source)).map(|e| e.size).sum(),
+            ManifestEntries::Whole(whole) => whole
+                .iter()
+                .rfind(|(n, _)| n == source)
+                .map_or(0, |(_, entries)| entries.iter().map(|e| e.size).sum()),
+        }
+    }
+
+    /// The entries of `source`, in scan order (none if the manifest has no such source; of a
+    /// name given twice, the last).
     pub(crate) fn take(&mut self, source: &str) -> Entries {
         match self {
-            ManifestEntries::Lazy(lazy) => Box::new(lazy.take(source)),
+            ManifestEntries::Lazy(lazy) => {
+                let span = lazy.span(source);
+                lazy.order.retain(|(name, _)| name != source);
+                Box::new(lazy.iter(span))
+            }
             ManifestEntries::Whole(whole) => {
-                Box::new(whole.remove(source).unwrap_or_default().into_iter())
+                let entries = match whole.iter().rposition(|(n, _)| n == source) {
+                    Some(at) => whole.remove(at).1,
+                    None => Vec::new(),
+                };
+                whole.retain(|(name, _)| name != source);
+                Box::new(entries.into_iter())
             }
         }
     }
@@ -231,7 +260,8 @@ pub(crate) fn no_entries() -> Entries {
 pub(crate) struct LazyEntries {
     bytes: Arc<Vec<u8>>,
     exact: bool,
-    sources: HashMap<String, Span>,
+    /// Each source's name and entries, in manifest order.
+    order: Vec<(String, Span)>,
 }
 
 /// Where a source's entries start, and how many there are.
@@ -248,11 +278,11 @@ struct Span {
 pub(crate) fn decode_lazily(bytes: Vec<u8>, object: &str) -> Result<LazyEntries> {
     let mut r = Reader::start(&bytes, object)?;
     let head = r.head()?;
-    let mut sources = HashMap::new();
+    let mut order = Vec::new();
     let mut previous = Vec::new();
     for _ in 0..head.sources {
         let (name, _, _, count) = r.source_head()?;
-        sources.insert(name, Span { at: r.at, count });
+        order.push((name, Span { at: r.at, count }));
         previous.clear();
         for _ in 0..count {
             let entry = r.entry(&previous)?;
@@ -265,13 +295,21 @@ pub(crate) fn decode_lazily(bytes: Vec<u8>, object: &str) -> Result<LazyEntries>
     Ok(LazyEntries {
         bytes: Arc::new(bytes),
         exact,
-        sources,
+        order,
     })
 }
 
 impl LazyEntries {
-    fn take(&mut self, source: &str) -> LazyEntryIter {
-        let span = self.sources.remove(source).unwrap_or_default();
+    /// Where the entries of `source` are (of a name given twice, the last).
+    fn span(&self, source: &str) -> Span {
+        self.order
+            .iter()
+            .rfind(|(name, _)| name == source)
+            .map(|(_, span)| *span)
+            .unwrap_or_default()
+    }
+
+    fn iter(&self, span: Span) -> LazyEntryIter {
         LazyEntryIter {
             bytes: self.bytes.clone(),
             exact: self.exact,

@@ -17,11 +17,34 @@ pub(crate) struct Batch<T> {
 
 /// Groups files in order: small ones into batches, each large one alone.
 pub(crate) fn batch_files<T>(files: Vec<(Entry, T)>, largest_chunk: u64) -> Vec<Batch<T>> {
-    let mut batches: Vec<Batch<T>> = Vec::new();
-    for (entry, dest) in files {
-        let holds_kib = entry.size.min(largest_chunk).div_ceil(1024).max(1);
+    let mut batcher = Batcher::new(largest_chunk);
+    let mut batches: Vec<Batch<T>> = files
+        .into_iter()
+        .filter_map(|(entry, dest)| batcher.push(entry, dest))
+        .collect();
+    batches.extend(batcher.finish());
+    batches
+}
+
+/// [`batch_files`] as the files come: each push may complete a batch.
+pub(crate) struct Batcher<T> {
+    largest_chunk: u64,
+    open: Option<Batch<T>>,
+}
+
+impl<T> Batcher<T> {
+    pub(crate) fn new(largest_chunk: u64) -> Self {
+        Batcher {
+            largest_chunk,
+            open: None,
+        }
+    }
+
+    /// Adds the next file; returns the batch it completed, if it starts a new one.
+    pub(crate) fn push(&mut self, entry: Entry, dest: T) -> Option<Batch<T>> {
+        let holds_kib = entry.size.min(self.largest_chunk).div_ceil(1024).max(1);
         let small = entry.size <= BATCH_KIB * 1024;
-        match batches.last_mut() {
+        match &mut self.open {
             Some(b)
                 if small
                     && b.files.len() < BATCH_FILES
@@ -32,12 +55,17 @@ pub(crate) fn batch_files<T>(files: Vec<(Entry, T)>, largest_chunk: u64) -> Vec<
             {
                 b.holds_kib += holds_kib;
                 b.files.push((entry, dest));
+                None
             }
-            _ => batches.push(Batch {
+            _ => self.open.replace(Batch {
                 files: vec![(entry, dest)],
                 holds_kib,
             }),
         }
     }
-    batches
+
+    /// The last batch, if any file is left.
+    pub(crate) fn finish(self) -> Option<Batch<T>> {
+        self.open
+    }
 }

@@ -2,13 +2,14 @@
 //! through directory handles, see `tree.rs`), every file checked against its digest before it
 //! is moved into place.
 
-use super::batches::{batch_files, Batch};
+use super::batches::{Batch, Batcher};
 use super::budget::Budget;
 use super::tree::{self, PartialFile, Tree};
 use super::{Progress, RestoreSummary, Vault};
 use crate::crypto::BlobId;
 use crate::error::{Error, ErrorKind, Result};
-use crate::format::{Entry, EntryKind, SnapshotSource};
+use crate::format::{Entry, EntryKind};
+use crate::manifest::Entries;
 use crate::repo::blob::OpenedBlob;
 use crate::repo::reader::BlobReader;
 use futures_util::StreamExt as _;
@@ -46,13 +47,15 @@ impl Vault {
         progress: &dyn Progress,
     ) -> Result<RestoreSummary> {
         let id = self.resolve_snapshot(snapshot_id).await?;
-        let snapshot = self.load_snapshot(&id).await?;
-        // Owned: file entries move into the restore jobs instead of being copied.
-        let names: Vec<String> = snapshot.sources.iter().map(|s| s.name.clone()).collect();
-        let chosen: Vec<SnapshotSource> = snapshot
-            .sources
-            .into_iter()
-            .filter(|s| only_source.is_none_or(|name| s.name == name))
+        // Entries are decoded as the restore reaches them: a restore holds the manifest's
+        // bytes, not a decoded copy of every entry (at 300 000 files, 260 MB held with the
+        // planned writes where restic held 426).
+        let mut manifest = self.repo.load_manifest_entries(&id).await?;
+        let names = manifest.names();
+        let chosen: Vec<String> = names
+            .iter()
+            .filter(|name| only_source.is_none_or(|only| *name == only))
+            .cloned()
             .collect();
         if let (Some(name), true) = (only_source, chosen.is_empty()) {
             return Err(Error::new(
@@ -66,7 +69,7 @@ impl Vault {
         prepare_target(target)?;
         let tree = Arc::new(Tree::open(target)?);
         let index = self.repo.blob_index().await?;
-        let total: u64 = chosen.iter().flat_map(|s| &s.entries).map(|e| e.size).sum();
+        let total: u64 = chosen.iter().map(|name| manifest.bytes_of(name)).sum();
         progress.phase("restore", total);
         let mut summary = RestoreSummary {
             snapshot_id: id.clone(),
@@ -75,52 +78,22 @@ impl Vault {
             symlinks: 0,
             bytes: 0,
         };
-        let mut dir_times = Vec::new();
-        let mut files = Vec::new();
-        for source in chosen {
-            // Where the source goes, below the target: its own directory, or the target itself.
-            let root: Vec<OsString> = if only_source.is_some() {
-                Vec::new()
-            } else {
-                safe_components(source.name.as_bytes(), &source.name)?
-            };
-            tree.dir(&root, true)?;
-            // Entries come directory by directory: the one last made sure of is not walked to
-            // again for each of its files (the writes themselves open it, without following
-            // links, in the restore jobs).
-            let mut ensured: Vec<OsString> = root.clone();
-            for entry in source.entries {
-                let mut parts = root.clone();
-                parts.extend(safe_components(entry.path_bytes(), &entry.path)?);
-                match entry.kind {
-                    EntryKind::Dir => {
-                        tree.dir(&parts, true)?;
-                        ensured.clone_from(&parts);
-                        dir_times.push((parts, entry.mode, entry.mtime_ns));
-                        summary.dirs += 1;
-                    }
-                    EntryKind::Symlink => {
-                        let Some((name, parent)) = parts.split_last() else {
-                            return Err(named_as_root(&entry.path));
-                        };
-                        let dir = tree.dir(parent, true)?;
-                        let link = OsStr::from_bytes(entry.link_target_bytes().unwrap_or_default());
-                        tree.symlink(&dir, name, link, &tree.shown(&parts))?;
-                        summary.symlinks += 1;
-                    }
-                    EntryKind::File => {
-                        let Some((_, parent)) = parts.split_last() else {
-                            return Err(named_as_root(&entry.path));
-                        };
-                        if ensured.as_slice() != parent {
-                            tree.dir(parent, true)?;
-                            ensured = parent.to_vec();
-                        }
-                        files.push((entry, parts));
-                    }
-                }
-            }
-        }
+        // Directories and links are made as the walk of the entries meets them, before the
+        // files below them are handed on, in batches, to be written.
+        let mut walk = EntryWalk {
+            tree: tree.clone(),
+            sources: chosen
+                .iter()
+                .map(|name| (name.clone(), manifest.take(name)))
+                .collect::<Vec<_>>()
+                .into_iter(),
+            into_target: only_source.is_some(),
+            source: None,
+            batcher: Batcher::new(u64::from(self.config.chunker.max_size)),
+            dir_times: Vec::new(),
+            dirs: 0,
+            symlinks: 0,
+        };
         // File contents last and several at a time, each file wholly on a blocking thread:
         // its reads from storage, decryption, hashing and writes overlap with the others'
         // and use every core. Each file is written beside its destination and renamed into
@@ -132,17 +105,16 @@ impl Vault {
             cancelled: Arc::new(AtomicBool::new(false)),
         };
         let budget = Budget::new(RESTORE_BUDGET_KIB, "restore");
-        let largest_chunk = u64::from(self.config.chunker.max_size);
-        let batches = batch_files(files, largest_chunk);
-        // Lazily: a future per batch exists only while it is in flight; after an error no
-        // new batch starts.
+        // Lazily: a batch is walked to, and its future exists, only while it is in flight;
+        // after an error no new batch starts.
         let cancelled = restorer.cancelled.clone();
-        let mut writes = futures_util::stream::iter(batches)
+        let mut writes = futures_util::stream::iter(std::iter::from_fn(|| walk.next().transpose()))
             .take_while(move |_| std::future::ready(!cancelled.load(Ordering::Relaxed)))
             .map(|batch| {
                 let restorer = restorer.clone();
                 let budget = budget.clone();
                 async move {
+                    let batch = batch?;
                     let holds = batch.holds_kib;
                     let job = move || restorer.restore_batch(&batch);
                     budget.run_blocking(holds, job).await
@@ -174,6 +146,9 @@ impl Vault {
             reported = now;
         }
         drop(writes);
+        summary.dirs = walk.dirs;
+        summary.symlinks = walk.symlinks;
+        let mut dir_times = walk.dir_times;
         // Directories last, deepest first, so writing their contents does not reset them.
         dir_times.sort_by(|a, b| b.0.cmp(&a.0));
         for (parts, mode, mtime_ns) in dir_times {
@@ -186,6 +161,85 @@ impl Vault {
             tree::apply_mode_and_mtime(&dir, mode, mtime_ns, &tree.shown(&parts))?;
         }
         Ok(summary)
+    }
+}
+
+/// The entries of the sources being restored, in order: makes directories and links as it
+/// meets them and hands on the files, in batches.
+struct EntryWalk {
+    tree: Arc<Tree>,
+    sources: std::vec::IntoIter<(String, Entries)>,
+    /// Whether the one source chosen goes into the target itself (else into a directory of
+    /// its name).
+    into_target: bool,
+    /// The source being walked: its entries, where it goes, and the directory last made
+    /// sure of (not walked to again for each of its files; the writes themselves open it,
+    /// without following links, in the restore jobs).
+    source: Option<(Entries, Vec<OsString>, Vec<OsString>)>,
+    batcher: Batcher<Vec<OsString>>,
+    /// Each directory's path, mode and mtime, applied once its contents are written.
+    dir_times: Vec<(Vec<OsString>, u32, i64)>,
+    dirs: usize,
+    symlinks: usize,
+}
+
+impl EntryWalk {
+    /// The next batch of files to write; `None` at the end.
+    fn next(&mut self) -> Result<Option<Batch<Vec<OsString>>>> {
+        loop {
+            let Some((entries, root, ensured)) = &mut self.source else {
+                let Some((name, entries)) = self.sources.next() else {
+                    let batcher = std::mem::replace(&mut self.batcher, Batcher::new(0));
+                    return Ok(batcher.finish());
+                };
+                // Where the source goes, below the target: its own directory, or the target
+                // itself.
+                let root: Vec<OsString> = if self.into_target {
+                    Vec::new()
+                } else {
+                    safe_components(name.as_bytes(), &name)?
+                };
+                self.tree.dir(&root, true)?;
+                self.source = Some((entries, root.clone(), root));
+                continue;
+            };
+            let Some(entry) = entries.next() else {
+                self.source = None;
+                continue;
+            };
+            let mut parts = root.clone();
+            parts.extend(safe_components(entry.path_bytes(), &entry.path)?);
+            match entry.kind {
+                EntryKind::Dir => {
+                    self.tree.dir(&parts, true)?;
+                    ensured.clone_from(&parts);
+                    self.dir_times.push((parts, entry.mode, entry.mtime_ns));
+                    self.dirs += 1;
+                }
+                EntryKind::Symlink => {
+                    let Some((name, parent)) = parts.split_last() else {
+                        return Err(named_as_root(&entry.path));
+                    };
+                    let dir = self.tree.dir(parent, true)?;
+                    let link = OsStr::from_bytes(entry.link_target_bytes().unwrap_or_default());
+                    self.tree
+                        .symlink(&dir, name, link, &self.tree.shown(&parts))?;
+                    self.symlinks += 1;
+                }
+                EntryKind::File => {
+                    let Some((_, parent)) = parts.split_last() else {
+                        return Err(named_as_root(&entry.path));
+                    };
+                    if ensured.as_slice() != parent {
+                        self.tree.dir(parent, true)?;
+                        *ensured = parent.to_vec();
+                    }
+                    if let Some(batch) = self.batcher.push(entry, parts) {
+                        return Ok(Some(batch));
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -351,7 +405,7 @@ pub(crate) fn restored_mode(stored: u32) -> u32 {
 mod tests {
     use super::*;
     use crate::crypto::{random_id, KdfParams};
-    use crate::format::Snapshot;
+    use crate::format::{Snapshot, SnapshotSource};
     use crate::storage::Storage;
     use crate::vault::{now_rfc3339, InitOptions, NoProgress};
     use crate::Passphrase;

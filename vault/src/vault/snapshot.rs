@@ -675,10 +675,7 @@ mod tests {
             },
             abs: "/src/ci.yml".into(),
         };
-        let previous = ManifestEntries::Whole(std::collections::HashMap::from([(
-            "s".into(),
-            vec![stored],
-        )]));
+        let previous = ManifestEntries::Whole(vec![("s".into(), vec![stored])]);
         let mut planner = Planner::new(previous, false, 4096, &super::super::NoProgress);
         let mut steps = VecDeque::new();
         planner.push(
