@@ -216,14 +216,18 @@ impl ManifestEntries {
         }
     }
 
-    /// The bytes of `source`'s files (decoding them, and dropping them, when lazy).
-    pub(crate) fn bytes_of(&self, source: &str) -> u64 {
+    /// The entries of `source` without taking them: each is decoded (or copied) as the
+    /// iterator reaches it, and dropped by the caller.
+    pub(crate) fn peek(&self, source: &str) -> Box<dyn Iterator<Item = Entry> + Send + '_> {
         match self {
-            ManifestEntries::Lazy(lazy) => lazy.iter(lazy.span(source)).map(|e| e.size).sum(),
-            ManifestEntries::Whole(whole) => whole
-                .iter()
-                .rfind(|(n, _)| n == source)
-                .map_or(0, |(_, entries)| entries.iter().map(|e| e.size).sum()),
+            ManifestEntries::Lazy(lazy) => Box::new(lazy.iter(lazy.span(source))),
+            ManifestEntries::Whole(whole) => Box::new(
+                whole
+                    .iter()
+                    .rfind(|(n, _)| n == source)
+                    .into_iter()
+                    .flat_map(|(_, entries)| entries.iter().cloned()),
+            ),
         }
     }
 

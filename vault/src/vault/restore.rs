@@ -66,10 +66,22 @@ impl Vault {
                 ),
             ));
         }
+        // Every entry's path is checked before anything is written, so a tampered snapshot
+        // is refused whole; the progress total is taken on the way.
+        let mut total = 0;
+        for name in &chosen {
+            let root = source_root(name, only_source.is_some())?;
+            for entry in manifest.peek(name) {
+                total += entry.size;
+                let parts = safe_components(entry.path_bytes(), &entry.path)?;
+                if root.is_empty() && parts.is_empty() && entry.kind != EntryKind::Dir {
+                    return Err(named_as_root(&entry.path));
+                }
+            }
+        }
         prepare_target(target)?;
         let tree = Arc::new(Tree::open(target)?);
         let index = self.repo.blob_index().await?;
-        let total: u64 = chosen.iter().map(|name| manifest.bytes_of(name)).sum();
         progress.phase("restore", total);
         let mut summary = RestoreSummary {
             snapshot_id: id.clone(),
@@ -192,13 +204,7 @@ impl EntryWalk {
                     let batcher = std::mem::replace(&mut self.batcher, Batcher::new(0));
                     return Ok(batcher.finish());
                 };
-                // Where the source goes, below the target: its own directory, or the target
-                // itself.
-                let root: Vec<OsString> = if self.into_target {
-                    Vec::new()
-                } else {
-                    safe_components(name.as_bytes(), &name)?
-                };
+                let root = source_root(&name, self.into_target)?;
                 self.tree.dir(&root, true)?;
                 self.source = Some((entries, root.clone(), root));
                 continue;
@@ -362,6 +368,15 @@ fn prepare_target(target: &Path) -> Result<()> {
     }
 }
 
+/// Where a source goes, below the target: its own directory, or the target itself.
+fn source_root(name: &str, into_target: bool) -> Result<Vec<OsString>> {
+    if into_target {
+        Ok(Vec::new())
+    } else {
+        safe_components(name.as_bytes(), name)
+    }
+}
+
 /// The error for an entry that names the restore root itself as a file or link.
 fn named_as_root(path: &str) -> Error {
     Error::new(
@@ -500,6 +515,22 @@ mod tests {
             );
             assert!(!dir.path().join("escape").exists());
         }
+
+        // A path that would escape, after files that would not: the whole snapshot is
+        // refused before anything is written (the target is not even made).
+        let vault = vault_with(vec![
+            entry("ok", EntryKind::Dir, None),
+            entry("ok/fine.yml", EntryKind::File, None),
+            entry("ok/../../escape", EntryKind::File, None),
+        ])
+        .await;
+        let target = dir.path().join("refused-whole");
+        let err = vault
+            .restore("latest", &target, Some("evil"), &NoProgress)
+            .await
+            .expect_err("hostile snapshot refused");
+        assert_eq!(err.kind, ErrorKind::UnsafePath, "{err}");
+        assert!(!target.exists());
 
         // A backslash is part of a name on Linux, not a separator: such a file comes back
         // under its own name, inside the target.
