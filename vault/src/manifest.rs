@@ -208,6 +208,17 @@ impl ManifestEntries {
         ManifestEntries::Whole(Vec::new())
     }
 
+    /// A decoded manifest's entries.
+    pub(crate) fn whole(manifest: Snapshot) -> ManifestEntries {
+        ManifestEntries::Whole(
+            manifest
+                .sources
+                .into_iter()
+                .map(|s| (s.name, s.entries))
+                .collect(),
+        )
+    }
+
     /// The source names, in manifest order.
     pub(crate) fn names(&self) -> Vec<String> {
         match self {

@@ -435,6 +435,42 @@ impl<E: std::borrow::Borrow<Entry>, I: Iterator<Item = E>> Matcher<I> {
     }
 }
 
+/// A previous snapshot's entries, matched source by source against what a walk finds now
+/// (by a snapshot, and by the plan-time digest).
+pub(crate) struct Parent {
+    entries: ManifestEntries,
+    /// Its entries of the source being walked.
+    before: Matcher<Entries>,
+    /// Whether the vault stores format 2 entries only (no exact names, change times, inodes).
+    format_2: bool,
+}
+
+impl Parent {
+    pub(crate) fn new(entries: ManifestEntries, format_2: bool) -> Parent {
+        Parent {
+            entries,
+            before: Matcher::new(no_entries()),
+            format_2,
+        }
+    }
+
+    /// The walk begins the source `name`.
+    pub(crate) fn begin(&mut self, name: &str) {
+        self.before = Matcher::new(self.entries.take(name));
+    }
+
+    /// Trims `now` to what the vault stores, and returns the previous entry at its path when
+    /// it still describes it ([`unchanged`]). Entries must be asked for in scan order.
+    pub(crate) fn unchanged(&mut self, now: &mut Entry) -> Option<Entry> {
+        if self.format_2 {
+            now.keep_only_format_2_fields();
+        }
+        self.before
+            .take(&now.path)
+            .filter(|old| unchanged(old, now))
+    }
+}
+
 /// Whether a stored entry still describes the file on disk, so its chunks and digest can be
 /// reused without reading it: same kind, size, mtime, mode, exact name and link target, and,
 /// when the stored entry recorded them (format 3), the same change time and inode, as restic
@@ -521,14 +557,8 @@ pub fn source_digest(
     previous: Option<&Snapshot>,
     exact_names: bool,
 ) -> Result<String> {
-    let previous = previous.map_or_else(ManifestEntries::none, |p| {
-        ManifestEntries::Whole(
-            p.sources
-                .iter()
-                .map(|s| (s.name.clone(), s.entries.clone()))
-                .collect(),
-        )
-    });
+    let previous =
+        previous.map_or_else(ManifestEntries::none, |p| ManifestEntries::whole(p.clone()));
     digest_against(specs, previous, exact_names)
 }
 
@@ -539,10 +569,8 @@ pub(crate) fn digest_against(
     exact_names: bool,
 ) -> Result<String> {
     let mut digesting = Digesting {
-        previous,
-        exact_names,
+        parent: Parent::new(previous, !exact_names),
         digest: EntriesDigest::default(),
-        before: Matcher::new(no_entries()),
         window: Vec::new(),
     };
     walk(specs, &mut |found| digesting.take(found))?;
@@ -553,11 +581,8 @@ pub(crate) fn digest_against(
 /// [`source_digest`] as the walk goes: paths are read in windows of a few hundred, so a
 /// plan never holds a whole tree.
 struct Digesting {
-    previous: ManifestEntries,
-    exact_names: bool,
+    parent: Parent,
     digest: EntriesDigest,
-    /// The previous snapshot's entries of the source being walked.
-    before: Matcher<Entries>,
     window: Vec<Vec<(PathBuf, Rel)>>,
 }
 
@@ -567,7 +592,7 @@ impl Digesting {
             Walked::Source(head) => {
                 self.stat_window()?;
                 self.digest.source(&head.name);
-                self.before = Matcher::new(self.previous.take(&head.name));
+                self.parent.begin(&head.name);
             }
             Walked::Paths(paths) => {
                 self.window.push(paths);
@@ -589,14 +614,11 @@ impl Digesting {
 
     fn add(&mut self, item: Item) -> Result<()> {
         let mut entry = item.entry;
-        if !self.exact_names {
-            entry.keep_only_format_2_fields();
-        }
-        let old = self.before.take(&entry.path);
+        let old = self.parent.unchanged(&mut entry);
         if entry.kind == EntryKind::File {
             entry.digest = match old {
-                Some(old) if unchanged(&old, &entry) => old.digest,
-                _ => Some(file_digest(&item.abs)?),
+                Some(old) => old.digest,
+                None => Some(file_digest(&item.abs)?),
             };
         }
         self.digest.entry(&entry);

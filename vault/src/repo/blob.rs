@@ -222,14 +222,7 @@ pub(crate) async fn load_manifest_entries(
     if crate::manifest::is_binary(&raw) {
         return crate::manifest::decode_lazily(raw, &object).map(ManifestEntries::Lazy);
     }
-    let manifest = decode_manifest(&raw, &object)?;
-    Ok(ManifestEntries::Whole(
-        manifest
-            .sources
-            .into_iter()
-            .map(|s| (s.name, s.entries))
-            .collect(),
-    ))
+    decode_manifest(&raw, &object).map(ManifestEntries::whole)
 }
 
 /// Reads one snapshot manifest and also returns its sealed bytes, as stored (a standby

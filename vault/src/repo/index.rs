@@ -60,12 +60,12 @@ impl Index {
         self.files.iter().map(|(key, _)| key.clone()).collect()
     }
 
-    /// Every pack every file lists (a pack listed twice, twice).
     /// Each index file's key and packs.
     pub(crate) fn into_files(self) -> Vec<(String, Vec<PackEntry>)> {
         self.files
     }
 
+    /// Every pack every file lists (a pack listed twice, twice).
     pub(crate) fn into_packs(self) -> Vec<PackEntry> {
         self.files
             .into_iter()

@@ -15,7 +15,7 @@
 //! and worked out on another task (CPU bound).
 
 use super::{Progress, ReplicationPlan, ReplicationSummary, Vault};
-use crate::crypto::{BlobId, MasterKey};
+use crate::crypto::BlobId;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{EntryKind, ManifestSummary, PackEntry, Snapshot};
 use crate::layout;
@@ -58,6 +58,9 @@ struct Needs {
     held_bytes: u64,
 }
 
+/// A manifest being read, with its sealed bytes.
+type Read = tokio::task::JoinHandle<Result<(Snapshot, bytes::Bytes)>>;
+/// What a snapshot needs, being worked out.
 type Worked = tokio::task::JoinHandle<Result<Result<Needs>>>;
 
 impl Vault {
@@ -94,10 +97,8 @@ impl Vault {
         progress.phase("replicate", plan.to_copy.iter().map(|s| s.bytes).sum());
         let mut summary = ReplicationSummary::default();
         let mut copied_packs: HashSet<usize> = HashSet::new();
-        let mut next: Option<Worked> = first.map(|read| {
-            let (holdings, storage) = (holdings.clone(), self.storage().url().to_string());
-            tokio::spawn(async move { work_out(read.await, &holdings, &storage, reencode) })
-        });
+        let mut next: Option<Worked> =
+            first.map(|read| self.work_out_after(read, &holdings, reencode));
         for (n, id) in to_copy.iter().enumerate() {
             let worked = next
                 .take()
@@ -106,7 +107,7 @@ impl Vault {
                 .map_err(|e| Error::new(ErrorKind::Io, format!("manifest task failed: {e}")))?;
             next = to_copy
                 .get(n + 1)
-                .map(|id| self.work_out_later(id, &holdings, reencode));
+                .map(|id| self.work_out_after(self.read_manifest(id), &holdings, reencode));
             let needs = match worked? {
                 Ok(needs) => needs,
                 Err(e) if e.kind == ErrorKind::Corrupt => {
@@ -170,18 +171,19 @@ impl Vault {
     }
 
     /// Starts reading the manifest of snapshot `id`, with its sealed bytes.
-    fn read_manifest(&self, id: &str) -> tokio::task::JoinHandle<Result<(Snapshot, bytes::Bytes)>> {
+    fn read_manifest(&self, id: &str) -> Read {
         let (storage, key, id) = (
             self.storage().clone(),
             self.repo.key().clone(),
             id.to_string(),
         );
-        tokio::spawn(async move { load_sealed_manifest(&storage, &key, &id).await })
+        tokio::spawn(
+            async move { crate::repo::blob::load_manifest_sealed(&storage, &key, &id).await },
+        )
     }
 
-    /// Starts reading and working out what snapshot `id` needs, on a task of its own.
-    fn work_out_later(&self, id: &str, holdings: &Arc<Holdings>, reencode: bool) -> Worked {
-        let read = self.read_manifest(id);
+    /// Starts working out what the manifest being `read` needs, on a task of its own.
+    fn work_out_after(&self, read: Read, holdings: &Arc<Holdings>, reencode: bool) -> Worked {
         let (holdings, storage) = (holdings.clone(), self.storage().url().to_string());
         tokio::spawn(async move { work_out(read.await, &holdings, &storage, reencode) })
     }
@@ -298,15 +300,6 @@ impl Holdings {
         }
         holdings
     }
-}
-
-/// Reads one manifest and its sealed bytes. The outer error is the task's.
-async fn load_sealed_manifest(
-    storage: &Storage,
-    key: &MasterKey,
-    id: &str,
-) -> Result<(Snapshot, bytes::Bytes)> {
-    crate::repo::blob::load_manifest_sealed(storage, key, id).await
 }
 
 /// What a snapshot needs (see [`Needs`]). The inner error is the manifest's (a `Corrupt`

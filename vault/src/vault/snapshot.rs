@@ -13,9 +13,9 @@ use crate::crypto::{random_id, BlobId, MasterKey};
 use crate::error::{Error, ErrorKind, Result};
 use crate::format::{Entry, EntryKind, ManifestSummary, Snapshot, SnapshotSource};
 use crate::locks::LockGuard;
-use crate::manifest::{self, Entries, ManifestEntries};
+use crate::manifest::{self, ManifestEntries};
 use crate::repo::packer::{blob_queue, pack_writer, BlobSender, SealedBlob};
-use crate::sources::{self, Item, Matcher, SourceHead, SourceSpec, Walked};
+use crate::sources::{self, Item, SourceHead, SourceSpec, Walked};
 use futures_util::{Stream, StreamExt as _};
 use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -344,15 +344,10 @@ enum Job {
 /// Sorts scanned items into entries reused from the parent snapshot (files unchanged since,
 /// directories, links) and files to read, and groups them into batches for blocking threads:
 /// small files together, each large file alone, and no more than [`BATCH_JOBS`] entries.
-/// The parent's entries are matched by [`sources::Matcher`].
+/// The parent's entries are matched by [`sources::Parent`].
 struct Planner<'p> {
-    /// The parent's entries, taken source by source as each begins.
-    previous: ManifestEntries,
-    /// The parent's entries of the source being scanned.
-    before: Matcher<Entries>,
+    parent: sources::Parent,
     batch: ReadBatch,
-    /// Whether the vault stores format 2 entries only (no exact names, change times, inodes).
-    format_2: bool,
     largest_chunk: u64,
     special_skipped: usize,
     progress: &'p dyn Progress,
@@ -366,10 +361,8 @@ impl<'p> Planner<'p> {
         progress: &'p dyn Progress,
     ) -> Self {
         Planner {
-            previous,
-            before: Matcher::new(manifest::no_entries()),
+            parent: sources::Parent::new(previous, format_2),
             batch: ReadBatch::default(),
-            format_2,
             largest_chunk,
             special_skipped: 0,
             progress,
@@ -381,7 +374,7 @@ impl<'p> Planner<'p> {
         match part {
             ScanPart::Source(head) => {
                 self.flush(out);
-                self.before = Matcher::new(self.previous.take(&head.name));
+                self.parent.begin(&head.name);
                 out.push_back(Step::Source(head));
             }
             ScanPart::Items {
@@ -403,11 +396,8 @@ impl<'p> Planner<'p> {
     }
 
     fn plan(&mut self, mut item: Item, out: &mut VecDeque<Step>) {
-        if self.format_2 {
-            item.entry.keep_only_format_2_fields();
-        }
-        let job = match self.before.take(&item.entry.path) {
-            Some(mut old) if sources::unchanged(&old, &item.entry) => {
+        let job = match self.parent.unchanged(&mut item.entry) {
+            Some(mut old) => {
                 self.progress.advance(item.entry.size);
                 // What the scan saw now: a parent that did not record change time and inode
                 // (a snapshot replicated from an older vault) must not leave them unrecorded
