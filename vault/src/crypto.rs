@@ -495,8 +495,19 @@ fn open_with(key: &[u8; 32], ad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// A blob's id: keyed BLAKE3 of its plaintext.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub struct BlobId(pub [u8; 32]);
+
+/// Hashes the id's first 8 bytes only: they are already a keyed hash's output, uniform and
+/// out of reach of anyone without the vault's key, and the maps of a replication or a
+/// snapshot hash ids millions of times (hashing all 32 bytes and the length cost ~0.1 s at
+/// 300 000 files). Equality still compares all 32.
+impl std::hash::Hash for BlobId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let (head, _) = self.0.split_first_chunk::<8>().expect("32 bytes");
+        state.write_u64(u64::from_le_bytes(*head));
+    }
+}
 
 impl BlobId {
     pub fn to_hex(&self) -> String {
