@@ -228,4 +228,38 @@ mod tests {
             40_000 + BLOBS_PER_FILE + 8
         );
     }
+
+    /// Index files are merged in listing order: a blob listed in several files (stored by two
+    /// writers at once) keeps the place the last one gives it, for every reader alike.
+    #[tokio::test]
+    async fn index_files_are_merged_in_listing_order() {
+        let storage = Storage::memory();
+        let key = MasterKey::generate();
+        let mut pack_of_file = HashMap::new();
+        for n in 0..13 {
+            // The same blob in every file (in a pack of its own), and some others.
+            let shared = pack(1, 7);
+            let others = pack(2_000, 10_000 * (n as u32 + 1));
+            write(&storage, &key, vec![shared.clone(), others])
+                .await
+                .unwrap();
+            let before = pack_of_file.len();
+            for listed in list_own(&storage, layout::Kind::Index).await.unwrap() {
+                pack_of_file.entry(listed.key).or_insert(shared.id.clone());
+            }
+            assert_eq!(pack_of_file.len(), before + 1);
+        }
+        let listed: Vec<String> = list_own(&storage, layout::Kind::Index)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|l| l.key)
+            .collect();
+        let index = Index::load(&storage, &key).await.unwrap();
+        let read: Vec<String> = index.into_files().into_iter().map(|(k, _)| k).collect();
+        assert_eq!(read, listed);
+        let blobs = load_blobs(&storage, &key).await.unwrap();
+        let (pack_id, _) = blobs.get(&pack(1, 7).blobs[0].id).unwrap();
+        assert_eq!(&**pack_id, pack_of_file[listed.last().unwrap()].as_str());
+    }
 }
