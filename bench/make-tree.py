@@ -4,8 +4,11 @@ scripts, tfvars-like lines) plus a few large binaries, about SIZE_MB in all.
 
 usage: make-tree.py DIR SIZE_MB [--files N]           create the tree (same bytes for the same
                                                      arguments)
-       make-tree.py DIR SIZE_MB [--files N] --touch   change about 1 % of it: rewrite 1 % of the
+       make-tree.py DIR SIZE_MB [--files N] --touch [--seed S]
+                                                     change about 1 % of it: rewrite 1 % of the
                                                      small files and 1 % of one large binary
+                                                     (another seed S, another change: the same
+                                                     seed twice writes the binary's same bytes)
 
 By default 1/8 of the bytes are small files (~4 KiB each: 32 768 files per GiB); --files N
 asks for N small files instead, and the large files take what is left of SIZE_MB.
@@ -42,7 +45,7 @@ def main():
         n_small = max(100, small_budget // 4096)   # ~4 KiB each: 32 768 files per GiB
     rng = random.Random(20261127)
     if touch:
-        rng = random.Random(7)
+        rng = random.Random(int(options[options.index("--seed") + 1]) if "--seed" in options else 7)
         for i in rng.sample(range(n_small), max(1, n_small // 100)):
             path = os.path.join(root, "repos", f"r{i % 97:02d}", f"f{i:06d}.yml")
             with open(path, "ab") as f:
