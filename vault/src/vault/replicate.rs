@@ -202,11 +202,6 @@ impl Vault {
             return self.replicate_verbatim(dest, plan, progress, lock).await;
         }
         let present: HashSet<String> = dest.snapshot_ids().await?.into_iter().collect();
-        let to_copy: Vec<&SnapshotInfo> = plan
-            .to_copy
-            .iter()
-            .filter(|s| !present.contains(&s.id))
-            .collect();
         // What the destination holds of the source's data, from the newest snapshot of each
         // series that both have: two manifests, however long the history. The first series'
         // two are read and decoded while both indexes are, each on a task of its own (at
@@ -246,7 +241,7 @@ impl Vault {
         let known = Arc::new(Mutex::new(known));
         let largest_chunk = u64::from(self.config.chunker.max_size);
         let mut summary = ReplicationSummary::default();
-        for info in to_copy {
+        for info in plan.to_copy.iter().filter(|s| !present.contains(&s.id)) {
             // Not read ahead while the one before copies: a decoded manifest of 300 000 files
             // holds ~70 MB, and the gain was within this machine's noise.
             let mut snapshot = match self.load_snapshot(&info.id).await {
