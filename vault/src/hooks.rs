@@ -6,9 +6,22 @@
 /// pause a writer at an exact step and see what others do meanwhile.
 pub(crate) fn stop_point(point: &str) {
     if cfg!(feature = "test-hooks") && std::env::var("DR_TEST_STOP_AT").as_deref() == Ok(point) {
-        // `kill` rather than a new dependency for one signal in test builds.
-        let _ = std::process::Command::new("kill")
-            .args(["-STOP", &std::process::id().to_string()])
-            .status();
+        stop_this_process();
     }
 }
+
+/// SIGSTOP raised by the calling thread at itself. Sent to the process as a whole (`kill
+/// -STOP <pid>`), the signal is taken by whichever thread the kernel wakes first, and the
+/// others stop only once that one has run: on a loaded host the caller went on meanwhile
+/// and deleted what the test expected to find at the stop. Raised at the calling thread,
+/// it is handled before the call returns.
+#[cfg(feature = "test-hooks")]
+fn stop_this_process() {
+    // SAFETY: raise(3) has no preconditions; SIGSTOP cannot be caught, so no handler runs.
+    unsafe {
+        libc::raise(libc::SIGSTOP);
+    }
+}
+
+#[cfg(not(feature = "test-hooks"))]
+fn stop_this_process() {}
