@@ -791,6 +791,62 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
         .unwrap();
 }
 
+/// A standby that lost data its snapshots use (here its index, as a bad restore of the
+/// bucket would) is not trusted for it: the next replication copies every file the new
+/// snapshot needs again, rather than pointing the copy at blobs the standby cannot read.
+#[tokio::test]
+async fn a_standby_that_lost_its_index_gets_the_data_again_with_the_next_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let primary = Vault::init(
+        Storage::local(&dir.path().join("primary"), true).unwrap(),
+        &opts(),
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let mut standby_opts = opts();
+    standby_opts.name = "standby".into();
+    let standby_dir = dir.path().join("standby");
+    let standby = Vault::init(
+        Storage::local(&standby_dir, true).unwrap(),
+        &standby_opts,
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let spec = [SourceSpec::new("p", &src)];
+    primary
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+
+    std::fs::remove_dir_all(standby_dir.join("index")).unwrap();
+    write(&src.join("env/prod.tfvars"), b"region = \"ap-south-1\"\n");
+    let second = primary
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    let copied = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(copied.files_copied, 4, "{copied:?}");
+    let out = dir.path().join("out");
+    standby
+        .restore(&second.id, &out, Some("p"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out);
+}
+
 /// Options with chunks of at most 256 KiB: the 3 MiB file of the sample tree is always
 /// several chunks (the chunker is keyed per vault), so a change in its middle leaves the rest.
 fn small_chunk_opts() -> InitOptions {
