@@ -847,6 +847,68 @@ async fn a_standby_that_lost_its_index_gets_the_data_again_with_the_next_snapsho
     assert_same_tree(&src, &out);
 }
 
+/// Directories renamed between snapshots (half the files at paths the standby never saw):
+/// their data is found under the old paths, and nothing is read or copied again.
+#[tokio::test]
+async fn files_moved_to_other_paths_are_replicated_without_copying_their_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    tree(&src);
+    let primary = Vault::init(
+        Storage::local(&dir.path().join("primary"), true).unwrap(),
+        &opts(),
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let mut standby_opts = opts();
+    standby_opts.name = "standby".into();
+    let standby = Vault::init(
+        Storage::local(&dir.path().join("standby"), true).unwrap(),
+        &standby_opts,
+        &pass(),
+    )
+    .await
+    .unwrap();
+    let spec = [SourceSpec::new("p", &src)];
+    primary
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+
+    std::fs::rename(src.join("artifacts"), src.join("build-artifacts")).unwrap();
+    std::fs::rename(src.join("env"), src.join("environments")).unwrap();
+    let second = primary
+        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+        .await
+        .unwrap();
+    let plan = primary.plan_replication(&standby).await.unwrap();
+    let copied = primary
+        .replicate(&standby, &plan, &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            copied.snapshots_copied,
+            copied.files_copied,
+            copied.bytes_copied
+        ),
+        (1, 0, 0),
+        "{copied:?}"
+    );
+    let out = dir.path().join("out");
+    standby
+        .restore(&second.id, &out, Some("p"), &NoProgress)
+        .await
+        .unwrap();
+    assert_same_tree(&src, &out);
+}
+
 /// Options with chunks of at most 256 KiB: the 3 MiB file of the sample tree is always
 /// several chunks (the chunker is keyed per vault), so a change in its middle leaves the rest.
 fn small_chunk_opts() -> InitOptions {

@@ -17,6 +17,7 @@ use crate::locks::LockGuard;
 use crate::repo::blob::{check_blob_id, OpenedBlob};
 use crate::repo::packer::{blob_queue, pack_writer, BlobSender, SealedBlob};
 use crate::repo::reader::BlobReader;
+use crate::sources::scan_order;
 use futures_util::StreamExt as _;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -274,7 +275,13 @@ impl Vault {
                 mut slots,
                 to_copy,
                 held_bytes,
-            } = split(&mut sources, &held, &map, &known);
+            } = split(
+                &mut sources,
+                snapshot.labels.get(super::SERIES_LABEL).map(String::as_str),
+                &held,
+                &map,
+                &known,
+            );
             if n == last {
                 // Split for the last time: the held pair (two manifests, ~140 MB at 300 000
                 // files) is freed on another thread while this one copies.
@@ -399,9 +406,11 @@ struct Split {
 }
 
 /// Splits a snapshot's files (moved out of `sources`) into those the destination holds, which
-/// take its chunk ids (from the held snapshot, or from `map`), and those to copy.
+/// take its chunk ids (from a held snapshot, or from `map`), and those to copy. `series` is
+/// the snapshot's: held snapshots of the same series are looked at first.
 fn split(
     sources: &mut [SnapshotSource],
+    series: Option<&str>,
     held: &[HeldPair],
     map: &Mutex<ChunkMap>,
     known: &Mutex<HashSet<BlobId>>,
@@ -410,26 +419,58 @@ fn split(
     let (mut map, known) = (locked(map), locked(known));
     let mut slots: Vec<Vec<Option<Entry>>> = Vec::with_capacity(sources.len());
     let mut to_copy: Vec<(Entry, FileAt)> = Vec::new();
-    let mut held_bytes = 0;
+    let (mut held_bytes, mut learnt_whole) = (0, false);
     for (s, source) in sources.iter_mut().enumerate() {
         let name: Arc<str> = Arc::from(source.name.as_str());
         let entries = std::mem::take(&mut source.entries);
-        let mut slot = Vec::with_capacity(entries.len());
-        let mut before = HeldSource::find(held, &source.name);
+        let mut slot: Vec<Option<Entry>> = Vec::with_capacity(entries.len());
+        let mut before = HeldSource::all(held, &source.name, series);
+        let (mut files, mut not_held, mut elsewhere) = (0, Vec::new(), 0);
         for (e, mut entry) in entries.into_iter().enumerate() {
             if entry.kind != EntryKind::File {
                 slot.push(Some(entry));
                 continue;
             }
-            let chunks = match before.as_mut() {
-                Some(before) => before.chunks_of(&entry, &known, &mut map),
-                None => None,
-            };
-            match chunks.or_else(|| map.held(&entry.chunks)) {
-                Some(chunks) => {
+            files += 1;
+            let mut found = Found::Absent;
+            for held in &mut before {
+                found = found.or(held.find(&entry, &known, &mut map));
+                if matches!(found, Found::Same(_)) {
+                    break;
+                }
+            }
+            match found {
+                Found::Same(chunks) => {
                     entry.chunks = chunks;
                     held_bytes += entry.size;
                     slot.push(Some(entry));
+                }
+                Found::Changed => {
+                    not_held.push((e, entry));
+                    slot.push(None);
+                }
+                Found::Absent => {
+                    elsewhere += 1;
+                    not_held.push((e, entry));
+                    slot.push(None);
+                }
+            }
+        }
+        // Most files are at paths no held snapshot has (a source renamed, a tree moved): their
+        // data may still be held under other paths, so every held file's chunks are learnt,
+        // as for a standby of another series.
+        if elsewhere * 4 > files && !learnt_whole {
+            for pair in held {
+                map.learn(&pair.ours, &pair.theirs, &known);
+            }
+            learnt_whole = true;
+        }
+        for (e, mut entry) in not_held {
+            match map.held(&entry.chunks) {
+                Some(chunks) => {
+                    entry.chunks = chunks;
+                    held_bytes += entry.size;
+                    slot[e] = Some(entry);
                 }
                 None => {
                     let at = FileAt {
@@ -438,7 +479,6 @@ fn split(
                         source_name: name.clone(),
                     };
                     to_copy.push((entry, at));
-                    slot.push(None);
                 }
             }
         }
@@ -480,7 +520,7 @@ struct HeldPair {
 }
 
 /// One source of a [`HeldPair`], walked beside the same source of a snapshot being copied.
-/// Both list their files in walk order (FORMAT.md, "Snapshots"), so a merge finds the held
+/// Both list their files in scan order (FORMAT.md, "Snapshots"), so a merge finds the held
 /// version of each file without a map of every chunk: on an everyday run (one new snapshot,
 /// 1 % of 300 000 files changed) that map was most of the time spent.
 struct HeldSource<'a> {
@@ -490,68 +530,94 @@ struct HeldSource<'a> {
     next: usize,
 }
 
+/// What a held source has of a file.
+enum Found {
+    /// The same chunks at the same path, all held: the destination's ids of them.
+    Same(Vec<BlobId>),
+    /// Other chunks at the same path (its old chunks are now in the map).
+    Changed,
+    /// Nothing at that path.
+    Absent,
+}
+
+impl Found {
+    /// The better of two answers.
+    fn or(self, other: Found) -> Found {
+        match (self, other) {
+            (Found::Same(chunks), _) | (_, Found::Same(chunks)) => Found::Same(chunks),
+            (Found::Changed, _) | (_, Found::Changed) => Found::Changed,
+            _ => Found::Absent,
+        }
+    }
+}
+
 impl<'a> HeldSource<'a> {
-    /// The source named `name` in the first held pair whose two sides list it alike.
-    fn find(held: &'a [HeldPair], name: &str) -> Option<HeldSource<'a>> {
-        held.iter().find_map(|pair| {
-            let (ours, theirs) = pair
-                .ours
-                .sources
-                .iter()
-                .zip(&pair.theirs.sources)
-                .find(|(a, b)| a.name == name && b.name == name)?;
-            (ours.entries.len() == theirs.entries.len()).then_some(HeldSource {
-                ours: &ours.entries,
-                theirs: &theirs.entries,
-                next: 0,
+    /// The source named `name` in each held pair whose two sides list it alike, those of
+    /// `series` first.
+    fn all(held: &'a [HeldPair], name: &str, series: Option<&str>) -> Vec<HeldSource<'a>> {
+        let mut pairs: Vec<&HeldPair> = held.iter().collect();
+        pairs.sort_by_key(|pair| {
+            pair.ours
+                .labels
+                .get(super::SERIES_LABEL)
+                .map(String::as_str)
+                != series
+        });
+        pairs
+            .into_iter()
+            .filter_map(|pair| {
+                let (ours, theirs) = pair
+                    .ours
+                    .sources
+                    .iter()
+                    .zip(&pair.theirs.sources)
+                    .find(|(a, b)| a.name == name && b.name == name)?;
+                (ours.entries.len() == theirs.entries.len()).then_some(HeldSource {
+                    ours: &ours.entries,
+                    theirs: &theirs.entries,
+                    next: 0,
+                })
             })
-        })
+            .collect()
     }
 
-    /// The destination's chunk ids of `file` when the held snapshot has it at the same path
-    /// with the same chunks, and the destination holds every one (a standby that lost data
-    /// gets it copied again). A file held under its path with other chunks (changed in
-    /// places) teaches `map` its old chunks instead, so that only what changed is read.
-    fn chunks_of(
-        &mut self,
-        file: &Entry,
-        known: &HashSet<BlobId>,
-        map: &mut ChunkMap,
-    ) -> Option<Vec<BlobId>> {
+    /// What the held source has of `file`: its chunk ids at the destination when it has the
+    /// file at the same path with the same chunks, and the destination holds every one (a
+    /// standby that lost data gets it copied again). A file held under its path with other
+    /// chunks (changed in places) teaches `map` its old chunks, so only what changed is read.
+    fn find(&mut self, file: &Entry, known: &HashSet<BlobId>, map: &mut ChunkMap) -> Found {
         while self
             .ours
             .get(self.next)
-            .is_some_and(|x| walk_order(&x.path, &file.path).is_lt())
+            .is_some_and(|x| scan_order(&x.path, &file.path).is_lt())
         {
             self.next += 1;
         }
-        let (x, y) = (self.ours.get(self.next)?, &self.theirs[self.next]);
-        if x.path != file.path
-            || y.path != x.path
+        let Some(x) = self.ours.get(self.next) else {
+            return Found::Absent;
+        };
+        let y = &self.theirs[self.next];
+        if x.path != file.path {
+            return Found::Absent;
+        }
+        self.next += 1;
+        if y.path != x.path
             || x.kind != EntryKind::File
             || y.kind != EntryKind::File
             || y.chunks.len() != x.chunks.len()
         {
-            return None;
+            return Found::Changed;
         }
-        self.next += 1;
         if x.chunks == file.chunks && y.chunks.iter().all(|d| known.contains(d)) {
-            return Some(y.chunks.clone());
+            return Found::Same(y.chunks.clone());
         }
         for (s, d) in x.chunks.iter().zip(&y.chunks) {
             if known.contains(d) {
                 map.0.insert(*s, *d);
             }
         }
-        None
+        Found::Changed
     }
-}
-
-/// The order a snapshot lists its files in: the walk's, each directory's names sorted and
-/// its contents right after it (`a`, `a/x`, `a.txt`), which is the order of the paths'
-/// `/`-separated parts.
-fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
-    a.split('/').cmp(b.split('/'))
 }
 
 /// Source blob → destination blob, for blobs the destination holds (or this run has queued):
@@ -562,6 +628,26 @@ fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
 struct ChunkMap(HashMap<BlobId, BlobId>);
 
 impl ChunkMap {
+    /// Pairs the chunks of one snapshot as the source and the destination hold it: the same
+    /// files in the same order (a file that differs in path or chunk count is passed over).
+    fn learn(&mut self, ours: &Snapshot, theirs: &Snapshot, known: &HashSet<BlobId>) {
+        for (a, b) in ours.sources.iter().zip(&theirs.sources) {
+            if a.name != b.name || a.entries.len() != b.entries.len() {
+                continue;
+            }
+            for (x, y) in a.entries.iter().zip(&b.entries) {
+                if x.path != y.path || x.chunks.len() != y.chunks.len() {
+                    continue;
+                }
+                for (s, d) in x.chunks.iter().zip(&y.chunks) {
+                    if known.contains(d) {
+                        self.0.insert(*s, *d);
+                    }
+                }
+            }
+        }
+    }
+
     /// The destination's ids of `chunks`, when it holds every one.
     fn held(&self, chunks: &[BlobId]) -> Option<Vec<BlobId>> {
         chunks.iter().map(|c| self.0.get(c).copied()).collect()
@@ -661,21 +747,5 @@ impl Copier {
             blobs,
             bytes,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::walk_order;
-
-    #[test]
-    fn walk_order_is_the_order_of_a_sorted_depth_first_walk() {
-        // As walkdir with names sorted lists them: a directory, its contents, then the names
-        // after it (`a.txt` sorts after `a`, though `.` sorts before `/`).
-        let walked = ["", "a", "a/x", "a/x/y", "a/z", "a.txt", "b", "b/c"];
-        let mut sorted = walked.to_vec();
-        sorted.reverse();
-        sorted.sort_by(|a, b| walk_order(a, b));
-        assert_eq!(sorted, walked);
     }
 }
