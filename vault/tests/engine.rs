@@ -791,16 +791,12 @@ async fn replication_copies_only_missing_data_and_the_standby_stands_alone() {
         .unwrap();
 }
 
-/// A standby that lost data its snapshots use (here its index, as a bad restore of the
-/// bucket would) is not trusted for it: the next replication copies every file the new
-/// snapshot needs again, rather than pointing the copy at blobs the standby cannot read.
-#[tokio::test]
-async fn a_standby_that_lost_its_index_gets_the_data_again_with_the_next_snapshot() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("src");
-    tree(&src);
+/// A primary of [`tree`] at `dir/src` (source `p`) with one snapshot, and a standby with its
+/// own key at `dir/standby` that holds it.
+async fn primary_and_replicated_standby(dir: &Path) -> (Vault, Vault) {
+    tree(&dir.join("src"));
     let primary = Vault::init(
-        Storage::local(&dir.path().join("primary"), true).unwrap(),
+        Storage::local(&dir.join("primary"), true).unwrap(),
         &opts(),
         &pass(),
     )
@@ -808,40 +804,52 @@ async fn a_standby_that_lost_its_index_gets_the_data_again_with_the_next_snapsho
     .unwrap();
     let mut standby_opts = opts();
     standby_opts.name = "standby".into();
-    let standby_dir = dir.path().join("standby");
     let standby = Vault::init(
-        Storage::local(&standby_dir, true).unwrap(),
+        Storage::local(&dir.join("standby"), true).unwrap(),
         &standby_opts,
         &pass(),
     )
     .await
     .unwrap();
-    let spec = [SourceSpec::new("p", &src)];
-    primary
-        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
-    let plan = primary.plan_replication(&standby).await.unwrap();
-    primary
-        .replicate(&standby, &plan, &NoProgress)
-        .await
-        .unwrap();
+    snapshot_and_replicate(&primary, &standby, &dir.join("src")).await;
+    (primary, standby)
+}
 
-    std::fs::remove_dir_all(standby_dir.join("index")).unwrap();
-    write(&src.join("env/prod.tfvars"), b"region = \"ap-south-1\"\n");
-    let second = primary
-        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
+/// Takes a snapshot of `src` (source `p`) and replicates what the standby lacks; returns the
+/// snapshot's id and what the replication did.
+async fn snapshot_and_replicate(
+    primary: &Vault,
+    standby: &Vault,
+    src: &Path,
+) -> (String, dr_vault::ReplicationSummary) {
+    let taken = primary
+        .snapshot(&[SourceSpec::new("p", src)], &BTreeMap::new(), &NoProgress)
         .await
         .unwrap();
-    let plan = primary.plan_replication(&standby).await.unwrap();
+    let plan = primary.plan_replication(standby).await.unwrap();
     let copied = primary
-        .replicate(&standby, &plan, &NoProgress)
+        .replicate(standby, &plan, &NoProgress)
         .await
         .unwrap();
+    (taken.id, copied)
+}
+
+/// A standby that lost data its snapshots use (here its index, as a bad restore of the
+/// bucket would) is not trusted for it: the next replication copies every file the new
+/// snapshot needs again, rather than pointing the copy at blobs the standby cannot read.
+#[tokio::test]
+async fn a_standby_that_lost_its_index_gets_the_data_again_with_the_next_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (primary, standby) = primary_and_replicated_standby(dir.path()).await;
+    let src = dir.path().join("src");
+
+    std::fs::remove_dir_all(dir.path().join("standby/index")).unwrap();
+    write(&src.join("env/prod.tfvars"), b"region = \"ap-south-1\"\n");
+    let (second, copied) = snapshot_and_replicate(&primary, &standby, &src).await;
     assert_eq!(copied.files_copied, 4, "{copied:?}");
     let out = dir.path().join("out");
     standby
-        .restore(&second.id, &out, Some("p"), &NoProgress)
+        .restore(&second, &out, Some("p"), &NoProgress)
         .await
         .unwrap();
     assert_same_tree(&src, &out);
@@ -852,46 +860,12 @@ async fn a_standby_that_lost_its_index_gets_the_data_again_with_the_next_snapsho
 #[tokio::test]
 async fn files_moved_to_other_paths_are_replicated_without_copying_their_data() {
     let dir = tempfile::tempdir().unwrap();
+    let (primary, standby) = primary_and_replicated_standby(dir.path()).await;
     let src = dir.path().join("src");
-    tree(&src);
-    let primary = Vault::init(
-        Storage::local(&dir.path().join("primary"), true).unwrap(),
-        &opts(),
-        &pass(),
-    )
-    .await
-    .unwrap();
-    let mut standby_opts = opts();
-    standby_opts.name = "standby".into();
-    let standby = Vault::init(
-        Storage::local(&dir.path().join("standby"), true).unwrap(),
-        &standby_opts,
-        &pass(),
-    )
-    .await
-    .unwrap();
-    let spec = [SourceSpec::new("p", &src)];
-    primary
-        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
-    let plan = primary.plan_replication(&standby).await.unwrap();
-    primary
-        .replicate(&standby, &plan, &NoProgress)
-        .await
-        .unwrap();
 
     std::fs::rename(src.join("artifacts"), src.join("build-artifacts")).unwrap();
     std::fs::rename(src.join("env"), src.join("environments")).unwrap();
-    let second = primary
-        .snapshot(&spec, &BTreeMap::new(), &NoProgress)
-        .await
-        .unwrap();
-    let plan = primary.plan_replication(&standby).await.unwrap();
-    let copied = primary
-        .replicate(&standby, &plan, &NoProgress)
-        .await
-        .unwrap();
+    let (second, copied) = snapshot_and_replicate(&primary, &standby, &src).await;
     assert_eq!(
         (
             copied.snapshots_copied,
@@ -903,7 +877,7 @@ async fn files_moved_to_other_paths_are_replicated_without_copying_their_data() 
     );
     let out = dir.path().join("out");
     standby
-        .restore(&second.id, &out, Some("p"), &NoProgress)
+        .restore(&second, &out, Some("p"), &NoProgress)
         .await
         .unwrap();
     assert_same_tree(&src, &out);
